@@ -1,0 +1,31 @@
+# MoRE on Go2: the two newcomer commands are `make demo` and `make test`; both set everything up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ENV := source scripts/env.sh &&
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test lint format bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup:  ## install everything idempotently: venv, pinned torch/ML/sim/ROS 2 wheels, colcon build
+	@bash scripts/setup.sh
+
+demo: setup  ## run the stack in simulation on the embedded defaults and print a JSON summary
+	@$(ENV) more-demo
+
+test: setup  ## run every test (unit, model, simulator, cross-process DDS)
+	@$(ENV) python -m pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff over the whole repository
+	@$(ENV) ruff check . && ruff format --check .
+
+format: setup  ## apply ruff's formatting and safe fixes
+	@$(ENV) ruff check --fix . && ruff format .
+
+bench: setup  ## run the benchmarks in bench/ (results: docs/benchmarks.md)
+	@$(ENV) python bench/run_all.py
+
+clean:  ## remove colcon outputs (keeps the venv)
+	rm -rf build install log build_colcon.log

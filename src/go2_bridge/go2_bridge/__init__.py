@@ -1,0 +1,1 @@
+"""Unitree Go2 bridge: message packing, CRC, safety state machine, backends and node."""

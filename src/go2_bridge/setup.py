@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+PACKAGE = "go2_bridge"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="MoRE-Go2 maintainers",
+    maintainer_email="maintainers@more-go2.dev",
+    description="Unitree Go2 bridge: LowCmd/LowState, CRC, safety state machine, backends.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [],
+    },
+)

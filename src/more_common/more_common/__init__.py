@@ -1,0 +1,1 @@
+"""Shared contract of the MoRE-on-Go2 stack (pure Python; ROS helpers import rclpy lazily)."""

@@ -1,0 +1,39 @@
+"""Topic, service and frame names used across the stack: the one place they are spelled.
+
+Nodes take these as parameter defaults, so a deployment can remap without code changes.
+Camera names follow realsense-ros (camera_name:=camera in namespace camera), so bags recorded
+with the RealSense driver replay unchanged.
+"""
+
+# Camera (realsense-ros defaults)
+CAMERA_IMAGE = "/camera/camera/color/image_raw"
+CAMERA_INFO = "/camera/camera/color/camera_info"
+CAMERA_OPTICAL_FRAME = "camera_color_optical_frame"
+
+# VLA policy
+INSTRUCTION = "/more/instruction"  # std_msgs/String
+COMMAND = "/more/command"  # more_msgs/QuadrupedCommand
+POLICY_STATUS = "/more/policy/status"  # more_msgs/PolicyStatus
+POLICY_ENABLE = "/more/policy/enable"  # std_srvs/SetBool
+ANNOTATED_IMAGE = "/more/policy/annotated_image"  # sensor_msgs/Image
+MARKERS = "/more/markers"  # visualization_msgs/MarkerArray
+
+# Low-level controller and bridge
+JOINT_TARGETS = "/more/joint_targets"  # more_msgs/JointTargets
+JOINT_STATES = "/joint_states"  # sensor_msgs/JointState
+IMU = "/imu/data"  # sensor_msgs/Imu
+FOOT_CONTACTS = "/more/foot_contacts"  # std_msgs/Float32MultiArray
+ESTOP = "/more/estop"  # std_msgs/Bool, true = damp now
+LOWCMD = "/lowcmd"  # unitree_go/LowCmd
+LOWSTATE = "/lowstate"  # unitree_go/LowState
+WIRELESS_CONTROLLER = "/wirelesscontroller"  # unitree_go/WirelessController
+
+# Simulator
+SIM_ODOM = "/more/sim/odom"  # nav_msgs/Odometry
+SIM_EPISODE = "/more/sim/episode"  # more_msgs/EpisodeStatus
+
+DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray
+
+# Frames
+ODOM_FRAME = "odom"
+BASE_FRAME = "base_link"

@@ -1,0 +1,83 @@
+"""The one node skeleton every executable of the stack uses (after ros2/examples).
+
+`run_node(make_node, description=...)` answers --help without touching ROS, then initialises
+rclpy, builds the node, spins it and shuts down cleanly on Ctrl-C or an external shutdown.
+A node that fails to build (for example a parameter that does not validate) exits with status 2
+and one clear line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
+
+
+class ConfigurationError(ValueError):
+    """A node's parameters or inputs do not validate; the message names the offending value."""
+
+
+def _split_ros_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split argv into (our args, ROS args); ROS args start at --ros-args."""
+    argv = list(argv)
+    if "--ros-args" in argv:
+        i = argv.index("--ros-args")
+        return argv[:i], argv[i:]
+    return argv, []
+
+
+def parse_cli(
+    prog: str, description: str, argv: Sequence[str] | None = None, add_arguments: Callable | None = None
+) -> tuple[argparse.Namespace, list[str]]:
+    """Parse the non-ROS part of argv (so --help works without ROS); return (namespace, ros_args)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ours, ros_args = _split_ros_args(argv)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="ROS arguments follow --ros-args, e.g. --ros-args -p rate_hz:=10.0 --params-file params.yaml",
+    )
+    if add_arguments is not None:
+        add_arguments(parser)
+    return parser.parse_args(ours), ros_args
+
+
+def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), executor_threads: int = 1) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+
+    rclpy.init(args=["node", *ros_args])
+    node = None
+    try:
+        try:
+            node = make_node()
+        except ConfigurationError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        executor = MultiThreadedExecutor(executor_threads) if executor_threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+def run_node(
+    make_node: Callable[[], Node],
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    executor_threads: int = 1,
+) -> int:
+    """Standard `main`: --help without ROS, then init, spin, clean shutdown. Returns the exit status."""
+    _, ros_args = parse_cli(prog, description, argv)
+    return spin_node(make_node, ros_args, executor_threads)

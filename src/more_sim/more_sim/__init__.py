@@ -1,0 +1,1 @@
+"""The six-task MoRE simulator (Gymnasium API, MuJoCo rendering), experts, data and evaluation."""

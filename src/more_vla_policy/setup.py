@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+PACKAGE = "more_vla_policy"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="MoRE-Go2 maintainers",
+    maintainer_email="maintainers@more-go2.dev",
+    description="MoRE VLA policy: model, policy core, camera and policy nodes.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "command_publisher=more_vla_policy.command_publisher:main",
+        ],
+    },
+)
