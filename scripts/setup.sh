@@ -41,14 +41,15 @@ fi
 "$VENV/bin/python" scripts/fix_ros_wheel_include_paths.py
 
 # 4. colcon build of the workspace. --symlink-install: Python edits need no rebuild.
-build_hash=$(find src -name package.xml -o -name CMakeLists.txt -o -name setup.py -o -name setup.cfg \
+build_hash=$(find src $( [ -d sim_interfaces ] && echo sim_interfaces ) -name package.xml -o -name CMakeLists.txt -o -name setup.py -o -name setup.cfg \
   -o -name '*.msg' -o -name '*.srv' | sort | xargs cat | sha256sum | cut -c1-16)
 if ! stamp_ok install/.stamp-build "$build_hash"; then
   say "colcon build (src/)"
   # shellcheck disable=SC1091
   source "$VENV/bin/activate"
   export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
-  colcon build --base-paths src --symlink-install --event-handlers console_cohesion- summary+ \
+  base_paths=(src); [ -d sim_interfaces ] && base_paths+=(sim_interfaces)
+  colcon build --base-paths "${base_paths[@]}" --symlink-install --event-handlers console_cohesion- summary+ \
     --cmake-args -DBUILD_TESTING=OFF -Wno-dev > build_colcon.log 2>&1 || { tail -40 build_colcon.log; exit 1; }
   mkdir -p install && echo "$build_hash" > install/.stamp-build
 fi
