@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 
 class ConfigError(ValueError):
@@ -150,7 +152,14 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             if not isinstance(nxt, dict):
                 raise ConfigError(f"override {item!r}: {part} is not a section")
             node = nxt
-        node[parts[-1]] = yaml.safe_load(raw)
+        value = yaml.safe_load(raw)
+        if isinstance(value, str):
+            # YAML 1.1 reads "3e-4" as a string; a user typing it on a command line means a number.
+            try:
+                value = float(value) if _FLOAT_RE.fullmatch(value.strip()) else value
+            except ValueError:
+                pass
+        node[parts[-1]] = value
     return out
 
 
