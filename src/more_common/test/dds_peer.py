@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import rclpy
+
 from more_common.command_msg import command_to_msg, msg_to_command
 from more_common.names import COMMAND
 from more_common.qos import COMMAND_QOS

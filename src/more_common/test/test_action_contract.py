@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+
 from more_common.action_contract import (
     ACTION_NAMES,
     DEFAULT_HIGH,

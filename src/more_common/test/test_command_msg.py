@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from more_common.action_contract import ACTION_NAMES, INDEX, InvalidActionError, stand_command
 from more_common.command_msg import command_to_msg, msg_to_command, stop_msg
 

@@ -13,8 +13,12 @@ PEER = str(Path(__file__).with_name("dds_peer.py"))
 
 
 def test_quadruped_command_crosses_processes():
-    sub = subprocess.Popen([sys.executable, PEER, "subscribe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pub = subprocess.Popen([sys.executable, PEER, "publish"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sub = subprocess.Popen(
+        [sys.executable, PEER, "subscribe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    pub = subprocess.Popen(
+        [sys.executable, PEER, "publish"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         out, err = sub.communicate(timeout=60)
     finally:

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
+
 from more_common.typed_config import ConfigError, apply_overrides, build, load_yaml, to_dict
 
 
