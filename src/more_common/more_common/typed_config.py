@@ -153,12 +153,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 raise ConfigError(f"override {item!r}: {part} is not a section")
             node = nxt
         value = yaml.safe_load(raw)
-        if isinstance(value, str):
-            # YAML 1.1 reads "3e-4" as a string; a user typing it on a command line means a number.
-            try:
-                value = float(value) if _FLOAT_RE.fullmatch(value.strip()) else value
-            except ValueError:
-                pass
+        # YAML 1.1 reads "3e-4" as a string; a user typing it on a command line means a number.
+        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+            value = float(value)
         node[parts[-1]] = value
     return out
 

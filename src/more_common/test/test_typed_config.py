@@ -59,7 +59,7 @@ def test_overrides_parse_yaml_scalars():
     assert cfg.optim.lr == pytest.approx(3e-4)
     assert cfg.objective == "il"
     assert cfg.tasks == ("crawl",)
-    with pytest.raises(ConfigError, match="key.path=value"):
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
         apply_overrides({}, ["oops"])
 
 
