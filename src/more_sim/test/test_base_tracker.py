@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from more_common.action_contract import INDEX, InvalidActionError, action_from_mapping
 from more_sim.base_tracker import BaseState, TrackerConfig, step_base
 

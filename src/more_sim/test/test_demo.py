@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from more_sim.demo import run
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

@@ -27,6 +27,7 @@ def test_out_of_contract_parameter_is_refused_by_name():
 
 def test_publishes_the_command_then_stop():
     import rclpy
+
     from more_common.command_msg import msg_to_command
     from more_common.names import COMMAND
     from more_common.qos import COMMAND_QOS
