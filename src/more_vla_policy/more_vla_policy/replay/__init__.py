@@ -1,0 +1,1 @@
+"""Rosbag record/replay: bag I/O with `rosbags`, offline replay evaluation (`more-replay`), bag -> dataset."""
