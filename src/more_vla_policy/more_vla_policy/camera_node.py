@@ -18,8 +18,9 @@ from rclpy.node import Node
 from more_common.names import CAMERA_IMAGE, CAMERA_INFO, CAMERA_OPTICAL_FRAME, DIAGNOSTICS
 from more_common.node_main import ConfigurationError, run_node
 from more_common.params import non_negative, positive
-from more_vla_policy.camera_sources import SOURCES, CameraDisconnectedError, CameraError, Intrinsics, make_source
+from more_vla_policy.camera_sources import SOURCES, CameraDisconnectedError, CameraError, make_source
 from more_vla_policy.node_params import declare_validated
+from more_vla_policy.ros_msgs import DIAG_ERROR, DIAG_OK, camera_info_msg, diagnostic_array, image_msg
 
 NODE_NAME = "camera_node"
 PARAMS = {
@@ -37,33 +38,6 @@ PARAMS = {
     "image_topic": (CAMERA_IMAGE, None, "image topic (realsense-ros default)"),
     "camera_info_topic": (CAMERA_INFO, None, "camera_info topic (realsense-ros default)"),
 }
-
-
-def camera_info_msg(intr: Intrinsics, frame_id: str, stamp):  # noqa: ANN001, ANN201 - ROS message types
-    from sensor_msgs.msg import CameraInfo
-
-    msg = CameraInfo()
-    msg.header.frame_id = frame_id
-    msg.header.stamp = stamp
-    msg.width, msg.height = intr.width, intr.height
-    msg.distortion_model = intr.distortion_model
-    msg.d = list(intr.coeffs)
-    msg.k, msg.r, msg.p = intr.k, intr.r, intr.p
-    return msg
-
-
-def image_msg(rgb, frame_id: str, stamp):  # noqa: ANN001, ANN201
-    from sensor_msgs.msg import Image
-
-    msg = Image()
-    msg.header.frame_id = frame_id
-    msg.header.stamp = stamp
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding = "rgb8"
-    msg.is_bigendian = 0
-    msg.step = msg.width * 3
-    msg.data = rgb.tobytes()
-    return msg
 
 
 class CameraNode(Node):
@@ -113,7 +87,7 @@ class CameraNode(Node):
                 self._on_disconnect(str(err))
                 continue
             except CameraError as err:  # an unreadable file in a folder: say so, keep going
-                self._diagnose(2, f"frame error: {err}")
+                self._diagnose(DIAG_ERROR, f"frame error: {err}")
                 self._stop.wait(self.params["reconnect_period_s"])
                 continue
             stamp = self.get_clock().now().to_msg()
@@ -135,34 +109,28 @@ class CameraNode(Node):
         self.get_logger().error(
             f"camera stopped delivering ({why}); re-opening every {self.params['reconnect_period_s']} s"
         )
-        self._diagnose(2, f"disconnected: {why}")
+        self._diagnose(DIAG_ERROR, f"disconnected: {why}")
         self._source.close()
         while not self._stop.wait(self.params["reconnect_period_s"]):
             try:
                 self._intrinsics = self._source.open()
             except CameraError as err:
-                self._diagnose(2, f"reconnect failed: {err}")
+                self._diagnose(DIAG_ERROR, f"reconnect failed: {err}")
                 continue
             self.reconnects += 1
             self.get_logger().info("camera re-opened")
-            self._diagnose(0, "reconnected")
+            self._diagnose(DIAG_OK, "reconnected")
             return
 
     def _diagnose(self, level: int, message: str) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-
-        status = DiagnosticStatus(
-            level=bytes([level]), name=f"more_vla_policy: {NODE_NAME}", message=message, hardware_id="camera"
-        )
-        status.values = [
-            KeyValue(key="source", value=self.params["source"]),
-            KeyValue(key="frames_published", value=str(self.frames_published)),
-            KeyValue(key="reconnects", value=str(self.reconnects)),
-        ]
-        arr = DiagnosticArray(status=[status])
-        arr.header.stamp = self.get_clock().now().to_msg()
+        values = {
+            "source": self.params["source"],
+            "frames_published": self.frames_published,
+            "reconnects": self.reconnects,
+        }
+        stamp = self.get_clock().now().to_msg()
         with contextlib.suppress(Exception):  # the context may be shutting down
-            self._diag_pub.publish(arr)
+            self._diag_pub.publish(diagnostic_array(f"more_vla_policy: {NODE_NAME}", level, message, values, stamp))
 
     def destroy_node(self) -> None:
         self._stop.set()

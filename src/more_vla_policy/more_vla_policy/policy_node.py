@@ -1,0 +1,261 @@
+"""Policy node: camera image + instruction -> MoRE policy -> QuadrupedCommand (bins and Q-values), with safety stops.
+
+Inference runs on a worker thread, never on the executor: callbacks only store the newest image (older ones
+are dropped) and the instruction. The worker decides at most `rate_hz` times a second, as soon as a new frame
+is there, through `policy_core.PolicyCore`: a stale or malformed image, an empty instruction or any inference
+error yields the stop command and an ERROR on /diagnostics; the node never dies on bad input. It publishes
+only stop commands until enabled (parameter `enabled` or the std_srvs/SetBool service on /more/policy/enable).
+Also publishes PolicyStatus per decision, RViz markers and the annotated image (when someone listens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+
+from rclpy.node import Node
+
+from more_common import names
+from more_common.command_msg import command_to_msg
+from more_common.node_main import ConfigurationError, run_node
+from more_common.params import non_negative, positive
+from more_vla_policy.checkpoints import load_checkpoint_policy
+from more_vla_policy.monitoring import annotate, command_markers
+from more_vla_policy.node_params import declare_validated
+from more_vla_policy.policy_core import (
+    STATE_DISABLED,
+    STATE_FAULT,
+    STATE_NAMES,
+    CoreConfig,
+    Decision,
+    PolicyCore,
+    percentile,
+)
+from more_vla_policy.ros_msgs import (
+    DIAG_ERROR,
+    DIAG_OK,
+    diagnostic_array,
+    image_msg,
+    marker_array,
+    ns_to_stamp,
+    raw_image,
+)
+
+NODE_NAME = "policy_node"
+PARAMS = {
+    "checkpoint": ("", None, "checkpoint directory (empty: $MORE_CHECKPOINT, else the demo checkpoint models/demo)"),
+    "device": ("cpu", None, "torch device for the model: cpu, cuda, cuda:0 ..."),
+    "torch_threads": (0, non_negative, "torch CPU threads for inference (0: torch's default)"),
+    "rate_hz": (5.0, positive, "maximum decision rate [Hz], > 0"),
+    "image_timeout_s": (0.5, positive, "an image older than this [s] stops the robot, > 0"),
+    "instruction": ("", None, "the instruction (also settable at run time and on the instruction topic)"),
+    "enabled": (False, None, "command motion from the start (else stop commands until enabled)"),
+    "hold_on_terminate": (False, None, "after a decoded terminate, stand until the instruction changes"),
+    "max_instruction_chars": (1000, positive, "longer instructions are refused (stop), > 0"),
+    "image_topic": (names.CAMERA_IMAGE, None, "sensor_msgs/Image input (rgb8, bgr8, rgba8, bgra8)"),
+    "publish_markers": (True, None, "publish the RViz MarkerArray"),
+    "publish_annotated_image": (True, None, "publish the annotated image (rendered only when subscribed)"),
+    "diagnostics_period_s": (1.0, positive, "period of OK diagnostics [s]; faults are reported at once"),
+    "warmup": (True, None, "run one decode on a blank image at start-up (first-call cost off the clock)"),
+}
+RUNTIME_PARAMS = ("instruction", "enabled")
+LATENCY_WINDOW = 200
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import String
+        from std_srvs.srv import SetBool
+        from visualization_msgs.msg import MarkerArray
+
+        from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
+        from more_msgs.msg import PolicyStatus, QuadrupedCommand
+
+        p = self.params = declare_validated(self, PARAMS)
+        if p["torch_threads"]:
+            import torch
+
+            torch.set_num_threads(p["torch_threads"])
+        policy = load_checkpoint_policy(p["checkpoint"], p["device"])
+        try:
+            config = CoreConfig(
+                image_timeout_s=p["image_timeout_s"],
+                max_instruction_chars=p["max_instruction_chars"],
+                hold_on_terminate=p["hold_on_terminate"],
+            )
+        except ValueError as err:
+            raise ConfigurationError(str(err)) from err
+        self.core = PolicyCore(policy, config)
+        self.core.set_instruction(p["instruction"])
+        self.core.set_enabled(p["enabled"])
+        if p["warmup"]:
+            self._warmup(policy)
+
+        self._status_type = PolicyStatus
+        self._cmd_pub = self.create_publisher(QuadrupedCommand, names.COMMAND, COMMAND_QOS)
+        self._status_pub = self.create_publisher(PolicyStatus, names.POLICY_STATUS, STATUS_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
+        self._marker_pub = self.create_publisher(MarkerArray, names.MARKERS, STATUS_QOS)
+        self._annotated_pub = self.create_publisher(Image, names.ANNOTATED_IMAGE, SENSOR_QOS)
+
+        self._new_frame = threading.Event()
+        self._stop = threading.Event()
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Image, p["image_topic"], self._on_image, SENSOR_QOS, callback_group=inputs)
+        # Two subscriptions: the latched one receives the last instruction published before we started, the
+        # volatile one hears publishers that do not latch (a latched reader cannot match those in DDS).
+        for qos in (LATCHED_QOS, STATUS_QOS):
+            self.create_subscription(String, names.INSTRUCTION, self._on_instruction, qos, callback_group=inputs)
+        self.create_service(SetBool, names.POLICY_ENABLE, self._on_enable)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._inference_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.faults = 0
+        self._last_diag = -float("inf")
+        self._last_state: int | None = None
+        self._worker = threading.Thread(target=self._run, name="policy_inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"policy ready: {p['rate_hz']} Hz on {p['image_topic']}, "
+            f"{'enabled' if p['enabled'] else 'disabled (call ' + names.POLICY_ENABLE + ')'}"
+        )
+
+    # -- inputs (executor thread) ----------------------------------------------------------------------
+    def _on_image(self, msg) -> None:  # noqa: ANN001
+        self.core.submit_image(raw_image(msg))
+        self._new_frame.set()
+
+    def _on_instruction(self, msg) -> None:  # noqa: ANN001
+        self.core.set_instruction(msg.data)
+
+    def _on_enable(self, request, response):  # noqa: ANN001
+        self.core.set_enabled(request.data)
+        response.success = True
+        response.message = "enabled" if request.data else "disabled: publishing stop commands"
+        self.get_logger().info(f"policy {response.message}")
+        return response
+
+    def _on_set_parameters(self, params):  # noqa: ANN001
+        from rcl_interfaces.msg import SetParametersResult
+
+        for param in params:
+            if param.name not in RUNTIME_PARAMS:
+                return SetParametersResult(successful=False, reason=f"{param.name} cannot change at run time")
+        for param in params:
+            if param.name == "instruction":
+                self.core.set_instruction(str(param.value))
+            elif param.name == "enabled":
+                self.core.set_enabled(bool(param.value))
+        return SetParametersResult(successful=True)
+
+    # -- the decision loop (worker thread) -------------------------------------------------------------
+    def _warmup(self, policy) -> None:  # noqa: ANN001
+        import numpy as np
+
+        h, w = getattr(policy, "image_size", (64, 64))
+        try:
+            policy.decode([np.zeros((h, w, 3), np.uint8)], ["warm up"])
+        except Exception as err:  # a broken model is reported per decision; do not die here
+            self.get_logger().warning(f"warm-up decode failed: {type(err).__name__}: {err}")
+
+    def _run(self) -> None:
+        period = 1.0 / self.params["rate_hz"]
+        next_due = time.monotonic()
+        seen = -1
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if next_due > now and self._stop.wait(next_due - now):
+                return
+            # Decide on a new frame as soon as one is there; without one, decide anyway after a period
+            # (the core then reports the image as stale once it is older than image_timeout_s).
+            if self.core.image_seq == seen:
+                self._new_frame.clear()
+                if self.core.image_seq == seen:
+                    self._new_frame.wait(period)
+            seen = self.core.image_seq
+            next_due = time.monotonic() + period
+            decision = self.core.step()
+            try:
+                self._publish(decision)
+            except Exception as err:  # shutting down (context invalid): leave quietly; else report, go on
+                if self._stop.is_set() or not self.context.ok():
+                    return
+                self.get_logger().error(f"publishing failed: {type(err).__name__}: {err}")
+
+    def _publish(self, d: Decision) -> None:
+        now = self.get_clock().now()
+        now_ns = now.nanoseconds
+        stamp = ns_to_stamp(d.image_stamp_ns)  # zero when the command does not come from an image
+        self._cmd_pub.publish(command_to_msg(d.action, bins=d.bins, q_values=d.q_values, stamp=stamp))
+        latency_ms = (now_ns - d.image_stamp_ns) / 1e6 if d.image_stamp_ns and d.bins is not None else float("nan")
+        if d.bins is not None:
+            self._inference_ms.append(d.inference_ms)
+            self._latency_ms.append(latency_ms)
+        if d.state == STATE_FAULT:
+            self.faults += 1
+        status = self._status_type()
+        status.header.stamp = now.to_msg()
+        status.state = d.state
+        status.instruction = self.core.instruction
+        status.fault = d.fault
+        status.image_age_s = float(d.image_age_s)
+        status.inference_ms = float(d.inference_ms)
+        status.rate_hz = float(self.core.rate.rate_hz)
+        status.decisions = self.core.decisions
+        self._status_pub.publish(status)
+        self._diagnose(d, now_ns / 1e9, latency_ms, now.to_msg())
+        if self.params["publish_markers"] and self._marker_pub.get_subscription_count() > 0:
+            specs = command_markers(d.action, d.state, self.core.instruction, d.fault)
+            self._marker_pub.publish(marker_array(specs, names.BASE_FRAME, now.to_msg()))
+        if self.params["publish_annotated_image"] and self._annotated_pub.get_subscription_count() > 0:
+            img = annotate(d.image, d.action, d.q_values, d.state, self.core.instruction, d.fault)
+            self._annotated_pub.publish(image_msg(img, names.CAMERA_OPTICAL_FRAME, stamp))
+
+    def _diagnose(self, d: Decision, now_s: float, latency_ms: float, stamp) -> None:  # noqa: ANN001
+        changed = d.state != self._last_state
+        self._last_state = d.state
+        if d.state != STATE_FAULT and not changed and now_s - self._last_diag < self.params["diagnostics_period_s"]:
+            return
+        self._last_diag = now_s
+        level = DIAG_ERROR if d.state == STATE_FAULT else DIAG_OK
+        message = d.fault if d.state == STATE_FAULT else STATE_NAMES[d.state]
+        if d.state == STATE_DISABLED:
+            message = f"disabled: stop commands until enabled ({names.POLICY_ENABLE})"
+        values = {
+            "state": STATE_NAMES[d.state],
+            "instruction": self.core.instruction,
+            "image_age_s": d.image_age_s,
+            "inference_ms": d.inference_ms,
+            "inference_ms_p50": percentile(self._inference_ms, 50),
+            "inference_ms_p99": percentile(self._inference_ms, 99),
+            "camera_to_command_ms": latency_ms,
+            "camera_to_command_ms_p50": percentile(self._latency_ms, 50),
+            "camera_to_command_ms_p99": percentile(self._latency_ms, 99),
+            "rate_hz": self.core.rate.rate_hz,
+            "decisions": self.core.decisions,
+            "faults": self.faults,
+        }
+        self._diag_pub.publish(diagnostic_array(f"more_vla_policy: {NODE_NAME}", level, message, values, stamp, "vla"))
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self._new_frame.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=10.0)
+        with contextlib.suppress(Exception):
+            super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PolicyNode, NODE_NAME, __doc__.splitlines()[0], args, executor_threads=2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""The policy node as its own process, driven over real DDS: no motion until enabled, exact decoding, a stop
+command and an ERROR diagnostic for every bad input, markers and annotated image matching the command."""
+
+import time
+
+import numpy as np
+import pytest
+
+from . import ros_probe
+
+pytestmark = pytest.mark.ros
+
+INSTRUCTION = "go to the red ball"
+TIMEOUT_S = 0.6
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from more_vla_policy.model.testing import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("policy") / "ckpt", seed=3)
+
+
+@pytest.fixture(scope="module")
+def rig(checkpoint):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+    from std_srvs.srv import SetBool
+    from visualization_msgs.msg import MarkerArray
+
+    from more_common import names
+    from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
+    from more_msgs.msg import PolicyStatus, QuadrupedCommand
+
+    proc = ros_probe.start_node(
+        "more_vla_policy.policy_node",
+        {"checkpoint": str(checkpoint), "rate_hz": 10.0, "image_timeout_s": TIMEOUT_S, "torch_threads": 1},
+    )
+    probe = ros_probe.Probe("policy_node_probe")
+    probe.image_pub = probe.node.create_publisher(Image, names.CAMERA_IMAGE, SENSOR_QOS)
+    probe.instruction_pub = probe.node.create_publisher(String, names.INSTRUCTION, LATCHED_QOS)
+    probe.enable = probe.node.create_client(SetBool, names.POLICY_ENABLE)
+    probe.commands = probe.listen(QuadrupedCommand, names.COMMAND, COMMAND_QOS)
+    probe.status = probe.listen(PolicyStatus, names.POLICY_STATUS, STATUS_QOS)
+    probe.diagnostics = probe.listen(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
+    probe.markers = probe.listen(MarkerArray, names.MARKERS, STATUS_QOS)
+    probe.annotated = probe.listen(Image, names.ANNOTATED_IMAGE, SENSOR_QOS)
+    try:
+        up = probe.spin_until(lambda: probe.status or proc.poll() is not None, timeout=90)
+        if not up or proc.poll() is not None:
+            pytest.fail(f"policy node did not come up: {ros_probe.stop_node(proc)[-2000:]}")
+        yield probe
+    finally:
+        probe.close()
+        err = ros_probe.stop_node(proc)
+        assert "Traceback" not in err, err[-3000:]
+
+
+def good_image(seed=11):
+    return np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+
+
+def now_ns(probe):
+    return probe.node.get_clock().now().nanoseconds
+
+
+def publish_instruction(probe, text):
+    from std_msgs.msg import String
+
+    probe.instruction_pub.publish(String(data=text))
+
+
+def set_enabled(probe, enabled):
+    from std_srvs.srv import SetBool
+
+    assert probe.enable.wait_for_service(timeout_sec=30)
+    future = probe.enable.call_async(SetBool.Request(data=enabled))
+    assert probe.spin_until(future.done, timeout=10)
+    assert future.result().success
+
+
+def stream(probe, rgb, **kw):
+    """An action for spin_until that publishes `rgb` with a fresh stamp each call (returns stamps used)."""
+    stamps = []
+
+    def act():
+        stamps.append(now_ns(probe))
+        probe.image_pub.publish(ros_probe.image_message(rgb, stamps[-1], **kw))
+
+    act.stamps = stamps
+    return act
+
+
+def is_stop(cmd):
+    return list(cmd.bins) == [-1] * 12 and cmd.vx == 0.0 and cmd.vy == 0.0 and cmd.wz == 0.0
+
+
+def test_no_motion_until_enabled_then_exactly_the_models_decision(rig, checkpoint):
+    from more_common.command_msg import msg_to_command
+    from more_vla_policy import monitoring as mon
+    from more_vla_policy.model import load_policy
+
+    probe = rig
+    publish_instruction(probe, INSTRUCTION)
+    act = stream(probe, good_image())
+    n = len(probe.commands)
+    assert probe.spin_until(lambda: len(probe.commands) > n + 3, timeout=20, action=act)
+    assert all(is_stop(c) for c in probe.commands[n:])
+    assert probe.status[-1].state == 0 and probe.status[-1].instruction == INSTRUCTION
+
+    set_enabled(probe, True)
+    decided = lambda: [c for c in probe.commands if c.bins[0] >= 0]  # noqa: E731
+    assert probe.spin_until(lambda: len(decided()) >= 3, timeout=20, action=act)
+    cmd = decided()[-1]
+    stamp = cmd.header.stamp.sec * 1_000_000_000 + cmd.header.stamp.nanosec
+    assert stamp in act.stamps, "the command must carry the stamp of the image it was computed from"
+    ref = load_policy(checkpoint).decode([good_image()], [INSTRUCTION])
+    assert list(cmd.bins) == ref.bins[0].tolist()
+    np.testing.assert_allclose(cmd.q_values, ref.q_values[0], rtol=0, atol=1e-6)
+    spec = load_policy(checkpoint).action_spec
+    if ref.actions[0][11] < 0.5:
+        np.testing.assert_allclose(msg_to_command(cmd), spec.for_controller(ref.actions[0]), atol=1e-6)
+    else:
+        assert cmd.terminate and cmd.vx == 0.0
+    state = probe.status[-1]
+    assert state.state in (1, 3) and state.fault == "" and state.inference_ms > 0
+
+    # monitoring: markers and the annotated image of a decided command carry its values
+    assert probe.spin_until(lambda: probe.markers and probe.annotated, timeout=10, action=act)
+    cmd = decided()[-1]
+    arrow = next(m for m in probe.markers[-1].markers if m.ns == "velocity")
+    assert arrow.header.frame_id == "base_link"
+    assert (arrow.points[1].x, arrow.points[1].y) == pytest.approx((cmd.vx, cmd.vy), abs=1e-6)
+    text = next(m for m in probe.markers[-1].markers if m.ns == "text")
+    assert f'"{INSTRUCTION}"' in text.text
+    by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in probe.annotated}
+    img_msg = by_stamp.get((cmd.header.stamp.sec, cmd.header.stamp.nanosec)) or probe.annotated[-1]
+    img = np.frombuffer(bytes(img_msg.data), np.uint8).reshape(img_msg.height, img_msg.width, 3)
+    np.testing.assert_array_equal(img[:48, :64], good_image())
+    for i in range(12):
+        r0, _ = mon.bar_row_span(i)
+        row = img[r0, 64 + mon.BAR_X0 : 64 + mon.BAR_X0 + mon.BAR_PX]
+        length = int(np.all(row == np.array(mon.BAR_COLOR, np.uint8), axis=1).sum())
+        assert length == round(float(ref.q_values[0][i]) * mon.BAR_PX)
+
+
+def _bad_mono(probe):
+    return stream(probe, good_image(), encoding="mono8")  # 3 bytes per pixel claimed as mono8
+
+
+def _publish_raw(probe, mutate):
+    def act():
+        msg = ros_probe.image_message(good_image(), now_ns(probe))
+        mutate(msg)
+        probe.image_pub.publish(msg)
+
+    return act
+
+
+def _set(**fields):
+    def mutate(msg):
+        for k, v in fields.items():
+            setattr(msg, k, v)
+
+    return mutate
+
+
+CASES = {
+    "stale_image": (lambda probe: lambda: None, "stale image"),
+    "empty_instruction": (None, "empty instruction"),
+    "wrong_encoding": (_bad_mono, "malformed image: unsupported encoding 'mono8'"),
+    "zero_height": (lambda p: _publish_raw(p, _set(height=0, data=b"")), "malformed image: bad size 64x0"),
+    "short_step": (lambda p: _publish_raw(p, _set(step=64 * 3 - 1)), "malformed image: step 191 is shorter"),
+    "data_length": (
+        lambda p: _publish_raw(p, _set(data=bytes(48 * 64 * 3 - 7))),
+        "malformed image: data length 9209 != step * height = 192 * 48 = 9216",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_bad_input_yields_a_stop_and_an_error_diagnostic(rig, case):
+    probe = rig
+    set_enabled(probe, True)
+    publish_instruction(probe, INSTRUCTION)
+    good = stream(probe, good_image())
+    # back to normal operation first, so the stop below is caused by this case
+    n = len(probe.commands)
+    assert probe.spin_until(lambda: any(c.bins[0] >= 0 for c in probe.commands[n:]), timeout=20, action=good)
+    make_action, needle = CASES[case]
+    if case == "empty_instruction":
+        publish_instruction(probe, "")
+        action = good
+    else:
+        action = make_action(probe)
+    n_cmd, n_diag = len(probe.commands), len(probe.diagnostics)
+    start = time.monotonic()
+
+    def stopped_and_reported():
+        stops = [c for c in probe.commands[n_cmd:] if is_stop(c)]
+        errors = [
+            s
+            for d in probe.diagnostics[n_diag:]
+            for s in d.status
+            if s.level == b"\x02" and s.name == "more_vla_policy: policy_node" and needle in s.message
+        ]
+        return bool(stops) and bool(errors)
+
+    assert probe.spin_until(stopped_and_reported, timeout=TIMEOUT_S + 4.0, action=action), (
+        f"{case}: no stop + ERROR diagnostic containing {needle!r}; last status: "
+        f"{probe.status[-1] if probe.status else None}"
+    )
+    assert time.monotonic() - start < TIMEOUT_S + 4.0
+    assert probe.status[-1].state == 2 and needle in probe.status[-1].fault
+    if case == "empty_instruction":
+        publish_instruction(probe, INSTRUCTION)
+
+
+def test_bad_parameters_end_the_node_with_one_line(tmp_path):
+    cases = [
+        ({"checkpoint": str(tmp_path / "missing")}, f"checkpoint directory {tmp_path / 'missing'} does not exist"),
+        ({"checkpoint": str(tmp_path), "rate": 5.0}, "unknown parameter(s) for node 'policy_node': ['rate']"),
+        ({"checkpoint": str(tmp_path), "rate_hz": 5}, "parameter 'rate_hz'"),
+    ]
+    procs = [(ros_probe.start_node("more_vla_policy.policy_node", p), needle) for p, needle in cases]
+    for proc, needle in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2, err
+        assert needle in err and "Traceback" not in err
