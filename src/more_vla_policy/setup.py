@@ -19,6 +19,8 @@ setup(
     entry_points={
         "console_scripts": [
             "command_publisher=more_vla_policy.command_publisher:main",
+            "camera_node=more_vla_policy.camera_node:main",
+            "policy_node=more_vla_policy.policy_node:main",
         ],
     },
 )
