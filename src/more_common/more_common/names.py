@@ -27,6 +27,15 @@ ESTOP = "/more/estop"  # std_msgs/Bool, true = damp now
 LOWCMD = "/lowcmd"  # unitree_go/LowCmd
 LOWSTATE = "/lowstate"  # unitree_go/LowState
 WIRELESS_CONTROLLER = "/wirelesscontroller"  # unitree_go/WirelessController
+BRIDGE_STATE = "/more/bridge/state"  # std_msgs/String (latched): "STATE: reason"
+BRIDGE_STAND_UP = "/more/bridge/stand_up"  # std_srvs/Trigger: PASSIVE -> STAND_UP
+BRIDGE_ACTIVATE = "/more/bridge/activate"  # std_srvs/Trigger: STAND_UP -> ACTIVE
+BRIDGE_DAMP = "/more/bridge/damp"  # std_srvs/Trigger: any -> DAMPING
+BRIDGE_RESET = "/more/bridge/reset"  # std_srvs/Trigger: DAMPING -> PASSIVE
+SPORT_REQUEST = "/api/sport/request"  # unitree_api/Request (sport mode API, e.g. StandDown)
+MOTION_SWITCHER_REQUEST = "/api/motion_switcher/request"  # unitree_api/Request
+MOTION_SWITCHER_RESPONSE = "/api/motion_switcher/response"  # unitree_api/Response
+GO2_SIM_ODOM = "/more/go2_sim/odom"  # nav_msgs/Odometry: the MuJoCo Go2's true base pose, stamped in sim time
 
 # Simulator
 SIM_ODOM = "/more/sim/odom"  # nav_msgs/Odometry
