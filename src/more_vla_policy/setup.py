@@ -21,6 +21,7 @@ setup(
             "command_publisher=more_vla_policy.command_publisher:main",
             "camera_node=more_vla_policy.camera_node:main",
             "policy_node=more_vla_policy.policy_node:main",
+            "more-replay=more_vla_policy.replay.cli:main",
         ],
     },
 )

@@ -273,15 +273,11 @@ class PolicyCore:
             return _stop(STATE_FAULT, f"inference failed: {type(err).__name__}: {err}", inference_ms=ms, **common)
         ms = (time.perf_counter() - start) * 1e3
         try:
-            action = self.spec.for_controller(raw)
             if bins.shape != (12,) or q_values.shape != (12,):
                 raise InvalidActionError(f"decoder returned bins {bins.shape} and q_values {q_values.shape}")
+            action, state = executable_action(raw, self.spec)
         except InvalidActionError as err:
             return _stop(STATE_FAULT, f"invalid action from the model: {err}", inference_ms=ms, **common)
-        state = STATE_RUNNING
-        if action[TERMINATE] >= 0.5:
-            state = STATE_DONE
-            action = _terminated_stand()
         return Decision(
             action=action,
             state=state,
@@ -292,6 +288,15 @@ class PolicyCore:
             image=rgb,
             **common,
         )
+
+
+def executable_action(raw: np.ndarray, spec: ActionSpec = DEFAULT_SPEC) -> tuple[np.ndarray, int]:
+    """The command published for a decoded action, and the state: (for_controller(raw), RUNNING), or
+    (standing with terminate set, DONE) when the decoder chose terminate. Raises InvalidActionError."""
+    action = spec.for_controller(raw)
+    if action[TERMINATE] >= 0.5:
+        return _terminated_stand(), STATE_DONE
+    return action, STATE_RUNNING
 
 
 def _terminated_stand() -> np.ndarray:

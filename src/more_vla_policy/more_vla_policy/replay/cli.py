@@ -1,0 +1,161 @@
+"""more-replay: replay a rosbag2 bag (MCAP or sqlite3) offline through the policy, or convert it to shards.
+
+    more-replay BAG --checkpoint DIR --json        per-dim agreement with the recorded commands (exact bin,
+                                                   within one bin, MAE in units), per task, latency
+    more-replay BAG --to-dataset DIR               labelled episodes -> training shards (more_common.dataset)
+
+Reads the stack's own bags (more-stack --record, `ros2 bag record`) and realsense-ros recordings (images only:
+give --instruction; then only latency and the decoded commands are reported). Exit status 2 with one line on
+a bag or checkpoint that cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="more-replay",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    p.add_argument("bag", help="bag directory (or .mcap / .db3 file)")
+    p.add_argument("--checkpoint", default=None, help="policy checkpoint (default: the demo checkpoint)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (else a short summary)")
+    p.add_argument("--image-topic", default="", help="image topic (default: the camera topic, or the only one)")
+    p.add_argument("--command-topic", default="", help="recorded command topic (default /more/command)")
+    p.add_argument("--instruction", default="", help="instruction for bags that carry none")
+    p.add_argument("--rate", type=float, default=5.0, help="image-only bags: decisions per bag second (0 = all)")
+    p.add_argument("--include-stops", action="store_true", help="also replay recorded stop commands")
+    p.add_argument("--max-samples", type=int, default=0, help="replay at most this many samples (0 = all)")
+    p.add_argument("--to-dataset", default="", metavar="DIR", help="write labelled episodes as training shards")
+    p.add_argument("--expert", action="store_true", help="--to-dataset: mark the episodes as expert data")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="--to-dataset: resize images")
+    p.add_argument("--success", choices=("true", "false"), help="--to-dataset: label a bag without EpisodeStatus")
+    p.add_argument("--task", default="", help="--to-dataset: task name for --success labelled bags")
+    p.add_argument("--overwrite", action="store_true", help="--to-dataset: replace an existing dataset")
+    return p
+
+
+def _messages(bag: Path, topics: Any):
+    from more_vla_policy.replay.bag_io import read_messages
+
+    return read_messages(bag, [topics.image, topics.command, topics.instruction, topics.policy_status, topics.episode])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from more_common.node_main import ConfigurationError
+    from more_vla_policy.replay.bag_io import bag_topics
+    from more_vla_policy.replay.samples import COMMAND_TYPE, Topics, choose_image_topic, collect_samples
+
+    bag = Path(args.bag)
+    types = bag_topics(bag)
+    try:
+        image_topic = choose_image_topic(types, args.image_topic)
+    except ValueError as err:
+        raise ConfigurationError(f"{bag}: {err}") from err
+    topics = Topics(image=image_topic, **({"command": args.command_topic} if args.command_topic else {}))
+    has_commands = types.get(topics.command) == COMMAND_TYPE
+
+    def samples():
+        return collect_samples(
+            _messages(bag, topics),
+            topics,
+            default_instruction=args.instruction,
+            rate_hz=args.rate,
+            include_stops=args.include_stops,
+            has_commands=has_commands,
+        )
+
+    result: dict[str, Any] = {
+        "bag": str(bag),
+        "image_topic": image_topic,
+        "command_topic": topics.command if has_commands else None,
+        "labelled": topics.episode in types,
+    }
+    if args.to_dataset:
+        result["dataset"] = _to_dataset(args, bag, topics, samples())
+        if args.checkpoint is None:
+            return result
+    from more_vla_policy.checkpoints import load_checkpoint_policy, resolve_checkpoint
+    from more_vla_policy.replay.evaluate import replay
+
+    policy = load_checkpoint_policy(args.checkpoint or "", args.device)
+    result["checkpoint"] = str(resolve_checkpoint(args.checkpoint or ""))
+    result.update(replay(policy, samples(), args.max_samples))
+    return result
+
+
+def _to_dataset(args: argparse.Namespace, bag: Path, topics: Any, samples: Any) -> dict[str, Any]:
+    from more_common.dataset import INDEX_FILE
+    from more_common.node_main import ConfigurationError
+    from more_vla_policy.replay.bag_io import read_messages
+    from more_vla_policy.replay.samples import episode_outcomes
+    from more_vla_policy.replay.to_dataset import episodes_from_samples, write_dataset
+
+    out = Path(args.to_dataset)
+    if (out / INDEX_FILE).exists() and not args.overwrite:
+        raise ConfigurationError(f"{out} already holds a dataset; pass --overwrite to replace it")
+    outcomes = episode_outcomes(read_messages(bag, [topics.episode]), topics.episode)
+    success = None if args.success is None else args.success == "true"
+    episodes, summary = episodes_from_samples(
+        samples,
+        outcomes,
+        source=bag.name,
+        expert=args.expert,
+        image_size=tuple(args.image_size) if args.image_size else None,
+        success=success,
+        task=args.task,
+    )
+    if not episodes:
+        raise ConfigurationError(
+            f"{bag}: no labelled episode to convert ({summary['unlabelled_episodes_skipped']} unlabelled); "
+            "bags need EpisodeStatus with a final status, or --success true|false --task NAME"
+        )
+    write_dataset(episodes, out, meta={"source": "more-replay", "bag": str(bag)})
+    summary["path"] = str(out)
+    return summary
+
+
+def _summary(result: dict[str, Any]) -> str:
+    lines = [f"bag {result['bag']}: image topic {result['image_topic']}"]
+    if "dataset" in result:
+        d = result["dataset"]
+        lines.append(f"dataset {d['path']}: {d['episodes']} episodes, {d['steps']} steps, {d['successes']} successes")
+    if "samples" in result:
+        lines.append(f"replayed {result['samples']} samples ({result['with_recorded_command']} with a command)")
+        agr = result.get("agreement")
+        if agr:
+            lines.append(
+                f"agreement: exact bin {agr['exact_bin']:.3f}, within one bin {agr['within_one_bin']:.3f}, "
+                f"all dims exact {agr['all_dims_exact']:.3f}"
+            )
+        lat = result["latency_ms"]["replay_decode"]
+        if lat:
+            lines.append(f"decode latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from more_common.node_main import ConfigurationError
+    from more_vla_policy.replay.bag_io import BagError
+
+    try:
+        result = run(args)
+    except (ConfigurationError, BagError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else _summary(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
