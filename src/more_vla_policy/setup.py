@@ -19,6 +19,8 @@ setup(
     entry_points={
         "console_scripts": [
             "command_publisher=more_vla_policy.command_publisher:main",
+            "more-info=more_vla_policy.model.info:main",
+            "more-bench=more_vla_policy.model.bench:main",
             "camera_node=more_vla_policy.camera_node:main",
             "policy_node=more_vla_policy.policy_node:main",
             "more-replay=more_vla_policy.replay.cli:main",

@@ -1,0 +1,158 @@
+"""Checkpoints: safetensors tensors + one JSON file; loadable for inference (`load_policy`) or to resume training.
+
+Layout of a checkpoint directory:
+    more_checkpoint.json     format/version, MoREConfig, action spec + bin token ids, train mode, caller's extra
+    adapters.safetensors     LoRA + router tensors (names as in MoREPolicy.named_parameters)
+    target.safetensors       the target network's tensors (optional)
+    backbone/                tiny backbones only: an ordinary HF directory (config, weights, tokenizer)
+A Fuyu checkpoint refers to its local backbone directory by path (overridable when loading).
+Nothing is unpickled: tensors come from safetensors, the rest from JSON. The JSON file is written last
+(atomically), so a directory without it is an incomplete save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .action_tokenizer import ActionTokenizer
+from .config import MoREConfig
+from .fuyu_loader import load_backbone
+from .policy import MoREPolicy
+from .target import TargetNetwork
+from .tiny_backbone import save_backbone_dir
+
+FORMAT = "more-vla-checkpoint"
+VERSION = 1
+META_FILE = "more_checkpoint.json"
+ADAPTERS_FILE = "adapters.safetensors"
+TARGET_FILE = "target.safetensors"
+BACKBONE_DIR = "backbone"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, incomplete or inconsistent."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the policy (device as asked), its target network if saved, the caller's extra data."""
+
+    policy: MoREPolicy
+    target: TargetNetwork | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _tensors_for_file(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def save_checkpoint(
+    directory: str | Path,
+    policy: MoREPolicy,
+    target: TargetNetwork | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save adapters (+ target, + the tiny backbone) and the JSON config. `extra` must be JSON-serialisable."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    extra = dict(extra or {})
+    json.dumps(extra)  # fail before writing anything if the caller's data is not JSON
+    save_file(_tensors_for_file(policy.adapter_state_dict()), str(out / ADAPTERS_FILE))
+    if target is not None:
+        save_file(_tensors_for_file(target.state), str(out / TARGET_FILE))
+    elif (out / TARGET_FILE).exists():
+        (out / TARGET_FILE).unlink()  # a stale target from an earlier save must not be picked up
+    if policy.config.backbone == "tiny":
+        save_backbone_dir(out / BACKBONE_DIR, policy.backbone, policy.tokenizer, state_dict=policy.base_state_dict())
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": policy.config.to_dict(),
+        "action_tokenizer": policy.action_tokenizer.to_dict(),
+        "train_mode": policy.train_mode,
+        "backbone_dir": BACKBONE_DIR if policy.config.backbone == "tiny" else policy.config.backbone_path,
+        "has_target": target is not None,
+        "extra": extra,
+    }
+    tmp = out / (META_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, out / META_FILE)
+    return out
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """The checkpoint's JSON, validated for format and version."""
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{directory} is not a MoRE checkpoint (no {META_FILE})")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: version {meta.get('version')!r} is not supported (this code reads {VERSION})")
+    return meta
+
+
+def _load_named(policy: MoREPolicy, tensors: dict[str, torch.Tensor], expected: set[str], what: str) -> None:
+    if set(tensors) != expected:
+        missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+        raise CheckpointError(f"{what} does not match the model: missing {missing[:3]}, unexpected {extra[:3]}")
+    params = dict(policy.named_parameters())
+    with torch.no_grad():
+        for name, t in tensors.items():
+            if params[name].shape != t.shape:
+                raise CheckpointError(
+                    f"{what}: {name} has shape {tuple(t.shape)}, model has {tuple(params[name].shape)}"
+                )
+            params[name].copy_(t)
+
+
+def load_checkpoint(
+    directory: str | Path,
+    device: str | torch.device = "cpu",
+    backbone_path: str | None = None,
+) -> Checkpoint:
+    """Rebuild the policy (train mode restored, module in eval mode) and its target network from a directory."""
+    d = Path(directory)
+    meta = read_meta(d)
+    config = MoREConfig.from_dict(meta["model"])
+    action_tokenizer = ActionTokenizer.from_dict(meta["action_tokenizer"])
+    if config.backbone == "tiny":
+        bb_path = d / meta["backbone_dir"]
+    else:
+        bb_path = Path(backbone_path or meta["backbone_dir"] or "")
+        if not str(bb_path):
+            raise CheckpointError("this Fuyu checkpoint names no backbone directory: pass backbone_path")
+        config = config.replace(backbone_path=str(bb_path))
+    backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
+    expected_ids = ActionTokenizer.from_tokenizer(tokenizer, action_tokenizer.spec).bin_token_ids
+    if expected_ids != action_tokenizer.bin_token_ids:
+        raise CheckpointError(
+            "the backbone's tokenizer maps bins to other token ids than the checkpoint was trained on"
+        )
+    policy = MoREPolicy(config, backbone, tokenizer, action_tokenizer).to(device)
+    adapters = load_file(str(d / ADAPTERS_FILE))
+    _load_named(policy, adapters, set(policy.adapter_state_dict()), ADAPTERS_FILE)
+    policy.set_trainable(meta.get("train_mode", "adapters"))
+    target = None
+    if meta.get("has_target"):
+        state = load_file(str(d / TARGET_FILE), device=str(torch.device(device)))
+        expected = set(policy.trainable_state_dict())
+        if set(state) != expected:
+            raise CheckpointError(f"{TARGET_FILE} does not hold the policy's trainable tensors")
+        target = TargetNetwork(state)
+    return Checkpoint(policy=policy.eval(), target=target, extra=meta.get("extra", {}))
+
+
+def load_policy(
+    checkpoint_dir: str | Path, device: str | torch.device = "cpu", backbone_path: str | None = None
+) -> MoREPolicy:
+    """A MoRE policy in eval mode, ready for `decode`."""
+    return load_checkpoint(checkpoint_dir, device=device, backbone_path=backbone_path).policy.eval()

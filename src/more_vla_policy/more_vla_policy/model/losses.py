@@ -1,0 +1,177 @@
+"""The training objectives: offline RL (MoRE eq. 7-8 + Monte-Carlo bound), imitation, MoE load balance (eq. 9).
+
+Notation: B samples, 12 slots, 256 bins; Q = sigmoid(logit) of a slot's bin token.
+
+Autoregressive Bellman target (eq. 7), from a target network (target.py), for transition
+(s_t, a_t, r_t, s_{t+1}) with the data's action a_t = (a^1 .. a^12):
+    y^i  = max_b Q_tgt(s_t, a^{1:i}, b) at slot i+1                          i = 1..11
+    y^12 = r_t + gamma * (1 - done_t) * max_b Q_tgt(s_{t+1}, b) at slot 1
+    y^i  = max(y^i, gamma^steps_to_end * success)                  (Monte-Carlo lower bound, Q-Transformer)
+with r_t = 1 at the final step of a successful episode, else 0, and steps_to_end = 0 at the final step.
+`done` means terminal (the episode ended there); a time-limit truncation is not done and bootstraps.
+
+RL loss (eq. 8, 10): 0.5 * mean_{data}(Q(a^i) - y^i)^2 + alpha * 0.5 * mean_{bins b != a^i} Q(b)^2 (+ beta L_MoE).
+Imitation (QUART, "w/o RL"): cross-entropy of the data's bins over the 256 bin logits of each slot.
+Load balance (Switch): L = N * sum_k f_k P_k per MixLoRA layer, f_k = share of real (unpadded) tokens
+whose top-1 expert is k, P_k = mean router probability of k; averaged over layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from .processor import NUM_SLOTS
+
+Objective = Literal["rl", "il"]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """objective "rl" (MoRE) or "il" (QUART / "w/o RL"); gamma, alpha (conservative), beta (load balance)."""
+
+    objective: Objective = "rl"
+    gamma: float = 0.99
+    alpha: float = 0.5
+    beta: float = 0.002
+    mc_lower_bound: bool = True
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("rl", "il"):
+            raise ValueError(f"objective must be 'rl' or 'il', got {self.objective!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
+        if self.alpha < 0.0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        if self.beta < 0.0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+
+
+def _check_slots(logits: torch.Tensor, bins: torch.Tensor) -> None:
+    assert logits.dim() == 3 and logits.shape[1] == NUM_SLOTS, f"logits must be [B, 12, bins], got {logits.shape}"
+    assert bins.shape == logits.shape[:2], f"bins {tuple(bins.shape)} must match logits {tuple(logits.shape[:2])}"
+
+
+def _weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean over samples of per_sample [B], optionally weighted by weights [B] (e.g. 0 to drop a sample)."""
+    if weights is None:
+        return per_sample.mean()
+    w = weights.to(per_sample.dtype)
+    return (per_sample * w).sum() / w.sum().clamp(min=1e-12)
+
+
+def bellman_targets(
+    target_slot_logits: torch.Tensor,
+    target_next_logits: torch.Tensor,
+    rewards: torch.Tensor,
+    dones: torch.Tensor,
+    success: torch.Tensor,
+    steps_to_end: torch.Tensor,
+    gamma: float,
+    mc_lower_bound: bool = True,
+) -> torch.Tensor:
+    """Per-slot targets y [B, 12] (no gradient).
+
+    target_slot_logits [B, 12, 256]: target network on s_t with the data's actions (teacher forced)
+    target_next_logits [B, 256] (or [B, 12, 256], slot 1 is used): target network on s_{t+1}, prompt only
+    rewards, dones, success, steps_to_end [B]
+    """
+    if target_next_logits.dim() == 3:
+        target_next_logits = target_next_logits[:, 0]
+    B = target_slot_logits.shape[0]
+    assert target_slot_logits.shape[1] == NUM_SLOTS, f"need 12 slots, got {tuple(target_slot_logits.shape)}"
+    assert target_next_logits.shape == (B, target_slot_logits.shape[2]), f"bad next logits {target_next_logits.shape}"
+    for name, t in (("rewards", rewards), ("dones", dones), ("success", success), ("steps_to_end", steps_to_end)):
+        assert t.shape == (B,), f"{name} must have shape ({B},), got {tuple(t.shape)}"
+    with torch.no_grad():
+        q_max = torch.sigmoid(target_slot_logits.float()).amax(dim=-1)  # (B, 12)
+        q_next = torch.sigmoid(target_next_logits.float()).amax(dim=-1)  # (B,)
+        not_done = 1.0 - dones.float()
+        last = rewards.float() + gamma * not_done * q_next  # (B,)
+        y = torch.cat([q_max[:, 1:], last[:, None]], dim=1)  # slot i's target reads slot i+1; the last bootstraps
+        if mc_lower_bound:
+            mc = (gamma ** steps_to_end.float()) * success.float()  # (B,)
+            y = torch.maximum(y, mc[:, None])
+    return y
+
+
+def td_loss(
+    logits: torch.Tensor, bins: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """0.5 * mean (Q(s, a^{1:i}) - y^i)^2 over samples and slots; logits [B, 12, 256], bins/targets [B, 12]."""
+    _check_slots(logits, bins)
+    q_taken = torch.sigmoid(logits.float()).gather(-1, bins.long().unsqueeze(-1)).squeeze(-1)  # (B, 12)
+    return _weighted_mean(0.5 * (q_taken - targets.detach()).pow(2).mean(dim=1), weights)
+
+
+def conservative_loss(logits: torch.Tensor, bins: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """0.5 * mean over the 255 bins NOT taken at each slot of Q^2 (pushes unseen actions' Q to 0)."""
+    _check_slots(logits, bins)
+    num_bins = logits.shape[-1]
+    q = torch.sigmoid(logits.float())  # (B, 12, 256)
+    not_taken = torch.ones_like(q).scatter(-1, bins.long().unsqueeze(-1), 0.0)  # 1 except at the data's bin
+    per_slot = 0.5 * (q.pow(2) * not_taken).sum(dim=-1) / (num_bins - 1)  # (B, 12)
+    return _weighted_mean(per_slot.mean(dim=1), weights)
+
+
+def imitation_loss(logits: torch.Tensor, bins: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of the data's bins over each slot's 256 bin logits, mean over slots (and samples)."""
+    _check_slots(logits, bins)
+    ce = F.cross_entropy(logits.float().flatten(0, 1), bins.long().flatten(), reduction="none")  # (B*12,)
+    return _weighted_mean(ce.view(bins.shape).mean(dim=1), weights)
+
+
+def load_balance_loss(router_probs: Sequence[torch.Tensor], token_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Switch load balance N * sum_k f_k P_k per layer, padding excluded, averaged over layers (0 if none)."""
+    if not router_probs:
+        return torch.zeros((), device=token_mask.device if token_mask is not None else None)
+    losses = []
+    for probs in router_probs:  # (B, T, N)
+        N = probs.shape[-1]
+        p = probs.reshape(-1, N) if token_mask is None else probs[token_mask.bool()]  # (S, N) real tokens
+        f = torch.bincount(p.argmax(dim=-1), minlength=N).to(p.dtype) / p.shape[0]  # (N,) no gradient
+        P = p.mean(dim=0)  # (N,)
+        losses.append(N * (f * P).sum())
+    return torch.stack(losses).mean()
+
+
+@dataclass
+class LossOutput:
+    loss: torch.Tensor
+    metrics: dict[str, float]
+
+
+def more_loss(
+    cfg: LossConfig,
+    slot_logits: torch.Tensor,
+    bins: torch.Tensor,
+    router_probs: Sequence[torch.Tensor] = (),
+    token_mask: torch.Tensor | None = None,
+    targets: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+) -> LossOutput:
+    """The full objective: RL (needs `targets` from `bellman_targets`) or IL, plus beta * load balance."""
+    lb = load_balance_loss(router_probs, token_mask)
+    metrics: dict[str, float] = {"load_balance": float(lb.detach())}
+    if cfg.objective == "rl":
+        if targets is None:
+            raise ValueError("the RL objective needs Bellman targets")
+        td = td_loss(slot_logits, bins, targets, weights)
+        cons = conservative_loss(slot_logits, bins, weights)
+        main = td + cfg.alpha * cons
+        with torch.no_grad():
+            q_taken = torch.sigmoid(slot_logits.float()).gather(-1, bins.long().unsqueeze(-1)).squeeze(-1)
+        metrics.update(td=float(td.detach()), conservative=float(cons.detach()), q_taken=float(q_taken.mean()))
+        metrics["target_mean"] = float(targets.mean())
+    else:
+        main = imitation_loss(slot_logits, bins, weights)
+        metrics["imitation"] = float(main.detach())
+    with torch.no_grad():
+        metrics["bin_accuracy"] = float((slot_logits.argmax(dim=-1) == bins).float().mean())
+    loss = main + cfg.beta * lb
+    metrics["loss"] = float(loss.detach())
+    return LossOutput(loss=loss, metrics=metrics)

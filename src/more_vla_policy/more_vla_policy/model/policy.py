@@ -1,0 +1,229 @@
+"""MoREPolicy: Fuyu backbone + MixLoRA adapters read as a Q-function over the 256 action bin tokens.
+
+    batch (processor.Batch) -> backbone decoder -> hidden [B, T, H]
+        -> hidden at the 12 slot positions [B, 12, H] -> x W_bins^T -> slot logits [B, 12, 256]
+    Q(s, a^{1:i}) = sigmoid(slot logit of a^i at slot i)
+
+[Contract]
+- Only the 256 rows of lm_head that belong to the bin tokens are ever multiplied (W_bins, gathered per
+  call); full-vocabulary logits are never computed. Bin logits are computed in float32.
+- Slot i's logits come from the position before action token i (processor.py explains the layout).
+- `decode` is greedy over bins with a KV cache: 1 prefill + 11 one-token steps, so no other token can
+  come out. Batched; left padding is neutralised by position ids counted from each row's first token.
+- Only adapter parameters (LoRA + routers) train by default; `set_trainable("full")` also trains the
+  backbone (meant for the tiny backbone trained from scratch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from more_common.action_contract import ActionSpec
+
+from .action_tokenizer import ActionTokenizer
+from .config import MoREConfig
+from .fuyu_loader import DTYPES, load_backbone
+from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name
+from .processor import NUM_SLOTS, Batch, BatchEncoder, build_processor
+from .tiny_backbone import build_tiny_backbone, build_tiny_tokenizer
+
+TrainMode = Literal["adapters", "full"]
+
+
+@dataclass
+class DecodeResult:
+    """What `MoREPolicy.decode` returns (numpy, batch first)."""
+
+    actions: np.ndarray  # [B, 12] float64 bin centres, contract order, not yet snapped (use for_controller)
+    bins: np.ndarray  # [B, 12] int64 in [0, 256)
+    q_values: np.ndarray  # [B, 12] float32, sigmoid of the chosen logit
+
+
+@dataclass
+class PolicyOutput:
+    """What `MoREPolicy.forward` returns."""
+
+    slot_logits: torch.Tensor  # [B, 12, 256] float32 (teacher-forced), or [B, 1, 256] for a prompt-only batch
+    router_probs: tuple[torch.Tensor, ...]  # per MixLoRA layer [B, T, N] fp32 (empty without routers)
+    token_mask: torch.Tensor  # [B, T] bool, False on padding
+
+
+class MoREPolicy(nn.Module):
+    """The MoRE model. Build with `from_config`, or load with checkpoint.load_policy."""
+
+    def __init__(self, config: MoREConfig, backbone: nn.Module, tokenizer: Any, action_tokenizer: ActionTokenizer):
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.action_tokenizer = action_tokenizer
+        vocab = backbone.config.text_config.vocab_size
+        if max(action_tokenizer.bin_token_ids) >= vocab:
+            raise ValueError(f"bin token ids exceed the backbone's vocabulary ({vocab})")
+        if backbone.config.patch_size != config.patch_size:
+            raise ValueError(f"backbone patch size {backbone.config.patch_size} != config's {config.patch_size}")
+        if getattr(backbone.lm_head, "bias", None) is not None:
+            raise ValueError("lm_head with a bias is not supported (Fuyu has none)")
+        self.ffns: list[MixLoRAFFN] = inject_adapters(backbone, config)
+        self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(), persistent=False)
+        self.processor = build_processor(tokenizer, config.image_size, config.patch_size)
+        self.encoder = BatchEncoder(self.processor, action_tokenizer, config.prompt_template, config.image_size)
+        self.set_trainable("adapters")
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_config(
+        cls,
+        config: MoREConfig,
+        action_spec: ActionSpec | None = None,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        backbone_path: str | None = None,
+    ) -> MoREPolicy:
+        """A new policy: a random tiny backbone, or Fuyu from its local directory; fresh adapters (seeded)."""
+        spec = action_spec or ActionSpec()
+        if config.backbone == "tiny":
+            tokenizer = build_tiny_tokenizer()
+            backbone = build_tiny_backbone(config.tiny, tokenizer, seed=seed).to(DTYPES[config.resolve_dtype()])
+        else:
+            path = backbone_path or config.backbone_path
+            if not path:
+                raise ValueError("a Fuyu backbone needs backbone_path (a local adept/fuyu-8b directory)")
+            backbone, tokenizer = load_backbone(path, dtype=config.resolve_dtype(), device=device)
+            config = config.replace(backbone_path=str(path))
+        action_tokenizer = ActionTokenizer.from_tokenizer(tokenizer, spec)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1)
+            policy = cls(config, backbone, tokenizer, action_tokenizer)
+        return policy.to(device)
+
+    # -- properties of the interface ---------------------------------------------------------------
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.config.image_size
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        return self.action_tokenizer.spec
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.lm_head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.backbone.lm_head.weight.dtype
+
+    # -- trainable parameters ----------------------------------------------------------------------
+    def set_trainable(self, mode: TrainMode = "adapters") -> None:
+        """Mode "adapters": LoRA + routers only (the paper); "full": everything (tiny backbone from scratch)."""
+        if mode not in ("adapters", "full"):
+            raise ValueError(f"mode must be 'adapters' or 'full', got {mode!r}")
+        if mode == "full" and self.config.backbone != "tiny":
+            raise ValueError("training the full backbone is only supported for the tiny backbone")
+        self.train_mode: TrainMode = mode
+        for name, p in self.named_parameters():
+            p.requires_grad_(mode == "full" or is_adapter_name(name))
+
+    def named_adapter_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        return ((n, p) for n, p in self.named_parameters() if is_adapter_name(n))
+
+    def adapter_state_dict(self) -> dict[str, torch.Tensor]:
+        """LoRA + router tensors by name (what an adapter checkpoint stores)."""
+        return {n: p.detach() for n, p in self.named_adapter_parameters()}
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The tensors that train in the current mode (what a target network copies)."""
+        return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def base_state_dict(self) -> dict[str, torch.Tensor]:
+        """The backbone's own tensors under its HF names (adapters left out), e.g. to save the tiny backbone."""
+        return {n: t for n, t in self.backbone.state_dict().items() if not is_adapter_name(n)}
+
+    # -- encoding ----------------------------------------------------------------------------------
+    def encode(self, images: Sequence[Any], instructions: Sequence[str], bins: Any = None) -> Batch:
+        """Images (HxWx3 uint8, any size) + instructions (+ bins [B, 12]) -> Batch on the policy's device."""
+        return self.encoder.encode(list(images), list(instructions), bins=bins).to(self.device)
+
+    # -- forward -----------------------------------------------------------------------------------
+    def bin_head(self) -> torch.Tensor:
+        """W_bins [256, H]: the lm_head rows of the bin tokens (gathered, so gradients reach them in "full")."""
+        return self.backbone.lm_head.weight.index_select(0, self.bin_token_ids)
+
+    def bin_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [..., H] -> logits over the 256 bins [..., 256], float32."""
+        return torch.nn.functional.linear(hidden.float(), self.bin_head().float())
+
+    def _decoder(self, batch: Batch, cache: Any = None, use_cache: bool = False) -> Any:
+        return self.backbone.model(
+            input_ids=batch.input_ids,
+            pixel_values=batch.pixel_values.to(self.dtype),
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            cache=cache,
+            use_cache=use_cache,
+        )
+
+    def forward(self, batch: Batch) -> PolicyOutput:
+        hidden = self._decoder(batch).last_hidden_state  # (B, T, H)
+        n = NUM_SLOTS if batch.has_actions else 1
+        logits = self.bin_logits(hidden[:, -n:])  # (B, n, 256): left padding aligns the last n positions
+        probs = tuple(m.router_probs for m in self.ffns if m.router_probs is not None)
+        return PolicyOutput(slot_logits=logits, router_probs=probs, token_mask=batch.attention_mask.bool())
+
+    def slot_logits(self, batch: Batch) -> torch.Tensor:
+        """Teacher-forced logits of all 12 slots [B, 12, 256]; the batch must carry actions."""
+        if not batch.has_actions:
+            raise ValueError("slot_logits needs a batch encoded with actions (bins)")
+        return self(batch).slot_logits
+
+    def first_slot_logits(self, batch: Batch) -> torch.Tensor:
+        """Slot 1's logits [B, 256] from a prompt-only batch (the next state's bootstrap value)."""
+        if batch.has_actions:
+            raise ValueError("first_slot_logits takes a prompt-only batch (encoded without bins)")
+        return self(batch).slot_logits[:, 0]
+
+    # -- decoding ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy KV-cached decode restricted to bin tokens: (bins [B, 12] int64, chosen logits [B, 12] fp32)."""
+        if batch.has_actions:
+            raise ValueError("decode takes a prompt-only batch")
+        out = self._decoder(batch, use_cache=True)
+        cache, hidden = out.cache, out.last_hidden_state[:, -1]  # (B, H)
+        mask, pos = batch.attention_mask, batch.position_ids[:, -1:]
+        bins, chosen = [], []
+        for slot in range(NUM_SLOTS):
+            logit, b = self.bin_logits(hidden).max(dim=-1)  # (B,), (B,): first max on ties, like argmax
+            bins.append(b)
+            chosen.append(logit)
+            if slot == NUM_SLOTS - 1:
+                break  # the last action token is never fed back
+            token = self.bin_token_ids[b].unsqueeze(1)  # (B, 1)
+            mask = torch.cat([mask, torch.ones_like(token)], dim=1)
+            pos = pos + 1
+            out = self.backbone.model(
+                input_ids=token, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True
+            )
+            cache, hidden = out.cache, out.last_hidden_state[:, -1]
+        return torch.stack(bins, dim=1), torch.stack(chosen, dim=1)
+
+    @torch.no_grad()
+    def decode(self, images: Sequence[Any], instructions: Sequence[str]) -> DecodeResult:
+        """Images + instructions -> actions, bins and per-dim Q-values (numpy)."""
+        bins, logits = self.decode_batch(self.encode(images, instructions))
+        bins_np = bins.cpu().numpy().astype(np.int64)
+        return DecodeResult(
+            actions=self.action_tokenizer.from_bins(bins_np),
+            bins=bins_np,
+            q_values=torch.sigmoid(logits).cpu().numpy().astype(np.float32),
+        )

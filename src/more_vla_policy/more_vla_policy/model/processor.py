@@ -1,0 +1,184 @@
+"""Images + instructions (+ action bins) -> model tensors, through Fuyu's own processor.
+
+Sequence layout of one sample (left-padded to the batch's longest prompt with id 0):
+    [pad...] |SPEAKER| x cols |NEWLINE|  (x rows)  <s> prompt tokens <0x04>  a1 ... a11
+                                                                      ^ slot 1 logits are read here
+Slot i's logits (i = 1..12) are read at the position BEFORE action token a_i: the boa token <0x04>
+for slot 1, a_{i-1} afterwards. a12 is never an input, so a batch with actions has 11 action
+tokens and the 12 slot positions are the last 12 positions of every row (left padding keeps them
+aligned across the batch).
+
+The one transformers-5.x workaround lives here: `PatchedFuyuImageProcessor` (see its docstring);
+`fuyu_processor_bug_present()` is what the test checks so that it fails once upstream is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.models.fuyu.image_processing_pil_fuyu import FuyuImageProcessorPil
+
+from more_common.action_contract import NUM_DIMS
+
+from .action_tokenizer import ActionTokenizer
+
+NUM_SLOTS = NUM_DIMS  # one decoded token per action dim
+
+
+class PatchedFuyuImageProcessor(FuyuImageProcessorPil):
+    """FuyuImageProcessorPil whose numpy `patchify_image` also accepts the torch tensor FuyuProcessor passes.
+
+    Bug in transformers 5.24: with images, FuyuProcessor forces return_tensors="pt", so the images reach
+    the PIL backend's numpy patchify as torch tensors and `tensor.transpose(0, 1, 3, 2, 4)` raises
+    "TypeError: transpose() takes 2 positional arguments but 5 were given". We convert to numpy and back.
+    """
+
+    def patchify_image(self, image: Any, patch_size: Any = None) -> Any:
+        if isinstance(image, torch.Tensor):
+            patches = super().patchify_image(image.detach().cpu().numpy(), patch_size)
+            return torch.from_numpy(np.ascontiguousarray(patches))
+        return super().patchify_image(image, patch_size)
+
+
+def fuyu_processor_bug_present(tokenizer: Any) -> bool:
+    """True while upstream FuyuProcessor + FuyuImageProcessorPil still fail on an image (the bug above)."""
+    from transformers import FuyuProcessor
+
+    upstream = FuyuProcessor(
+        image_processor=FuyuImageProcessorPil(size={"height": 30, "width": 30}), tokenizer=tokenizer
+    )
+    try:
+        upstream(images=[np.zeros((30, 30, 3), np.uint8)], text=["x"], return_legacy_image_output=False)
+    except TypeError as err:
+        return "transpose" in str(err)
+    return False
+
+
+def build_processor(tokenizer: Any, image_size: tuple[int, int], patch_size: int) -> Any:
+    """A FuyuProcessor whose image size equals the model's, so images are neither resized nor padded in it."""
+    from transformers import FuyuProcessor
+    from transformers.image_utils import SizeDict
+
+    height, width = image_size
+    image_processor = PatchedFuyuImageProcessor(
+        size={"height": height, "width": width}, patch_size=SizeDict(height=patch_size, width=patch_size)
+    )
+    if "token_type_ids" in tokenizer.model_input_names:
+        # as FuyuProcessor.from_pretrained does: the model takes no token_type_ids
+        tokenizer.model_input_names = [n for n in tokenizer.model_input_names if n != "token_type_ids"]
+    return FuyuProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+@dataclass
+class Batch:
+    """Model inputs for B samples. Shapes: T = sequence length, N = total image patches, D = patch pixels.
+
+    input_ids       [B, T] int64, left-padded with 0
+    attention_mask  [B, T] int64, 0 on padding
+    position_ids    [B, T] int64, counted from each row's first real token
+    pixel_values    [N, D] float, the patches of all images in batch order (Fuyu's masked_scatter order)
+    bins            [B, 12] int64 action bins (teacher forcing) or None for prompt-only batches
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    pixel_values: torch.Tensor
+    bins: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    @property
+    def has_actions(self) -> bool:
+        return self.bins is not None
+
+    def slot_positions(self) -> torch.Tensor:
+        """Positions [12] whose outputs are slot 1..12's logits (needs actions)."""
+        if self.bins is None:
+            raise ValueError("slot positions need a batch with actions; use the last position for slot 1")
+        T = self.input_ids.shape[1]
+        return torch.arange(T - NUM_SLOTS, T, device=self.input_ids.device)
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
+
+
+def _move(value: torch.Tensor | None, device: torch.device | str) -> torch.Tensor | None:
+    return None if value is None else value.to(device, non_blocking=True)
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """[B, T] mask -> positions 0, 1, ... from each row's first real token (padding gets 0)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def resize_image(image: Any, image_size: tuple[int, int]) -> np.ndarray:
+    """An HxWx3 uint8 RGB array of any size -> the model's size (bilinear; aspect ratio not kept, as QUART)."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"images must be HxWx3 RGB arrays, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {arr.dtype}")
+    height, width = image_size
+    if arr.shape[:2] == (height, width):
+        return arr
+    return np.asarray(Image.fromarray(arr).resize((width, height), Image.BILINEAR))
+
+
+class BatchEncoder:
+    """Turns (images, instructions[, bins]) into a `Batch`. Holds no model; safe to use in data workers."""
+
+    def __init__(
+        self,
+        processor: Any,
+        action_tokenizer: ActionTokenizer,
+        prompt_template: str,
+        image_size: tuple[int, int],
+    ) -> None:
+        self.processor = processor
+        self.action_tokenizer = action_tokenizer
+        self.prompt_template = prompt_template
+        self.image_size = image_size
+
+    def prompt(self, instruction: str) -> str:
+        return self.prompt_template.format(instruction=instruction.strip())
+
+    def encode(self, images: list[Any], instructions: list[str], bins: Any = None) -> Batch:
+        """Encode a batch. `bins` [B, 12] (ints) appends the first 11 action tokens for teacher forcing."""
+        if isinstance(instructions, str):
+            raise TypeError("instructions must be a list of strings, one per image")
+        if len(images) != len(instructions) or not images:
+            raise ValueError(f"need one instruction per image and at least one: {len(images)} vs {len(instructions)}")
+        resized = [resize_image(img, self.image_size) for img in images]
+        texts = [self.prompt(s) for s in instructions]
+        out = self.processor(images=resized, text=texts, return_legacy_image_output=False)
+        input_ids = out["input_ids"].long()  # [B, P]
+        attention_mask = out["attention_mask"].long()
+        pixel_values = out["pixel_values"]  # [N, D]
+        bins_t = None
+        if bins is not None:
+            bins_np = np.asarray(bins)
+            if bins_np.shape != (len(images), NUM_SLOTS):
+                raise ValueError(f"bins must have shape ({len(images)}, {NUM_SLOTS}), got {bins_np.shape}")
+            token_ids = torch.from_numpy(self.action_tokenizer.bins_to_token_ids(bins_np[:, : NUM_SLOTS - 1]))
+            input_ids = torch.cat([input_ids, token_ids], dim=1)  # [B, P + 11]
+            attention_mask = torch.cat([attention_mask, torch.ones_like(token_ids)], dim=1)
+            bins_t = torch.from_numpy(bins_np.astype(np.int64))
+        return Batch(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids_from_mask(attention_mask),
+            pixel_values=pixel_values,
+            bins=bins_t,
+        )
+
+    def encode_actions(self, images: list[Any], instructions: list[str], actions: Any) -> Batch:
+        """Like `encode`, from continuous actions [B, 12] (binned by the action spec; NaN raises)."""
+        return self.encode(images, instructions, bins=self.action_tokenizer.to_bins(actions))

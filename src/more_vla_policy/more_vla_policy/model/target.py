@@ -1,0 +1,84 @@
+"""The target network: a Polyak/EMA copy of the trainable tensors only; the frozen backbone is shared.
+
+    target <- (1 - tau) * target + tau * online        (tau = 1: hard copy)
+
+In "adapters" mode the copy holds LoRA + router tensors (a few % of the model); the online policy's
+frozen backbone tensors are used as they are. Target forwards swap the copied tensors in with
+torch.func.functional_call, run in eval mode (no dropout) and without gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .policy import MoREPolicy, PolicyOutput
+from .processor import Batch
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+class TargetNetwork:
+    """Polyak-averaged copy of `policy.trainable_state_dict()`."""
+
+    def __init__(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.state: dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in state.items()}
+
+    @classmethod
+    def from_policy(cls, policy: MoREPolicy) -> TargetNetwork:
+        return cls(policy.trainable_state_dict())
+
+    def _check(self, policy: MoREPolicy) -> dict[str, torch.Tensor]:
+        online = policy.trainable_state_dict()
+        if set(online) != set(self.state):
+            missing, extra = sorted(set(online) - set(self.state)), sorted(set(self.state) - set(online))
+            raise ValueError(
+                f"target does not match the policy's trainable tensors: missing {missing[:3]}, extra {extra[:3]}"
+            )
+        return online
+
+    @torch.no_grad()
+    def update(self, policy: MoREPolicy, tau: float) -> None:
+        """Polyak step toward the online tensors."""
+        if not 0.0 <= tau <= 1.0:
+            raise ValueError(f"tau must lie in [0, 1], got {tau}")
+        online = self._check(policy)
+        for name, t in self.state.items():
+            t.lerp_(online[name].to(t.dtype), tau)
+
+    @torch.no_grad()
+    def forward(self, policy: MoREPolicy, batch: Batch) -> PolicyOutput:
+        """The policy's forward with the target tensors swapped in (backbone shared), eval mode, no grad."""
+        self._check(policy)
+        with _eval_mode(policy):
+            return torch.func.functional_call(policy, self.state, (batch,), strict=False)
+
+    def slot_logits(self, policy: MoREPolicy, batch: Batch) -> torch.Tensor:
+        """Target logits [B, 12, 256] for a batch with actions."""
+        if not batch.has_actions:
+            raise ValueError("slot_logits needs a batch encoded with actions (bins)")
+        return self.forward(policy, batch).slot_logits
+
+    def first_slot_logits(self, policy: MoREPolicy, batch: Batch) -> torch.Tensor:
+        """Target slot-1 logits [B, 256] for a prompt-only batch (the next state)."""
+        if batch.has_actions:
+            raise ValueError("first_slot_logits takes a prompt-only batch")
+        return self.forward(policy, batch).slot_logits[:, 0]
+
+    def to(self, device: torch.device | str) -> TargetNetwork:
+        self.state = {k: v.to(device) for k, v in self.state.items()}
+        return self
+
+    def num_params(self) -> int:
+        return sum(t.numel() for t in self.state.values())
