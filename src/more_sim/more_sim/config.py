@@ -1,0 +1,46 @@
+"""The simulator's settings as one typed, validated dataclass (errors name the field and the value)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    image_height: int = 96  # [px] default suits a tiny model; the full Fuyu model uses 240 x 240
+    image_width: int = 96  # [px]
+    fovy: float = 60.0  # [deg] vertical field of view of the front camera
+    camera_tilt: float = 0.2  # [rad] camera pitch below the body's heading
+    decision_hz: float = 5.0  # policy decisions per second (QUARD uses 5 Hz)
+    control_hz: float = 50.0  # base-tracking and contact-check rate (walk-these-ways runs at 50 Hz)
+    time_constant_s: float = 0.25  # first-order lag of velocities, body height and pitch
+    max_episode_steps: int = 100  # decisions before the time limit truncates (20 s at 5 Hz)
+    style_variation: bool = False  # instructions add "<speed> with a <gait> gait" and the expert follows it
+    render_images: bool = True  # False: black images (fast runs of privileged experts)
+
+    def __post_init__(self) -> None:
+        for name in ("image_height", "image_width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 8 <= value <= 2048:
+                raise ValueError(f"{name} must be an int in [8, 2048], got {value!r}")
+        checks = {
+            "fovy": 1.0 <= self.fovy <= 170.0,
+            "camera_tilt": abs(self.camera_tilt) < math.pi / 2,
+            "decision_hz": self.decision_hz > 0,
+            "control_hz": self.control_hz >= self.decision_hz,
+            "time_constant_s": self.time_constant_s > 0,
+            "max_episode_steps": isinstance(self.max_episode_steps, int) and self.max_episode_steps >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"{name} has invalid value {getattr(self, name)!r}")
+
+    @property
+    def substeps(self) -> int:
+        """Control substeps per decision (at least one)."""
+        return max(1, round(self.control_hz / self.decision_hz))
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.image_height, self.image_width

@@ -1,0 +1,220 @@
+"""The Gymnasium environment of the six tasks: 12-dim command in, front camera image + instruction out.
+
+[Step] One step is one policy decision (5 Hz by default). The command goes through the action
+contract (`ActionSpec.for_controller`: clipped to the controller's ranges, gait snapped, terminate
+binarised); the base then tracks it for `substeps` control substeps (`base_tracker.step_base`), and
+after every substep the task updates its progress and the robot's footprint is checked for contact.
+
+[Episode end]
+- terminated, success decided: the command's terminate dim is 1 -> success is the task's geometric
+  check on the state at the end of that step;
+- terminated, failure: the robot touched a thing (info["failure"] = "contact:<name>") or left the
+  arena (ARENA_RADIUS around the start; "out_of_bounds");
+- truncated: the time limit (`max_episode_steps`, applied by gymnasium's TimeLimit wrapper that
+  registration and `make_env` add) ended it; success is False.
+Reward is 1.0 at the last step of a successful episode and 0.0 otherwise.
+
+[Observation] {"image": uint8 HxWx3, "instruction": str}. [Info] task, split, instruction, success,
+failure, step, the executed command, and the privileged state the scripted experts use: "state"
+(BaseState), "scenario" (Scenario), "progress" (a copy of Progress).
+
+All randomness comes from `self.np_random` (seeded by `reset(seed=...)`), so a seed fixes the
+scene, the instruction and, for a deterministic policy, every frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import string
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from more_common.action_contract import DEFAULT_SPEC, GAIT_NAMES, TERMINATE, ActionSpec
+from more_sim.base_tracker import BaseState, TrackerConfig, step_base
+from more_sim.config import SimConfig
+from more_sim.splits import SPEEDS, TASKS, split_spec
+from more_sim.tasks import Progress, Scenario, Style, make_task
+from more_sim.world import ARENA_RADIUS, contact
+
+INSTRUCTION_CHARSET = string.ascii_letters + string.digits + " ,.'-?"
+MAX_INSTRUCTION_LENGTH = 256
+
+
+class MoreSimEnv(gym.Env):
+    """One of the six tasks (or all of them, `task="all"`: each reset picks one uniformly)."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 5}
+
+    def __init__(
+        self,
+        task: str = "go_to",
+        split: str = "id",
+        config: SimConfig | None = None,
+        render_mode: str | None = None,
+        spec: ActionSpec = DEFAULT_SPEC,
+        **overrides: Any,
+    ) -> None:
+        self.config = replace(config or SimConfig(), **overrides)
+        if task != "all" and task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; known: {[*TASKS, 'all']}")
+        split_spec(split)  # validates the name
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.task_name = task
+        self.split = split
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": self.config.decision_hz}
+        self.action_contract = spec
+        self._tracker = TrackerConfig(time_constant_s=self.config.time_constant_s, spec=spec)
+        self._tasks = {name: make_task(name, self.config.style_variation) for name in TASKS}
+        h, w = self.config.image_size
+        self.action_space = spaces.Box(
+            low=spec.low_array.astype(np.float32), high=spec.high_array.astype(np.float32), dtype=np.float32
+        )
+        self.observation_space = spaces.Dict(
+            {
+                "image": spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8),
+                "instruction": spaces.Text(MAX_INSTRUCTION_LENGTH, charset=INSTRUCTION_CHARSET),
+            }
+        )
+        self._scene = None
+        self._state = BaseState()
+        self._scenario: Scenario | None = None
+        self._progress = Progress()
+        self._steps = 0
+        self._done = True
+        self._image = np.zeros((h, w, 3), dtype=np.uint8)
+
+    # -- gymnasium API -----------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"task", "split", "scenario", "instruction", "style"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}")
+        if options.get("scenario") is not None:
+            scenario = options["scenario"]
+            if not isinstance(scenario, Scenario):
+                scenario = Scenario.from_dict(scenario)
+        else:
+            task = options.get("task") or (
+                TASKS[int(self.np_random.integers(len(TASKS)))] if self.task_name == "all" else self.task_name
+            )
+            split = options.get("split", self.split)
+            style = options.get("style") or self._sample_style()
+            scenario = self._tasks[task].sample(self.np_random, split_spec(split), style)
+        if options.get("instruction"):
+            scenario = replace(scenario, instruction=str(options["instruction"]))
+        self._scenario = scenario
+        x, y, yaw = scenario.start
+        self._state = BaseState(x=x, y=y, yaw=yaw)
+        self._progress = Progress()
+        self._steps = 0
+        self._done = False
+        if self._scene is not None:
+            self._scene.set_things(scenario.things)
+        self._last_command = None
+        return self._observe(), self._info(success=False, failure="")
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        if self._scenario is None or self._done:
+            raise RuntimeError("call reset() before step() (the episode is over or never started)")
+        command = self.action_contract.for_controller(np.asarray(action, dtype=np.float64))
+        self._last_command = command
+        scenario, task = self._scenario, self._tasks[self._scenario.task]
+        dt = 1.0 / self.config.decision_hz / self.config.substeps
+        state = self._state
+        for _ in range(self.config.substeps):
+            prev, state = state, step_base(state, command, dt, self._tracker)
+            task.update(scenario, self._progress, prev, state)
+            touched = contact(scenario.things, state.x, state.y, state.yaw, state.body_height)
+            if touched:
+                self._progress.contact = touched
+                break
+        self._state = state
+        self._steps += 1
+        sx, sy, _ = scenario.start
+        failure = ""
+        if self._progress.contact:
+            failure = f"contact:{self._progress.contact}"
+        elif math.hypot(state.x - sx, state.y - sy) > ARENA_RADIUS:
+            failure = "out_of_bounds"
+        terminate = command[TERMINATE] >= 0.5
+        success = terminate and not failure and task.success(scenario, self._progress, state)
+        terminated = bool(terminate or failure)
+        self._done = terminated
+        return self._observe(), float(success), terminated, False, self._info(success=success, failure=failure)
+
+    def render(self) -> np.ndarray | None:
+        return self._image.copy() if self.render_mode == "rgb_array" else None
+
+    def close(self) -> None:
+        if self._scene is not None:
+            self._scene.close()
+            self._scene = None
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _sample_style(self) -> Style:
+        if not self.config.style_variation:
+            return Style()
+        speeds = tuple(SPEEDS)
+        return Style(
+            speed=speeds[int(self.np_random.integers(len(speeds)))],
+            gait=GAIT_NAMES[int(self.np_random.integers(len(GAIT_NAMES)))],
+        )
+
+    def _observe(self) -> dict[str, Any]:
+        if self.config.render_images:
+            if self._scene is None:
+                from more_sim.scene import SceneRenderer  # imports mujoco: only when images are wanted
+
+                c = self.config
+                self._scene = SceneRenderer(c.image_height, c.image_width, c.fovy, c.camera_tilt)
+                self._scene.set_things(self._scenario.things)
+            self._image = self._scene.render(self._state)
+        return {"image": self._image, "instruction": self._scenario.instruction}
+
+    def _info(self, success: bool, failure: str) -> dict[str, Any]:
+        s = self._scenario
+        return {
+            "task": s.task,
+            "split": s.split,
+            "instruction": s.instruction,
+            "success": bool(success),
+            "failure": failure,
+            "step": self._steps,
+            "command": None if self._last_command is None else self._last_command.copy(),
+            "state": self._state,
+            "scenario": s,
+            "progress": copy.deepcopy(self._progress),
+        }
+
+    # -- read-only access for tools (ROS node, tests) -----------------------------------------------
+    @property
+    def state(self) -> BaseState:
+        return self._state
+
+    @property
+    def scenario(self) -> Scenario | None:
+        return self._scenario
+
+    @property
+    def progress(self) -> Progress:
+        return self._progress
+
+    @property
+    def steps(self) -> int:
+        return self._steps
+
+
+def make_env(task: str = "go_to", split: str = "id", config: SimConfig | None = None, **kwargs: Any) -> gym.Env:
+    """The environment with the time limit applied (what gymnasium.make gives for the registered ids)."""
+    from gymnasium.wrappers import TimeLimit
+
+    env = MoreSimEnv(task=task, split=split, config=config, **kwargs)
+    return TimeLimit(env, max_episode_steps=env.config.max_episode_steps)
