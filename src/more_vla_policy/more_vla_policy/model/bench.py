@@ -215,6 +215,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--full-size", action="store_true", help="decode: Fuyu-8B size with random weights (GPU)")
     parser.add_argument("--tokens", type=int, default=1024, help="mixlora: tokens per training step")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     return parser.parse_args(argv)
 
 
@@ -223,6 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rounds < 1 or args.warmup < 0:
         print("more-bench: --rounds must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.which == "decode":
         result = bench_decode(args.rounds, args.warmup, args.device, args.full_size)
     else:

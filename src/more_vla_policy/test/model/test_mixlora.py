@@ -212,3 +212,19 @@ def test_bf16_activations_keep_an_fp32_router():
     x = torch.randn(1, 6, H, dtype=torch.bfloat16)
     y = ffn(x)
     assert y.dtype == torch.bfloat16 and ffn.router_probs.dtype == torch.float32
+
+
+def test_gradient_checkpointing_keeps_every_gradient(images, instructions):
+    from more_vla_policy.model.losses import load_balance_loss
+
+    grads = []
+    for checkpointing in (False, True):
+        policy = make_tiny_policy(seed=9).train()
+        if checkpointing:
+            policy.backbone.activation_checkpointing_enable()  # non-reentrant: router probs stay in the graph
+        batch = policy.encode(images, instructions, bins=torch.arange(36).reshape(3, 12).numpy())
+        out = policy(batch)
+        (out.slot_logits.pow(2).mean() + load_balance_loss(out.router_probs, out.token_mask)).backward()
+        grads.append({n: p.grad for n, p in policy.named_adapter_parameters()})
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, rtol=1e-4, atol=1e-6, msg=name)

@@ -106,3 +106,12 @@ def test_encode_actions_bins_continuous_actions(tiny_policy, images):
     actions = np.array([spec.low, spec.high])
     batch = tiny_policy.encoder.encode_actions(images[:2], ["a", "b"], actions)
     assert batch.bins.tolist() == [[0] * 12, [255] * 12]
+
+
+def test_encoder_pickles_for_data_loader_workers(tiny_policy, images, instructions):
+    import pickle
+
+    enc = tiny_policy.encoder
+    again = pickle.loads(pickle.dumps(enc))  # our own object, round trip in memory
+    a, b = enc.encode(images, instructions), again.encode(images, instructions)
+    assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.pixel_values, b.pixel_values)
