@@ -177,6 +177,8 @@ class MoreSimEnv(gym.Env):
                 self._scene = SceneRenderer(c.image_height, c.image_width, c.fovy, c.camera_tilt)
                 self._scene.set_things(self._scenario.things)
             self._image = self._scene.render(self._state)
+        else:
+            self._image = np.zeros_like(self._image)  # a fresh array per step, as gymnasium expects
         return {"image": self._image, "instruction": self._scenario.instruction}
 
     def _info(self, success: bool, failure: str) -> dict[str, Any]:

@@ -140,6 +140,11 @@ class ScriptedExpert:
         self._phase = "navigate"
         self._finish_steps = 0
 
+    @property
+    def phase(self) -> str:
+        """'navigate' on the way, 'finish' once at the goal (aligning, acting, terminating)."""
+        return self._phase
+
     # -- the decision ------------------------------------------------------------------------------
     def act(self, info: dict) -> np.ndarray:
         scenario: Scenario = info["scenario"]

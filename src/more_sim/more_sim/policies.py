@@ -1,0 +1,109 @@
+"""Policies the rollout runner drives: scripted expert, sub-optimal generator, random, and a checkpoint.
+
+All follow one batched interface so that a neural policy decodes many environments at once:
+`begin(slot, seed)` starts an episode in a slot, `act(slots, observations, infos)` returns one
+12-dim command per slot (contract order; the environment makes it executable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from more_common.action_contract import DEFAULT_SPEC
+from more_sim.expert import ScriptedExpert
+from more_sim.suboptimal import SuboptimalPolicy
+
+
+class Policy:
+    name = "policy"
+    image_size: tuple[int, int] | None = None  # the image size the policy wants (None: any)
+
+    def begin(self, slot: int, seed: int) -> None:
+        """A new episode starts in `slot` (its environment was reset with `seed`)."""
+
+    def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ExpertPolicy(Policy):
+    name = "expert"
+
+    def __init__(self) -> None:
+        self._experts: dict[int, ScriptedExpert] = {}
+
+    def begin(self, slot: int, seed: int) -> None:
+        self._experts[slot] = ScriptedExpert()
+
+    def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
+        return np.stack([self._experts[s].act(info) for s, info in zip(slots, infos, strict=True)])
+
+
+class SuboptimalBatch(Policy):
+    name = "suboptimal"
+
+    def __init__(self, mode: str | None = None) -> None:
+        self.mode = mode
+        self._policies: dict[int, SuboptimalPolicy] = {}
+
+    def begin(self, slot: int, seed: int) -> None:
+        self._policies[slot] = SuboptimalPolicy(seed, self.mode)
+
+    def mode_of(self, slot: int) -> str:
+        return self._policies[slot].mode
+
+    def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
+        return np.stack([self._policies[s].act(info) for s, info in zip(slots, infos, strict=True)])
+
+
+class RandomPolicy(Policy):
+    """Uniform over the action contract's box (terminate too, so episodes end early)."""
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self._rngs: dict[int, np.random.Generator] = {}
+
+    def begin(self, slot: int, seed: int) -> None:
+        self._rngs[slot] = np.random.default_rng([seed, 0xDA7A])
+
+    def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
+        lo, hi = DEFAULT_SPEC.low_array, DEFAULT_SPEC.high_array
+        return np.stack([self._rngs[s].uniform(lo, hi) for s in slots])
+
+
+class CheckpointPolicy(Policy):
+    """A trained MoRE policy (more_vla_policy.model.load_policy), decoding a batch of images at once."""
+
+    def __init__(self, checkpoint_dir: str | Path, device: str = "cpu") -> None:
+        try:
+            from more_vla_policy.model import load_policy
+        except ImportError as err:  # the model package is optional for the simulator
+            raise RuntimeError(f"cannot load a checkpoint: more_vla_policy.model is unavailable ({err})") from err
+        self.policy = load_policy(str(checkpoint_dir), device=device)
+        self.name = f"checkpoint:{Path(checkpoint_dir).name}"
+        size = getattr(self.policy, "image_size", None)
+        self.image_size = tuple(int(v) for v in size) if size is not None else None
+        self.last: Any = None
+
+    def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
+        out = self.policy.decode([o["image"] for o in observations], [o["instruction"] for o in observations])
+        self.last = out
+        return np.asarray(out.actions, dtype=np.float64)
+
+
+def make_policy(name: str, device: str = "cpu") -> Policy:
+    """'expert', 'random', 'suboptimal' or a checkpoint directory."""
+    if name == "expert":
+        return ExpertPolicy()
+    if name == "random":
+        return RandomPolicy()
+    if name == "suboptimal":
+        return SuboptimalBatch()
+    path = Path(name)
+    if not path.is_dir():
+        raise ValueError(f"policy must be expert, random, suboptimal or a checkpoint directory; {name!r} is none")
+    return CheckpointPolicy(path, device)

@@ -1,0 +1,161 @@
+"""Run episodes in closed loop: several environments in lock step, one batched policy call per step.
+
+A job is (task, split, seed, kind). The seed fixes the scene (reset(seed=...)) and, for the scripted
+and sub-optimal policies, every decision, so a job's episode is the same whichever slot, batch or
+worker runs it. Recorded episodes become `more_common.dataset.Episode`s: the image each command was
+decided on, the command as the policy emitted it (contract order), the labels from the
+environment's own success check, and the privileged state per step as the extra "state".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from more_common.dataset import Episode
+from more_sim.config import SimConfig
+from more_sim.env import make_env
+from more_sim.policies import Policy, SuboptimalBatch
+
+STATE_FIELDS = ("x", "y", "yaw", "vx", "vy", "wz", "body_height", "pitch")
+
+
+@dataclass(frozen=True)
+class Job:
+    task: str
+    split: str
+    seed: int
+    suboptimal: bool = False
+
+    @property
+    def episode_id(self) -> str:
+        return f"{self.split}-{self.task}-{'sub' if self.suboptimal else 'exp'}-{self.seed}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    success: bool
+    steps: int
+    failure: str
+    truncated: bool
+    instruction: str
+    mode: str
+
+
+@dataclass
+class _Slot:
+    job: Job
+    obs: dict
+    info: dict
+    images: list
+    actions: list
+    states: list
+
+
+def run_jobs(
+    jobs: Iterable[Job],
+    policy: Policy,
+    config: SimConfig | None = None,
+    batch: int = 8,
+    record: bool = False,
+    on_done: Callable[[Outcome, Episode | None], None] | None = None,
+) -> list[tuple[Outcome, Episode | None]]:
+    """Run every job to its end; results come back in job order."""
+    config = config or SimConfig()
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    splits = {j.split for j in jobs}
+    envs = {s: [make_env("all", s, config) for _ in range(min(batch, len(jobs)))] for s in splits}
+    results: dict[int, tuple[Outcome, Episode | None]] = {}
+    queue = list(enumerate(jobs))
+    slots: dict[int, tuple[int, _Slot]] = {}
+    n_slots = min(batch, len(jobs))
+
+    def start(slot: int) -> None:
+        index, job = queue.pop(0)
+        env = envs[job.split][slot]
+        obs, info = env.reset(seed=job.seed, options={"task": job.task})
+        policy.begin(slot, job.seed)
+        slots[slot] = (index, _Slot(job, obs, info, [], [], []))
+
+    try:
+        for slot in range(n_slots):
+            if queue:
+                start(slot)
+        while slots:
+            active = sorted(slots)
+            states = [slots[s][1] for s in active]
+            actions = np.asarray(policy.act(active, [st.obs for st in states], [st.info for st in states]))
+            for slot, st, action in zip(active, states, actions, strict=True):
+                if record:
+                    st.images.append(st.obs["image"])
+                    st.actions.append(np.asarray(action, dtype=np.float32))
+                    state = st.info["state"]
+                    st.states.append([getattr(state, f) for f in STATE_FIELDS])
+                env = envs[st.job.split][slot]
+                st.obs, _, terminated, truncated, st.info = env.step(action)
+                if terminated or truncated:
+                    index = slots.pop(slot)[0]
+                    mode = policy.mode_of(slot) if isinstance(policy, SuboptimalBatch) else policy.name
+                    outcome = Outcome(
+                        st.job,
+                        bool(st.info["success"]),
+                        int(st.info["step"]),
+                        st.info["failure"],
+                        bool(truncated and not terminated),
+                        st.info["instruction"],
+                        mode,
+                    )
+                    episode = _episode(st, outcome) if record else None
+                    results[index] = (outcome, episode)
+                    if on_done is not None:
+                        on_done(outcome, episode)
+                    if queue:
+                        start(slot)
+    finally:
+        for env_list in envs.values():
+            for env in env_list:
+                env.close()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _episode(st: _Slot, outcome: Outcome) -> Episode:
+    job = st.job
+    return Episode(
+        images=np.stack(st.images),
+        actions=np.stack(st.actions),
+        instruction=outcome.instruction,
+        task=job.task,
+        success=outcome.success,
+        expert=not job.suboptimal,
+        split=job.split,
+        episode_id=job.episode_id,
+        terminated=not outcome.truncated,
+        extras={"state": np.asarray(st.states, dtype=np.float32)},
+        meta={
+            "seed": job.seed,
+            "mode": outcome.mode,
+            "failure": outcome.failure,
+            "scenario": st.info["scenario"].to_dict(),
+            "state_fields": list(STATE_FIELDS),
+        },
+    )
+
+
+def success_rates(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Per task: successes, episodes, rate, mean steps."""
+    out: dict[str, Any] = {}
+    for o in outcomes:
+        d = out.setdefault(o.job.task, {"successes": 0, "episodes": 0, "steps": 0})
+        d["successes"] += int(o.success)
+        d["episodes"] += 1
+        d["steps"] += o.steps
+    for d in out.values():
+        d["rate"] = d["successes"] / d["episodes"]
+        d["mean_steps"] = d.pop("steps") / d["episodes"]
+    return out
