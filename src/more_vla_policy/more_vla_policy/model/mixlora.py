@@ -111,7 +111,9 @@ class MixLoRAFFN(nn.Module):
     # -- one expert --------------------------------------------------------------------------------
     def _lora(self, x: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor) -> torch.Tensor:
         """s * B A dropout(x) for x [n, in], A (r, in), B (out, r) -> [n, out]."""
-        return self.scale * F.linear(F.linear(self.dropout(x), lora_a.to(x.dtype)), lora_b.to(x.dtype))
+        if self.training and self.dropout.p > 0:
+            x = self.dropout(x)
+        return self.scale * F.linear(F.linear(x, lora_a.to(x.dtype)), lora_b.to(x.dtype))
 
     def _expert(self, k: int, x: torch.Tensor, h_base: torch.Tensor) -> torch.Tensor:
         """E_k on tokens x [n, H], given their frozen up-projection h_base [n, I] -> [n, H]."""
@@ -128,11 +130,22 @@ class MixLoRAFFN(nn.Module):
         h_base = self.dense_h_to_4h(x)  # (S, I): the frozen up-projection, once for all tokens
         if self.router is None:
             out = self._expert(0, x, h_base)
+        elif x.shape[0] == 1:
+            out = self._forward_one_token(x, h_base, weights, experts)
         elif self.dense:
             out = self._forward_dense(x, h_base, weights, experts)
         else:
             out = self._forward_dispatch(x, h_base, weights, experts)
         return out.view(B, T, H)
+
+    def _forward_one_token(
+        self, x: torch.Tensor, h_base: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor
+    ) -> torch.Tensor:
+        """One token (batch-1 decoding): sum its K experts directly, without sorting or scattering."""
+        out = torch.zeros(1, x.shape[1], device=x.device, dtype=torch.float32)
+        for j, k in enumerate(experts[0].tolist()):
+            out = out + self._expert(k, x, h_base).float() * weights[0, j]
+        return out.to(x.dtype)
 
     def _forward_dispatch(
         self, x: torch.Tensor, h_base: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor

@@ -91,6 +91,13 @@ def test_dispatch_equals_dense_equals_brute_force():
     assert ffn.router_probs.shape == (2, 9, 4)
 
 
+def test_single_token_path_equals_brute_force():
+    ffn = _ffn(num_experts=4, top_k=2, seed=3)
+    x = torch.randn(1, 1, H)  # batch-1 decoding steps take the direct path
+    with torch.no_grad():
+        torch.testing.assert_close(ffn(x)[0], _brute_force(ffn, x[0]), rtol=1e-5, atol=1e-5)
+
+
 def test_gradients_of_dispatch_and_dense_agree():
     grads = []
     for dense in (False, True):
