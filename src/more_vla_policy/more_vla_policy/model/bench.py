@@ -129,25 +129,35 @@ def bench_decode(rounds: int, warmup: int, device: str, full_size: bool) -> dict
     }
 
 
-def _random_fuyu_8b_policy(device: str) -> Any:
-    """Fuyu-8B sized policy with random bf16 weights (GPU only: 19 GB), a tiny tokenizer for the inputs."""
+def _random_fuyu_8b_policy(device: str, **text_changes: Any) -> Any:
+    """A Fuyu-8B sized policy with random bf16 weights (19 GB: GPU only), a tiny tokenizer for the inputs.
+
+    `text_changes` shrink the language model (tests run this code path on CPU at toy size).
+    """
     import torch
     from transformers import FuyuConfig, FuyuForCausalLM
+
+    from more_common.action_contract import ActionSpec
 
     from .action_tokenizer import ActionTokenizer
     from .config import fuyu_8b_config
     from .policy import MoREPolicy
     from .tiny_backbone import IMAGE_TOKEN, build_tiny_tokenizer
 
-    tokenizer = build_tiny_tokenizer()  # ids < 1000 stand in for Fuyu's; the cost is in the 8B decoder
+    tokenizer = build_tiny_tokenizer()  # its ids stand in for Fuyu's; the cost is in the decoder and the head
     config = FuyuConfig(image_token_id=tokenizer.get_vocab()[IMAGE_TOKEN], pad_token_id=0)
-    config.text_config.rope_parameters["rope_theta"] = 25000.0
-    with torch.device(device):
-        backbone = FuyuForCausalLM(config).to(torch.bfloat16).eval()
-    from more_common.action_contract import ActionSpec
-
-    more_cfg = fuyu_8b_config()
-    policy = MoREPolicy(more_cfg, backbone, tokenizer, ActionTokenizer.from_tokenizer(tokenizer, ActionSpec()))
+    for key, value in text_changes.items():
+        setattr(config.text_config, key, value)
+    config.text_config.rope_parameters["rope_theta"] = 25000.0  # Fuyu-8B's value (the dict default is 10000)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)  # build in bf16 directly: an fp32 copy would need 38 GB
+    try:
+        with torch.device(device):
+            backbone = FuyuForCausalLM(config).eval()
+    finally:
+        torch.set_default_dtype(default)
+    spec = ActionSpec()
+    policy = MoREPolicy(fuyu_8b_config(), backbone, tokenizer, ActionTokenizer.from_tokenizer(tokenizer, spec))
     return policy.to(device).eval()
 
 

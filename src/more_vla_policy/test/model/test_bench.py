@@ -19,3 +19,19 @@ def test_mixlora_benchmark_reports():
 def test_cli_arguments():
     args = parse_args(["decode", "--json", "--rounds", "3"])
     assert args.which == "decode" and args.json and args.rounds == 3
+
+
+def test_full_size_builder_runs_at_toy_size():
+    """The GPU benchmark's Fuyu-8B builder, shrunk (4096-wide 36-layer on a GPU; 64-wide 1-layer here)."""
+    import numpy as np
+    import torch
+
+    from more_vla_policy.model.bench import _random_fuyu_8b_policy
+
+    policy = _random_fuyu_8b_policy(
+        "cpu", hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4, vocab_size=1024
+    )
+    assert policy.dtype == torch.bfloat16 and policy.image_size == (240, 240)
+    assert policy.backbone.config.patch_size == 30
+    out = policy.decode([np.zeros((240, 240, 3), np.uint8)], ["go to the red ball"])
+    assert out.bins.shape == (1, 12)
