@@ -24,6 +24,9 @@ setup(
             "camera_node=more_vla_policy.camera_node:main",
             "policy_node=more_vla_policy.policy_node:main",
             "more-replay=more_vla_policy.replay.cli:main",
+            "more-stack=more_vla_policy.stack:main",
+            "bag_player=more_vla_policy.replay.player_node:main",
+            "bag_recorder=more_vla_policy.replay.recorder_node:main",
         ],
     },
 )

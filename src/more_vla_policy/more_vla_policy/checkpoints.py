@@ -1,6 +1,6 @@
-"""Where the policy's checkpoint comes from: an explicit directory, or the demo checkpoint shipped in models/demo.
+"""Where the policy's checkpoint comes from: an explicit directory, $MORE_CHECKPOINT, or the demo checkpoint.
 
-The demo checkpoint lives in the repository (models/demo, beside src/); an installed package that is not in a
+The demo checkpoint lives in the repository (models/demo, see paths.py); an installed package that is not in a
 checkout has no demo checkpoint and must be given one. Loading errors become ConfigurationError with one line
 that says what to do, so a node or `more-stack` stops with a clear message instead of a traceback.
 """
@@ -12,18 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from more_common.node_main import ConfigurationError
+from more_vla_policy.paths import demo_checkpoint_dir
 
-DEMO_SUBDIR = Path("models") / "demo"
 ENV_VAR = "MORE_CHECKPOINT"
-
-
-def demo_checkpoint_dir() -> Path:
-    """models/demo of the checkout this package runs from (found by walking up from this file)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "src").is_dir() and (parent / "models").is_dir():
-            return parent / DEMO_SUBDIR
-    return Path.cwd() / DEMO_SUBDIR
 
 
 def resolve_checkpoint(path: str) -> Path:

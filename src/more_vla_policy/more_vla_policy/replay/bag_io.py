@@ -127,16 +127,20 @@ def bag_topics(path: str | Path) -> dict[str, str]:
         raise BagError(f"cannot read bag {path}: {err}") from err
 
 
-def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[tuple[str, str, int, Any]]:
-    """Yield (topic, msgtype, log_time_ns, message) in log-time order for the given topics (all if None)."""
+def read_messages(
+    path: str | Path, topics: Iterable[str] | None = None, raw: bool = False
+) -> Iterator[tuple[str, str, int, Any]]:
+    """Yield (topic, msgtype, log_time_ns, message) in log-time order for the given topics (all if None);
+    with `raw` the message is the stored CDR bytes (for rclpy's deserialize_message)."""
     from rosbags.highlevel import AnyReader, AnyReaderError
 
     wanted = None if topics is None else set(topics)
     try:
         with AnyReader([Path(path)]) as reader:
             conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
-            for conn, timestamp, raw in reader.messages(connections=conns):
-                yield conn.topic, conn.msgtype, int(timestamp), reader.deserialize(raw, conn.msgtype)
+            for conn, timestamp, data in reader.messages(connections=conns):
+                msg = bytes(data) if raw else reader.deserialize(data, conn.msgtype)
+                yield conn.topic, conn.msgtype, int(timestamp), msg
     except (AnyReaderError, OSError) as err:
         raise BagError(f"cannot read bag {path}: {err}") from err
 
