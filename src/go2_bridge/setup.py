@@ -17,6 +17,9 @@ setup(
     description="Unitree Go2 bridge: LowCmd/LowState, CRC, safety state machine, backends.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "go2_bridge_node = go2_bridge.bridge_node:main",
+            "go2_mujoco_sim = go2_bridge.sim.sim_node:main",
+        ],
     },
 )

@@ -17,6 +17,8 @@ setup(
     description="walk-these-ways low-level controller core and node.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "wtw_controller_node = wtw_controller.controller_node:main",
+        ],
     },
 )

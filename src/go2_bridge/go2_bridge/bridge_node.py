@@ -1,0 +1,283 @@
+"""go2_bridge node: JointTargets -> unitree_go/LowCmd at 500 Hz through the safety state machine;
+LowState -> JointState, Imu and foot contacts.
+
+Thin shell around safety.SafetyCore (all decisions are there). One single-threaded executor runs the
+LowState/targets/e-stop callbacks and the 500 Hz cycle timer (steady clock), so an e-stop received
+between two cycles is seen by the next one. Nothing here may crash the node: a bad message or an
+exception in a callback is reported to the core (-> DAMPING, ERROR on /diagnostics); if computing a
+cycle itself fails, a precomputed damping LowCmd is sent instead.
+
+No LowCmd is published before the first LowState (nothing to talk to) or, with release_sport_mode,
+before the sport-mode release has completed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+from rclpy.node import Node
+
+from go2_bridge.lowcmd import MotorCommands, fill_lowcmd, init_lowcmd
+from go2_bridge.lowstate import foot_contacts, parse_lowstate
+from go2_bridge.remote import ComboDetector, parse_remote
+from go2_bridge.safety import Level, Mode, SafetyConfig, SafetyCore
+from more_common import names
+from more_common.node_main import ConfigurationError, run_node
+from more_common.params import declare_and_get, non_negative, positive
+
+NODE_NAME = "go2_bridge"
+SAFETY_FIELDS = (
+    "stand_up_duration_s", "stand_kp", "stand_kd", "activate_blend_s", "damping_kd", "target_timeout_s",
+    "lowstate_timeout_s", "max_tilt_rad", "joint_limit_margin_rad", "velocity_limit_scale", "kp_max", "kd_max",
+    "min_damping_s",
+)  # fmt: skip
+_DEFAULTS = SafetyConfig()
+PARAMS = {
+    "rate_hz": (500.0, positive, "LowCmd rate [Hz] (the Go2 expects 500)"),
+    "stand_up_duration_s": (_DEFAULTS.stand_up_duration_s, positive, "PASSIVE->stand interpolation time [s]"),
+    "stand_kp": (_DEFAULTS.stand_kp, positive, "kp while standing up / holding [Nm/rad]"),
+    "stand_kd": (_DEFAULTS.stand_kd, positive, "kd while standing up / holding [Nm s/rad]"),
+    "activate_blend_s": (_DEFAULTS.activate_blend_s, non_negative, "blend from stand to targets on ACTIVE [s]"),
+    "damping_kd": (_DEFAULTS.damping_kd, positive, "kd in DAMPING (kp 0) [Nm s/rad]"),
+    "target_timeout_s": (_DEFAULTS.target_timeout_s, positive, "ACTIVE damps when targets are older [s]"),
+    "lowstate_timeout_s": (_DEFAULTS.lowstate_timeout_s, positive, "damps when LowState is older [s]"),
+    "max_tilt_rad": (_DEFAULTS.max_tilt_rad, positive, "damps when |roll| or |pitch| exceeds this [rad]"),
+    "joint_limit_margin_rad": (_DEFAULTS.joint_limit_margin_rad, non_negative, "measured q past a limit by this damps"),
+    "velocity_limit_scale": (_DEFAULTS.velocity_limit_scale, positive, "measured |dq| > scale x limit damps"),
+    "kp_max": (_DEFAULTS.kp_max, positive, "largest kp ever sent [Nm/rad]"),
+    "kd_max": (_DEFAULTS.kd_max, positive, "largest kd ever sent [Nm s/rad]"),
+    "min_damping_s": (_DEFAULTS.min_damping_s, non_negative, "DAMPING lasts at least this long [s]"),
+    "auto_activate": (False, None, "go ACTIVE by itself once standing and targets are fresh (else: service)"),
+    "remote_enabled": (True, None, "accept the Go2 remote's button combos (docs/deployment.md)"),
+    "release_sport_mode": (False, None, "release the Go2's sport mode via the motion switcher before any LowCmd"),
+    "contact_threshold": (20.0, None, "foot force reading above which a foot counts as in contact"),
+    "state_publish_divider": (1, positive, "publish JointState/Imu/contacts every N-th LowState"),
+    "diagnostics_period_s": (0.5, positive, "period of /diagnostics [s]; transitions are reported at once"),
+    "imu_frame": (names.BASE_FRAME, None, "frame_id of the Imu message"),
+}
+PERIOD_WINDOW = 2000
+
+
+class BridgeNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.clock import Clock, ClockType
+        from sensor_msgs.msg import Imu, JointState
+        from std_msgs.msg import Bool, Float32MultiArray, String
+        from std_srvs.srv import Trigger
+
+        from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
+        from more_msgs.msg import JointTargets
+        from unitree_go.msg import LowCmd, LowState
+
+        p = self.params = declare_and_get(self, PARAMS)
+        try:
+            config = SafetyConfig(**{k: p[k] for k in SAFETY_FIELDS})
+        except ValueError as err:
+            raise ConfigurationError(str(err)) from err
+        self.core = SafetyCore(config)
+        self.combos = ComboDetector()
+        self._lowcmd = init_lowcmd(LowCmd())
+        # The fallback if a cycle cannot be computed: damping, checksummed once here.
+        damp = MotorCommands.zero_torque(config.stand_pose)
+        damp.kd[:] = config.damping_kd
+        self._damping_lowcmd = fill_lowcmd(init_lowcmd(LowCmd()), damp)
+        self._String, self._DiagnosticArray = String, DiagnosticArray
+
+        self._lowcmd_pub = self.create_publisher(LowCmd, names.LOWCMD, SENSOR_QOS)
+        self._joint_pub = self.create_publisher(JointState, names.JOINT_STATES, SENSOR_QOS)
+        self._imu_pub = self.create_publisher(Imu, names.IMU, SENSOR_QOS)
+        self._contacts_pub = self.create_publisher(Float32MultiArray, names.FOOT_CONTACTS, SENSOR_QOS)
+        self._state_pub = self.create_publisher(String, names.BRIDGE_STATE, LATCHED_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
+        self.create_subscription(LowState, names.LOWSTATE, self._on_lowstate, SENSOR_QOS)
+        self.create_subscription(JointTargets, names.JOINT_TARGETS, self._on_targets, COMMAND_QOS)
+        self.create_subscription(Bool, names.ESTOP, self._on_estop, COMMAND_QOS)
+        for request, service in (
+            ("stand_up", names.BRIDGE_STAND_UP), ("activate", names.BRIDGE_ACTIVATE),
+            ("damp", names.BRIDGE_DAMP), ("reset", names.BRIDGE_RESET),
+        ):  # fmt: skip
+            self.create_service(Trigger, service, self._trigger_handler(request))
+
+        self._release = None
+        if p["release_sport_mode"]:
+            self._setup_sport_release()
+
+        self._lowstate_count = 0
+        self._published = 0
+        self._periods: deque[float] = deque(maxlen=PERIOD_WINDOW)
+        self._last_cycle: float | None = None
+        self._last_diag = -float("inf")
+        self._reported = (None, None)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / p["rate_hz"], self._cycle, clock=steady)
+        self._publish_state()
+        self.get_logger().info(
+            f"bridge up: {p['rate_hz']:.0f} Hz, PASSIVE; stand up with {names.BRIDGE_STAND_UP}"
+            + (" after releasing sport mode" if p["release_sport_mode"] else "")
+        )
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def _on_lowstate(self, msg) -> None:  # noqa: ANN001
+        now = time.monotonic()
+        try:
+            state = parse_lowstate(msg)
+        except Exception as err:  # malformed: never crash, damp
+            self.core.fault(f"bad LowState: {type(err).__name__}: {err}", now)
+            return
+        self.core.on_lowstate(state, now)
+        if self.params["remote_enabled"]:
+            request = self.combos.update(parse_remote(state.wireless_remote).keys)
+            if request is not None:
+                _, why = self.core.request(request, now)
+                self.get_logger().info(f"remote {request}: {why}")
+        self._lowstate_count += 1
+        if self._lowstate_count % self.params["state_publish_divider"] == 0:
+            self._publish_state_topics(state)
+
+    def _publish_state_topics(self, state) -> None:  # noqa: ANN001
+        from go2_bridge.ros_convert import contacts_msg, imu_msg, joint_state_msg
+
+        stamp = self.get_clock().now().to_msg()
+        self._joint_pub.publish(joint_state_msg(state, stamp))
+        self._imu_pub.publish(imu_msg(state, stamp, self.params["imu_frame"]))
+        self._contacts_pub.publish(contacts_msg(foot_contacts(state.foot_force, self.params["contact_threshold"])))
+
+    def _on_targets(self, msg) -> None:  # noqa: ANN001
+        from go2_bridge.ros_convert import targets_from_msg
+
+        now = time.monotonic()
+        try:
+            self.core.on_targets(targets_from_msg(msg), now)
+        except Exception as err:
+            self.core.fault(f"bad JointTargets: {type(err).__name__}: {err}", now)
+
+    def _on_estop(self, msg) -> None:  # noqa: ANN001
+        self.core.set_estop(bool(msg.data), time.monotonic())
+
+    def _trigger_handler(self, request: str):
+        def handle(_req, response):  # noqa: ANN001
+            response.success, response.message = self.core.request(request, time.monotonic())
+            self.get_logger().info(f"{request}: {response.message}")
+            return response
+
+        return handle
+
+    # -- the 500 Hz cycle ---------------------------------------------------------------------------
+    def _cycle(self) -> None:
+        t = time.perf_counter()
+        if self._last_cycle is not None:
+            self._periods.append(t - self._last_cycle)
+        self._last_cycle = t
+        now = time.monotonic()
+        try:
+            if self._release is not None and not self._release.done:
+                self._poll_sport_release(now)
+            if self.params["auto_activate"] and self.core.mode is Mode.STAND_UP:
+                self.core.request("activate", now)  # refused until standing with fresh targets
+            cmds = self.core.step(now)
+            msg = fill_lowcmd(self._lowcmd, cmds)
+        except Exception as err:  # the core must not fail; if it does, damp and say why
+            self.core.fault(f"cycle failed: {type(err).__name__}: {err}", now)
+            msg = self._damping_lowcmd
+        if self.core.has_lowstate and (self._release is None or self._release.done):
+            self._lowcmd_pub.publish(msg)
+            self._published += 1
+        try:
+            if (self.core.mode, self.core.reason) != self._reported:
+                self._publish_state()
+                self._publish_diagnostics(now)
+            elif now - self._last_diag >= self.params["diagnostics_period_s"]:
+                self._publish_diagnostics(now)
+        except Exception as err:  # reporting must not stop the motor commands
+            self.core.fault(f"reporting failed: {type(err).__name__}: {err}", now)
+
+    # -- reporting ----------------------------------------------------------------------------------
+    def _publish_state(self) -> None:
+        self._reported = (self.core.mode, self.core.reason)
+        self._state_pub.publish(self._String(data=f"{self.core.mode.value}: {self.core.reason}"))
+        text = f"state {self.core.mode.value}: {self.core.reason}"
+        # rclpy wants one severity per call site, hence two calls
+        if self.core.level is Level.ERROR:
+            self.get_logger().error(text)
+        else:
+            self.get_logger().info(text)
+
+    def loop_stats_ms(self) -> dict[str, float]:
+        if not self._periods:
+            return {}
+        d = np.asarray(self._periods) * 1e3
+        return {"p50": float(np.percentile(d, 50)), "p99": float(np.percentile(d, 99)), "max": float(d.max())}
+
+    def _publish_diagnostics(self, now: float) -> None:
+        from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+        self._last_diag = now
+        values = self.core.status(now)
+        values["lowcmd_published"] = str(self._published)
+        for k, v in self.loop_stats_ms().items():
+            values[f"period_{k}_ms"] = f"{v:.3f}"
+        if self._release is not None:
+            values["sport_mode_release"] = f"{self._release.phase.value}: {self._release.detail}"
+        status = DiagnosticStatus(
+            level=bytes([int(self.core.level)]),
+            name=f"{NODE_NAME}: safety",
+            hardware_id="unitree_go2",
+            message=f"{self.core.mode.value}: {self.core.reason}",
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        array = self._DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    # -- sport mode ---------------------------------------------------------------------------------
+    def _setup_sport_release(self) -> None:
+        from unitree_api.msg import Request, Response
+
+        from go2_bridge.sport_mode import SportModeRelease
+        from more_common.qos import STATUS_QOS
+
+        self._release = SportModeRelease()
+        self._Request = Request
+        self._switcher_pub = self.create_publisher(Request, names.MOTION_SWITCHER_REQUEST, STATUS_QOS)
+        self._sport_pub = self.create_publisher(Request, names.SPORT_REQUEST, STATUS_QOS)
+        self.create_subscription(Response, names.MOTION_SWITCHER_RESPONSE, self._on_switcher_response, STATUS_QOS)
+        self._request_id = int(time.time() * 1000)
+
+    def _on_switcher_response(self, msg) -> None:  # noqa: ANN001
+        try:
+            self._release.on_response(int(msg.header.identity.api_id), int(msg.header.status.code), str(msg.data))
+        except Exception as err:
+            self.get_logger().error(f"bad motion switcher response: {type(err).__name__}: {err}")
+
+    def _poll_sport_release(self, now: float) -> None:
+        before = self._release.phase
+        req = self._release.poll(now)
+        if req is not None:
+            msg = self._Request()
+            self._request_id += 1
+            msg.header.identity.id = self._request_id
+            msg.header.identity.api_id = req.api_id
+            msg.parameter = req.parameter
+            (self._switcher_pub if req.service == "motion_switcher" else self._sport_pub).publish(msg)
+        if self._release.phase is not before:
+            self.get_logger().info(f"sport mode release: {self._release.phase.value} {self._release.detail}")
+            if self._release.phase.value == "FAILED":
+                self.core.fault(f"sport mode release failed: {self._release.detail}", now)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(
+        BridgeNode,
+        prog="go2_bridge_node",
+        description="Unitree Go2 bridge: JointTargets -> LowCmd (500 Hz, CRC) through the safety state machine; "
+        "LowState -> JointState/Imu/foot contacts. Services: stand_up, activate, damp, reset; e-stop topic.",
+        argv=args,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

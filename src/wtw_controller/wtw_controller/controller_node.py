@@ -1,0 +1,175 @@
+"""wtw_controller node: QuadrupedCommand + JointState + Imu -> walk-these-ways -> JointTargets at 50 Hz.
+
+Thin shell around core.WtwController. The policy step runs on a steady-clock timer (50 Hz); inputs
+are stored by their callbacks on the same single-threaded executor. Watchdogs (in the core): no
+command for command_timeout_s -> stand in place; no joint state / IMU for sensor_timeout_s -> no
+targets (the bridge then damps after its target timeout). An exception in a step publishes nothing
+(same effect) and reports ERROR on /diagnostics; the node never dies on bad input.
+When the bridge reports ACTIVE (it just started following targets) the history is reset, as
+walk-these-ways' deploy agent starts from a fresh history at the stand pose.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+from rclpy.node import Node
+
+from more_common import names
+from more_common.command_msg import msg_to_command
+from more_common.node_main import ConfigurationError, run_node
+from more_common.params import declare_and_get, non_negative, positive
+from more_common.typed_config import ConfigError
+from wtw_controller.config import load_config
+from wtw_controller.core import WtwController
+from wtw_controller.joint_order import SDK_JOINT_NAMES, index_by_name
+from wtw_controller.policy import PolicyLoadError, WtwPolicy
+
+NODE_NAME = "wtw_controller"
+PARAMS = {
+    "run_dir": ("", None, "walk-these-ways run directory (checkpoints/body_latest.jit, adaptation_module_latest.jit)"),
+    "config_file": ("", None, "YAML overriding WtwConfig fields (ranges, gains, scales); empty: defaults"),
+    "rate_hz": (50.0, positive, "policy rate [Hz]; walk-these-ways was trained at 50"),
+    "command_timeout_s": (0.5, positive, "no QuadrupedCommand for this long -> stand in place [s]"),
+    "sensor_timeout_s": (0.1, positive, "no JointState/Imu for this long -> stop publishing targets [s]"),
+    "torch_threads": (1, non_negative, "torch CPU threads (0: torch's default)"),
+    "reset_on_activate": (True, None, "reset the observation history when the bridge turns ACTIVE"),
+    "diagnostics_period_s": (1.0, positive, "period of /diagnostics [s]"),
+}
+WINDOW = 500
+
+
+class ControllerNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.clock import Clock, ClockType
+        from sensor_msgs.msg import Imu, JointState
+        from std_msgs.msg import String
+
+        from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
+        from more_msgs.msg import JointTargets, QuadrupedCommand
+
+        p = self.params = declare_and_get(self, PARAMS)
+        if not p["run_dir"]:
+            raise ConfigurationError("parameter 'run_dir' is required: a walk-these-ways run directory you trust")
+        if p["torch_threads"]:
+            import torch
+
+            torch.set_num_threads(p["torch_threads"])
+        try:
+            config = load_config(p["config_file"] or None)
+            policy = WtwPolicy(p["run_dir"], history_dim=config.history_length * 70)
+        except (ConfigError, ValueError, PolicyLoadError) as err:
+            raise ConfigurationError(str(err)) from err
+        self.core = WtwController(policy, config, p["command_timeout_s"], p["sensor_timeout_s"])
+        self._JointTargets, self._DiagnosticArray = JointTargets, DiagnosticArray
+        self._kp = [config.kp] * 12
+        self._kd = [config.kd] * 12
+        self._zeros = [0.0] * 12
+
+        self._targets_pub = self.create_publisher(JointTargets, names.JOINT_TARGETS, COMMAND_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
+        self.create_subscription(JointState, names.JOINT_STATES, self._on_joint_state, SENSOR_QOS)
+        self.create_subscription(Imu, names.IMU, self._on_imu, SENSOR_QOS)
+        self.create_subscription(QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS)
+        self.create_subscription(String, names.BRIDGE_STATE, self._on_bridge_state, LATCHED_QOS)
+
+        self._index: np.ndarray | None = None
+        self._index_names: tuple[str, ...] = ()
+        self._status = "starting"
+        self._error: str | None = None
+        self._published = 0
+        self._periods: deque[float] = deque(maxlen=WINDOW)
+        self._step_ms: deque[float] = deque(maxlen=WINDOW)
+        self._last_tick: float | None = None
+        self._last_diag = -float("inf")
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / p["rate_hz"], self._tick, clock=steady)
+        self.get_logger().info(f"walk-these-ways policy from {p['run_dir']} at {p['rate_hz']:.0f} Hz")
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def _on_joint_state(self, msg) -> None:  # noqa: ANN001
+        try:
+            names_now = tuple(msg.name)
+            if names_now != self._index_names:
+                self._index, self._index_names = index_by_name(names_now, SDK_JOINT_NAMES), names_now
+            pos = np.asarray(msg.position, dtype=np.float64)[self._index]
+            vel = np.asarray(msg.velocity, dtype=np.float64)[self._index]
+            self.core.on_joint_state(pos, vel, time.monotonic())
+        except (KeyError, IndexError, ValueError) as err:
+            self._error = f"bad JointState: {err}"
+
+    def _on_imu(self, msg) -> None:  # noqa: ANN001
+        o = msg.orientation
+        self.core.on_imu(np.array([o.x, o.y, o.z, o.w]), time.monotonic())
+
+    def _on_command(self, msg) -> None:  # noqa: ANN001
+        self.core.on_command(msg_to_command(msg), time.monotonic())
+
+    def _on_bridge_state(self, msg) -> None:  # noqa: ANN001
+        if self.params["reset_on_activate"] and msg.data.startswith("ACTIVE"):
+            self.core.reset()
+
+    # -- the 50 Hz step ------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        t = time.perf_counter()
+        if self._last_tick is not None:
+            self._periods.append(t - self._last_tick)
+        self._last_tick = t
+        now = time.monotonic()
+        try:
+            result = self.core.step(now)
+            self._status = result.status
+            if result.targets is not None:
+                msg = self._JointTargets()
+                msg.header.stamp = self.get_clock().now().to_msg()
+                msg.position = result.targets.tolist()
+                msg.velocity = self._zeros
+                msg.kp = self._kp
+                msg.kd = self._kd
+                msg.torque_ff = self._zeros
+                self._targets_pub.publish(msg)
+                self._published += 1
+        except Exception as err:  # publish nothing: the bridge damps on its target timeout
+            self._error = f"step failed: {type(err).__name__}: {err}"
+            self.core.reset()
+        self._step_ms.append((time.perf_counter() - t) * 1e3)
+        if self._error is not None or now - self._last_diag >= self.params["diagnostics_period_s"]:
+            self._publish_diagnostics(now)
+
+    def _publish_diagnostics(self, now: float) -> None:
+        from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+        self._last_diag = now
+        error, self._error = self._error, None
+        level = 2 if error else (0 if self._status == "ok" else 1)
+        values = {"status": self._status, "targets_published": str(self._published)}
+        if self._periods:
+            d = np.asarray(self._periods) * 1e3
+            values.update(period_p50_ms=f"{np.percentile(d, 50):.3f}", period_p99_ms=f"{np.percentile(d, 99):.3f}")
+        if self._step_ms:
+            values["step_p50_ms"] = f"{np.percentile(self._step_ms, 50):.3f}"
+        status = DiagnosticStatus(
+            level=bytes([level]), name=f"{NODE_NAME}: policy", hardware_id="unitree_go2",
+            message=error or self._status, values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )  # fmt: skip
+        array = self._DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(
+        ControllerNode,
+        prog="wtw_controller_node",
+        description="walk-these-ways low-level controller: QuadrupedCommand + JointState + Imu -> JointTargets "
+        "(50 Hz). Needs -p run_dir:=<walk-these-ways run directory>.",
+        argv=args,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
