@@ -40,6 +40,7 @@ GO2_SIM_ODOM = "/more/go2_sim/odom"  # nav_msgs/Odometry: the MuJoCo Go2's true 
 # Simulator
 SIM_ODOM = "/more/sim/odom"  # nav_msgs/Odometry
 SIM_EPISODE = "/more/sim/episode"  # more_msgs/EpisodeStatus
+SIM_RESET = "/more/sim/reset"  # std_srvs/Trigger: start the next episode now
 
 DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray
 
