@@ -154,5 +154,6 @@ def load_checkpoint(
 def load_policy(
     checkpoint_dir: str | Path, device: str | torch.device = "cpu", backbone_path: str | None = None
 ) -> MoREPolicy:
-    """A MoRE policy in eval mode, ready for `decode`."""
-    return load_checkpoint(checkpoint_dir, device=device, backbone_path=backbone_path).policy.eval()
+    """A MoRE policy in eval mode, ready for `decode` (adapters stored in the backbone's dtype; not for training)."""
+    policy = load_checkpoint(checkpoint_dir, device=device, backbone_path=backbone_path).policy
+    return policy.cast_adapters_for_inference().eval()

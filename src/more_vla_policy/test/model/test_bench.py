@@ -35,3 +35,28 @@ def test_full_size_builder_runs_at_toy_size():
     assert policy.backbone.config.patch_size == 30
     out = policy.decode([np.zeros((240, 240, 3), np.uint8)], ["go to the red ball"])
     assert out.bins.shape == (1, 12)
+
+
+def test_casting_adapters_for_bf16_inference_changes_no_output():
+    import numpy as np
+    import torch
+
+    from more_vla_policy.model.bench import _random_fuyu_8b_policy
+    from more_vla_policy.model.testing import randomize_adapters
+
+    policy = randomize_adapters(
+        _random_fuyu_8b_policy(
+            "cpu", hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4, vocab_size=1024
+        ),
+        std=0.5,
+    )
+    image = [np.random.default_rng(0).integers(0, 256, (240, 240, 3), dtype=np.uint8)]
+    before = policy.decode(image, ["go"])
+    policy.cast_adapters_for_inference()
+    lora = [p for n, p in policy.named_adapter_parameters() if "lora_" in n]
+    routers = [p for n, p in policy.named_adapter_parameters() if ".router." in n]
+    assert policy.dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for p in lora) and all(p.dtype == torch.float32 for p in routers)
+    after = policy.decode(image, ["go"])
+    np.testing.assert_array_equal(before.bins, after.bins)
+    np.testing.assert_array_equal(before.q_values, after.q_values)
