@@ -128,3 +128,21 @@ def test_launch_file_starts_the_nodes_of_more_stack(mode):
     assert launched == {m.NODE_NAME for m in load_modules(mode, record=False)}
     sections = set(load_params_file(CONFIG / f"{mode}.yaml")) - {"bag_recorder"}
     assert sections <= launched
+
+
+def test_rviz_config_shows_the_monitoring_topics():
+    import yaml
+
+    from more_common import names
+    from more_vla_policy import monitoring
+
+    config = yaml.safe_load((repo_root() / "launch" / "more.rviz").read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == names.BASE_FRAME  # markers are in the robot frame
+    displays = {d["Topic"]["Value"]: d for d in manager["Displays"] if "Topic" in d}
+    assert displays[names.MARKERS]["Class"] == "rviz_default_plugins/MarkerArray"
+    namespaces = {m.ns for m in monitoring.command_markers(np.zeros(12), 1, "x")}
+    assert set(displays[names.MARKERS]["Namespaces"]) == namespaces
+    assert displays[names.ANNOTATED_IMAGE]["Class"] == "rviz_default_plugins/Image"
+    assert displays[names.ANNOTATED_IMAGE]["Topic"]["Reliability Policy"] == "Best Effort"  # sensor QoS
+    assert names.CAMERA_IMAGE in displays and names.SIM_ODOM in displays
