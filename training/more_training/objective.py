@@ -1,0 +1,56 @@
+"""One training step's loss from a micro-batch, using the model package's losses and target network.
+
+RL: Bellman targets from the target network (first, under no_grad: s_t with the data's actions, and s_{t+1}
+prompt-only), then the online forward (through DDP/FSDP when distributed) and `more_loss` (TD + alpha *
+conservative + beta * load balance). IL: the online forward and cross-entropy (+ beta * load balance).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from more_vla_policy.model.losses import LossConfig, LossOutput, bellman_targets, more_loss
+from more_vla_policy.model.policy import MoREPolicy
+from more_vla_policy.model.target import TargetNetwork
+
+from .config import ObjectiveConfig
+from .data import TrainBatch
+
+
+def loss_config(cfg: ObjectiveConfig) -> LossConfig:
+    return LossConfig(
+        objective=cfg.kind,
+        gamma=cfg.gamma,
+        alpha=cfg.conservative_weight,
+        beta=cfg.load_balance_weight,
+        mc_lower_bound=cfg.mc_lower_bound,
+    )
+
+
+def step_loss(
+    cfg: LossConfig,
+    forward: nn.Module,
+    policy: MoREPolicy,
+    target: TargetNetwork | None,
+    batch: TrainBatch,
+) -> LossOutput:
+    """`forward` is the module to call for the online pass (the policy, or its DDP/FSDP wrapper)."""
+    targets = None
+    if cfg.objective == "rl":
+        if target is None or batch.next is None:
+            raise ValueError("the RL objective needs a target network and next-state batches")
+        # target forwards first: nothing of the online graph exists yet when the target tensors are swapped in
+        target_logits = target.slot_logits(policy, batch.current)
+        next_logits = target.first_slot_logits(policy, batch.next)
+        targets = bellman_targets(
+            target_logits,
+            next_logits,
+            batch.reward,
+            batch.done,
+            batch.success,
+            batch.steps_to_end,
+            gamma=cfg.gamma,
+            mc_lower_bound=cfg.mc_lower_bound,
+        )
+    out = forward(batch.current)
+    return more_loss(cfg, out.slot_logits, batch.current.bins, out.router_probs, out.token_mask, targets)

@@ -1,0 +1,78 @@
+"""TrainConfig: errors name the field, overrides parse, the shipped YAML files load, the fingerprint."""
+
+from pathlib import Path
+
+import pytest
+
+from more_common.typed_config import ConfigError
+from more_training.config import TrainConfig, load_config
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("optim.lr=-1", "lr"),
+        ("optim.lr=fast", "optim.lr"),
+        ("optim.max_steps=5", "max_steps"),
+        ("objective.gamma=1.5", "gamma"),
+        ("objective.kind=ppo", "objective.kind"),
+        ("data.shuffle_buffer=0", "shuffle_buffer"),
+        ("data.suboptimal_fraction=2", "suboptimal_fraction"),
+        ("data.shard_by=rows", "data.shard_by"),
+        ("model.rank=0", "rank"),
+        ("model.top_k=9", "top_k"),
+        ("run.keep_last=0", "keep_last"),
+        ("optim.learning_rate=1", "optim.learning_rate"),
+        ("dist.strategy=zero3", "dist.strategy"),
+    ],
+)
+def test_errors_name_the_field(override, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")) as info:
+        load_config(None, [override])
+    assert field.split(".")[-1] in str(info.value)
+
+
+def test_overrides_and_defaults():
+    cfg = load_config(None, ["optim.lr=3e-4", "model.use_moe=false", "model.num_experts=1", "model.top_k=1"])
+    assert cfg.optim.lr == pytest.approx(3e-4)
+    assert cfg.model.use_moe is False
+    # the paper's loss weights are the defaults
+    assert cfg.objective.kind == "rl"
+    assert cfg.objective.conservative_weight == 0.5
+    assert cfg.objective.load_balance_weight == 0.002
+
+
+def test_global_batch_must_split_evenly():
+    cfg = load_config(None, ["optim.batch_size=10", "optim.grad_accum=2"])
+    assert cfg.per_rank_batch(1) == 5
+    with pytest.raises(ConfigError, match=r"optim\.batch_size"):
+        cfg.per_rank_batch(3)
+
+
+def test_fingerprint_ignores_logging_but_not_training_knobs():
+    base = load_config(None, [])
+    assert base.fingerprint() == load_config(None, ["run.progress=false", "run.out_dir=x"]).fingerprint()
+    assert base.fingerprint() != load_config(None, ["optim.lr=1e-4"]).fingerprint()
+
+
+def test_contradicting_suboptimal_switches():
+    with pytest.raises(ConfigError, match="suboptimal_fraction"):
+        load_config(None, ["data.use_suboptimal=false", "data.suboptimal_fraction=0.5"])
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, TrainConfig)
+
+
+def test_ablation_configs_flip_one_switch_each():
+    by_name = {p.stem: load_config(p) for p in CONFIGS}
+    base = by_name["tiny_rl"]
+    assert by_name["ablation_no_rl"].objective.kind == "il"
+    assert by_name["ablation_no_moe"].model.use_moe is False
+    assert by_name["ablation_no_suboptimal"].data.use_suboptimal is False
+    for name in ("ablation_no_rl", "ablation_no_moe", "ablation_no_suboptimal"):
+        assert by_name[name].optim == base.optim, name

@@ -1,0 +1,165 @@
+"""The streaming pipeline: transition labels, determinism, rank/worker sharding, sample-mode equivalence,
+expert/sub-optimal mixing, corrupt shards named (or skipped and counted), exact resume of the batch stream."""
+
+import itertools
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import TINY_MODEL, synthetic_episode
+
+from more_common.dataset import DatasetError, DatasetWriter, EpisodeDataset
+from more_training.config import DataConfig, MoREConfig
+from more_training.data import TrainBatches, TransitionStream, make_loader
+from more_vla_policy.model.policy import MoREPolicy
+
+SIZE = (32, 48)
+
+
+def _key(t):
+    return (t.episode_id, t.step)
+
+
+def _cfg(data: Path, **kw) -> DataConfig:
+    return DataConfig(train=(str(data),), shuffle_buffer=kw.pop("shuffle_buffer", 16), **kw)
+
+
+def test_transition_labels_match_the_episode(tmp_path):
+    rng = np.random.default_rng(1)
+    good = synthetic_episode(rng, 0, expert=True, length=4)
+    bad = replace(synthetic_episode(rng, 1, expert=False, length=3), success=False)
+    cut = replace(synthetic_episode(rng, 2, expert=False, length=2), success=False, terminated=False)
+    with DatasetWriter(tmp_path, episodes_per_shard=3, compress=False) as w:
+        for ep in (good, bad, cut):
+            w.add(ep)
+    stream = TransitionStream(_cfg(tmp_path), SIZE, seed=0)
+    items = {_key(t): t for _, t in itertools.islice(stream.transitions(), 9)}
+    assert not items[("ep0002", 1)].done  # ended by the time limit: not terminal, bootstraps
+    t = items[("ep0000", 1)]
+    assert (t.reward, t.done, t.steps_to_end, t.success) == (0.0, False, 2, True)
+    assert np.array_equal(t.next_image, good.images[2])
+    last = items[("ep0000", 3)]
+    assert (last.reward, last.done, last.steps_to_end) == (1.0, True, 0)
+    failed_last = items[("ep0001", 2)]
+    assert (failed_last.reward, failed_last.done, failed_last.success) == (0.0, True, False)
+    assert np.array_equal(t.action, good.actions[1])
+
+
+def test_stream_is_deterministic_per_seed(tiny_data):
+    a = [_key(t) for t in itertools.islice(TransitionStream(_cfg(tiny_data), SIZE, seed=3), 60)]
+    b = [_key(t) for t in itertools.islice(TransitionStream(_cfg(tiny_data), SIZE, seed=3), 60)]
+    c = [_key(t) for t in itertools.islice(TransitionStream(_cfg(tiny_data), SIZE, seed=4), 60)]
+    assert a == b
+    assert a != c
+
+
+def test_shard_mode_splits_an_epoch_disjointly(tiny_data):
+    total = EpisodeDataset(tiny_data).num_transitions
+    seen = []
+    for consumer in range(2):
+        s = TransitionStream(_cfg(tiny_data), SIZE, seed=0, consumer=consumer, num_consumers=2)
+        seen.append({_key(t) for e, t in itertools.takewhile(lambda x: x[0] == 0, s.transitions())})
+    assert not seen[0] & seen[1]
+    assert len(seen[0] | seen[1]) == total
+
+
+def test_more_readers_than_shards_is_refused(tiny_data):
+    with pytest.raises(DatasetError, match="shard_by=sample"):
+        TransitionStream(_cfg(tiny_data), SIZE, seed=0, consumer=0, num_consumers=5)
+
+
+def test_sample_mode_interleaves_one_global_stream(tiny_data):
+    cfg = _cfg(tiny_data, shard_by="sample")
+    whole = [_key(t) for t in itertools.islice(TransitionStream(cfg, SIZE, seed=0), 40)]
+    parts = [
+        [_key(t) for t in itertools.islice(TransitionStream(cfg, SIZE, seed=0, consumer=c, num_consumers=2), 20)]
+        for c in range(2)
+    ]
+    assert whole[0::2] == parts[0]
+    assert whole[1::2] == parts[1]
+
+
+def test_mixing_ratio_and_expert_only(tiny_data):
+    n = 600
+    natural = [t.expert for t in itertools.islice(TransitionStream(_cfg(tiny_data), SIZE, seed=0), n)]
+    mixed = [
+        t.expert for t in itertools.islice(TransitionStream(_cfg(tiny_data, suboptimal_fraction=0.5), SIZE, seed=0), n)
+    ]
+    only = [t.expert for t in itertools.islice(TransitionStream(_cfg(tiny_data, use_suboptimal=False), SIZE, 0), n)]
+    natural_sub = 1 - np.mean(natural)
+    assert 0.05 < natural_sub < 0.45  # the dataset holds roughly a quarter sub-optimal episodes
+    # Bernoulli(0.5) choice per sample: 600 draws have a standard deviation of about 0.02
+    assert abs((1 - np.mean(mixed)) - 0.5) < 0.08
+    assert all(only)
+
+
+def test_filters_that_leave_nothing_are_an_error(tiny_data):
+    with pytest.raises(DatasetError, match="no transitions left"):
+        next(iter(TransitionStream(_cfg(tiny_data, tasks=("crawl",)), SIZE, seed=0)))
+
+
+def _corrupt_copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    shard = sorted(dst.glob("*.npz"))[1]
+    raw = bytearray(shard.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 64] = b"\x00" * 64
+    shard.write_bytes(bytes(raw))
+    return shard
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_corrupt_shard_error_names_the_file(tiny_data, tmp_path, verify):
+    shard = _corrupt_copy(tiny_data, tmp_path / "ds")
+    stream = TransitionStream(_cfg(tmp_path / "ds", verify_checksums=verify), SIZE, seed=0)
+    with pytest.raises(DatasetError, match=shard.name):
+        for _ in itertools.islice(stream, 200):
+            pass
+
+
+def test_corrupt_shard_skipped_and_counted(tiny_data, tmp_path):
+    _corrupt_copy(tiny_data, tmp_path / "ds")
+    stream = TransitionStream(_cfg(tmp_path / "ds", skip_corrupt=True), SIZE, seed=0)
+    items = list(itertools.islice(stream, 200))
+    assert len(items) == 200
+    assert stream.counters.corrupt_shards >= 1
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    cfg = MoREConfig.from_dict(TINY_MODEL)
+    return MoREPolicy.from_config(cfg, seed=0).encoder
+
+
+def _batches(ds, n):
+    return list(itertools.islice(iter(make_loader(ds)), n))
+
+
+def _same(a, b):
+    return (
+        torch.equal(a.current.input_ids, b.current.input_ids)
+        and torch.equal(a.current.pixel_values, b.current.pixel_values)
+        and torch.equal(a.current.bins, b.current.bins)
+        and torch.equal(a.next.pixel_values, b.next.pixel_values)
+        and torch.equal(a.reward, b.reward)
+    )
+
+
+def test_batches_hold_model_tensors(tiny_data, encoder):
+    (b,) = _batches(TrainBatches(_cfg(tiny_data), encoder, SIZE, batch_size=4, seed=0), 1)
+    assert b.size == 4
+    assert b.current.bins.shape == (4, 12)
+    assert b.next is not None and b.next.bins is None
+    # 32x48 images in 16-px patches: 6 patches of 16*16*3 values per image
+    assert b.current.pixel_values.shape == (4 * 6, 16 * 16 * 3)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_replays_the_exact_batch_stream(tiny_data, encoder, workers):
+    cfg = _cfg(tiny_data, num_workers=workers)
+    full = _batches(TrainBatches(cfg, encoder, SIZE, batch_size=4, seed=0), 7)
+    resumed = _batches(TrainBatches(cfg, encoder, SIZE, batch_size=4, seed=0, start_batch=3), 4)
+    assert all(_same(a, b) for a, b in zip(full[3:], resumed, strict=True))
+    assert not _same(full[3], full[4])
