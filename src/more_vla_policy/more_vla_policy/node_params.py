@@ -30,16 +30,17 @@ ROS_OWN_PARAMETERS = ("use_sim_time",)
 WILDCARD = "/**"
 
 
-def unknown_overrides(node: Node, spec: Spec) -> list[str]:
-    """Names of parameter overrides given to `node` that its spec does not declare."""
+def unknown_overrides(node: Node, spec: Spec | None = None) -> list[str]:
+    """Names of parameter overrides given to `node` that its spec (default: what it declared) does not know."""
     # rclpy keeps the overrides it parsed from the global and node arguments here (public since Foxy in all
     # but name; there is no accessor). An override that no declare_parameter consumed is silently ignored by
     # ROS, which is how a typo in a launch YAML goes unnoticed: we refuse instead.
     overrides = getattr(node, "_parameter_overrides", {}) or {}
+    known = (lambda n: n in spec) if spec is not None else node.has_parameter
     return sorted(
         name
         for name in overrides
-        if name not in spec and name not in ROS_OWN_PARAMETERS and not name.startswith("qos_overrides.")
+        if not known(name) and name not in ROS_OWN_PARAMETERS and not name.startswith("qos_overrides.")
     )
 
 

@@ -20,13 +20,15 @@ import json
 import math
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 STACKS: dict[str, tuple[str, ...]] = {
-    "sim": ("more_sim.sim_node", "more_vla_policy.policy_node"),
+    "sim": ("more_vla_policy.policy_node", "more_sim.sim_node"),
     "robot": (
         "more_vla_policy.camera_node",
         "more_vla_policy.policy_node",
@@ -37,6 +39,16 @@ STACKS: dict[str, tuple[str, ...]] = {
 }
 RECORDER = "more_vla_policy.replay.recorder_node"
 POLICY = "policy_node"
+SIM = "more_sim"
+# Node names of modules that do not export NODE_NAME (the name their Node class passes to rclpy).
+NODE_NAMES = {"more_sim.sim_node": SIM}
+# Nodes whose resources belong to the thread that created them (the simulator's EGL/OSMesa rendering context):
+# built, spun (single-threaded) and destroyed on one thread of their own instead of the shared executor.
+THREAD_BOUND = frozenset({"more_sim.sim_node"})
+
+
+def node_name(module: ModuleType) -> str:
+    return getattr(module, "NODE_NAME", None) or NODE_NAMES[module.__name__]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("mode", choices=sorted(STACKS), help="which stack to start")
     p.add_argument("--params", default="", help="ROS 2 parameter file (default launch/config/<mode>.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", help="override a parameter")
-    p.add_argument("--instruction", default=None, help="the policy's instruction (policy_node.instruction)")
+    p.add_argument("--instruction", default=None, help="the instruction (policy_node and, in sim, more_sim)")
+    p.add_argument("--task", default=None, help="sim: the task to simulate (more_sim.task), e.g. go_to, crawl")
     p.add_argument("--checkpoint", default=None, help="policy checkpoint directory (default: the demo checkpoint)")
     p.add_argument("--bag", default=None, help="replay: the bag to play (bag_player.bag)")
     p.add_argument("--record", default=None, metavar="DIR", help="record the stack's topics to this MCAP bag")
@@ -103,6 +116,12 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         overrides.append((node, param, yaml.safe_load(raw)))
     if args.instruction is not None:
         overrides.append((POLICY, "instruction", args.instruction))
+        if args.mode == "sim":  # the simulator announces its episode's instruction: make it this one
+            overrides.append((SIM, "instruction", args.instruction))
+    if args.task is not None:
+        if args.mode != "sim":
+            raise ConfigurationError("--task applies to the sim stack only")
+        overrides.append((SIM, "task", args.task))
     if args.checkpoint is not None:
         overrides.append((POLICY, "checkpoint", str(Path(args.checkpoint).resolve())))
     if args.bag is not None:
@@ -111,7 +130,7 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         overrides.append(("bag_recorder", "path", str(Path(args.record).resolve())))
     for node, param, value in overrides:
         sections.setdefault(node, {})[param] = value
-    specs = {m.NODE_NAME: getattr(m, "PARAMS", None) for m in modules}
+    specs = {node_name(m): getattr(m, "PARAMS", None) for m in modules}
     recorder = importlib.import_module(RECORDER)
     specs.setdefault(recorder.NODE_NAME, recorder.PARAMS)  # a file may configure recording for --record
     validate_params(sections, specs)  # raises naming node.param
@@ -195,6 +214,52 @@ class Monitor:
         }
 
 
+class OwnThread:
+    """A node built, spun by a single-threaded executor and destroyed on one thread of its own."""
+
+    def __init__(self, cls: type, timeout: float = 120.0) -> None:
+        self.node: Any = None
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, args=(cls,), name=f"{cls.__name__}_thread", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"{cls.__name__} did not start within {timeout} s")
+        if self.error is not None:
+            raise self.error
+
+    def _main(self, cls: type) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        try:
+            self.node = cls()
+        except BaseException as err:  # handed to the constructing thread, which re-raises it
+            self.error = err
+            self._ready.set()
+            return
+        executor = SingleThreadedExecutor()
+        executor.add_node(self.node)
+        self._ready.set()
+        try:
+            while not self._stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=0.05)
+        except Exception as err:  # reported by the runner's loop
+            self.error = err
+        finally:
+            executor.remove_node(self.node)
+            self.node.destroy_node()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10.0)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -205,48 +270,70 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     modules = load_modules(args.mode, args.record is not None)
     sections = effective_params(args, modules)
     timeout = args.timeout or (300.0 if args.mode == "sim" else math.inf)
-    nodes: list[Any] = []
+    nodes: list[Any] = []  # spun by the shared executor
+    owned: list[OwnThread] = []  # spun on their own threads
     result: dict[str, Any] = {"mode": args.mode}
     with tempfile.TemporaryDirectory(prefix="more-stack-") as tmp:
         params_file = write_params_file(sections, tmp)
         rclpy.init(args=["more-stack", "--ros-args", "--params-file", str(params_file)])
         try:
+            all_nodes = []
             for module in modules:
-                node = _node_class(module)()
-                nodes.append(node)
-                spec = getattr(module, "PARAMS", None)
-                unknown = unknown_overrides(node, spec) if spec is not None else []
+                if module.__name__ in THREAD_BOUND:
+                    owned.append(OwnThread(_node_class(module)))
+                    node = owned[-1].node
+                else:
+                    node = _node_class(module)()
+                    nodes.append(node)
+                all_nodes.append(node)
+                unknown = unknown_overrides(node, getattr(module, "PARAMS", None))  # spec, else what it declared
                 if unknown:
-                    raise ConfigurationError(f"unknown parameter(s) for node {module.NODE_NAME!r}: {unknown}")
+                    raise ConfigurationError(f"unknown parameter(s) for node {node.get_name()!r}: {unknown}")
             monitor = Monitor()
             executor = MultiThreadedExecutor(num_threads=max(4, len(nodes) + 2))
             for node in [*nodes, monitor.node]:
                 executor.add_node(node)
-            by_name = {n.get_name(): n for n in nodes}
+            by_name = {n.get_name(): n for n in all_nodes}
             start = time.monotonic()
-            player_done_at = None
             try:
-                while time.monotonic() - start < timeout:
-                    executor.spin_once(timeout_sec=0.1)
-                    if args.mode == "sim" and len(monitor.episodes) >= args.episodes:
-                        break
-                    player = by_name.get("bag_player")
-                    if player is not None and player.done.is_set():
-                        player_done_at = player_done_at or time.monotonic()
-                        if time.monotonic() - player_done_at > 1.5:  # let the last decisions through
-                            break
+                _spin(args, executor, monitor, by_name, owned, timeout)
             except (KeyboardInterrupt, ExternalShutdownException):
                 result["interrupted"] = True
+            except Exception as err:  # a node crashed: report it (with its traceback) and shut down cleanly
+                traceback.print_exc()
+                result["error"] = f"{type(err).__name__}: {err}"
             result["seconds"] = round(time.monotonic() - start, 3)
             result.update(monitor.summary())
             result.update(_mode_result(args, by_name, monitor, sections))
             monitor.node.destroy_node()
         finally:
+            for own in reversed(owned):
+                own.stop()
             for node in reversed(nodes):
                 node.destroy_node()
             if rclpy.ok():
                 rclpy.shutdown()
     return result
+
+
+def _spin(
+    args: argparse.Namespace, executor: Any, monitor: Monitor, by_name: dict, owned: list, timeout: float
+) -> None:
+    """Spin until the mode's end condition (sim: episodes done; replay: bag played), the timeout or Ctrl-C."""
+    start = time.monotonic()
+    player_done_at = None
+    while time.monotonic() - start < timeout:
+        executor.spin_once(timeout_sec=0.1)
+        for own in owned:
+            if own.error is not None:
+                raise own.error
+        if args.mode == "sim" and len(monitor.episodes) >= args.episodes:
+            return
+        player = by_name.get("bag_player")
+        if player is not None and player.done.is_set():
+            player_done_at = player_done_at or time.monotonic()
+            if time.monotonic() - player_done_at > 1.5:  # let the last decisions through
+                return
 
 
 def _mode_result(args: argparse.Namespace, nodes: dict[str, Any], monitor: Monitor, sections: dict) -> dict:
@@ -286,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else _summary(result))
+    if "error" in result:
+        return 1
     if args.mode == "sim":
         return 0 if result.get("completed") else 1
     return 0

@@ -11,21 +11,20 @@ import pytest
 
 from more_vla_policy.node_params import load_params_file, validate_params
 from more_vla_policy.paths import repo_root
-from more_vla_policy.stack import load_modules
+from more_vla_policy.stack import load_modules, node_name
 
 from .replay.bag_builder import BagBuilder
 
 CONFIG = repo_root() / "launch" / "config"
 
 
-MODES = ["replay", "robot"]  # sim joins once the simulator node lands
+MODES = ["replay", "robot", "sim"]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_shipped_parameter_files_validate(mode):
     modules = load_modules(mode, record=True)
-    specs = {m.NODE_NAME: getattr(m, "PARAMS", None) for m in modules}
-    assert all(spec is not None for spec in specs.values()), "every stack node declares PARAMS"
+    specs = {node_name(m): getattr(m, "PARAMS", None) for m in modules}
     sections = load_params_file(CONFIG / f"{mode}.yaml")
     assert set(sections) <= set(specs), f"{mode}.yaml configures nodes the stack does not start"
     out = validate_params(sections, specs)
@@ -125,7 +124,7 @@ def test_launch_file_starts_the_nodes_of_more_stack(mode):
         for kw in call.keywords
         if kw.arg == "name"
     }
-    assert launched == {m.NODE_NAME for m in load_modules(mode, record=False)}
+    assert launched == {node_name(m) for m in load_modules(mode, record=False)}
     sections = set(load_params_file(CONFIG / f"{mode}.yaml")) - {"bag_recorder"}
     assert sections <= launched
 
