@@ -20,6 +20,8 @@ setup(
         "console_scripts": [
             "base_sim_node=more_sim.base_sim_node:main",
             "more-demo=more_sim.demo:main",
+            "more-sim=more_sim.cli:main",
+            "sim_node=more_sim.sim_node:main",
         ],
     },
 )

@@ -1,0 +1,240 @@
+"""`more-sim`: generate data, evaluate policies, convert QUARD data, render previews, list the envs.
+
+more-sim generate --tasks all --episodes 600 --out data/sim [--suboptimal-fraction 0.5] [--workers 2]
+more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json
+more-sim quard-import QUARD_ROOT OUT --trust-pickle [--success true|false] [--stride 10]
+more-sim quard-export DATASET OUT
+more-sim render --task crawl --seed 3 --out crawl.png
+more-sim info
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from more_sim.splits import SPLITS, TASKS
+
+
+def _tasks(text: str) -> list[str]:
+    if text == "all":
+        return list(TASKS)
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in TASKS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown task(s) {bad or text!r}; choose from {list(TASKS)} or 'all'")
+    return names
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 8:
+        raise argparse.ArgumentTypeError(f"image size must be N or HxW with N >= 8, got {text!r}")
+    return parts[0], parts[1]
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _config(args: argparse.Namespace):
+    from more_sim.config import SimConfig
+
+    kwargs = {}
+    if getattr(args, "image_size", None):
+        kwargs["image_height"], kwargs["image_width"] = args.image_size
+    if getattr(args, "style_variation", False):
+        kwargs["style_variation"] = True
+    if getattr(args, "max_steps", None):
+        kwargs["max_episode_steps"] = args.max_steps
+    return SimConfig(**kwargs)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from more_sim.generate import generate
+
+    summary = generate(
+        args.out,
+        tasks=args.tasks,
+        episodes=args.episodes,
+        split=args.split,
+        suboptimal_fraction=args.suboptimal_fraction,
+        workers=args.workers,
+        seed=args.seed,
+        config=_config(args),
+        episodes_per_shard=args.episodes_per_shard,
+        compress=not args.no_compress,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from more_sim.evaluate import evaluate, write_report
+    from more_sim.policies import make_policy
+
+    policy = make_policy(args.policy, device=args.device)
+    config = _config(args)
+    if args.image_size:
+        policy.image_size = None  # an explicit size wins over the policy's own
+    result = evaluate(policy, args.tasks, args.episodes_per_task, args.split, args.seed, config, args.batch, True)
+    paths = write_report(result, args.out)
+    if args.json:
+        print(json.dumps(result["rates"]))
+    else:
+        print(paths["markdown"].read_text())
+        print(f"wrote {paths['markdown']}, {paths['png']}, {paths['json']}")
+    return 0
+
+
+def cmd_quard_import(args: argparse.Namespace) -> int:
+    from more_sim.quard import quard_to_dataset
+
+    summary = quard_to_dataset(
+        args.root, args.out, args.trust_pickle, args.stride, args.success, args.expert, overwrite=args.overwrite
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_quard_export(args: argparse.Namespace) -> int:
+    from more_sim.quard import dataset_to_quard
+
+    print(json.dumps(dataset_to_quard(args.dataset, args.out, args.split_dir), indent=2))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Run the expert on one episode and save a strip of frames (a quick look at a task)."""
+    import numpy as np
+    from PIL import Image
+
+    from more_sim.env import make_env
+    from more_sim.expert import ScriptedExpert
+
+    env = make_env(args.task, args.split, _config(args))
+    obs, info = env.reset(seed=args.seed)
+    expert, frames = ScriptedExpert(), [obs["image"]]
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(expert.act(info))
+        frames.append(obs["image"])
+        done = terminated or truncated
+    env.close()
+    picks = np.linspace(0, len(frames) - 1, min(args.frames, len(frames))).round().astype(int)
+    strip = np.concatenate([frames[k] for k in picks], axis=1)
+    Image.fromarray(strip).save(args.out)
+    print(json.dumps({"instruction": info["instruction"], "success": info["success"], "steps": info["step"]}))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from more_sim.config import SimConfig
+    from more_sim.registration import ENV_IDS
+    from more_sim.splits import SPLIT_SPECS
+
+    print(
+        json.dumps(
+            {
+                "env_ids": ENV_IDS,
+                "tasks": list(TASKS),
+                "splits": {
+                    k: {"colours": v.colours, "objects": v.objects, "letters": v.letters}
+                    for k, v in SPLIT_SPECS.items()
+                },
+                "default_config": SimConfig().__dict__,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="more-sim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def sim_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--split", choices=SPLITS, default="id", help="in-distribution or out-of-distribution")
+        p.add_argument("--seed", type=int, default=0, help="base seed (episodes derive theirs from it)")
+        p.add_argument("--image-size", type=_size, default=None, help="N or HxW (default 96, or the policy's)")
+        p.add_argument("--style-variation", action="store_true", help="vary speed and gait words")
+        p.add_argument("--max-steps", type=int, default=None, help="decisions before the time limit (100)")
+
+    g = sub.add_parser("generate", help="write a sharded dataset of expert + sub-optimal episodes")
+    g.add_argument("--tasks", type=_tasks, default=list(TASKS), help="'all' or a comma-separated list")
+    g.add_argument("--episodes", type=int, required=True, help="episodes in all (spread over the tasks)")
+    g.add_argument("--out", type=Path, required=True, help="output directory")
+    g.add_argument("--suboptimal-fraction", type=float, default=0.5, help="share of sub-optimal episodes")
+    g.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    g.add_argument("--episodes-per-shard", type=int, default=32)
+    g.add_argument("--no-compress", action="store_true", help="store shards uncompressed (faster, larger)")
+    g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim_options(g)
+    g.set_defaults(func=cmd_generate)
+
+    e = sub.add_parser("eval", help="closed-loop success rates per task")
+    e.add_argument("--policy", required=True, help="expert, random, suboptimal or a checkpoint directory")
+    e.add_argument("--episodes-per-task", type=int, default=25)
+    e.add_argument("--tasks", type=_tasks, default=list(TASKS))
+    e.add_argument("--json", action="store_true", help="print only the JSON of success rates")
+    e.add_argument("--out", type=Path, default=Path("sim-eval"), help="where results.md/.png/.json go")
+    e.add_argument("--device", default="cpu", help="torch device for checkpoint policies")
+    e.add_argument("--batch", type=int, default=8, help="environments stepped together")
+    sim_options(e)
+    e.set_defaults(func=cmd_eval)
+
+    q = sub.add_parser("quard-import", help="convert QUARD's raw layout into a dataset")
+    q.add_argument("root", type=Path)
+    q.add_argument("out", type=Path)
+    q.add_argument("--trust-pickle", action="store_true", help="allow loading the pickled .npy files")
+    q.add_argument("--stride", type=int, default=None, help="keep every Nth frame (default 10, or the export's)")
+    q.add_argument("--success", type=_bool, default=None, help="label for episodes without one in info.csv")
+    q.add_argument("--expert", type=_bool, default=None, help="expert flag (default: = success)")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=cmd_quard_import)
+
+    x = sub.add_parser("quard-export", help="write a dataset in QUARD's raw layout")
+    x.add_argument("dataset", type=Path)
+    x.add_argument("out", type=Path)
+    x.add_argument("--split-dir", default="sim")
+    x.set_defaults(func=cmd_quard_export)
+
+    r = sub.add_parser("render", help="save a strip of frames of one expert episode")
+    r.add_argument("--task", choices=TASKS, default="go_to")
+    r.add_argument("--out", type=Path, default=Path("episode.png"))
+    r.add_argument("--frames", type=int, default=8)
+    sim_options(r)
+    r.set_defaults(func=cmd_render)
+
+    i = sub.add_parser("info", help="print the env ids, tasks, splits and default settings as JSON")
+    i.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, RuntimeError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""`more-sim eval`: closed-loop success rates per task, a markdown table and a bar chart.
+
+Evaluation seeds come from their own stream (generate.episode_seed(seed, i, stream=1)), so
+evaluation scenes are not the training data's scenes. The success rate of a task is the fraction
+of its episodes the environment's success check accepted; `average` is the unweighted mean over the
+evaluated tasks (the paper's convention). The 95% interval in the table is Wilson's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from more_sim.config import SimConfig
+from more_sim.generate import episode_seed
+from more_sim.policies import Policy
+from more_sim.rollout import Job, run_jobs, success_rates
+from more_sim.splits import TASKS
+
+TASK_TITLES = {
+    "distinguish": "Distinguish",
+    "go_to": "Go to",
+    "go_through": "Go through",
+    "go_avoid": "Go avoid",
+    "crawl": "Crawl",
+    "unload": "Unload",
+}
+
+
+def eval_jobs(tasks: Sequence[str], episodes_per_task: int, split: str, seed: int) -> list[Job]:
+    return [
+        Job(task, split, episode_seed(seed, t * 1_000_000 + i, stream=1))
+        for t, task in enumerate(tasks)
+        for i in range(episodes_per_task)
+    ]
+
+
+def evaluate(
+    policy: Policy,
+    tasks: Sequence[str] = TASKS,
+    episodes_per_task: int = 25,
+    split: str = "id",
+    seed: int = 0,
+    config: SimConfig | None = None,
+    batch: int = 8,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """{"rates": {task: rate, ..., "average": mean}, "details": {task: {...}}, ...}."""
+    config = config or SimConfig()
+    if policy.image_size is not None and tuple(policy.image_size) != config.image_size:
+        config = replace(config, image_height=policy.image_size[0], image_width=policy.image_size[1])
+    jobs = eval_jobs(tasks, episodes_per_task, split, seed)
+    from tqdm import tqdm
+
+    with tqdm(total=len(jobs), unit="ep", desc=f"eval {policy.name}", disable=not progress) as bar:
+        results = run_jobs(jobs, policy, config, batch=batch, on_done=lambda o, e: bar.update(1))
+    details = success_rates([o for o, _ in results])
+    rates = {task: details[task]["rate"] for task in tasks}
+    rates["average"] = sum(rates.values()) / len(tasks)
+    return {
+        "rates": rates,
+        "details": details,
+        "policy": policy.name,
+        "split": split,
+        "episodes_per_task": episodes_per_task,
+        "seed": seed,
+        "image_size": list(config.image_size),
+    }
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"# Closed-loop evaluation: {result['policy']} ({result['split']} split)",
+        "",
+        f"{result['episodes_per_task']} episodes per task, seed {result['seed']}, "
+        f"images {result['image_size'][0]}x{result['image_size'][1]}.",
+        "",
+        "| task | success | episodes | mean steps | 95% interval |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for task, d in result["details"].items():
+        lo, hi = wilson(d["successes"], d["episodes"])
+        lines.append(
+            f"| {TASK_TITLES.get(task, task)} | {d['rate']:.2f} | {d['episodes']} | {d['mean_steps']:.1f} "
+            f"| {lo:.2f}-{hi:.2f} |"
+        )
+    lines.append(f"| **average** | **{result['rates']['average']:.2f}** | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(result: dict[str, Any], path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [*result["details"], "average"]
+    values = [result["rates"][n] for n in names]
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=120)
+    colours = ["#4c72b0"] * (len(names) - 1) + ["#dd8452"]
+    ax.bar([TASK_TITLES.get(n, n) for n in names], values, color=colours)
+    for k, v in enumerate(values):
+        ax.text(k, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("success rate")
+    ax.set_title(f"{result['policy']} - {result['split']} split, {result['episodes_per_task']} episodes/task")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(result: dict[str, Any], out: str | Path) -> dict[str, Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / "results.md", "png": out / "results.png", "json": out / "results.json"}
+    paths["markdown"].write_text(markdown_table(result))
+    bar_chart(result, paths["png"])
+    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    return paths

@@ -1,0 +1,114 @@
+"""`more-sim eval`: JSON with the six tasks and the average, a markdown table and a bar chart."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from more_sim.cli import main
+from more_sim.evaluate import eval_jobs, markdown_table, wilson
+from more_sim.generate import plan_jobs
+from more_sim.splits import TASKS
+
+KEYS = {"distinguish", "go_to", "go_through", "go_avoid", "crawl", "unload", "average"}
+
+
+def test_wilson_interval_hand_values():
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-3)
+    lo, hi = wilson(5, 10)
+    assert (lo, hi) == (pytest.approx(0.2366, abs=1e-3), pytest.approx(0.7634, abs=1e-3))
+
+
+def test_eval_scenes_are_not_training_scenes():
+    train = {j.seed for j in plan_jobs(TASKS, 600, "id", 0, 0.5)}
+    assert not train & {j.seed for j in eval_jobs(TASKS, 100, "id", 0)}
+
+
+def test_eval_expert_json_and_report(tmp_path, capsys):
+    rc = main(
+        [
+            "eval",
+            "--policy",
+            "expert",
+            "--episodes-per-task",
+            "3",
+            "--split",
+            "id",
+            "--json",
+            "--out",
+            str(tmp_path),
+            "--image-size",
+            "16",
+        ]
+    )
+    assert rc == 0
+    rates = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(rates) == KEYS
+    assert rates["average"] == pytest.approx(sum(rates[t] for t in TASKS) / 6)
+    assert all(rates[t] == 1.0 for t in TASKS)  # 1200/1200 measured; 3 fixed-seed episodes each
+    md = (tmp_path / "results.md").read_text()
+    assert "| Go through | 1.00 | 3 |" in md and "**average**" in md
+    with Image.open(tmp_path / "results.png") as im:
+        assert im.size[0] > 300 and im.size[1] > 150
+    details = json.loads((tmp_path / "results.json").read_text())
+    assert details["details"]["crawl"]["episodes"] == 3
+
+
+def test_eval_random_is_near_zero(tmp_path, capsys):
+    rc = main(
+        [
+            "eval",
+            "--policy",
+            "random",
+            "--episodes-per-task",
+            "10",
+            "--json",
+            "--out",
+            str(tmp_path),
+            "--image-size",
+            "16",
+        ]
+    )
+    assert rc == 0
+    rates = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rates["average"] <= 0.05
+
+
+def test_markdown_lists_every_task():
+    result = {
+        "policy": "p",
+        "split": "ood",
+        "episodes_per_task": 2,
+        "seed": 0,
+        "image_size": [8, 8],
+        "details": {t: {"successes": 1, "episodes": 2, "rate": 0.5, "mean_steps": 3.0} for t in TASKS},
+        "rates": {**{t: 0.5 for t in TASKS}, "average": 0.5},
+    }
+    md = markdown_table(result)
+    assert md.count("| 0.50 | 2 | 3.0 |") == 6 and "ood split" in md
+
+
+def test_eval_a_checkpoint(tmp_path, capsys):
+    from more_vla_policy.model.testing import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "ckpt", seed=0)
+    rc = main(
+        [
+            "eval",
+            "--policy",
+            str(ckpt),
+            "--episodes-per-task",
+            "1",
+            "--json",
+            "--out",
+            str(tmp_path / "r"),
+            "--max-steps",
+            "6",
+        ]
+    )
+    assert rc == 0
+    rates = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(rates) == KEYS and all(0.0 <= v <= 1.0 for v in rates.values())
+    details = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert details["image_size"] == [32, 48]  # the checkpoint's own image size was used
