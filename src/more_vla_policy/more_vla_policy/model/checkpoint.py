@@ -1,7 +1,8 @@
 """Checkpoints: safetensors tensors + one JSON file; loadable for inference (`load_policy`) or to resume training.
 
 Layout of a checkpoint directory:
-    more_checkpoint.json     format/version, MoREConfig, action spec + bin token ids, train mode, caller's extra
+    more_checkpoint.json     format/version, MoREConfig, action spec + bin token ids, tokenizer's special ids,
+                             train mode, caller's extra
     adapters.safetensors     LoRA + router tensors (names as in MoREPolicy.named_parameters)
     target.safetensors       the target network's tensors (optional)
     backbone/                tiny backbones only: an ordinary HF directory (config, weights, tokenizer)
@@ -76,6 +77,7 @@ def save_checkpoint(
         "version": VERSION,
         "model": policy.config.to_dict(),
         "action_tokenizer": policy.action_tokenizer.to_dict(),
+        "tokenizer": tokenizer_summary(policy.tokenizer),
         "train_mode": policy.train_mode,
         "backbone_dir": BACKBONE_DIR if policy.config.backbone == "tiny" else policy.config.backbone_path,
         "has_target": target is not None,
@@ -85,6 +87,18 @@ def save_checkpoint(
     tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, out / META_FILE)
     return out
+
+
+def tokenizer_summary(tokenizer: Any) -> dict[str, int]:
+    """The ids the model depends on besides the bins: a different tokenizer must not load silently."""
+    vocab = tokenizer.get_vocab()
+    return {
+        "vocab_size": len(tokenizer),
+        "image_token_id": vocab["|SPEAKER|"],
+        "newline_token_id": vocab["|NEWLINE|"],
+        "boa_token_id": vocab["<0x04>"],
+        "bos_token_id": vocab["<s>"],
+    }
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:
@@ -132,6 +146,9 @@ def load_checkpoint(
             raise CheckpointError("this Fuyu checkpoint names no backbone directory: pass backbone_path")
         config = config.replace(backbone_path=str(bb_path))
     backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
+    saved = meta.get("tokenizer")
+    if saved is not None and saved != tokenizer_summary(tokenizer):
+        raise CheckpointError(f"the backbone's tokenizer {tokenizer_summary(tokenizer)} is not the saved one {saved}")
     expected_ids = ActionTokenizer.from_tokenizer(tokenizer, action_tokenizer.spec).bin_token_ids
     if expected_ids != action_tokenizer.bin_token_ids:
         raise CheckpointError(

@@ -51,6 +51,7 @@ def test_files_and_tiny_backbone(tmp_path):
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (path / "backbone").iterdir()}
     meta = json.loads((path / META_FILE).read_text())
     assert meta["model"]["backbone"] == "tiny" and len(meta["action_tokenizer"]["bin_token_ids"]) == 256
+    assert meta["tokenizer"]["image_token_id"] == 3 and meta["tokenizer"]["vocab_size"] > 512
     policy = load_policy(path)
     assert not policy.training and policy.image_size == (32, 48)
     # the same seed gives the same checkpoint, another seed another one
@@ -89,6 +90,9 @@ def test_bad_checkpoints_are_named(tmp_path):
     meta = json.loads((path / META_FILE).read_text())
     (path / META_FILE).write_text(json.dumps({**meta, "version": 99}))
     with pytest.raises(CheckpointError, match="version 99"):
+        load_policy(path)
+    (path / META_FILE).write_text(json.dumps({**meta, "tokenizer": {**meta["tokenizer"], "image_token_id": 4}}))
+    with pytest.raises(CheckpointError, match="not the saved one"):
         load_policy(path)
     (path / META_FILE).write_text(json.dumps({**meta, "model": {**meta["model"], "rank": 5}}))
     with pytest.raises(CheckpointError, match="shape"):
