@@ -30,6 +30,8 @@ from more_sim.rollout import Job
 from more_sim.splits import TASKS, split_spec
 
 _PROGRESS: Any = None  # a queue in worker processes: one item per finished episode
+_POOL: Any = None  # environments reused by all shards a worker process generates
+GENERATION_BATCH = 2  # environments per worker: scripted policies gain nothing from larger batches
 
 
 def episode_seed(seed: int, index: int, stream: int = 0) -> int:
@@ -61,8 +63,12 @@ def _worker_init(progress: Any) -> None:
 
 def generate_shard(path: str, jobs: Sequence[Job], config: SimConfig, compress: bool = True) -> ShardInfo:
     """Run `jobs` (expert or sub-optimal per job) and write them as one shard, in job order."""
+    global _POOL
     from more_sim.policies import ExpertPolicy, SuboptimalBatch
-    from more_sim.rollout import run_jobs
+    from more_sim.rollout import EnvPool, run_jobs
+
+    if _POOL is None:
+        _POOL = EnvPool()
 
     def tick(outcome: Any, episode: Any) -> None:
         if _PROGRESS is not None:
@@ -76,7 +82,9 @@ def generate_shard(path: str, jobs: Sequence[Job], config: SimConfig, compress: 
         if not items:
             continue
         policy = SuboptimalBatch() if sub else ExpertPolicy()
-        results = run_jobs([j for _, j in items], policy, config, batch=8, record=True, on_done=tick)
+        results = run_jobs(
+            [j for _, j in items], policy, config, batch=GENERATION_BATCH, record=True, on_done=tick, pool=_POOL
+        )
         for (k, _), (_, episode) in zip(items, results, strict=True):
             episodes[k] = episode
     return write_shard(path, episodes, compress)

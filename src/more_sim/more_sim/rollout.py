@@ -46,6 +46,25 @@ class Outcome:
     mode: str
 
 
+class EnvPool:
+    """Environments kept for reuse across `run_jobs` calls (a MuJoCo renderer costs ~0.5 s to create)."""
+
+    def __init__(self) -> None:
+        self._envs: dict[tuple[str, SimConfig], list] = {}
+
+    def get(self, split: str, config: SimConfig, n: int) -> list:
+        envs = self._envs.setdefault((split, config), [])
+        while len(envs) < n:
+            envs.append(make_env("all", split, config))
+        return envs[:n]
+
+    def close(self) -> None:
+        for envs in self._envs.values():
+            for env in envs:
+                env.close()
+        self._envs.clear()
+
+
 @dataclass
 class _Slot:
     job: Job
@@ -63,14 +82,20 @@ def run_jobs(
     batch: int = 8,
     record: bool = False,
     on_done: Callable[[Outcome, Episode | None], None] | None = None,
+    pool: EnvPool | None = None,
 ) -> list[tuple[Outcome, Episode | None]]:
-    """Run every job to its end; results come back in job order."""
+    """Run every job to its end; results come back in job order.
+
+    Environments come from `pool` (and stay there for the next call) or from a private pool that is
+    closed at the end.
+    """
     config = config or SimConfig()
     jobs = list(jobs)
     if not jobs:
         return []
-    splits = {j.split for j in jobs}
-    envs = {s: [make_env("all", s, config) for _ in range(min(batch, len(jobs)))] for s in splits}
+    own_pool = pool is None
+    pool = pool or EnvPool()
+    envs = {s: pool.get(s, config, min(batch, len(jobs))) for s in {j.split for j in jobs}}
     results: dict[int, tuple[Outcome, Episode | None]] = {}
     queue = list(enumerate(jobs))
     slots: dict[int, tuple[int, _Slot]] = {}
@@ -118,9 +143,8 @@ def run_jobs(
                     if queue:
                         start(slot)
     finally:
-        for env_list in envs.values():
-            for env in env_list:
-                env.close()
+        if own_pool:
+            pool.close()
     return [results[i] for i in range(len(jobs))]
 
 

@@ -10,7 +10,8 @@ before `import mujoco` (EGL by default here); `mj_forward` before the first `upd
 black frame); the offscreen buffer is at least the render size; `offsamples="0"` and no shadows make
 it 2-2.5x faster; clip planes are relative to the model's extent, so it is pinned to 1 (near plane
 1 cm: a low camera close to a box must not see through it); the robot's own geoms sit in group 3,
-hidden from its camera; geoms moved relative to their body need `geom_sameframe` = 0 (else MuJoCo
+hidden from its camera; the floor plane's third size (its grid spacing for rendering) is 1 m, as a
+0.1 m grid over a 30 m floor costs 5x the frame time; geoms moved relative to their body need `geom_sameframe` = 0 (else MuJoCo
 ignores `geom_pos`); one Renderer per process.
 
 [Camera] The front camera sits CAMERA_FORWARD ahead of and CAMERA_UP above the trunk centre, looks
@@ -175,7 +176,7 @@ def build_xml(width: int, height: int, fovy: float = DEFAULT_FOVY, tilt: float =
   </asset>
   <worldbody>
     <light directional="true" pos="0 0 6" dir="-0.3 -0.2 -1" diffuse="0.55 0.55 0.55" castshadow="false"/>
-    <geom name="floor" type="plane" size="15 15 0.1" material="floor" contype="0" conaffinity="0"/>
+    <geom name="floor" type="plane" size="15 15 1" material="floor" contype="0" conaffinity="0"/>
     <body name="robot" mocap="true" pos="0 0 {NOMINAL_BASE_HEIGHT}">
       <camera name="front" pos="{CAMERA_FORWARD} 0 {CAMERA_UP}" xyaxes="0 -1 0 {_fmt(up)}" fovy="{fovy:g}"/>
       <geom name="robot/trunk" type="box" size="0.19 0.09 0.05" group="{ROBOT_GROUP}" rgba="0.2 0.2 0.22 1"
