@@ -11,8 +11,8 @@ black frame); the offscreen buffer is at least the render size; `offsamples="0"`
 it 2-2.5x faster; clip planes are relative to the model's extent, so it is pinned to 1 (near plane
 1 cm: a low camera close to a box must not see through it); the robot's own geoms sit in group 3,
 hidden from its camera; the floor plane's third size (its grid spacing for rendering) is 1 m, as a
-0.1 m grid over a 30 m floor costs 5x the frame time; geoms moved relative to their body need `geom_sameframe` = 0 (else MuJoCo
-ignores `geom_pos`); one Renderer per process.
+0.1 m grid over a 30 m floor costs 5x the frame time; geoms moved relative to their body need
+`geom_sameframe` = 0 (else MuJoCo ignores `geom_pos`); one Renderer per process.
 
 [Camera] The front camera sits CAMERA_FORWARD ahead of and CAMERA_UP above the trunk centre, looks
 along the heading tilted down by `tilt`, and moves with the body: trunk height = NOMINAL_BASE_HEIGHT +
