@@ -94,7 +94,8 @@ def test_realsense_recording_then_reconnect(tmp_path):
     # (the first frames may go out before discovery matched the probe: best-effort sensor QoS)
     restart = next(k for k in range(1, len(ids)) if ids[k] <= ids[k - 1])
     assert ids[:restart] == list(range(ids[0], 5)), ids  # to the end of the recording
-    assert ids[restart:] == list(range(len(ids) - restart)), ids  # re-opened: from the start again
+    second = ids[restart:]  # re-opened: from the start again (librealsense may drop the very first frame)
+    assert second == list(range(second[0], second[0] + len(second))) and second[0] <= 1, ids
     info = infos[0]
     assert list(info.k) == pytest.approx([rsrec.FX, 0, rsrec.PPX, 0, rsrec.FY, rsrec.PPY, 0, 0, 1])
     assert list(info.d) == pytest.approx(rsrec.COEFFS)

@@ -106,14 +106,16 @@ def test_realsense_recording_plays_through_the_pipeline(tmp_path):
     with pytest.raises(cs.CameraDisconnectedError, match="no RealSense frame within 500 ms"):
         for _ in range(20):
             got.append(src.read())
-    # every recorded frame, in order, bit-exact
-    assert len(got) == 6
-    for i, f in enumerate(got):
+    # recorded frames, bit-exact, in order, to the end of the recording
+    ids = [int(f[0, 0, 0]) // 10 for f in got]
+    for f, i in zip(got, ids, strict=True):
         np.testing.assert_array_equal(f, rsrec.frame(i, 64, 48))
+    assert ids == list(range(ids[0], 6)) and ids[0] <= 1, ids  # (librealsense may drop the very first frame)
     src.close()
-    # reopening after the "unplug" starts delivering again (what the node's reconnect does)
+    # re-opening after the "unplug" plays the recording again from its start (what the node's reconnect does)
     src.open()
-    np.testing.assert_array_equal(src.read(), rsrec.frame(0, 64, 48))
+    again = [int(src.read()[0, 0, 0]) // 10 for _ in range(3)]
+    assert again == list(range(again[0], again[0] + 3)) and again[0] <= 1, again
     src.close()
 
 
