@@ -166,6 +166,11 @@ def test_a_real_inference_error_stops_and_the_core_recovers():
     assert core.step().state in (STATE_RUNNING, STATE_DONE)
 
 
+@pytest.fixture(scope="module")
+def seeds(policy):
+    return _find_images(policy)
+
+
 def _find_images(policy):
     """Seeds of one image the tiny model decodes as terminate and one it does not."""
     found = {}
@@ -177,8 +182,8 @@ def _find_images(policy):
     pytest.fail("no terminating / non-terminating image among 40 seeds")
 
 
-def test_terminate_stands_and_hold_on_terminate_latches(policy):
-    term_seed, go_seed = _find_images(policy)
+def test_terminate_stands_and_hold_on_terminate_latches(policy, seeds):
+    term_seed, go_seed = seeds
     core, _ = core_for(policy, hold_on_terminate=True)
     core.set_enabled(True)
     core.set_instruction(INSTRUCTION)
@@ -201,8 +206,8 @@ def test_terminate_stands_and_hold_on_terminate_latches(policy):
     np.testing.assert_array_equal(again.bins, ref.bins[0])
 
 
-def test_without_hold_every_decision_is_fresh(policy):
-    term_seed, go_seed = _find_images(policy)
+def test_without_hold_every_decision_is_fresh(policy, seeds):
+    term_seed, go_seed = seeds
     core, _ = core_for(policy, hold_on_terminate=False)
     core.set_enabled(True)
     core.set_instruction(INSTRUCTION)

@@ -58,10 +58,15 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
         (["robot", "--set", "camera_node"], "--set 'camera_node' must look like node.param=value"),
         (["replay", "--params", tmp_path / "missing.yaml"], "cannot read parameter file"),
     ]
-    for argv, needle in cases:
-        proc = run_stack(*argv)
-        assert proc.returncode == 2, (argv, proc.stderr[-2000:])
-        assert needle in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr[-2000:])
+    procs = [  # all at once: each is a short-lived process that fails before starting ROS
+        (subprocess.Popen([sys.executable, "-m", "more_vla_policy.stack", *map(str, argv)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True), argv, needle)
+        for argv, needle in cases
+    ]  # fmt: skip
+    for proc, argv, needle in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (argv, err[-2000:])
+        assert needle in err and "Traceback" not in err, (argv, err[-2000:])
 
 
 @pytest.mark.ros
