@@ -145,6 +145,11 @@ class ScriptedExpert:
         """'navigate' on the way, 'finish' once at the goal (aligning, acting, terminating)."""
         return self._phase
 
+    @property
+    def remaining(self) -> float:
+        """Path length left to the goal point [m] (inf before the first decision)."""
+        return math.inf if self._plan is None else self._plan.total - self._plan.s
+
     # -- the decision ------------------------------------------------------------------------------
     def act(self, info: dict) -> np.ndarray:
         scenario: Scenario = info["scenario"]

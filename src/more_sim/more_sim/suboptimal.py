@@ -5,7 +5,7 @@ Each episode draws one mode (weights in MODE_WEIGHTS) from its own seeded genera
   correlation) on vx, vy, wz and small noise on body height and pitch; sometimes still succeeds;
 - "wrong_target": the expert heading for a wrong thing (another box, another object, an obstacle),
   crossing a gate/bar line beside its opening, skipping the crouch or the dump, then terminating;
-- "early_stop": the expert, but terminate at a random step well before it would;
+- "early_stop": the expert, but terminate 1-2.5 m (path length) short of its goal point;
 - "late_stop": the expert without its terminate: it stands at the goal until the time limit, or
   walks on for 1-3 s first and terminates then (often into the thing it reached);
 - "random": smooth random commands (OU process), terminate with 3 % probability per step.
@@ -65,7 +65,7 @@ class SuboptimalPolicy:
         self._expert: ScriptedExpert | None = None
         self._scenario: Scenario | None = None
         self._step = 0
-        self._stop_at = 0
+        self._stop_short = 0.0
         self._overrun = -1
         self._noise = _OU(self.rng, np.array([0.25, 0.15, 0.5, 0.05, 0.08]), decision_dt)
         self._random_gait = GAIT_NAMES[int(self.rng.integers(len(GAIT_NAMES)))]
@@ -73,21 +73,22 @@ class SuboptimalPolicy:
     def _setup(self, scenario: Scenario) -> None:
         variant = ExpertVariant()
         if self.mode == "wrong_target":
-            if scenario.task in ("go_through", "crawl") and self.rng.uniform() < 0.5:
+            wrong = _wrong_thing(scenario, self.rng)
+            if scenario.task in ("go_through", "crawl") and (self.rng.uniform() < 0.5 or wrong is None):
                 width = scenario.target_thing.width
                 variant.lateral_offset = float(self.rng.choice([-1, 1]) * (width / 2 + self.rng.uniform(0.5, 0.9)))
             elif scenario.task in ("crawl", "unload") and self.rng.uniform() < 0.6:
                 variant.skip_action = True
             else:
-                variant.target = _wrong_thing(scenario, self.rng)
-                if variant.target is None:  # nothing else in the scene: skip the task's action instead
+                variant.target = wrong
+                if wrong is None:  # nothing else in the scene: skip the task's action instead
                     variant.skip_action = True
         elif self.mode == "late_stop":
             variant.never_terminate = True
             if self.rng.uniform() < 0.5:
                 self._overrun = int(self.rng.integers(5, 16))
         self._expert = ScriptedExpert(variant)
-        self._stop_at = int(self.rng.integers(2, 16))
+        self._stop_short = float(self.rng.uniform(1.0, 2.5))
         self._scenario = scenario
 
     def act(self, info: dict) -> np.ndarray:
@@ -103,7 +104,7 @@ class SuboptimalPolicy:
             n = self._noise()
             for k, name in enumerate(("vx", "vy", "wz", "body_height", "pitch")):
                 cmd[INDEX[name]] += n[k]
-        elif self.mode == "early_stop" and self._step >= self._stop_at:
+        elif self.mode == "early_stop" and self._expert.remaining < self._stop_short:
             cmd = stand_command()
             cmd[TERMINATE] = 1.0
         elif self.mode == "late_stop" and self._overrun >= 0 and self._expert.phase == "finish":
