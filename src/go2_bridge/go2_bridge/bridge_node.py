@@ -8,7 +8,7 @@ exception in a callback is reported to the core (-> DAMPING, ERROR on /diagnosti
 cycle itself fails, a precomputed damping LowCmd is sent instead.
 
 No LowCmd is published before the first LowState (nothing to talk to) or, with release_sport_mode,
-before the sport-mode release has completed.
+before the sport-mode release has completed. On SIGINT/SIGTERM the node sends damping before it exits.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ class BridgeNode(Node):
         self._damping_lowcmd = fill_lowcmd(init_lowcmd(LowCmd()), damp)
         self._String, self._DiagnosticArray = String, DiagnosticArray
 
-        self._lowcmd_pub = self.create_publisher(LowCmd, names.LOWCMD, SENSOR_QOS)
+        # LowCmd: reliable, depth 1. A reliable writer matches both reliable and best-effort readers
+        # (whatever the robot's reader asks for) and, keeping only the newest command, never blocks.
+        self._lowcmd_pub = self.create_publisher(LowCmd, names.LOWCMD, COMMAND_QOS)
         self._joint_pub = self.create_publisher(JointState, names.JOINT_STATES, SENSOR_QOS)
         self._imu_pub = self.create_publisher(Imu, names.IMU, SENSOR_QOS)
         self._contacts_pub = self.create_publisher(Float32MultiArray, names.FOOT_CONTACTS, SENSOR_QOS)
@@ -115,10 +117,28 @@ class BridgeNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(1.0 / p["rate_hz"], self._cycle, clock=steady)
         self._publish_state()
+        self._install_exit_damping()
         self.get_logger().info(
             f"bridge up: {p['rate_hz']:.0f} Hz, PASSIVE; stand up with {names.BRIDGE_STAND_UP}"
             + (" after releasing sport mode" if p["release_sport_mode"] else "")
         )
+
+    def _install_exit_damping(self) -> None:
+        """On SIGINT/SIGTERM send damping LowCmds before exiting, instead of leaving the motors on their last
+        command. (rclpy's own handler would shut the context down first, and nothing could be sent.)"""
+        import signal
+
+        def handler(signum: int, _frame: object) -> None:
+            try:
+                if self._published:
+                    for _ in range(3):
+                        self._lowcmd_pub.publish(self._damping_lowcmd)
+                    self.get_logger().warning(f"signal {signum}: sent damping, exiting")
+            finally:
+                raise KeyboardInterrupt
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
 
     # -- inputs ------------------------------------------------------------------------------------
     def _on_lowstate(self, msg) -> None:  # noqa: ANN001

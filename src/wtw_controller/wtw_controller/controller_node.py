@@ -149,9 +149,14 @@ class ControllerNode(Node):
         values = {"status": self._status, "targets_published": str(self._published)}
         if self._periods:
             d = np.asarray(self._periods) * 1e3
-            values.update(period_p50_ms=f"{np.percentile(d, 50):.3f}", period_p99_ms=f"{np.percentile(d, 99):.3f}")
+            values.update(
+                period_p50_ms=f"{np.percentile(d, 50):.3f}",
+                period_p99_ms=f"{np.percentile(d, 99):.3f}",
+                period_max_ms=f"{d.max():.3f}",
+            )
         if self._step_ms:
             values["step_p50_ms"] = f"{np.percentile(self._step_ms, 50):.3f}"
+            values["step_p99_ms"] = f"{np.percentile(self._step_ms, 99):.3f}"
         status = DiagnosticStatus(
             level=bytes([level]), name=f"{NODE_NAME}: policy", hardware_id="unitree_go2",
             message=error or self._status, values=[KeyValue(key=k, value=v) for k, v in values.items()],
