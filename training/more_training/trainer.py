@@ -210,20 +210,21 @@ class Trainer:
         return make_loader(ds, pin_memory=self.info.device.type == "cuda")
 
     def _evaluate(self, ckpt: Path, telemetry: Telemetry) -> None:
+        """`more-sim eval` on a checkpoint in a subprocess; success rates logged as eval/<task>."""
         e = self.cfg.eval
-        out_json = ckpt.parent.parent / "eval" / f"{ckpt.name}.json"
-        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_dir = self.out / "eval" / ckpt.name
         cmd = [
-            sys.executable, "-m", "more_sim.eval_cli", "--policy", str(ckpt), "--tasks", *e.tasks,
-            "--episodes", str(e.episodes), "--split", e.split, "--json", str(out_json), *e.extra_args,
+            sys.executable, "-m", "more_sim.cli", "eval", "--policy", str(ckpt), "--tasks", ",".join(e.tasks),
+            "--episodes-per-task", str(e.episodes), "--split", e.split, "--out", str(out_dir), "--json",
+            *e.extra_args,
         ]  # fmt: skip
         try:
-            subprocess.run(cmd, check=True, timeout=e.timeout_s, capture_output=True, text=True)
-            results = json.loads(out_json.read_text())
-            values = {f"eval/{k}": float(v) for k, v in results.get("success_rate", {}).items()}
+            proc = subprocess.run(cmd, check=True, timeout=e.timeout_s, capture_output=True, text=True)
+            rates = json.loads(proc.stdout.strip().splitlines()[-1])
+            values = {f"eval/{k}": float(v) for k, v in rates.items() if isinstance(v, (int, float))}
             telemetry.log(self.state.step, values)
-            telemetry.message(f"step {self.state.step} eval: {values}")
-        except (subprocess.SubprocessError, OSError, ValueError, json.JSONDecodeError) as err:
+            telemetry.message(f"step {self.state.step} eval ({e.split}, {e.episodes}/task): {values}")
+        except (subprocess.SubprocessError, OSError, ValueError, IndexError) as err:
             telemetry.message(f"step {self.state.step}: evaluation failed: {err}")
 
     def train(self) -> Path | None:

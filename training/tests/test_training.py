@@ -76,3 +76,22 @@ def test_adapters_only_keeps_the_backbone_frozen(tiny_data, tmp_path):
     trainer.train()
     assert all(torch.equal(frozen[k], v) for k, v in trainer.policy.base_state_dict().items())
     trainer.close()
+
+
+def test_export_keeps_the_policy_and_drops_training_state(tiny_data, tmp_path):
+    import numpy as np
+
+    from more_training.export import export_policy
+    from more_vla_policy.model.checkpoint import load_policy
+
+    last = train(tiny_config(tiny_data, tmp_path / "run", optim__max_steps=3, run__ckpt_every=3))
+    out = export_policy(last, tmp_path / "demo")
+    names = {p.name for p in out.iterdir()}
+    assert "optimizer.safetensors" not in names and "target.safetensors" not in names
+    assert {"more_checkpoint.json", "adapters.safetensors", "train_config.yaml", "training_summary.json"} <= names
+    images = [np.full((40, 60, 3), v, np.uint8) for v in (30, 200)]
+    instructions = ["go to the red ball", "go to the blue ball"]
+    a = load_policy(last).decode(images, instructions)
+    b = load_policy(out).decode(images, instructions)
+    assert np.array_equal(a.bins, b.bins)
+    assert json.loads((out / "training_summary.json").read_text())["step"] == 3
