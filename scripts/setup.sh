@@ -37,6 +37,17 @@ if ! stamp_ok "$VENV/.stamp-requirements" "$req_hash"; then
   echo "$req_hash" > "$VENV/.stamp-requirements"
 fi
 
+# 2b. system libraries (requirements/apt.txt), only when missing: pyrealsense2 needs libusb
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian packages: $(grep -v '^#' requirements/apt.txt | xargs)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      $(grep -v '^#' requirements/apt.txt | xargs) >/dev/null
+  else
+    say "warning: libusb-1.0-0 is missing (RealSense camera); install it: sudo apt-get install libusb-1.0-0"
+  fi
+fi
+
 # 3. include paths baked into the ROS wheels (idempotent, prints only when it changes something)
 "$VENV/bin/python" scripts/fix_ros_wheel_include_paths.py
 
