@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON line")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=200, help="env steps per round")
-    parser.add_argument("--episodes", type=int, default=48, help="episodes per generation run")
+    parser.add_argument("--episodes", type=int, default=240, help="episodes per generation run")
     args = parser.parse_args(argv)
     results: dict = {"cores": os.cpu_count(), "env": {}, "render_one_process": {}, "generate": {}}
     for size in SIZES:
