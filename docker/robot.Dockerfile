@@ -39,12 +39,18 @@ RUN git clone "${UNITREE_ROS2_URL}" /opt/unitree_ros2 \
     && cd /opt/unitree_ws && colcon build --cmake-args -DBUILD_TESTING=OFF \
     && rm -rf /opt/unitree_ws/build /opt/unitree_ws/log
 
-# Python dependencies in a venv that still sees the apt ROS packages; torch pinned (an unpinned torch pulls
-# a multi-GB CUDA build).
+# Python dependencies in a venv that still sees the apt ROS packages. torch is pinned (an unpinned torch pulls a
+# multi-GB CUDA build). numpy stays below 2: the apt ROS 2 Jazzy message extensions are compiled against
+# Ubuntu 24.04's numpy 1.26 and do not import under numpy 2. Only what the robot stack runs is installed
+# (the model stack and the bag recorder; not the simulator).
 COPY requirements/ml.txt requirements/sim.txt /tmp/requirements/
 RUN python3 -m venv --system-site-packages /opt/venv \
-    && /opt/venv/bin/pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}" \
-    && /opt/venv/bin/pip install -r /tmp/requirements/ml.txt -r /tmp/requirements/sim.txt
+    && echo "numpy<2" > /tmp/requirements/robot-constraints.txt \
+    && grep -v '^numpy' /tmp/requirements/ml.txt > /tmp/requirements/robot.txt \
+    && grep -E '^(rosbags|pyyaml)' /tmp/requirements/sim.txt >> /tmp/requirements/robot.txt \
+    && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt "torch==${TORCH_VERSION}" \
+        --index-url "${TORCH_INDEX_URL}" \
+    && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt -r /tmp/requirements/robot.txt
 ENV PATH=/opt/venv/bin:$PATH
 
 # This workspace: interfaces and Python packages from src/, launch files, the DDS config. sim_interfaces/ is

@@ -52,6 +52,8 @@ PARAMS = {
     "auto_activate": (False, None, "go ACTIVE by itself once standing and targets are fresh (else: service)"),
     "remote_enabled": (True, None, "accept the Go2 remote's button combos (docs/deployment.md)"),
     "release_sport_mode": (False, None, "release the Go2's sport mode via the motion switcher before any LowCmd"),
+    "sport_release_stand_down_s": (3.0, positive, "release: wait after StandDown before ReleaseMode [s]"),
+    "sport_release_wait_s": (2.0, positive, "release: wait after ReleaseMode before checking again [s]"),
     "contact_threshold": (20.0, None, "foot force reading above which a foot counts as in contact"),
     "state_publish_divider": (1, positive, "publish JointState/Imu/contacts every N-th LowState"),
     "diagnostics_period_s": (0.5, positive, "period of /diagnostics [s]; transitions are reported at once"),
@@ -260,7 +262,9 @@ class BridgeNode(Node):
         from go2_bridge.sport_mode import SportModeRelease
         from more_common.qos import STATUS_QOS
 
-        self._release = SportModeRelease()
+        self._release = SportModeRelease(
+            stand_down_s=self.params["sport_release_stand_down_s"], release_wait_s=self.params["sport_release_wait_s"]
+        )
         self._Request = Request
         self._switcher_pub = self.create_publisher(Request, names.MOTION_SWITCHER_REQUEST, STATUS_QOS)
         self._sport_pub = self.create_publisher(Request, names.SPORT_REQUEST, STATUS_QOS)
