@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from go2_bridge.crc import crc32_core
-from go2_bridge.go2 import HEAD, LEVEL_LOW, MODE_SERVO, MODE_STOP, NUM_MOTOR_SLOTS, NUM_MOTORS
+from go2_bridge.go2 import HEAD, LEVEL_LOW, MODE_SERVO, MODE_STOP, NUM_MOTOR_SLOTS, NUM_MOTORS, POS_STOP_F, VEL_STOP_F
 
 _HEADER = "2BBB2I2IH2x"
 _MOTOR = "B3x5f3I"
@@ -173,8 +173,6 @@ def motor_commands_of(cmd: Any) -> MotorCommands:
 
 def stop_all_lowcmd(cmd: Any) -> Any:
     """Every slot mode 1 with q = PosStopF, dq = VelStopF, zero gains (the SDK's initial command)."""
-    from go2_bridge.go2 import POS_STOP_F, VEL_STOP_F
-
     init_lowcmd(cmd)
     for m in cmd.motor_cmd:
         m.mode = MODE_SERVO
