@@ -105,6 +105,8 @@ class MoreSimEnv(gym.Env):
             task = options.get("task") or (
                 TASKS[int(self.np_random.integers(len(TASKS)))] if self.task_name == "all" else self.task_name
             )
+            if task not in TASKS:
+                raise ValueError(f"unknown task {task!r} in reset options; known: {list(TASKS)}")
             split = options.get("split", self.split)
             style = options.get("style") or self._sample_style()
             scenario = self._tasks[task].sample(self.np_random, split_spec(split), style)

@@ -161,3 +161,17 @@ def test_camera_moves_with_pitch_and_body_height():
 
     assert red_rows(obs2["image"]).min() < red_rows(obs0["image"]).min()
     env.close()
+
+
+def test_bad_settings_name_the_field():
+    with pytest.raises(ValueError, match="image_height"):
+        MoreSimEnv("go_to", image_height=4)
+    with pytest.raises(ValueError, match="control_hz"):
+        MoreSimEnv("go_to", decision_hz=10.0, control_hz=5.0)
+    with pytest.raises(ValueError, match="unknown task"):
+        MoreSimEnv("fly")
+    env = MoreSimEnv("all", render_images=False)
+    with pytest.raises(ValueError, match="unknown task 'fly'"):
+        env.reset(seed=0, options={"task": "fly"})
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(seed=0, options={"colour": "red"})

@@ -62,3 +62,29 @@ def test_each_suboptimal_mode_can_be_forced():
         assert {o.mode for o in outcomes} == {mode}
         if mode in ("wrong_target", "early_stop", "random"):
             assert not any(o.success for o in outcomes), mode
+
+
+def test_expert_follows_the_instructed_style():
+    from more_common.action_contract import GAITS, INDEX
+    from more_sim.env import make_env
+    from more_sim.expert import ScriptedExpert
+
+    env = make_env("go_to", "id", SimConfig(render_images=False, style_variation=True))
+    seen = set()
+    for seed in range(12):
+        obs, info = env.reset(seed=seed)
+        style = info["scenario"].style
+        assert obs["instruction"].endswith(f" {style.speed} with a {style.gait} gait")
+        expert, done, top_speed = ScriptedExpert(), False, 0.0
+        while not done:
+            cmd = expert.act(info)
+            assert tuple(cmd[INDEX["gait_phase"] : INDEX["gait_bound"] + 1]) == GAITS[style.gait]
+            top_speed = max(top_speed, cmd[INDEX["vx"]])
+            obs, _, terminated, truncated, info = env.step(cmd)
+            done = terminated or truncated
+        assert info["success"]
+        # The instructed speed caps vx; near the goal vx <= remaining distance / 1 s lowers the peak on short paths.
+        v = {"slowly": 0.35, "normally": 0.6, "quickly": 0.85}[style.speed]
+        assert 0.7 * v <= top_speed <= v + 1e-9
+        seen.add((style.speed, style.gait))
+    assert len(seen) > 4
