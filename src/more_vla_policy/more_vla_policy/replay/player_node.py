@@ -52,9 +52,11 @@ class BagPlayerNode(Node):
             self._source = choose_image_topic(types, p["source_image_topic"])
         except (BagError, ValueError) as err:
             raise ConfigurationError(f"bag {p['bag']}: {err}") from err
-        self._image_type = CompressedImage if types[self._source] == COMPRESSED_IMAGE_TYPE else Image
+        # Compressed sources are decoded here: consumers (the policy node) subscribe to sensor_msgs/Image.
+        self._compressed = types[self._source] == COMPRESSED_IMAGE_TYPE
+        self._image_type = CompressedImage if self._compressed else Image
         self._has_instruction = types.get(names.INSTRUCTION) == "std_msgs/msg/String"
-        self._image_pub = self.create_publisher(self._image_type, p["image_topic"], SENSOR_QOS)
+        self._image_pub = self.create_publisher(Image, p["image_topic"], SENSOR_QOS)
         self._instruction_pub = self.create_publisher(String, names.INSTRUCTION, LATCHED_QOS)
         self.images_published = 0
         self.done = threading.Event()
@@ -87,6 +89,10 @@ class BagPlayerNode(Node):
                         self._instruction_pub.publish(deserialize_message(raw, String))
                         continue
                     image = deserialize_message(raw, self._image_type)
+                    if self._compressed:
+                        image = self._decompress(image)
+                        if image is None:
+                            continue
                     if self.params["restamp"]:
                         image.header.stamp = self.get_clock().now().to_msg()
                     self._image_pub.publish(image)
@@ -98,6 +104,18 @@ class BagPlayerNode(Node):
                 self.get_logger().error(f"playback stopped: {type(err).__name__}: {err}")
         finally:
             self.done.set()
+
+    def _decompress(self, msg):  # noqa: ANN001 - CompressedImage -> Image, None if undecodable
+        from more_vla_policy.policy_core import ImageError, image_to_rgb
+        from more_vla_policy.replay.bag_io import COMPRESSED_IMAGE_TYPE, image_from_bag_msg
+        from more_vla_policy.ros_msgs import image_msg
+
+        try:
+            rgb = image_to_rgb(image_from_bag_msg(msg, COMPRESSED_IMAGE_TYPE))
+        except ImageError as err:
+            self.get_logger().warning(f"skipping an undecodable compressed frame: {err}")
+            return None
+        return image_msg(rgb, msg.header.frame_id, msg.header.stamp)
 
     def destroy_node(self) -> None:
         self._stop.set()
