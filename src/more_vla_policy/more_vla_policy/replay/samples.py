@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from more_common import names
-from more_common.action_contract import NUM_BINS, TERMINATE, stand_command
+from more_common.action_contract import ACTION_NAMES, NUM_BINS, TERMINATE, stand_command
 from more_vla_policy.policy_core import ImageError, RawImage
 from more_vla_policy.replay.bag_io import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, image_from_bag_msg, stamp_ns
 
@@ -33,19 +33,8 @@ COMMAND_TYPE = "more_msgs/msg/QuadrupedCommand"
 EPISODE_TYPE = "more_msgs/msg/EpisodeStatus"
 STATUS_TYPE = "more_msgs/msg/PolicyStatus"
 STRING_TYPE = "std_msgs/msg/String"
-COMMAND_FIELDS = (
-    "vx",
-    "vy",
-    "wz",
-    "gait_phase",
-    "gait_offset",
-    "gait_bound",
-    "step_frequency",
-    "body_height",
-    "pitch",
-    "stance_width",
-    "footswing_height",
-)
+# The float fields of QuadrupedCommand, in contract order (terminate, a bool, is read separately).
+COMMAND_FIELDS = ACTION_NAMES[:TERMINATE]
 IMAGE_MATCH_BUFFER = 64  # images kept to match a command's stamp (a few seconds of camera at 30 fps)
 
 

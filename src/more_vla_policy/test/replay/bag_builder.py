@@ -7,21 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from more_common import names
+from more_common.action_contract import ACTION_NAMES, TERMINATE
 from more_vla_policy.replay import bag_io
 
-FIELDS = (
-    "vx",
-    "vy",
-    "wz",
-    "gait_phase",
-    "gait_offset",
-    "gait_bound",
-    "step_frequency",
-    "body_height",
-    "pitch",
-    "stance_width",
-    "footswing_height",
-)
+FIELDS = ACTION_NAMES[:TERMINATE]  # the float fields of QuadrupedCommand
 
 
 class BagBuilder:
