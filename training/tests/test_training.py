@@ -95,3 +95,26 @@ def test_export_keeps_the_policy_and_drops_training_state(tiny_data, tmp_path):
     b = load_policy(out).decode(images, instructions)
     assert np.array_equal(a.bins, b.bins)
     assert json.loads((out / "training_summary.json").read_text())["step"] == 3
+
+
+def test_periodic_eval_runs_more_sim_eval_and_logs_rates(tiny_data, tmp_path, monkeypatch):
+    """The evaluation command must parse with more-sim's own parser; its JSON rates land in the metrics."""
+    import subprocess
+
+    from more_sim.cli import build_parser
+
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        assert cmd[1:4] == ["-m", "more_sim.cli", "eval"]
+        args = build_parser().parse_args(cmd[3:])
+        calls.append(args)
+        return subprocess.CompletedProcess(cmd, 0, stdout='{"go_to": 0.25, "average": 0.25}\n', stderr="")
+
+    monkeypatch.setattr("more_training.trainer.subprocess.run", fake_run)
+    cfg = tiny_config(tiny_data, tmp_path, optim__max_steps=4, run__ckpt_every=2, eval__every_steps=2, eval__episodes=3)
+    train(cfg)
+    assert [a.episodes_per_task for a in calls] == [3, 3]
+    assert calls[-1].policy.endswith("step-00000004") and calls[-1].split == "id"
+    evals = [r for r in _records(tmp_path) if "eval/go_to" in r]
+    assert [(r["step"], r["eval/go_to"]) for r in evals] == [(2, 0.25), (4, 0.25)]
