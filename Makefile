@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint format bench clean
+.PHONY: help setup demo talk test lint format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -12,7 +12,10 @@ help:  ## list the targets
 setup:  ## install everything idempotently: venv, pinned torch/ML/sim/ROS 2 wheels, colcon build
 	@bash scripts/setup.sh
 
-demo: setup  ## run the stack in simulation on the embedded defaults and print a JSON summary
+demo: setup  ## run the simulated stack (simulator + VLA policy with the demo checkpoint): JSON per episode
+	@$(ENV) more-stack sim --task go_to --instruction "go to the red ball" --episodes 4 --json
+
+talk: setup  ## the smallest check that nodes talk over DDS: command publisher -> kinematic base, as processes
 	@$(ENV) more-demo
 
 test: setup  ## run every test (unit, model, simulator, cross-process DDS)
