@@ -36,6 +36,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3, help="optimizer steps per round")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--json", action="store_true", help="one line of JSON (what bench/run_all.py reads)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -112,7 +113,7 @@ def main() -> int:
             summary["data_pipeline_rl"]["samples_per_s_median"] / summary["train_rl_step"]["samples_per_s_median"], 1
         ),
     }
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     return 0
 
 
