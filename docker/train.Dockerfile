@@ -2,7 +2,7 @@
 # No ROS inside: training and `more-sim eval` need none. Build from the repository root:
 #   docker build -f docker/train.Dockerfile -t more-train .
 # One GPU (data and runs mounted from the host; the Fuyu-8B directory read-only):
-#   docker run --rm --gpus all --ipc host -v /data:/data -v /runs:/work/runs -v /models/fuyu-8b:/models/fuyu-8b:ro \
+#   docker run --rm --gpus all --ipc host -v /data:/data -v /runs:/opt/more/runs -v /models/fuyu-8b:/models/fuyu-8b:ro \
 #     more-train more-train --config training/configs/fuyu8b_rl.yaml data.train=[/data/quard]
 # Eight GPUs on one node:
 #   docker run ... more-train torchrun --standalone --nproc_per_node 8 -m more_training.cli \
@@ -28,16 +28,16 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 # torch first and pinned (an unpinned torch would be resolved again by later installs)
 RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
 
-WORKDIR /work
-COPY requirements/ml.txt requirements/sim.txt /work/requirements/
+WORKDIR /opt/more
+COPY requirements/ml.txt requirements/sim.txt /opt/more/requirements/
 # ml.txt pins torch==2.13.0 too; the CUDA build installed above satisfies it
 RUN pip install -r requirements/ml.txt -r requirements/sim.txt
 
-COPY src/more_common /work/src/more_common
-COPY src/more_vla_policy /work/src/more_vla_policy
-COPY src/more_sim /work/src/more_sim
-COPY training /work/training
+COPY src/more_common /opt/more/src/more_common
+COPY src/more_vla_policy /opt/more/src/more_vla_policy
+COPY src/more_sim /opt/more/src/more_sim
+COPY training /opt/more/training
 # the ament_python packages install as ordinary Python packages (their ROS nodes are not used here)
-RUN pip install --no-deps /work/src/more_common /work/src/more_vla_policy /work/src/more_sim /work/training
+RUN pip install --no-deps /opt/more/src/more_common /opt/more/src/more_vla_policy /opt/more/src/more_sim /opt/more/training
 
 CMD ["more-train", "--help"]
