@@ -75,6 +75,8 @@ class ObjectiveConfig:
     load_balance_weight  beta of eq. 10 (Switch load-balance loss per MoE layer)
     mc_lower_bound       target = max(target, gamma^steps_to_end * success) (Q-Transformer)
     target_tau           Polyak/EMA rate of the target network, applied every `target_every` steps
+    regression           "mse" (eq. 8's squared error, the paper) or "bce" (binary cross-entropy on the same
+                         sigmoid Q and targets: same minimiser, no vanishing gradient; see model/losses.py)
     """
 
     kind: Literal["rl", "il"] = "rl"
@@ -84,8 +86,10 @@ class ObjectiveConfig:
     mc_lower_bound: bool = True
     target_tau: float = 0.005
     target_every: int = 1
+    regression: Literal["mse", "bce"] = "mse"
 
     def __post_init__(self) -> None:
+        _check(self.regression in ("mse", "bce"), "regression", f"must be 'mse' or 'bce', got {self.regression!r}")
         _check(0.0 < self.gamma <= 1.0, "gamma", f"must lie in (0, 1], got {self.gamma}")
         _check(self.conservative_weight >= 0, "conservative_weight", f"must be >= 0, got {self.conservative_weight}")
         _check(self.load_balance_weight >= 0, "load_balance_weight", f"must be >= 0, got {self.load_balance_weight}")

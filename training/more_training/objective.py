@@ -24,6 +24,7 @@ def loss_config(cfg: ObjectiveConfig) -> LossConfig:
         alpha=cfg.conservative_weight,
         beta=cfg.load_balance_weight,
         mc_lower_bound=cfg.mc_lower_bound,
+        regression=cfg.regression,
     )
 
 

@@ -26,6 +26,7 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
         ("run.keep_last=0", "keep_last"),
         ("optim.learning_rate=1", "optim.learning_rate"),
         ("dist.strategy=zero3", "dist.strategy"),
+        ("objective.regression=huber", "objective.regression"),
     ],
 )
 def test_errors_name_the_field(override, field):

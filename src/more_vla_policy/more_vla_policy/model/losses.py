@@ -11,6 +11,11 @@ with r_t = 1 at the final step of a successful episode, else 0, and steps_to_end
 `done` means terminal (the episode ended there); a time-limit truncation is not done and bootstraps.
 
 RL loss (eq. 8, 10): 0.5 * mean_{data}(Q(a^i) - y^i)^2 + alpha * 0.5 * mean_{bins b != a^i} Q(b)^2 (+ beta L_MoE).
+`regression="bce"` swaps both squared errors for binary cross-entropy on the same sigmoid Q, with the same
+targets: BCE(Q(a^i), y^i) + alpha * mean_{b != a^i} BCE(Q(b), 0). Both losses are minimised by the same Q
+(the expected target), so the Q-function and the greedy policy mean the same thing; BCE's gradient with respect
+to the logit is Q - y instead of (Q - y) Q (1 - Q), which does not vanish on bins that the conservative term has
+already pushed towards 0 (the classification-loss argument of Farebrother et al., "Stop Regressing", 2024).
 Imitation (QUART, "w/o RL"): cross-entropy of the data's bins over the 256 bin logits of each slot.
 Load balance (Switch): L = N * sum_k f_k P_k per MixLoRA layer, f_k = share of real (unpadded) tokens
 whose top-1 expert is k, P_k = mean router probability of k; averaged over layers.
@@ -28,21 +33,26 @@ import torch.nn.functional as F
 from .processor import NUM_SLOTS
 
 Objective = Literal["rl", "il"]
+Regression = Literal["mse", "bce"]
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """objective "rl" (MoRE) or "il" (QUART / "w/o RL"); gamma, alpha (conservative), beta (load balance)."""
+    """objective "rl" (MoRE) or "il" (QUART / "w/o RL"); gamma, alpha (conservative), beta (load balance);
+    regression "mse" (the paper's squared error) or "bce" (cross-entropy on the same sigmoid Q)."""
 
     objective: Objective = "rl"
     gamma: float = 0.99
     alpha: float = 0.5
     beta: float = 0.002
     mc_lower_bound: bool = True
+    regression: Regression = "mse"
 
     def __post_init__(self) -> None:
         if self.objective not in ("rl", "il"):
             raise ValueError(f"objective must be 'rl' or 'il', got {self.objective!r}")
+        if self.regression not in ("mse", "bce"):
+            raise ValueError(f"regression must be 'mse' or 'bce', got {self.regression!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
         if self.alpha < 0.0:
@@ -100,21 +110,35 @@ def bellman_targets(
 
 
 def td_loss(
-    logits: torch.Tensor, bins: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+    logits: torch.Tensor,
+    bins: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    regression: Regression = "mse",
 ) -> torch.Tensor:
-    """0.5 * mean (Q(s, a^{1:i}) - y^i)^2 over samples and slots; logits [B, 12, 256], bins/targets [B, 12]."""
+    """mean over samples and slots of 0.5 (Q(s, a^{1:i}) - y^i)^2 ("mse") or BCE(Q(s, a^{1:i}), y^i) ("bce");
+    logits [B, 12, 256], bins/targets [B, 12]."""
     _check_slots(logits, bins)
-    q_taken = torch.sigmoid(logits.float()).gather(-1, bins.long().unsqueeze(-1)).squeeze(-1)  # (B, 12)
-    return _weighted_mean(0.5 * (q_taken - targets.detach()).pow(2).mean(dim=1), weights)
+    logit_taken = logits.float().gather(-1, bins.long().unsqueeze(-1)).squeeze(-1)  # (B, 12)
+    y = targets.detach().float()
+    if regression == "bce":
+        per_slot = F.binary_cross_entropy_with_logits(logit_taken, y, reduction="none")
+    else:
+        per_slot = 0.5 * (torch.sigmoid(logit_taken) - y).pow(2)
+    return _weighted_mean(per_slot.mean(dim=1), weights)
 
 
-def conservative_loss(logits: torch.Tensor, bins: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """0.5 * mean over the 255 bins NOT taken at each slot of Q^2 (pushes unseen actions' Q to 0)."""
+def conservative_loss(
+    logits: torch.Tensor, bins: torch.Tensor, weights: torch.Tensor | None = None, regression: Regression = "mse"
+) -> torch.Tensor:
+    """Mean over the 255 bins NOT taken at each slot of 0.5 Q^2 ("mse") or BCE(Q, 0) = softplus(logit) ("bce"):
+    pushes unseen actions' Q towards 0."""
     _check_slots(logits, bins)
     num_bins = logits.shape[-1]
-    q = torch.sigmoid(logits.float())  # (B, 12, 256)
-    not_taken = torch.ones_like(q).scatter(-1, bins.long().unsqueeze(-1), 0.0)  # 1 except at the data's bin
-    per_slot = 0.5 * (q.pow(2) * not_taken).sum(dim=-1) / (num_bins - 1)  # (B, 12)
+    x = logits.float()  # (B, 12, 256)
+    per_bin = F.softplus(x) if regression == "bce" else 0.5 * torch.sigmoid(x).pow(2)
+    not_taken = torch.ones_like(x).scatter(-1, bins.long().unsqueeze(-1), 0.0)  # 1 except at the data's bin
+    per_slot = (per_bin * not_taken).sum(dim=-1) / (num_bins - 1)  # (B, 12)
     return _weighted_mean(per_slot.mean(dim=1), weights)
 
 
@@ -160,8 +184,8 @@ def more_loss(
     if cfg.objective == "rl":
         if targets is None:
             raise ValueError("the RL objective needs Bellman targets")
-        td = td_loss(slot_logits, bins, targets, weights)
-        cons = conservative_loss(slot_logits, bins, weights)
+        td = td_loss(slot_logits, bins, targets, weights, cfg.regression)
+        cons = conservative_loss(slot_logits, bins, weights, cfg.regression)
         main = td + cfg.alpha * cons
         with torch.no_grad():
             q_taken = torch.sigmoid(slot_logits.float()).gather(-1, bins.long().unsqueeze(-1)).squeeze(-1)

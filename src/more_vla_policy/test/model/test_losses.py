@@ -118,6 +118,57 @@ def test_td_loss_by_hand_and_weights():
     assert float(td_loss(logits, bins, targets, weights=torch.tensor([1.0, 0.0]))) == pytest.approx(0.125)
 
 
+
+def test_bce_td_and_conservative_by_hand():
+    # Q = sigmoid(0) = 0.5 everywhere: BCE(0.5, y) = log 2 for any y; softplus(0) = log 2 per non-taken bin
+    logits = torch.zeros(2, 12, 256)
+    bins = torch.zeros(2, 12, dtype=torch.long)
+    targets = torch.stack([torch.ones(12), torch.full((12,), 0.5)])
+    assert float(td_loss(logits, bins, targets, regression="bce")) == pytest.approx(math.log(2.0))
+    assert float(conservative_loss(logits, bins, regression="bce")) == pytest.approx(math.log(2.0))
+    # Q(taken) = 0.75 against y = 1: -log 0.75; against y = 0.5: -(0.5 log 0.75 + 0.5 log 0.25)
+    logits[:, :, 0] = LOG3
+    expected = (-math.log(0.75) - 0.5 * (math.log(0.75) + math.log(0.25))) / 2
+    assert float(td_loss(logits, bins, targets, regression="bce")) == pytest.approx(expected, rel=1e-6)
+    # one non-taken bin at Q = 0.75 costs -log(0.25) instead of log 2, averaged over the 255
+    logits[:, :, 9] = LOG3
+    expected = (254 * math.log(2.0) - math.log(0.25)) / 255
+    assert float(conservative_loss(logits, bins, regression="bce")) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("regression", ["mse", "bce"])
+def test_both_regressions_are_minimised_by_the_mean_target(regression):
+    """The same state-action seen with targets 1 and 0.2: both losses' minimiser is Q = 0.6 (a brute-force scan)."""
+    bins = torch.zeros(2, 12, dtype=torch.long)
+    targets = torch.stack([torch.ones(12), torch.full((12,), 0.2)])
+    qs = torch.linspace(0.01, 0.99, 99)
+    values = []
+    for q in qs:
+        logits = torch.full((2, 12, 256), float(torch.logit(q)))
+        values.append(float(td_loss(logits, bins, targets, regression=regression)))
+    assert float(qs[int(torch.tensor(values).argmin())]) == pytest.approx(0.6, abs=0.006)
+
+
+def test_bce_gradient_does_not_vanish_on_a_suppressed_bin():
+    """A bin pushed to Q ~ 0.0025 that should be 1: MSE's logit gradient is ~Q, BCE's is Q - y ~ -1."""
+    logits = torch.full((1, 12, 256), -6.0, requires_grad=True)
+    bins = torch.zeros(1, 12, dtype=torch.long)
+    targets = torch.ones(1, 12)
+    td_loss(logits, bins, targets, regression="mse").backward()
+    mse_grad = float(logits.grad[0, 0, 0]) * 12  # mean over 12 slots
+    logits.grad = None
+    td_loss(logits, bins, targets, regression="bce").backward()
+    bce_grad = float(logits.grad[0, 0, 0]) * 12
+    q = 1 / (1 + math.exp(6.0))
+    assert mse_grad == pytest.approx((q - 1) * q * (1 - q), rel=1e-4)
+    assert bce_grad == pytest.approx(q - 1, rel=1e-4)
+    assert abs(bce_grad) > 100 * abs(mse_grad)
+
+
+def test_loss_config_names_a_bad_regression():
+    with pytest.raises(ValueError, match="regression"):
+        LossConfig(regression="huber")
+
 def test_imitation_loss_is_cross_entropy_over_the_bins():
     assert float(imitation_loss(torch.zeros(1, 12, 256), torch.zeros(1, 12, dtype=torch.long))) == pytest.approx(
         math.log(256)
