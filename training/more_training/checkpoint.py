@@ -160,9 +160,12 @@ class CheckpointManager:
 # -- optimizer state without pickle ------------------------------------------------------------------
 
 
-def save_optimizer(optimizer: torch.optim.Optimizer, directory: Path, name: str = "optimizer") -> None:
-    """Tensors of optimizer.state_dict() -> NAME.safetensors; everything else -> NAME.json."""
-    sd = optimizer.state_dict()
+def save_optimizer(
+    optimizer: torch.optim.Optimizer, directory: Path, name: str = "optimizer", state_dict: dict | None = None
+) -> None:
+    """Tensors of optimizer.state_dict() (or of `state_dict`, e.g. gathered from shards) -> NAME.safetensors;
+    everything else -> NAME.json."""
+    sd = optimizer.state_dict() if state_dict is None else state_dict
     tensors: dict[str, torch.Tensor] = {}
     state_meta: dict[str, dict[str, Any]] = {}
     for idx, st in sd["state"].items():

@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from more_common.typed_config import ConfigError
 
     from .config import load_config
+    from .trainer import TrainingError, train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -39,8 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             return 0
-        from .trainer import TrainingError, train
-
         last = train(cfg)
     except ConfigError as err:
         print(f"more-train: configuration error: {err}", file=sys.stderr)

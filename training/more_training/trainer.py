@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from more_common.typed_config import ConfigError
 from more_vla_policy.model.checkpoint import load_checkpoint, save_checkpoint
+from more_vla_policy.model.mixlora import is_adapter_name
 from more_vla_policy.model.policy import MoREPolicy
 from more_vla_policy.model.target import TargetNetwork
 
@@ -112,12 +113,6 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.info = distributed.init(cfg.dist, cfg.run.device)
-        if self.info.distributed and cfg.dist.strategy == "fsdp":
-            raise ConfigError(
-                "dist.strategy: fsdp is wired (distributed.wrap) but not supported by the trainer yet: the target "
-                "network's forward and the checkpoint writer need unsharded parameters; use ddp (Fuyu-8B in bf16 "
-                "with adapters and gradient checkpointing fits one 40-80 GB GPU per rank)"
-            )
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
         self.out = Path(cfg.run.out_dir)
@@ -131,13 +126,18 @@ class Trainer:
         )
         resume_dir = self._find_resume()
         self.policy, self.target, extra = self._build_model(resume_dir)
+        find_unused = cfg.model.use_moe and cfg.model.num_experts > cfg.model.top_k
+        # FSDP shards the policy in place (DTensor parameters): the target copy and the optimizer follow that
+        self.forward = distributed.wrap(self.policy, self.info, cfg.dist, find_unused=find_unused)
+        if self.target is not None:
+            params = dict(self.policy.named_parameters())
+            self.target.state = {k: distributed.shard_like(v, params[k]) for k, v in self.target.state.items()}
         self.optimizer = build_optimizer(self.policy, cfg)
         if resume_dir is not None:
             load_optimizer(self.optimizer, resume_dir)
+            distributed.shard_optimizer_state(self.optimizer)
             self.state = TrainState(**extra["trainer"]["state"])
         self.resume_dir = resume_dir
-        find_unused = cfg.model.use_moe and cfg.model.num_experts > cfg.model.top_k
-        self.forward = distributed.wrap(self.policy, self.info, cfg.dist, find_unused=find_unused)
 
     # -- set-up ------------------------------------------------------------------------------------
     def _find_resume(self) -> Path | None:
@@ -175,8 +175,17 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self) -> Path | None:
-        """Save a checkpoint of the current step (rank 0 writes, every rank contributes its RNG state)."""
+        """Save a checkpoint of the current step (rank 0 writes, every rank contributes its RNG state).
+
+        Under FSDP every rank takes part in gathering the sharded parameters, target and optimizer tensors;
+        the files are the same as a single process's (unsharded).
+        """
         rngs = _gather_rng(self.info)
+        optimizer_state = distributed.full_optimizer_state(self.optimizer)
+        target = self.target
+        if target is not None and any(distributed.is_sharded(t) for t in target.state.values()):
+            target = TargetNetwork({k: distributed.full_tensor(v) for k, v in target.state.items()})
+        policy_state = self._full_policy_state()
         path = None
         if self.info.is_main:
             extra = {
@@ -189,14 +198,23 @@ class Trainer:
             }
 
             def write(d: Path) -> None:
-                save_checkpoint(d, self.policy, self.target, extra=extra)
-                save_optimizer(self.optimizer, d)
+                save_checkpoint(d, self.policy, target, extra=extra, state_dict=policy_state)
+                save_optimizer(self.optimizer, d, state_dict=optimizer_state)
                 _write_rng(d, rngs)
                 save_config(self.cfg, d / CONFIG_FILE)
 
             path = self.ckpts.save(self.state.step, write)
         distributed.barrier(self.info)
         return path
+
+    def _full_policy_state(self) -> dict[str, torch.Tensor] | None:
+        """Under FSDP: the whole tensors a checkpoint stores (adapters; + the backbone when it is the tiny one,
+        which trains and is saved), gathered on every rank in state_dict order. None when nothing is sharded."""
+        state = self.policy.state_dict()
+        if not any(distributed.is_sharded(t) for t in state.values()):
+            return None
+        keep_all = self.policy.config.backbone == "tiny"
+        return {n: distributed.full_tensor(t) for n, t in state.items() if keep_all or is_adapter_name(n)}
 
     # -- the loop ----------------------------------------------------------------------------------
     def _loader(self) -> Any:
@@ -265,14 +283,12 @@ class Trainer:
                     batch = next(loader).to(info.device)
                     stats = batch.stats
                     sync = micro == cfg.optim.grad_accum - 1
-                    no_sync = getattr(self.forward, "no_sync", None)
-                    ctx = no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()
-                    with ctx, _autocast(cfg, info.device):
-                        out = step_loss(self.loss_cfg, self.forward, self.policy, self.target, batch)
-                        loss = out.loss / cfg.optim.grad_accum
-                    if not math.isfinite(out.metrics["loss"]):
-                        raise TrainingError(f"non-finite loss {out.metrics['loss']} at step {self.state.step}")
-                    with ctx:
+                    with distributed.gradient_sync(self.forward, sync):
+                        with _autocast(cfg, info.device):
+                            out = step_loss(self.loss_cfg, self.forward, self.policy, self.target, batch)
+                            loss = out.loss / cfg.optim.grad_accum
+                        if not math.isfinite(out.metrics["loss"]):
+                            raise TrainingError(f"non-finite loss {out.metrics['loss']} at step {self.state.step}")
                         loss.backward()
                     self.state.batches += 1
                     for k, v in out.metrics.items():
@@ -280,9 +296,8 @@ class Trainer:
                     metric_count += 1
                 grad_norm = 0.0
                 if cfg.optim.grad_clip > 0:
-                    grad_norm = float(
-                        torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), cfg.optim.grad_clip)
-                    )
+                    norm = torch.nn.utils.clip_grad_norm_(self.policy.trainable_parameters(), cfg.optim.grad_clip)
+                    grad_norm = float(distributed.full_tensor(norm))
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.state.step += 1

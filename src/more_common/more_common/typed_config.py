@@ -152,7 +152,10 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             if not isinstance(nxt, dict):
                 raise ConfigError(f"override {item!r}: {part} is not a section")
             node = nxt
-        value = yaml.safe_load(raw)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({err.__class__.__name__})") from err
         # YAML 1.1 reads "3e-4" as a string; a user typing it on a command line means a number.
         if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
             value = float(value)

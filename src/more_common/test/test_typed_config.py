@@ -61,6 +61,8 @@ def test_overrides_parse_yaml_scalars():
     assert cfg.tasks == ("crawl",)
     with pytest.raises(ConfigError, match=r"key\.path=value"):
         apply_overrides({}, ["oops"])
+    with pytest.raises(ConfigError, match=r"data\.train=\[a, b.*not valid YAML"):
+        apply_overrides({}, ["data.train=[a, b"])
 
 
 def test_load_yaml_is_safe(tmp_path):

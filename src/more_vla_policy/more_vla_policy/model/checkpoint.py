@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from .action_tokenizer import ActionTokenizer
 from .config import MoREConfig
 from .fuyu_loader import load_backbone
+from .mixlora import is_adapter_name
 from .policy import MoREPolicy
 from .target import TargetNetwork
 from .tiny_backbone import save_backbone_dir
@@ -59,19 +60,31 @@ def save_checkpoint(
     policy: MoREPolicy,
     target: TargetNetwork | None = None,
     extra: dict[str, Any] | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Save adapters (+ target, + the tiny backbone) and the JSON config. `extra` must be JSON-serialisable."""
+    """Save adapters (+ target, + the tiny backbone) and the JSON config. `extra` must be JSON-serialisable.
+
+    `state_dict`: the policy's tensors by `policy.state_dict()` names, when the policy's own are not whole
+    (FSDP shards, gathered by the caller): the adapters (+ the tiny backbone's tensors) are taken from it.
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     extra = dict(extra or {})
     json.dumps(extra)  # fail before writing anything if the caller's data is not JSON
-    save_file(_tensors_for_file(policy.adapter_state_dict()), str(out / ADAPTERS_FILE))
+    if state_dict is None:
+        adapters, base = policy.adapter_state_dict(), None
+    else:
+        adapters = {n: state_dict[n] for n in policy.adapter_state_dict()}
+        prefix = "backbone."
+        base = {n[len(prefix) :]: t for n, t in state_dict.items() if n.startswith(prefix) and not is_adapter_name(n)}
+    save_file(_tensors_for_file(adapters), str(out / ADAPTERS_FILE))
     if target is not None:
         save_file(_tensors_for_file(target.state), str(out / TARGET_FILE))
     elif (out / TARGET_FILE).exists():
         (out / TARGET_FILE).unlink()  # a stale target from an earlier save must not be picked up
     if policy.config.backbone == "tiny":
-        save_backbone_dir(out / BACKBONE_DIR, policy.backbone, policy.tokenizer, state_dict=policy.base_state_dict())
+        base = policy.base_state_dict() if base is None else base
+        save_backbone_dir(out / BACKBONE_DIR, policy.backbone, policy.tokenizer, state_dict=base)
     meta = {
         "format": FORMAT,
         "version": VERSION,

@@ -3,8 +3,11 @@
     target <- (1 - tau) * target + tau * online        (tau = 1: hard copy)
 
 In "adapters" mode the copy holds LoRA + router tensors (a few % of the model); the online policy's
-frozen backbone tensors are used as they are. Target forwards swap the copied tensors in with
-torch.func.functional_call, run in eval mode (no dropout) and without gradients.
+frozen backbone tensors are used as they are. A target forward copies the target tensors into the online
+parameters, runs the policy in eval mode (no dropout) without gradients and copies the online values back
+(exact, and it works through FSDP, whose hooks gather the registered parameters: swapping module attributes
+with torch.func.functional_call would be overridden there). The state may hold DTensor shards laid out like
+the online parameters (FSDP): every operation here is element-wise, so shards work as they are.
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
+
+
+def _reshard(policy: nn.Module) -> None:
+    """Under FSDP, put every unit back into its sharded state (its registered parameters are then the shards
+    that the next forward gathers); a no-op for a plain module."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for m in policy.modules():
+        if isinstance(m, FSDPModule):
+            m.reshard()
 
 
 class TargetNetwork:
@@ -59,10 +72,24 @@ class TargetNetwork:
 
     @torch.no_grad()
     def forward(self, policy: MoREPolicy, batch: Batch) -> PolicyOutput:
-        """The policy's forward with the target tensors swapped in (backbone shared), eval mode, no grad."""
+        """The policy's forward with the target tensors swapped in (backbone shared), eval mode, no grad.
+
+        Call it before the online forward of a step: the online parameters are overwritten in place meanwhile
+        (and restored, also on an exception).
+        """
+        _reshard(policy)
+        params = dict(policy.named_parameters())
         self._check(policy)
-        with _eval_mode(policy):
-            return torch.func.functional_call(policy, self.state, (batch,), strict=False)
+        online = {name: params[name].detach().clone() for name in self.state}
+        try:
+            for name, t in self.state.items():
+                params[name].copy_(t)
+            with _eval_mode(policy):
+                return policy(batch)
+        finally:
+            _reshard(policy)  # FSDP: drop the gathered target values, so the next forward gathers the online ones
+            for name, t in online.items():
+                params[name].copy_(t)
 
     def slot_logits(self, policy: MoREPolicy, batch: Batch) -> torch.Tensor:
         """Target logits [B, 12, 256] for a batch with actions."""

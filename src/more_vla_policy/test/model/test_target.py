@@ -89,3 +89,32 @@ def test_full_mode_copies_the_backbone_too(policy):
     policy.set_trainable("adapters")
     with pytest.raises(ValueError, match="does not match"):
         target.update(policy, 0.5)
+
+
+def test_target_forward_equals_a_separate_copy_and_restores_the_online_weights(policy, batch):
+    """Brute-force reference: a deep copy of the policy with the target tensors loaded; the online weights come
+    back bit-identical afterwards, also when the forward raises."""
+    import copy
+
+    policy.train()
+    target = TargetNetwork.from_policy(policy)
+    with torch.no_grad():
+        for t in target.state.values():
+            t.add_(0.05 * torch.randn_like(t))
+    reference = copy.deepcopy(policy).eval()
+    reference.load_state_dict(target.state, strict=False)
+    online = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    torch.testing.assert_close(target.slot_logits(policy, batch), reference.slot_logits(batch), rtol=0, atol=0)
+    assert all(torch.equal(p, online[n]) for n, p in policy.named_parameters())
+    assert policy.training  # mode restored
+
+    original_forward = policy.forward
+
+    def boom(b):
+        raise RuntimeError("forward failed")
+
+    policy.forward = boom
+    with pytest.raises(RuntimeError, match="forward failed"):
+        target.slot_logits(policy, batch)
+    policy.forward = original_forward
+    assert all(torch.equal(p, online[n]) for n, p in policy.named_parameters())
