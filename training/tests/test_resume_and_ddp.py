@@ -52,6 +52,16 @@ def _env():
     return env
 
 
+def _torchrun_two_ranks(data, out, strategy, extra):
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "more_training.cli", *tiny_overrides(data, out, **extra), f"dist.strategy={strategy}",
+    ]  # fmt: skip
+    env = _env()
+    env["MASTER_ADDR"] = "127.0.0.1"
+    return _run(cmd, env)
+
+
 def test_kill9_then_resume_matches_uninterrupted(tiny_data, tmp_path):
     steps = 40
     extra = dict(optim__max_steps=steps, run__ckpt_every=4, run__keep_last=2)
@@ -92,13 +102,7 @@ def test_two_processes_equal_one_process(strategy, tiny_data, tmp_path):
     extra = dict(optim__max_steps=6, run__ckpt_every=6, data__shard_by="sample", objective__load_balance_weight=0.0)
     single = train(tiny_config(tiny_data, tmp_path / "one", **extra))
     out = tmp_path / "two"
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "more_training.cli", *tiny_overrides(tiny_data, out, **extra), f"dist.strategy={strategy}",
-    ]  # fmt: skip
-    env = _env()
-    env["MASTER_ADDR"] = "127.0.0.1"
-    proc = _run(cmd, env)
+    proc = _torchrun_two_ranks(tiny_data, out, strategy, extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = out / "checkpoints" / "step-00000006"
     diff = _max_diff(_params(single), _params(two))
@@ -175,19 +179,13 @@ def test_fsdp_resume_is_exact(tiny_data, tmp_path):
         optim__max_steps=6, run__ckpt_every=3, run__keep_last=3, data__shard_by="sample", init__train_backbone=False
     )
     out = tmp_path / "fsdp"
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "more_training.cli", *tiny_overrides(tiny_data, out, **extra), "dist.strategy=fsdp",
-    ]  # fmt: skip
-    env = _env()
-    env["MASTER_ADDR"] = "127.0.0.1"
-    first = _run(cmd, env)
+    first = _torchrun_two_ranks(tiny_data, out, "fsdp", extra)
     assert first.returncode == 0, first.stderr[-3000:]
     final = out / "checkpoints" / "step-00000006"
     reference = _params(final)
     reference_moments = load_file(str(final / "optimizer.safetensors"))
     shutil.rmtree(final)
-    resumed = _run(cmd, env)
+    resumed = _torchrun_two_ranks(tiny_data, out, "fsdp", extra)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stderr and "step-00000003" in resumed.stderr
     assert _max_diff(reference, _params(final)) == 0.0

@@ -118,7 +118,6 @@ def test_td_loss_by_hand_and_weights():
     assert float(td_loss(logits, bins, targets, weights=torch.tensor([1.0, 0.0]))) == pytest.approx(0.125)
 
 
-
 def test_bce_td_and_conservative_by_hand():
     # Q = sigmoid(0) = 0.5 everywhere: BCE(0.5, y) = log 2 for any y; softplus(0) = log 2 per non-taken bin
     logits = torch.zeros(2, 12, 256)
@@ -168,6 +167,7 @@ def test_bce_gradient_does_not_vanish_on_a_suppressed_bin():
 def test_loss_config_names_a_bad_regression():
     with pytest.raises(ValueError, match="regression"):
         LossConfig(regression="huber")
+
 
 def test_imitation_loss_is_cross_entropy_over_the_bins():
     assert float(imitation_loss(torch.zeros(1, 12, 256), torch.zeros(1, 12, dtype=torch.long))) == pytest.approx(
