@@ -88,10 +88,11 @@ def test_kill9_then_resume_matches_uninterrupted(tiny_data, tmp_path):
     assert _max_diff(_params(reference), _params(final)) == 0.0
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_equal_one_process(strategy, tiny_data, tmp_path):
+@pytest.mark.parametrize(("strategy", "accum"), [("ddp", 1), ("fsdp", 1), ("fsdp", 2)])
+def test_two_processes_equal_one_process(strategy, accum, tiny_data, tmp_path):
     """Same global batch (8): 1 process x 8 samples vs 2 gloo ranks x 4 samples, shard_by=sample, under DDP
-    and under FSDP (every parameter, frozen or not, and the target copy sharded over the 2 ranks).
+    and under FSDP (every parameter, frozen or not, and the target copy sharded over the 2 ranks); with
+    accum = 2 each rank takes 2 micro-batches of 2 and FSDP syncs gradients on the second only.
 
     The per-step losses (mean over ranks vs mean over the one batch) agree to 1e-5. Parameters agree to 5e-5
     absolute after 6 AdamW steps of lr 3e-3 (under 2 % of one step): the runs differ only in the order of
@@ -102,7 +103,7 @@ def test_two_processes_equal_one_process(strategy, tiny_data, tmp_path):
     extra = dict(optim__max_steps=6, run__ckpt_every=6, data__shard_by="sample", objective__load_balance_weight=0.0)
     single = train(tiny_config(tiny_data, tmp_path / "one", **extra))
     out = tmp_path / "two"
-    proc = _torchrun_two_ranks(tiny_data, out, strategy, extra)
+    proc = _torchrun_two_ranks(tiny_data, out, strategy, {**extra, "optim__grad_accum": accum})
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = out / "checkpoints" / "step-00000006"
     diff = _max_diff(_params(single), _params(two))
