@@ -3,11 +3,10 @@
     target <- (1 - tau) * target + tau * online        (tau = 1: hard copy)
 
 In "adapters" mode the copy holds LoRA + router tensors (a few % of the model); the online policy's
-frozen backbone tensors are used as they are. A target forward copies the target tensors into the online
-parameters, runs the policy in eval mode (no dropout) without gradients and copies the online values back
-(exact, and it works through FSDP, whose hooks gather the registered parameters: swapping module attributes
-with torch.func.functional_call would be overridden there). The state may hold DTensor shards laid out like
-the online parameters (FSDP): every operation here is element-wise, so shards work as they are.
+frozen backbone tensors are used as they are. Target forwards run in eval mode (no dropout) without gradients,
+with the copied tensors swapped in by torch.func.functional_call; under FSDP (DTensor parameters), whose hooks
+would override such a swap, the target values are copied into the shards and the online values copied back.
+The state may hold DTensor shards laid out like the online parameters: every operation here is element-wise.
 """
 
 from __future__ import annotations
@@ -30,6 +29,12 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
+
+
+def _is_sharded(policy: nn.Module) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in policy.parameters())
 
 
 def _reshard(policy: nn.Module) -> None:
@@ -74,12 +79,17 @@ class TargetNetwork:
     def forward(self, policy: MoREPolicy, batch: Batch) -> PolicyOutput:
         """The policy's forward with the target tensors swapped in (backbone shared), eval mode, no grad.
 
-        Call it before the online forward of a step: the online parameters are overwritten in place meanwhile
-        (and restored, also on an exception).
+        Plain parameters: torch.func.functional_call swaps the target tensors in for this call (no copies).
+        FSDP: its hooks gather the registered parameters, so the target values are copied into the shards and
+        the online values copied back afterwards (also on an exception); call it before the online forward of
+        a step.
         """
+        self._check(policy)
+        if not _is_sharded(policy):
+            with _eval_mode(policy):  # no copies: the target tensors stand in for the parameters for this call
+                return torch.func.functional_call(policy, self.state, (batch,), strict=False)
         _reshard(policy)
         params = dict(policy.named_parameters())
-        self._check(policy)
         online = {name: params[name].detach().clone() for name in self.state}
         try:
             for name, t in self.state.items():
@@ -87,7 +97,7 @@ class TargetNetwork:
             with _eval_mode(policy):
                 return policy(batch)
         finally:
-            _reshard(policy)  # FSDP: drop the gathered target values, so the next forward gathers the online ones
+            _reshard(policy)  # drop the gathered target values, so the next forward gathers the online ones
             for name, t in online.items():
                 params[name].copy_(t)
 
