@@ -127,7 +127,11 @@ class BridgeNode(Node):
 
     def _install_exit_damping(self) -> None:
         """On SIGINT/SIGTERM send damping LowCmds before exiting, instead of leaving the motors on their last
-        command. (rclpy's own handler would shut the context down first, and nothing could be sent.)"""
+        command. (rclpy's own handler would shut the context down first, and nothing could be sent.)
+
+        The handler then shuts the context down, which wakes the executor and ends its spin; it does not raise:
+        a signal can arrive while rclpy converts a message in C++, where a raised KeyboardInterrupt comes back
+        as a RuntimeError and the process would exit with an error after damping."""
         import signal
 
         def handler(signum: int, _frame: object) -> None:
@@ -137,7 +141,7 @@ class BridgeNode(Node):
                         self._lowcmd_pub.publish(self._damping_lowcmd)
                     self.get_logger().warning(f"signal {signum}: sent damping, exiting")
             finally:
-                raise KeyboardInterrupt
+                self.context.try_shutdown()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, handler)

@@ -60,7 +60,13 @@ def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), execu
             return 2
         executor = MultiThreadedExecutor(executor_threads) if executor_threads > 1 else SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        try:
+            executor.spin()
+        except Exception:
+            if rclpy.ok():
+                raise
+            # the context was shut down under the executor (a node's own signal handler, e.g. the bridge's
+            # damping-then-exit): what the executor raises on its way out is that shutdown, not a failure
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
