@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from more_vla_policy.model.bench import bench_decode, bench_mixlora
+from more_model.bench import bench_decode, bench_mixlora
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,13 +159,13 @@ def bench_loops(run: Path, seconds: float, with_controller: bool) -> dict[str, o
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    from more_common import names
-    from more_common.qos import LATCHED_QOS, SENSOR_QOS, STATUS_QOS
+    from more_ros import names
+    from more_ros.qos import LATCHED_QOS, SENSOR_QOS, STATUS_QOS
 
     # Staleness timeouts relaxed as in the tests: starting torch in the controller process starves the
     # others for a moment on 2 cores; the periods measured do not depend on these values.
     relaxed = {"lowstate_timeout_s": 0.25, "target_timeout_s": 0.25}
-    procs = [NodeProcess("go2_bridge.sim.sim_node"), NodeProcess("go2_bridge.bridge_node", relaxed)]
+    procs = [NodeProcess("go2_sim.node"), NodeProcess("go2_bridge.bridge_node", relaxed)]
     probe = Probe("bench_robot")
     try:
         diags = probe.listen(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)

@@ -86,8 +86,8 @@ def _summary(rounds: list[list[float]], warmup: int) -> dict:
 def bench_image_transport(node, frames: int, rounds: int) -> dict:
     from sensor_msgs.msg import Image
 
-    from more_common import names
-    from more_common.qos import SENSOR_QOS
+    from more_ros import names
+    from more_ros.qos import SENSOR_QOS
 
     camera = _start("more_vla_policy.camera_node", {"source": "synthetic", "width": 640, "height": 480, "fps": 30.0})
     try:
@@ -100,9 +100,9 @@ def bench_image_transport(node, frames: int, rounds: int) -> dict:
 
 
 def bench_camera_to_command(node, checkpoint: Path, rate_hz: float, decisions: int, rounds: int) -> dict:
-    from more_common import names
-    from more_common.qos import COMMAND_QOS
     from more_msgs.msg import QuadrupedCommand
+    from more_ros import names
+    from more_ros.qos import COMMAND_QOS
 
     camera = _start("more_vla_policy.camera_node", {"source": "synthetic", "width": 640, "height": 480, "fps": 30.0})
     policy = _start(
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import rclpy
 
-    from more_vla_policy.model.testing import make_tiny_checkpoint
+    from more_model.testing import make_tiny_checkpoint
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     rclpy.init()

@@ -40,12 +40,12 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
+    from more_model.policy import MoREPolicy
+    from more_model.target import TargetNetwork
     from more_training.config import load_config
     from more_training.data import TrainBatches
     from more_training.objective import loss_config, step_loss
     from more_training.trainer import build_optimizer
-    from more_vla_policy.model.policy import MoREPolicy
-    from more_vla_policy.model.target import TargetNetwork
 
     tmp = tempfile.TemporaryDirectory()
     data = Path(args.data) if args.data else _synthetic(Path(tmp.name))

@@ -5,10 +5,12 @@
 # Run (host network: DDS must reach the robot; see docs/deployment.md for the whole procedure):
 #   docker run --rm -it --network host --ipc host -e GO2_NETWORK_INTERFACE=enp3s0 \
 #     -v /srv/wtw_run:/runs/wtw:ro -v /srv/more_ckpt:/runs/more:ro more-go2-robot \
-#     ros2 launch /opt/more_ws/launch/robot.launch.py params:=/runs/robot.yaml
+#     ros2 launch more_bringup robot.launch.py params:=/runs/robot.yaml
 #
 # The test-only copies of unitree_go/unitree_api in sim_interfaces/ are NOT copied into this image:
 # on the robot, unitree_ros2's own packages are the interface (two packages of one name must never meet).
+# Neither are the simulation packages (go2_sim: a fake Go2 that publishes /lowstate; more_sim, more_sim_ros):
+# only the packages the robot runs are copied, one by one (src/more_bringup/test/test_docker.py checks it).
 FROM ros:jazzy-ros-base
 
 ARG UNITREE_ROS2_URL=https://github.com/unitreerobotics/unitree_ros2.git
@@ -53,16 +55,22 @@ RUN python3 -m venv --system-site-packages /opt/venv \
     && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt -r /tmp/requirements/robot.txt
 ENV PATH=/opt/venv/bin:$PATH
 
-# This workspace: interfaces and Python packages from src/, launch files, the DDS config. sim_interfaces/ is
-# deliberately absent (see above).
+# This workspace: the interfaces and the robot's Python packages (more_bringup installs the launch files and
+# their YAML), the DDS config. sim_interfaces/ and the simulation packages are deliberately absent (see above).
 WORKDIR /opt/more_ws
-COPY src/ src/
-COPY launch/ launch/
+COPY src/more_msgs/ src/more_msgs/
+COPY src/more_common/ src/more_common/
+COPY src/more_model/ src/more_model/
+COPY src/more_ros/ src/more_ros/
+COPY src/more_vla_policy/ src/more_vla_policy/
+COPY src/wtw_controller/ src/wtw_controller/
+COPY src/go2_bridge/ src/go2_bridge/
+COPY src/more_bringup/ src/more_bringup/
 COPY docker/cyclonedds_go2.xml docker/robot_entrypoint.sh ./
 RUN source /opt/ros/jazzy/setup.bash && source /opt/unitree_ws/install/setup.bash \
     && colcon build --cmake-args -DBUILD_TESTING=OFF \
     && rm -rf build log \
-    && test ! -d install/unitree_go && test ! -d install/unitree_api
+    && test ! -d install/unitree_go && test ! -d install/unitree_api && test ! -d install/go2_sim
 
 ENV RMW_IMPLEMENTATION=rmw_cyclonedds_cpp \
     CYCLONEDDS_URI=file:///opt/more_ws/cyclonedds_go2.xml \

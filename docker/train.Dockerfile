@@ -33,11 +33,12 @@ COPY requirements/ml.txt requirements/sim.txt /opt/more/requirements/
 # ml.txt pins torch==2.13.0 too; the CUDA build installed above satisfies it
 RUN pip install -r requirements/ml.txt -r requirements/sim.txt
 
+# Only pure-Python packages (no ROS package, no rclpy): the contract and dataset format, the model, the simulator
+# (periodic `more-sim eval`) and the trainer.
 COPY src/more_common /opt/more/src/more_common
-COPY src/more_vla_policy /opt/more/src/more_vla_policy
+COPY src/more_model /opt/more/src/more_model
 COPY src/more_sim /opt/more/src/more_sim
 COPY training /opt/more/training
-# the ament_python packages install as ordinary Python packages (their ROS nodes are not used here)
-RUN pip install --no-deps /opt/more/src/more_common /opt/more/src/more_vla_policy /opt/more/src/more_sim /opt/more/training
+RUN pip install --no-deps /opt/more/src/more_common /opt/more/src/more_model /opt/more/src/more_sim /opt/more/training
 
 CMD ["more-train", "--help"]

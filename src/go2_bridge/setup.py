@@ -1,10 +1,10 @@
 from setuptools import find_packages, setup
 
-PACKAGE = "go2_bridge"
+PACKAGE = "go2_bridge"  # ROS 2 (rclpy)
 
 setup(
     name=PACKAGE,
-    version="0.1.0",
+    version="0.2.0",
     packages=find_packages(exclude=["test", "test.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -14,12 +14,11 @@ setup(
     zip_safe=True,
     maintainer="MoRE-Go2 maintainers",
     maintainer_email="maintainers@more-go2.dev",
-    description="Unitree Go2 bridge: LowCmd/LowState, CRC, safety state machine, backends.",
+    description="Unitree Go2 hardware bridge.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "go2_bridge_node = go2_bridge.bridge_node:main",
-            "go2_mujoco_sim = go2_bridge.sim.sim_node:main",
-        ],
+            "go2_bridge_node=go2_bridge.bridge_node:main",
+        ]
     },
 )

@@ -1,10 +1,10 @@
 from setuptools import find_packages, setup
 
-PACKAGE = "more_sim"
+PACKAGE = "more_sim"  # pure Python, imports no rclpy
 
 setup(
     name=PACKAGE,
-    version="0.1.0",
+    version="0.2.0",
     packages=find_packages(exclude=["test", "test.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -14,14 +14,11 @@ setup(
     zip_safe=True,
     maintainer="MoRE-Go2 maintainers",
     maintainer_email="maintainers@more-go2.dev",
-    description="Six-task MuJoCo simulator, experts, data generation and evaluation.",
+    description="A MuJoCo simulator of the MoRE paper's six language-conditioned tasks (Gymnasium API, no ROS).",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "base_sim_node=more_sim.base_sim_node:main",
-            "more-demo=more_sim.demo:main",
             "more-sim=more_sim.cli:main",
-            "sim_node=more_sim.sim_node:main",
-        ],
+        ]
     },
 )

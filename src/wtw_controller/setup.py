@@ -1,10 +1,10 @@
 from setuptools import find_packages, setup
 
-PACKAGE = "wtw_controller"
+PACKAGE = "wtw_controller"  # ROS 2 (rclpy)
 
 setup(
     name=PACKAGE,
-    version="0.1.0",
+    version="0.2.0",
     packages=find_packages(exclude=["test", "test.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -14,11 +14,11 @@ setup(
     zip_safe=True,
     maintainer="MoRE-Go2 maintainers",
     maintainer_email="maintainers@more-go2.dev",
-    description="walk-these-ways low-level controller core and node.",
+    description="The walk-these-ways low-level controller.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "wtw_controller_node = wtw_controller.controller_node:main",
-        ],
+            "wtw_controller_node=wtw_controller.controller_node:main",
+        ]
     },
 )

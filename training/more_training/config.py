@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from more_common.typed_config import ConfigError, apply_overrides, build, load_yaml, to_dict
-from more_vla_policy.model.config import MoREConfig
+from more_model.config import MoREConfig
 
 CONFIG_FILE = "train_config.yaml"
 

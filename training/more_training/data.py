@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from more_common.dataset import DatasetError, Episode, EpisodeDataset, Transition
-from more_vla_policy.model.processor import Batch, resize_image
+from more_model.processor import Batch, resize_image
 
 from .config import DataConfig
 

@@ -20,7 +20,7 @@ SUMMARY_FILE = "training_summary.json"
 
 def export_policy(checkpoint: str | Path, out_dir: str | Path, note: dict[str, Any] | None = None) -> Path:
     """Write the inference checkpoint of `checkpoint` into `out_dir` (replaced if it exists)."""
-    from more_vla_policy.model.checkpoint import load_checkpoint, save_checkpoint
+    from more_model.checkpoint import load_checkpoint, save_checkpoint
 
     src, out = Path(checkpoint), Path(out_dir)
     ckpt = load_checkpoint(src)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from more_vla_policy.model.losses import LossConfig, LossOutput, bellman_targets, more_loss
-from more_vla_policy.model.policy import MoREPolicy
-from more_vla_policy.model.target import TargetNetwork
+from more_model.losses import LossConfig, LossOutput, bellman_targets, more_loss
+from more_model.policy import MoREPolicy
+from more_model.target import TargetNetwork
 
 from .config import ObjectiveConfig
 from .data import TrainBatch

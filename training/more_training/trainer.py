@@ -29,10 +29,10 @@ import torch.distributed as tdist
 from safetensors.torch import load_file, save_file
 
 from more_common.typed_config import ConfigError
-from more_vla_policy.model.checkpoint import load_checkpoint, save_checkpoint
-from more_vla_policy.model.mixlora import is_adapter_name
-from more_vla_policy.model.policy import MoREPolicy
-from more_vla_policy.model.target import TargetNetwork
+from more_model.checkpoint import load_checkpoint, save_checkpoint
+from more_model.mixlora import is_adapter_name
+from more_model.policy import MoREPolicy
+from more_model.target import TargetNetwork
 
 from . import distributed
 from .checkpoint import CheckpointManager, load_optimizer, rng_state, save_optimizer, set_rng_state

@@ -12,9 +12,9 @@ import torch
 from helpers import TINY_MODEL, synthetic_episode
 
 from more_common.dataset import DatasetError, DatasetWriter, EpisodeDataset
+from more_model.policy import MoREPolicy
 from more_training.config import DataConfig, MoREConfig
 from more_training.data import TrainBatches, TransitionStream, make_loader
-from more_vla_policy.model.policy import MoREPolicy
 
 SIZE = (32, 48)
 

@@ -116,7 +116,7 @@ def test_two_processes_equal_one_process(strategy, accum, tiny_data, tmp_path):
     assert max(abs(a - b) for a, b in zip(*losses, strict=True)) < 1e-5
     # and the runs really trained: parameters moved well beyond the tolerance
     init = tiny_config(tiny_data, tmp_path / "none")
-    from more_vla_policy.model.policy import MoREPolicy
+    from more_model.policy import MoREPolicy
 
     fresh = MoREPolicy.from_config(init.model, seed=init.init.backbone_seed)
     moved = max(
@@ -191,7 +191,7 @@ def test_fsdp_resume_is_exact(tiny_data, tmp_path):
     assert "resuming from" in resumed.stderr and "step-00000003" in resumed.stderr
     assert _max_diff(reference, _params(final)) == 0.0
     assert _max_diff(reference_moments, load_file(str(final / "optimizer.safetensors"))) == 0.0
-    from more_vla_policy.model.policy import MoREPolicy
+    from more_model.policy import MoREPolicy
 
     init = tiny_config(tiny_data, tmp_path / "none", **extra)
     fresh = MoREPolicy.from_config(init.model, seed=init.init.backbone_seed).base_state_dict()

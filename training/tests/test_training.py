@@ -7,8 +7,8 @@ import pytest
 import torch
 from helpers import tiny_config
 
+from more_model.checkpoint import load_checkpoint
 from more_training.trainer import Trainer, train
-from more_vla_policy.model.checkpoint import load_checkpoint
 
 
 def _records(out):
@@ -81,8 +81,8 @@ def test_adapters_only_keeps_the_backbone_frozen(tiny_data, tmp_path):
 def test_export_keeps_the_policy_and_drops_training_state(tiny_data, tmp_path):
     import numpy as np
 
+    from more_model.checkpoint import load_policy
     from more_training.export import export_policy
-    from more_vla_policy.model.checkpoint import load_policy
 
     last = train(tiny_config(tiny_data, tmp_path / "run", optim__max_steps=3, run__ckpt_every=3))
     out = export_policy(last, tmp_path / "demo")

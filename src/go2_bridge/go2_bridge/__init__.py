@@ -1,1 +1,1 @@
-"""Unitree Go2 bridge: message packing, CRC, safety state machine, backends and node."""
+"""Unitree Go2 bridge: message packing, CRC, limits, safety state machine, remote, sport-mode release and node."""

@@ -23,9 +23,10 @@ from go2_bridge.lowcmd import MotorCommands, fill_lowcmd, init_lowcmd
 from go2_bridge.lowstate import foot_contacts, parse_lowstate
 from go2_bridge.remote import ComboDetector, parse_remote
 from go2_bridge.safety import Level, Mode, SafetyConfig, SafetyCore
-from more_common import names
-from more_common.node_main import ConfigurationError, run_node
-from more_common.params import declare_and_get, non_negative, positive
+from more_common.errors import ConfigurationError
+from more_ros import names
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, non_negative, positive
 
 NODE_NAME = "go2_bridge"
 SAFETY_FIELDS = (
@@ -71,11 +72,11 @@ class BridgeNode(Node):
         from std_msgs.msg import Bool, Float32MultiArray, String
         from std_srvs.srv import Trigger
 
-        from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
         from more_msgs.msg import JointTargets
+        from more_ros.qos import COMMAND_QOS, LATCHED_QOS, OVERRIDABLE, SENSOR_QOS, STATUS_QOS
         from unitree_go.msg import LowCmd, LowState
 
-        p = self.params = declare_and_get(self, PARAMS)
+        p = self.params = declare_parameters(self, PARAMS)
         try:
             config = SafetyConfig(**{k: p[k] for k in SAFETY_FIELDS})
         except ValueError as err:
@@ -91,15 +92,27 @@ class BridgeNode(Node):
 
         # LowCmd: reliable, depth 1. A reliable writer matches both reliable and best-effort readers
         # (whatever the robot's reader asks for) and, keeping only the newest command, never blocks.
-        self._lowcmd_pub = self.create_publisher(LowCmd, names.LOWCMD, COMMAND_QOS)
-        self._joint_pub = self.create_publisher(JointState, names.JOINT_STATES, SENSOR_QOS)
-        self._imu_pub = self.create_publisher(Imu, names.IMU, SENSOR_QOS)
-        self._contacts_pub = self.create_publisher(Float32MultiArray, names.FOOT_CONTACTS, SENSOR_QOS)
-        self._state_pub = self.create_publisher(String, names.BRIDGE_STATE, LATCHED_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
-        self.create_subscription(LowState, names.LOWSTATE, self._on_lowstate, SENSOR_QOS)
-        self.create_subscription(JointTargets, names.JOINT_TARGETS, self._on_targets, COMMAND_QOS)
-        self.create_subscription(Bool, names.ESTOP, self._on_estop, COMMAND_QOS)
+        self._lowcmd_pub = self.create_publisher(LowCmd, names.LOWCMD, COMMAND_QOS, qos_overriding_options=OVERRIDABLE)
+        self._joint_pub = self.create_publisher(
+            JointState, names.JOINT_STATES, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._imu_pub = self.create_publisher(Imu, names.IMU, SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
+        self._contacts_pub = self.create_publisher(
+            Float32MultiArray, names.FOOT_CONTACTS, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._state_pub = self.create_publisher(
+            String, names.BRIDGE_STATE, LATCHED_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._diag_pub = self.create_publisher(
+            DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(
+            LowState, names.LOWSTATE, self._on_lowstate, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(
+            JointTargets, names.JOINT_TARGETS, self._on_targets, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(Bool, names.ESTOP, self._on_estop, COMMAND_QOS, qos_overriding_options=OVERRIDABLE)
         for request, service in (
             ("stand_up", names.BRIDGE_STAND_UP), ("activate", names.BRIDGE_ACTIVATE),
             ("damp", names.BRIDGE_DAMP), ("reset", names.BRIDGE_RESET),
@@ -165,7 +178,7 @@ class BridgeNode(Node):
             self._publish_state_topics(state)
 
     def _publish_state_topics(self, state) -> None:  # noqa: ANN001
-        from go2_bridge.ros_convert import contacts_msg, imu_msg, joint_state_msg
+        from go2_bridge.convert import contacts_msg, imu_msg, joint_state_msg
 
         stamp = self.get_clock().now().to_msg()
         self._joint_pub.publish(joint_state_msg(state, stamp))
@@ -173,7 +186,7 @@ class BridgeNode(Node):
         self._contacts_pub.publish(contacts_msg(foot_contacts(state.foot_force, self.params["contact_threshold"])))
 
     def _on_targets(self, msg) -> None:  # noqa: ANN001
-        from go2_bridge.ros_convert import targets_from_msg
+        from go2_bridge.convert import targets_from_msg
 
         now = time.monotonic()
         try:
@@ -261,18 +274,27 @@ class BridgeNode(Node):
 
     # -- sport mode ---------------------------------------------------------------------------------
     def _setup_sport_release(self) -> None:
-        from unitree_api.msg import Request, Response
-
         from go2_bridge.sport_mode import SportModeRelease
-        from more_common.qos import STATUS_QOS
+        from more_ros.qos import OVERRIDABLE, STATUS_QOS
+        from unitree_api.msg import Request, Response
 
         self._release = SportModeRelease(
             stand_down_s=self.params["sport_release_stand_down_s"], release_wait_s=self.params["sport_release_wait_s"]
         )
         self._Request = Request
-        self._switcher_pub = self.create_publisher(Request, names.MOTION_SWITCHER_REQUEST, STATUS_QOS)
-        self._sport_pub = self.create_publisher(Request, names.SPORT_REQUEST, STATUS_QOS)
-        self.create_subscription(Response, names.MOTION_SWITCHER_RESPONSE, self._on_switcher_response, STATUS_QOS)
+        self._switcher_pub = self.create_publisher(
+            Request, names.MOTION_SWITCHER_REQUEST, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._sport_pub = self.create_publisher(
+            Request, names.SPORT_REQUEST, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(
+            Response,
+            names.MOTION_SWITCHER_RESPONSE,
+            self._on_switcher_response,
+            STATUS_QOS,
+            qos_overriding_options=OVERRIDABLE,
+        )
         self._request_id = int(time.time() * 1000)
 
     def _on_switcher_response(self, msg) -> None:  # noqa: ANN001

@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 import pytest
-from robot_ros_helpers import NodeProcess, Probe
 
 from go2_bridge.go2 import JOINT_NAMES, Q_MAX, Q_MIN, STAND_POSE, TORQUE_MAX
 from go2_bridge.lowcmd import lowcmd_crc
 from go2_bridge.remote import encode_remote, keys_of
-from more_common import names
+from more_ros import names
+from more_ros.testing import NodeProcess, Probe
 
 pytestmark = pytest.mark.ros
 
@@ -38,8 +38,8 @@ class FakeRobot:
         from sensor_msgs.msg import Imu, JointState
         from std_msgs.msg import Bool, String
 
-        from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
         from more_msgs.msg import JointTargets
+        from more_ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
         from unitree_go.msg import LowCmd, LowState
 
         self.probe = probe

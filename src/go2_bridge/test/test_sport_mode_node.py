@@ -7,19 +7,18 @@ import time
 
 import numpy as np
 import pytest
-from robot_ros_helpers import NodeProcess, Probe
 
 from go2_bridge.go2 import STAND_POSE
 from go2_bridge.sport_mode import CHECK_MODE, RELEASE_MODE, SPORT_STAND_DOWN
-from more_common import names
+from more_ros import names
+from more_ros.testing import NodeProcess, Probe
 
 pytestmark = pytest.mark.ros
 
 
 def test_no_lowcmd_until_sport_mode_is_released():
+    from more_ros.qos import SENSOR_QOS, STATUS_QOS
     from unitree_api.msg import Request, Response
-
-    from more_common.qos import SENSOR_QOS, STATUS_QOS
     from unitree_go.msg import LowCmd, LowState
 
     params = {"release_sport_mode": True, "sport_release_stand_down_s": 1.0, "sport_release_wait_s": 0.5}

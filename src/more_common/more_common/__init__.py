@@ -1,1 +1,1 @@
-"""Shared contract of the MoRE-on-Go2 stack (pure Python; ROS helpers import rclpy lazily)."""
+"""The shared contract of the stack, pure Python (imports no rclpy): action contract, dataset format, typed config."""

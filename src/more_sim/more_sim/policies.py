@@ -76,13 +76,13 @@ class RandomPolicy(Policy):
 
 
 class CheckpointPolicy(Policy):
-    """A trained MoRE policy (more_vla_policy.model.load_policy), decoding a batch of images at once."""
+    """A trained MoRE policy (more_model.load_policy), decoding a batch of images at once."""
 
     def __init__(self, checkpoint_dir: str | Path, device: str = "cpu") -> None:
         try:
-            from more_vla_policy.model import load_policy
+            from more_model import load_policy
         except ImportError as err:  # the model package is optional for the simulator
-            raise RuntimeError(f"cannot load a checkpoint: more_vla_policy.model is unavailable ({err})") from err
+            raise RuntimeError(f"cannot load a checkpoint: more_model is unavailable ({err})") from err
         self.policy = load_policy(str(checkpoint_dir), device=device)
         self.name = f"checkpoint:{Path(checkpoint_dir).name}"
         size = getattr(self.policy, "image_size", None)

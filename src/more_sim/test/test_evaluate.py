@@ -90,7 +90,7 @@ def test_markdown_lists_every_task():
 
 
 def test_eval_a_checkpoint(tmp_path, capsys):
-    from more_vla_policy.model.testing import make_tiny_checkpoint
+    from more_model.testing import make_tiny_checkpoint
 
     ckpt = make_tiny_checkpoint(tmp_path / "ckpt", seed=0)
     rc = main(

@@ -1,1 +1,1 @@
-"""The MoRE VLA policy: model/ (pure torch, no rclpy), the policy core and the ROS nodes."""
+"""The MoRE policy's ROS face: policy core and node, camera sources and node, monitoring, replay (model: more_model)."""

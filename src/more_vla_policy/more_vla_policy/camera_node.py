@@ -15,12 +15,12 @@ import time
 
 from rclpy.node import Node
 
-from more_common.names import CAMERA_IMAGE, CAMERA_INFO, CAMERA_OPTICAL_FRAME, DIAGNOSTICS
-from more_common.node_main import ConfigurationError, run_node
-from more_common.params import non_negative, positive
+from more_common.errors import ConfigurationError
+from more_ros.names import CAMERA_IMAGE, CAMERA_INFO, CAMERA_OPTICAL_FRAME, DIAGNOSTICS
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, non_negative, positive
 from more_vla_policy.camera_sources import SOURCES, CameraDisconnectedError, CameraError, make_source
-from more_vla_policy.node_params import declare_validated
-from more_vla_policy.ros_msgs import DIAG_ERROR, DIAG_OK, camera_info_msg, diagnostic_array, image_msg
+from more_vla_policy.convert import DIAG_ERROR, DIAG_OK, camera_info_msg, diagnostic_array, image_msg
 
 NODE_NAME = "camera_node"
 PARAMS = {
@@ -46,9 +46,9 @@ class CameraNode(Node):
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import CameraInfo, Image
 
-        from more_common.qos import SENSOR_QOS, STATUS_QOS
+        from more_ros.qos import OVERRIDABLE, SENSOR_QOS, STATUS_QOS
 
-        p = self.params = declare_validated(self, PARAMS)
+        p = self.params = declare_parameters(self, PARAMS)
         try:
             self._source = make_source(
                 p["source"],
@@ -64,9 +64,13 @@ class CameraNode(Node):
             self._intrinsics = self._source.open()
         except CameraError as err:
             raise ConfigurationError(f"camera source {p['source']!r}: {err}") from err
-        self._image_pub = self.create_publisher(Image, p["image_topic"], SENSOR_QOS)
-        self._info_pub = self.create_publisher(CameraInfo, p["camera_info_topic"], SENSOR_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, STATUS_QOS)
+        self._image_pub = self.create_publisher(Image, p["image_topic"], SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
+        self._info_pub = self.create_publisher(
+            CameraInfo, p["camera_info_topic"], SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._diag_pub = self.create_publisher(
+            DiagnosticArray, DIAGNOSTICS, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
         self.frames_published = 0
         self.reconnects = 0
         self._stop = threading.Event()

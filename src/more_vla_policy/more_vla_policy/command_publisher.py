@@ -12,16 +12,19 @@ import time
 from rclpy.node import Node
 
 from more_common.action_contract import ACTION_NAMES, DEFAULT_SPEC, STAND_COMMAND, TERMINATE, action_from_mapping
-from more_common.command_msg import command_to_msg, stop_msg
-from more_common.names import COMMAND
-from more_common.node_main import ConfigurationError, run_node
-from more_common.params import declare_and_get, non_negative, positive
+from more_common.errors import ConfigurationError
+from more_ros.convert import command_to_msg, stop_msg
+from more_ros.names import COMMAND
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, non_negative, positive
+
+NODE_NAME = "command_publisher"
 
 
 class CommandPublisher(Node):
     def __init__(self) -> None:
-        super().__init__("command_publisher")
-        from more_common.qos import COMMAND_QOS
+        super().__init__(NODE_NAME)
+        from more_ros.qos import COMMAND_QOS, OVERRIDABLE
 
         spec = {
             "rate_hz": (10.0, positive, "publish rate [Hz], > 0"),
@@ -31,7 +34,7 @@ class CommandPublisher(Node):
         for i, name in enumerate(ACTION_NAMES):
             default = bool(STAND_COMMAND[i]) if i == TERMINATE else float(STAND_COMMAND[i])
             spec[name] = (default, None, f"command dim {name} (action contract)")
-        params = declare_and_get(self, spec)
+        params = declare_parameters(self, spec)
         action = action_from_mapping({name: float(params[name]) for name in ACTION_NAMES})
         outside = DEFAULT_SPEC.out_of_range(action)
         if outside:
@@ -46,7 +49,9 @@ class CommandPublisher(Node):
         self._action = DEFAULT_SPEC.for_controller(action)
         self._duration_s = params["duration_s"]
         self._start = time.monotonic()
-        self._pub = self.create_publisher(type(stop_msg()), params["topic"], COMMAND_QOS)
+        self._pub = self.create_publisher(
+            type(stop_msg()), params["topic"], COMMAND_QOS, qos_overriding_options=OVERRIDABLE
+        )
         self.create_timer(1.0 / params["rate_hz"], self._tick)
 
     def _tick(self) -> None:

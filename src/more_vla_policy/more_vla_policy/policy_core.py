@@ -98,7 +98,7 @@ def rgb_to_raw(rgb: np.ndarray, stamp_ns: int = 0, encoding: str = "rgb8") -> Ra
 
 
 class Policy(Protocol):
-    """What the core needs from a model (more_vla_policy.model's MoRE policy satisfies it)."""
+    """What the core needs from a model (more_model's MoRE policy satisfies it)."""
 
     action_spec: ActionSpec
 

@@ -16,14 +16,24 @@ import time
 from collections import deque
 
 from rclpy.node import Node
+from rclpy.qos_overriding_options import QoSOverridingOptions
 
-from more_common import names
-from more_common.command_msg import command_to_msg
-from more_common.node_main import ConfigurationError, run_node
-from more_common.params import non_negative, positive
-from more_vla_policy.checkpoints import load_checkpoint_policy
+from more_common.errors import ConfigurationError
+from more_ros import names
+from more_ros.convert import command_to_msg
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, non_negative, positive
+from more_vla_policy.checkpoint_path import load_checkpoint_policy
+from more_vla_policy.convert import (
+    DIAG_ERROR,
+    DIAG_OK,
+    diagnostic_array,
+    image_msg,
+    marker_array,
+    ns_to_stamp,
+    raw_image,
+)
 from more_vla_policy.monitoring import annotate, command_markers
-from more_vla_policy.node_params import declare_validated
 from more_vla_policy.policy_core import (
     STATE_DISABLED,
     STATE_FAULT,
@@ -32,15 +42,6 @@ from more_vla_policy.policy_core import (
     Decision,
     PolicyCore,
     percentile,
-)
-from more_vla_policy.ros_msgs import (
-    DIAG_ERROR,
-    DIAG_OK,
-    diagnostic_array,
-    image_msg,
-    marker_array,
-    ns_to_stamp,
-    raw_image,
 )
 
 NODE_NAME = "policy_node"
@@ -74,10 +75,10 @@ class PolicyNode(Node):
         from std_srvs.srv import SetBool
         from visualization_msgs.msg import MarkerArray
 
-        from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
         from more_msgs.msg import PolicyStatus, QuadrupedCommand
+        from more_ros.qos import COMMAND_QOS, LATCHED_QOS, OVERRIDABLE, SENSOR_QOS, STATUS_QOS
 
-        p = self.params = declare_validated(self, PARAMS)
+        p = self.params = declare_parameters(self, PARAMS, live=RUNTIME_PARAMS)
         if p["torch_threads"]:
             import torch
 
@@ -98,20 +99,44 @@ class PolicyNode(Node):
             self._warmup(policy)
 
         self._status_type = PolicyStatus
-        self._cmd_pub = self.create_publisher(QuadrupedCommand, names.COMMAND, COMMAND_QOS)
-        self._status_pub = self.create_publisher(PolicyStatus, names.POLICY_STATUS, STATUS_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
-        self._marker_pub = self.create_publisher(MarkerArray, names.MARKERS, STATUS_QOS)
-        self._annotated_pub = self.create_publisher(Image, names.ANNOTATED_IMAGE, SENSOR_QOS)
+        self._cmd_pub = self.create_publisher(
+            QuadrupedCommand, names.COMMAND, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._status_pub = self.create_publisher(
+            PolicyStatus, names.POLICY_STATUS, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._diag_pub = self.create_publisher(
+            DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._marker_pub = self.create_publisher(
+            MarkerArray, names.MARKERS, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._annotated_pub = self.create_publisher(
+            Image, names.ANNOTATED_IMAGE, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
 
         self._new_frame = threading.Event()
         self._stop = threading.Event()
         inputs = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Image, p["image_topic"], self._on_image, SENSOR_QOS, callback_group=inputs)
+        self.create_subscription(
+            Image,
+            p["image_topic"],
+            self._on_image,
+            SENSOR_QOS,
+            callback_group=inputs,
+            qos_overriding_options=OVERRIDABLE,
+        )
         # Two subscriptions: the latched one receives the last instruction published before we started, the
         # volatile one hears publishers that do not latch (a latched reader cannot match those in DDS).
-        for qos in (LATCHED_QOS, STATUS_QOS):
-            self.create_subscription(String, names.INSTRUCTION, self._on_instruction, qos, callback_group=inputs)
+        for entity_id, qos in (("latched", LATCHED_QOS), ("volatile", STATUS_QOS)):
+            self.create_subscription(
+                String,
+                names.INSTRUCTION,
+                self._on_instruction,
+                qos,
+                callback_group=inputs,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies(entity_id=entity_id),
+            )
         self.create_service(SetBool, names.POLICY_ENABLE, self._on_enable)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 

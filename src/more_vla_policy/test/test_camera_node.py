@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from more_ros.testing import NodeProcess, Probe
+
 from . import realsense_recording as rsrec
-from . import ros_probe
 
 pytestmark = pytest.mark.ros
 
@@ -18,8 +19,8 @@ def _listen(probe):
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import CameraInfo, Image
 
-    from more_common import names
-    from more_common.qos import SENSOR_QOS, STATUS_QOS
+    from more_ros import names
+    from more_ros.qos import SENSOR_QOS, STATUS_QOS
 
     return (
         probe.listen(Image, names.CAMERA_IMAGE, SENSOR_QOS),
@@ -36,17 +37,17 @@ def test_image_folder_frames_and_camera_info(tmp_path):
     frames = [np.random.default_rng(i).integers(0, 256, (30, 40, 3), dtype=np.uint8) for i in range(3)]
     for i, f in enumerate(frames):
         PILImage.fromarray(f).save(tmp_path / f"{i:02d}.png")
-    proc = ros_probe.start_node(
+    proc = NodeProcess(
         "more_vla_policy.camera_node",
         {"source": "folder", "path": str(tmp_path), "width": 0, "height": 0, "fps": 20.0, "hfov_deg": 90.0},
     )
-    probe = ros_probe.Probe("camera_probe")
+    probe = Probe("camera_probe")
     images, infos, _ = _listen(probe)
     try:
-        assert probe.spin_until(lambda: len(images) >= 6 and infos, timeout=30), ros_probe.stop_node(proc)
+        assert probe.spin_until(lambda: len(images) >= 6 and infos, timeout=30), _stopped(proc)
     finally:
         probe.close()
-        err = ros_probe.stop_node(proc)
+        err = _stopped(proc)
     assert "Traceback" not in err
     first = images[0]
     assert (first.encoding, first.width, first.height, first.step) == ("rgb8", 40, 30, 120)
@@ -62,7 +63,7 @@ def test_image_folder_frames_and_camera_info(tmp_path):
 
 def test_realsense_recording_then_reconnect(tmp_path):
     path = rsrec.record(tmp_path / "rs.db3", n_frames=5, width=64, height=48)
-    proc = ros_probe.start_node(
+    proc = NodeProcess(
         "more_vla_policy.camera_node",
         {
             "source": "realsense",
@@ -74,7 +75,7 @@ def test_realsense_recording_then_reconnect(tmp_path):
             "reconnect_period_s": 0.2,
         },
     )
-    probe = ros_probe.Probe("realsense_probe")
+    probe = Probe("realsense_probe")
     images, infos, diags = _listen(probe)
 
     def reconnected():
@@ -85,7 +86,7 @@ def test_realsense_recording_then_reconnect(tmp_path):
         ok = probe.spin_until(reconnected, timeout=40)
     finally:
         probe.close()
-        err = ros_probe.stop_node(proc)
+        err = _stopped(proc)
     assert ok, f"images {len(images)}, diagnostics {[s.message for d in diags for s in d.status]}: {err[-1500:]}"
     # the recording's frames, bit-exact, in order, then again from the start after the reconnect
     ids = [int(_pixels(m)[0, 0, 0]) // 10 for m in images]
@@ -104,8 +105,14 @@ def test_realsense_recording_then_reconnect(tmp_path):
 
 
 def test_no_realsense_ends_with_one_clear_line():
-    proc = ros_probe.start_node("more_vla_policy.camera_node", {"source": "realsense"})
-    _, err = proc.communicate(timeout=60)
+    proc = NodeProcess("more_vla_policy.camera_node", {"source": "realsense"})
+    proc.wait(60)
+    err = proc.output()
     assert proc.returncode == 2
     assert "no RealSense device found" in err and "Traceback" not in err
     assert math.isfinite(len(err)) and len(err.strip().splitlines()) == 1
+
+
+def _stopped(node: NodeProcess) -> str:
+    node.stop()
+    return node.output()

@@ -28,10 +28,10 @@ def test_out_of_contract_parameter_is_refused_by_name():
 def test_publishes_the_command_then_stop():
     import rclpy
 
-    from more_common.command_msg import msg_to_command
-    from more_common.names import COMMAND
-    from more_common.qos import COMMAND_QOS
     from more_msgs.msg import QuadrupedCommand
+    from more_ros.convert import msg_to_command
+    from more_ros.names import COMMAND
+    from more_ros.qos import COMMAND_QOS
 
     proc = start("vx:=0.6", "wz:=-0.2", "gait_phase:=0.45", "duration_s:=1.5", "rate_hz:=20.0")
     rclpy.init()

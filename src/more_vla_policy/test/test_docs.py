@@ -3,7 +3,7 @@
 import pytest
 
 from more_vla_policy import camera_node, policy_node
-from more_vla_policy.paths import repo_root
+from more_vla_policy.checkpoint_path import repo_root
 
 
 @pytest.mark.parametrize("module", [camera_node, policy_node], ids=["camera_node", "policy_node"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from more_common.action_contract import TERMINATE, stand_command
-from more_vla_policy.model.testing import make_tiny_policy
+from more_model.testing import make_tiny_policy
 from more_vla_policy.policy_core import (
     STATE_DISABLED,
     STATE_DONE,

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from . import ros_probe
+from more_ros.testing import NodeProcess, Probe, image_message
 
 pytestmark = pytest.mark.ros
 
@@ -16,7 +16,7 @@ TIMEOUT_S = 0.6
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from more_vla_policy.model.testing import make_tiny_checkpoint
+    from more_model.testing import make_tiny_checkpoint
 
     return make_tiny_checkpoint(tmp_path_factory.mktemp("policy") / "ckpt", seed=3)
 
@@ -29,15 +29,15 @@ def rig(checkpoint):
     from std_srvs.srv import SetBool
     from visualization_msgs.msg import MarkerArray
 
-    from more_common import names
-    from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
     from more_msgs.msg import PolicyStatus, QuadrupedCommand
+    from more_ros import names
+    from more_ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
 
-    proc = ros_probe.start_node(
+    proc = NodeProcess(
         "more_vla_policy.policy_node",
         {"checkpoint": str(checkpoint), "rate_hz": 10.0, "image_timeout_s": TIMEOUT_S, "torch_threads": 1},
     )
-    probe = ros_probe.Probe("policy_node_probe")
+    probe = Probe("policy_node_probe")
     probe.image_pub = probe.node.create_publisher(Image, names.CAMERA_IMAGE, SENSOR_QOS)
     probe.instruction_pub = probe.node.create_publisher(String, names.INSTRUCTION, LATCHED_QOS)
     probe.enable = probe.node.create_client(SetBool, names.POLICY_ENABLE)
@@ -47,13 +47,13 @@ def rig(checkpoint):
     probe.markers = probe.listen(MarkerArray, names.MARKERS, STATUS_QOS)
     probe.annotated = probe.listen(Image, names.ANNOTATED_IMAGE, SENSOR_QOS)
     try:
-        up = probe.spin_until(lambda: probe.status or proc.poll() is not None, timeout=90)
-        if not up or proc.poll() is not None:
-            pytest.fail(f"policy node did not come up: {ros_probe.stop_node(proc)[-2000:]}")
+        up = probe.spin_until(lambda: probe.status or not proc.alive, timeout=90)
+        if not up or not proc.alive:
+            pytest.fail(f"policy node did not come up: {_stopped(proc)[-2000:]}")
         yield probe
     finally:
         probe.close()
-        err = ros_probe.stop_node(proc)
+        err = _stopped(proc)
         assert "Traceback" not in err, err[-3000:]
 
 
@@ -86,7 +86,7 @@ def stream(probe, rgb, **kw):
 
     def act():
         stamps.append(now_ns(probe))
-        probe.image_pub.publish(ros_probe.image_message(rgb, stamps[-1], **kw))
+        probe.image_pub.publish(image_message(rgb, stamps[-1], **kw))
 
     act.stamps = stamps
     return act
@@ -97,9 +97,9 @@ def is_stop(cmd):
 
 
 def test_no_motion_until_enabled_then_exactly_the_models_decision(rig, checkpoint):
-    from more_common.command_msg import msg_to_command
+    from more_model import load_policy
+    from more_ros.convert import msg_to_command
     from more_vla_policy import monitoring as mon
-    from more_vla_policy.model import load_policy
 
     probe = rig
     publish_instruction(probe, INSTRUCTION)
@@ -154,7 +154,7 @@ def _bad_mono(probe):
 
 def _publish_raw(probe, mutate):
     def act():
-        msg = ros_probe.image_message(good_image(), now_ns(probe))
+        msg = image_message(good_image(), now_ns(probe))
         mutate(msg)
         probe.image_pub.publish(msg)
 
@@ -227,8 +227,14 @@ def test_bad_parameters_end_the_node_with_one_line(tmp_path):
         ({"checkpoint": str(tmp_path), "rate": 5.0}, "unknown parameter(s) for node 'policy_node': ['rate']"),
         ({"checkpoint": str(tmp_path), "rate_hz": 5}, "parameter 'rate_hz'"),
     ]
-    procs = [(ros_probe.start_node("more_vla_policy.policy_node", p), needle) for p, needle in cases]
+    procs = [(NodeProcess("more_vla_policy.policy_node", p), needle) for p, needle in cases]
     for proc, needle in procs:
-        _, err = proc.communicate(timeout=60)
+        proc.wait(60)
+        err = proc.output()
         assert proc.returncode == 2, err
         assert needle in err and "Traceback" not in err
+
+
+def _stopped(node: NodeProcess) -> str:
+    node.stop()
+    return node.output()

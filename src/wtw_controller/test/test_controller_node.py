@@ -6,12 +6,12 @@ import time
 
 import numpy as np
 import pytest
-from robot_ros_helpers import NodeProcess, Probe
 from wtw_helpers import make_run
 
-from more_common import names
 from more_common.action_contract import action_from_mapping
-from more_common.command_msg import command_to_msg
+from more_ros import names
+from more_ros.convert import command_to_msg
+from more_ros.testing import NodeProcess, Probe
 from wtw_controller.actions import action_to_targets
 from wtw_controller.config import WtwConfig
 from wtw_controller.joint_order import SDK_JOINT_NAMES
@@ -26,8 +26,8 @@ class Feeder:
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import Imu, JointState
 
-        from more_common.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
         from more_msgs.msg import JointTargets, QuadrupedCommand
+        from more_ros.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 
         node = probe.node
         self.probe = probe

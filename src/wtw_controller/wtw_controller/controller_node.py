@@ -17,11 +17,12 @@ from collections import deque
 import numpy as np
 from rclpy.node import Node
 
-from more_common import names
-from more_common.command_msg import msg_to_command
-from more_common.node_main import ConfigurationError, run_node
-from more_common.params import declare_and_get, non_negative, positive
+from more_common.errors import ConfigurationError
 from more_common.typed_config import ConfigError
+from more_ros import names
+from more_ros.convert import msg_to_command
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, non_negative, positive
 from wtw_controller.config import load_config
 from wtw_controller.core import WtwController
 from wtw_controller.joint_order import SDK_JOINT_NAMES, index_by_name
@@ -49,10 +50,10 @@ class ControllerNode(Node):
         from sensor_msgs.msg import Imu, JointState
         from std_msgs.msg import String
 
-        from more_common.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
         from more_msgs.msg import JointTargets, QuadrupedCommand
+        from more_ros.qos import COMMAND_QOS, LATCHED_QOS, OVERRIDABLE, SENSOR_QOS, STATUS_QOS
 
-        p = self.params = declare_and_get(self, PARAMS)
+        p = self.params = declare_parameters(self, PARAMS)
         if not p["run_dir"]:
             raise ConfigurationError("parameter 'run_dir' is required: a walk-these-ways run directory you trust")
         if p["torch_threads"]:
@@ -70,12 +71,22 @@ class ControllerNode(Node):
         self._kd = [config.kd] * 12
         self._zeros = [0.0] * 12
 
-        self._targets_pub = self.create_publisher(JointTargets, names.JOINT_TARGETS, COMMAND_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
-        self.create_subscription(JointState, names.JOINT_STATES, self._on_joint_state, SENSOR_QOS)
-        self.create_subscription(Imu, names.IMU, self._on_imu, SENSOR_QOS)
-        self.create_subscription(QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS)
-        self.create_subscription(String, names.BRIDGE_STATE, self._on_bridge_state, LATCHED_QOS)
+        self._targets_pub = self.create_publisher(
+            JointTargets, names.JOINT_TARGETS, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._diag_pub = self.create_publisher(
+            DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(
+            JointState, names.JOINT_STATES, self._on_joint_state, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(Imu, names.IMU, self._on_imu, SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
+        self.create_subscription(
+            QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(
+            String, names.BRIDGE_STATE, self._on_bridge_state, LATCHED_QOS, qos_overriding_options=OVERRIDABLE
+        )
 
         self._index: np.ndarray | None = None
         self._index_names: tuple[str, ...] = ()

@@ -51,7 +51,7 @@ def _messages(bag: Path, topics: Any):
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from more_common.node_main import ConfigurationError
+    from more_common.errors import ConfigurationError
     from more_vla_policy.replay.bag_io import bag_topics
     from more_vla_policy.replay.samples import COMMAND_TYPE, Topics, choose_image_topic, collect_samples
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["dataset"] = _to_dataset(args, bag, topics, samples())
         if args.checkpoint is None:
             return result
-    from more_vla_policy.checkpoints import load_checkpoint_policy, resolve_checkpoint
+    from more_vla_policy.checkpoint_path import load_checkpoint_policy, resolve_checkpoint
     from more_vla_policy.replay.evaluate import replay
 
     policy = load_checkpoint_policy(args.checkpoint or "", args.device)
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _to_dataset(args: argparse.Namespace, bag: Path, topics: Any, samples: Any) -> dict[str, Any]:
     from more_common.dataset import INDEX_FILE
-    from more_common.node_main import ConfigurationError
+    from more_common.errors import ConfigurationError
     from more_vla_policy.replay.bag_io import read_messages
     from more_vla_policy.replay.samples import episode_outcomes
     from more_vla_policy.replay.to_dataset import episodes_from_samples, write_dataset
@@ -145,7 +145,7 @@ def _summary(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from more_common.node_main import ConfigurationError
+    from more_common.errors import ConfigurationError
     from more_vla_policy.replay.bag_io import BagError
 
     try:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from rclpy.node import Node
 
-from more_common import names
-from more_common.node_main import ConfigurationError, run_node
-from more_common.params import non_negative, positive
-from more_vla_policy.node_params import declare_validated
+from more_common.errors import ConfigurationError
+from more_ros import names
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, non_negative, positive
 
 NODE_NAME = "bag_player"
 PARAMS = {
@@ -40,11 +40,11 @@ class BagPlayerNode(Node):
         from sensor_msgs.msg import CompressedImage, Image
         from std_msgs.msg import String
 
-        from more_common.qos import LATCHED_QOS, SENSOR_QOS
+        from more_ros.qos import LATCHED_QOS, OVERRIDABLE, SENSOR_QOS
         from more_vla_policy.replay.bag_io import BagError, bag_topics
         from more_vla_policy.replay.samples import COMPRESSED_IMAGE_TYPE, choose_image_topic
 
-        p = self.params = declare_validated(self, PARAMS)
+        p = self.params = declare_parameters(self, PARAMS)
         if not p["bag"]:
             raise ConfigurationError("parameter 'bag' is required: the bag to play")
         try:
@@ -56,8 +56,10 @@ class BagPlayerNode(Node):
         self._compressed = types[self._source] == COMPRESSED_IMAGE_TYPE
         self._image_type = CompressedImage if self._compressed else Image
         self._has_instruction = types.get(names.INSTRUCTION) == "std_msgs/msg/String"
-        self._image_pub = self.create_publisher(Image, p["image_topic"], SENSOR_QOS)
-        self._instruction_pub = self.create_publisher(String, names.INSTRUCTION, LATCHED_QOS)
+        self._image_pub = self.create_publisher(Image, p["image_topic"], SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
+        self._instruction_pub = self.create_publisher(
+            String, names.INSTRUCTION, LATCHED_QOS, qos_overriding_options=OVERRIDABLE
+        )
         self.images_published = 0
         self.done = threading.Event()
         self._stop = threading.Event()
@@ -106,9 +108,9 @@ class BagPlayerNode(Node):
             self.done.set()
 
     def _decompress(self, msg):  # noqa: ANN001 - CompressedImage -> Image, None if undecodable
+        from more_vla_policy.convert import image_msg
         from more_vla_policy.policy_core import ImageError, image_to_rgb
         from more_vla_policy.replay.bag_io import COMPRESSED_IMAGE_TYPE, image_from_bag_msg
-        from more_vla_policy.ros_msgs import image_msg
 
         try:
             rgb = image_to_rgb(image_from_bag_msg(msg, COMPRESSED_IMAGE_TYPE))

@@ -14,10 +14,10 @@ import importlib
 
 from rclpy.node import Node
 
-from more_common import names
-from more_common.node_main import ConfigurationError, run_node
-from more_common.params import positive
-from more_vla_policy.node_params import declare_validated
+from more_common.errors import ConfigurationError
+from more_ros import names
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, positive
 
 NODE_NAME = "bag_recorder"
 DEFAULT_TOPICS = [
@@ -63,7 +63,7 @@ class BagRecorderNode(Node):
         super().__init__(NODE_NAME)
         from more_vla_policy.replay.bag_io import BagError, BagWriter
 
-        p = self.params = declare_validated(self, PARAMS)
+        p = self.params = declare_parameters(self, PARAMS)
         if not p["path"]:
             raise ConfigurationError("parameter 'path' is required: the bag directory to create")
         try:
@@ -89,7 +89,11 @@ class BagRecorderNode(Node):
                 continue
             qos = qos_for_publishers(self.get_publishers_info_by_topic(topic))
             self._subscribed[topic] = self.create_subscription(
-                cls, topic, lambda raw, t=topic: self._on_message(t, raw), qos, raw=True
+                cls,
+                topic,
+                lambda raw, t=topic: self._on_message(t, raw),
+                qos,
+                raw=True,
             )
 
     def _on_message(self, topic: str, raw: bytes) -> None:

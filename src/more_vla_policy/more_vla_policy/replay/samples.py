@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from more_common import names
 from more_common.action_contract import ACTION_NAMES, NUM_BINS, TERMINATE, stand_command
+from more_ros import names
 from more_vla_policy.policy_core import ImageError, RawImage
 from more_vla_policy.replay.bag_io import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, image_from_bag_msg, stamp_ns
 

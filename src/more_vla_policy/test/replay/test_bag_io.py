@@ -18,7 +18,7 @@ BINS = list(range(10, 130, 10))
 def test_rclpy_cdr_round_trip(tmp_path, storage):
     from rclpy.serialization import serialize_message
 
-    from more_common.command_msg import command_to_msg, msg_to_command
+    from more_ros.convert import command_to_msg, msg_to_command
 
     msg = command_to_msg(np.array(ACTION), bins=BINS, q_values=[0.25] * 12)
     msg.header.stamp.sec, msg.header.stamp.nanosec = 12, 345

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from more_common import names
-from more_common.qos import SENSOR_QOS
+from more_ros import names
+from more_ros.qos import SENSOR_QOS
+from more_ros.testing import NodeProcess, Probe
 from more_vla_policy.replay import bag_io
-
-from .. import ros_probe
 
 pytestmark = pytest.mark.ros
 
@@ -35,18 +34,21 @@ def test_compressed_frames_are_published_as_rgb8_images(tmp_path):
             msg = CompressedImage(header=header, format="png", data=np.frombuffer(buf.getvalue(), np.uint8))
             writer.write(topic, 1_000_000 + i * 50_000_000, msg)
 
-    probe = ros_probe.Probe("player_probe")
+    probe = Probe("player_probe")
     got = probe.listen(Image, names.CAMERA_IMAGE, SENSOR_QOS)
-    proc = ros_probe.start_node(
-        "more_vla_policy.replay.player_node", {"bag": str(path), "start_delay_s": 0.5, "rate": 0.5}
-    )
+    proc = NodeProcess("more_vla_policy.replay.player_node", {"bag": str(path), "start_delay_s": 0.5, "rate": 0.5})
     try:
         assert probe.spin_until(lambda: len(got) >= 3, timeout=60), f"received {len(got)} images"
     finally:
-        err = ros_probe.stop_node(proc)
+        err = _stopped(proc)
         probe.close()
     assert "Traceback" not in err, err
     for msg, rgb in zip(got[:3], frames, strict=True):
         assert msg.encoding == "rgb8" and (msg.height, msg.width, msg.step) == (6, 8, 24)
         np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), np.uint8).reshape(6, 8, 3), rgb)
         assert msg.header.frame_id == names.CAMERA_OPTICAL_FRAME
+
+
+def _stopped(node: NodeProcess) -> str:
+    node.stop()
+    return node.output()

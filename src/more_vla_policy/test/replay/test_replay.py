@@ -11,8 +11,7 @@ from more_common.dataset import EpisodeDataset
 from more_vla_policy.policy_core import executable_action
 from more_vla_policy.replay import cli
 from more_vla_policy.replay.evaluate import agreement
-
-from .bag_builder import BagBuilder
+from more_vla_policy.replay.testing import BagBuilder
 
 INSTRUCTIONS = {"go_to": "go to the red ball", "crawl": "crawl under the bar"}
 MS = 1_000_000
@@ -20,14 +19,14 @@ MS = 1_000_000
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from more_vla_policy.model.testing import make_tiny_checkpoint
+    from more_model.testing import make_tiny_checkpoint
 
     return make_tiny_checkpoint(tmp_path_factory.mktemp("replay") / "ckpt", seed=5)
 
 
 @pytest.fixture(scope="module")
 def policy(checkpoint):
-    from more_vla_policy.model import load_policy
+    from more_model import load_policy
 
     return load_policy(checkpoint)
 

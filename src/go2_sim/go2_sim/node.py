@@ -1,0 +1,99 @@
+"""go2_mujoco_sim: the MuJoCo Go2 playing the robot over unitree_go topics.
+
+Publishes unitree_go/LowState on /lowstate once per physics step (500 Hz at 2 ms steps) and applies
+every unitree_go/LowCmd from /lowcmd as PD torques (wrong CRC: dropped, like the robot). Steps are
+paced by a steady-clock timer, so simulated time runs at most as fast as the wall clock (slower when
+the machine is busy: then LowState simply arrives less often, as from a slow robot). The true base
+pose goes out on /more/go2_sim/odom (nav_msgs/Odometry, stamped in simulated time) for tests and
+monitoring; the bridge and the controller never read it.
+"""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+
+from more_common.errors import ConfigurationError
+from more_ros import names
+from more_ros.node_main import run_node
+from more_ros.params import declare_parameters, positive
+
+NODE_NAME = "go2_mujoco_sim"
+PARAMS = {
+    "timestep": (0.002, positive, "physics step [s]; one LowState per step"),
+    "real_time_factor": (1.0, positive, "simulated seconds per wall second at most"),
+    "start": ("lying", lambda v: v in ("lying", "standing"), "initial pose: lying | standing"),
+    "odom_rate_hz": (50.0, positive, "rate of the ground-truth odometry [Hz]"),
+}
+
+
+class Go2SimNode(Node):
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        from nav_msgs.msg import Odometry
+        from rclpy.clock import Clock, ClockType
+
+        from go2_sim.physics import Go2Sim
+        from more_ros.qos import OVERRIDABLE, SENSOR_QOS
+        from unitree_go.msg import LowCmd, LowState
+
+        p = self.params = declare_parameters(self, PARAMS)
+        try:
+            self.sim = Go2Sim(timestep=p["timestep"], start=p["start"])
+        except ValueError as err:
+            raise ConfigurationError(str(err)) from err
+        self._lowstate = LowState()
+        self._odom = Odometry()
+        self._odom.header.frame_id = names.ODOM_FRAME
+        self._odom.child_frame_id = names.BASE_FRAME
+        self._odom_every = max(1, round(1.0 / (p["odom_rate_hz"] * p["timestep"])))
+        self._steps = 0
+        self._lowstate_pub = self.create_publisher(
+            LowState, names.LOWSTATE, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._odom_pub = self.create_publisher(
+            Odometry, names.GO2_SIM_ODOM, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.create_subscription(LowCmd, names.LOWCMD, self._on_lowcmd, SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(p["timestep"] / p["real_time_factor"], self._tick, clock=steady)
+        self.get_logger().info(f"MuJoCo Go2 up ({p['start']}), {1 / p['timestep']:.0f} Hz LowState")
+
+    def _on_lowcmd(self, msg) -> None:  # noqa: ANN001
+        try:
+            if not self.sim.apply_lowcmd(msg) and self.sim.dropped_commands in (1, 100, 10000):
+                self.get_logger().warning(f"dropped {self.sim.dropped_commands} LowCmd(s) with a bad CRC or head")
+        except Exception as err:  # a robot does not crash on a bad frame either
+            self.get_logger().error(f"bad LowCmd: {type(err).__name__}: {err}")
+
+    def _tick(self) -> None:
+        self.sim.step()
+        self._steps += 1
+        self._lowstate_pub.publish(self.sim.fill_lowstate(self._lowstate))
+        if self._steps % self._odom_every == 0:
+            self._publish_odom()
+
+    def _publish_odom(self) -> None:
+        ns = round(self.sim.time * 1e9)
+        o = self._odom
+        o.header.stamp.sec, o.header.stamp.nanosec = divmod(ns, 1_000_000_000)
+        x, y, z = (float(v) for v in self.sim.base_position)
+        o.pose.pose.position.x, o.pose.pose.position.y, o.pose.pose.position.z = x, y, z
+        w, qx, qy, qz = (float(v) for v in self.sim.base_quaternion_wxyz)
+        q = o.pose.pose.orientation
+        q.w, q.x, q.y, q.z = w, qx, qy, qz
+        v = self.sim.data.qvel
+        o.twist.twist.linear.x, o.twist.twist.linear.y, o.twist.twist.linear.z = (float(a) for a in v[:3])
+        self._odom_pub.publish(o)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(
+        Go2SimNode,
+        prog="go2_mujoco_sim",
+        description="MuJoCo Go2 backend: publishes unitree_go/LowState, applies unitree_go/LowCmd as PD torques.",
+        argv=args,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

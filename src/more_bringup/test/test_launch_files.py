@@ -1,0 +1,74 @@
+"""The launch files and `more-stack` start the same nodes: both come from `more_bringup.stacks.STACKS`.
+
+`ros2 launch` is not on PyPI, so each launch file runs here against small stand-ins for the `launch` and
+`launch_ros` classes it uses, which record what it asks for; the real ones take the same arguments.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+
+from more_bringup.stacks import CONFIGURED, RECORDER, STACKS, config_file
+from more_ros.params import load_params_file
+
+LAUNCH_DIR = Path(__file__).resolve().parents[1] / "launch"
+LAUNCH_OF_STACK = {"robot": "robot", "sim": "sim", "replay": "replay", "talk": "demo"}
+
+
+class _Recorded:
+    def __init__(self, *args, **kwargs) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+def _run_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    stubs = {
+        "launch": types.ModuleType("launch"),
+        "launch.actions": types.ModuleType("launch.actions"),
+        "launch.substitutions": types.ModuleType("launch.substitutions"),
+        "launch_ros": types.ModuleType("launch_ros"),
+        "launch_ros.actions": types.ModuleType("launch_ros.actions"),
+    }
+    stubs["launch"].LaunchDescription = lambda entities: list(entities)
+    stubs["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorded,), {})
+    stubs["launch.substitutions"].LaunchConfiguration = type("LaunchConfiguration", (_Recorded,), {})
+    stubs["launch_ros.actions"].Node = type("Node", (_Recorded,), {})
+    for name, module in stubs.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generate_launch_description()
+
+
+@pytest.mark.parametrize("stack", sorted(LAUNCH_OF_STACK))
+def test_launch_file_starts_exactly_the_stack(stack, monkeypatch):
+    entities = _run_launch_file(LAUNCH_DIR / f"{LAUNCH_OF_STACK[stack]}.launch.py", monkeypatch)
+    nodes = [e.kwargs for e in entities if type(e).__name__ == "Node"]
+    assert [(n["package"], n["executable"], n["name"]) for n in nodes] == [
+        (s.package, s.executable, s.name) for s in STACKS[stack]
+    ]
+    if stack in CONFIGURED:
+        params = next(e for e in entities if type(e).__name__ == "DeclareLaunchArgument" and e.args[0] == "params")
+        assert Path(params.kwargs["default_value"]) == config_file(stack)
+        sections = set(load_params_file(config_file(stack))) - {RECORDER.name}
+        assert sections <= {s.name for s in STACKS[stack]}, "a YAML section for a node the stack does not run"
+
+
+def test_every_launch_file_belongs_to_a_stack():
+    assert sorted(p.name for p in LAUNCH_DIR.glob("*.launch.py")) == sorted(
+        f"{name}.launch.py" for name in LAUNCH_OF_STACK.values()
+    )
+
+
+@pytest.mark.parametrize("spec", sorted({s for stack in STACKS.values() for s in stack} | {RECORDER}, key=str))
+def test_node_spec_matches_the_package(spec):
+    scripts = {ep.name: ep.value for ep in distribution(spec.package).entry_points if ep.group == "console_scripts"}
+    assert scripts.get(spec.executable) == f"{spec.module}:main", f"{spec.package} has no {spec.executable}"
+    module = importlib.import_module(spec.module)
+    assert getattr(module, "NODE_NAME", None) == spec.name, f"{spec.module}.NODE_NAME must be {spec.name!r}"

@@ -1,0 +1,134 @@
+"""more-stack: the shipped parameter files validate against the nodes' specs; bad files and overrides exit 2
+naming the key; `more-stack replay --record` runs the policy over a bag in one process and the recorded bag
+replays offline (more-replay) to exact agreement."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from more_bringup.runner import load_modules, node_name
+from more_ros.params import load_params_file, validate_params
+from more_vla_policy.checkpoint_path import repo_root
+from more_vla_policy.replay.testing import BagBuilder
+
+CONFIG = repo_root() / "launch" / "config"
+
+
+MODES = ["replay", "robot", "sim"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_shipped_parameter_files_validate(mode):
+    modules = load_modules(mode, record=True)
+    specs = {node_name(m): getattr(m, "PARAMS", None) for m in modules}
+    sections = load_params_file(CONFIG / f"{mode}.yaml")
+    assert set(sections) <= set(specs), f"{mode}.yaml configures nodes the stack does not start"
+    out = validate_params(sections, specs)
+    assert set(out) == set(specs)
+
+
+def run_stack(*argv, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "more_bringup.runner", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
+    bad_type = tmp_path / "t.yaml"
+    bad_type.write_text("policy_node:\n  ros__parameters:\n    rate_hz: 5\n")
+    unknown = tmp_path / "u.yaml"
+    unknown.write_text("policy_node:\n  ros__parameters:\n    rate: 5.0\n")
+    stranger = tmp_path / "s.yaml"
+    stranger.write_text("camera_node:\n  ros__parameters:\n    fps: 5.0\n")
+    cases = [
+        (
+            ["replay", "--params", bad_type],
+            "parameter policy_node.rate_hz must be of type double (like 5.0), got integer",
+        ),
+        (["replay", "--params", unknown], "unknown parameter(s) ['policy_node.rate']"),
+        (["replay", "--params", stranger], "parameter sections for unknown node(s) ['camera_node']"),
+        (["robot", "--set", "go2_bridge.rate_hz=fast"], "go2_bridge.rate_hz must be of type double"),
+        (["robot", "--set", "camera_node"], "--set 'camera_node' must look like node.param=value"),
+        (["replay", "--params", tmp_path / "missing.yaml"], "cannot read parameter file"),
+    ]
+    procs = [  # all at once: each is a short-lived process that fails before starting ROS
+        (subprocess.Popen([sys.executable, "-m", "more_bringup.runner", *map(str, argv)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True), argv, needle)
+        for argv, needle in cases
+    ]  # fmt: skip
+    for proc, argv, needle in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (argv, err[-2000:])
+        assert needle in err and "Traceback" not in err, (argv, err[-2000:])
+
+
+@pytest.mark.ros
+def test_replay_stack_records_a_bag_that_replays_to_exact_agreement(tmp_path, capsys):
+    from more_model.testing import make_tiny_checkpoint
+    from more_vla_policy.replay import cli
+
+    checkpoint = make_tiny_checkpoint(tmp_path / "ckpt", seed=4)
+    source = tmp_path / "source"
+    b = BagBuilder(source)
+    b.instruction(0, "go through the gate")
+    rng = np.random.default_rng(0)
+    for i in range(16):  # 1.6 s of a 10 Hz camera (realsense-ros topic: the player remaps it)
+        b.image(
+            5_000_000 + i * 100_000_000,
+            rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+            topic="/camera/camera/color/image_raw",
+        )
+    b.close()
+    out = tmp_path / "recorded"
+    proc = run_stack(
+        "replay",
+        "--bag",
+        source,
+        "--checkpoint",
+        checkpoint,
+        "--record",
+        out,
+        "--json",
+        "--set",
+        "policy_node.torch_threads=1",
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["images_played"] == 16 and result["decisions"] >= 3
+    assert result["record"]["messages"]["/more/command"] == result["commands"]
+    assert result["record"]["messages"]["/camera/camera/color/image_raw"] == 16
+    assert result["mean_step_latency_ms"] > 0 and result["mean_inference_ms"] > 0
+
+    assert cli.main([str(out), "--checkpoint", str(checkpoint), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["with_recorded_command"] == result["decisions"]
+    agr = replayed["agreement"]
+    assert agr["exact_bin"] == 1.0 and agr["all_dims_exact"] == 1.0
+    assert max(d["mae"] for d in agr["per_dim"].values()) < 1e-6
+    lat = replayed["latency_ms"]["recorded_camera_to_command"]
+    assert lat["count"] == result["decisions"] and lat["p50"] > 0
+
+
+def test_rviz_config_shows_the_monitoring_topics():
+    import yaml
+
+    from more_ros import names
+    from more_vla_policy import monitoring
+
+    config = yaml.safe_load((repo_root() / "launch" / "more.rviz").read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == names.BASE_FRAME  # markers are in the robot frame
+    displays = {d["Topic"]["Value"]: d for d in manager["Displays"] if "Topic" in d}
+    assert displays[names.MARKERS]["Class"] == "rviz_default_plugins/MarkerArray"
+    namespaces = {m.ns for m in monitoring.command_markers(np.zeros(12), 1, "x")}
+    assert set(displays[names.MARKERS]["Namespaces"]) == namespaces
+    assert displays[names.ANNOTATED_IMAGE]["Class"] == "rviz_default_plugins/Image"
+    assert displays[names.ANNOTATED_IMAGE]["Topic"]["Reliability Policy"] == "Best Effort"  # sensor QoS
+    assert names.CAMERA_IMAGE in displays and names.SIM_ODOM in displays

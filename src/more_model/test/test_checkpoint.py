@@ -1,0 +1,104 @@
+"""Checkpoints: identical outputs after save/load, target restored, tiny backbone carried, errors named."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from more_common.action_contract import ActionSpec
+from more_model import load_policy
+from more_model.checkpoint import (
+    ADAPTERS_FILE,
+    META_FILE,
+    TARGET_FILE,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from more_model.target import TargetNetwork
+from more_model.testing import make_tiny_checkpoint, make_tiny_policy
+
+
+@torch.no_grad()
+def test_round_trip_gives_identical_outputs(tmp_path, images, instructions):
+    spec = ActionSpec.from_data(np.random.default_rng(0).uniform(-0.3, 0.3, (50, 12)))
+    policy = make_tiny_policy(seed=6, action_spec=spec)
+    target = TargetNetwork.from_policy(policy)
+    with torch.no_grad():
+        for _name, p in policy.named_adapter_parameters():
+            p.add_(0.01)  # online != target
+    save_checkpoint(tmp_path, policy, target=target, extra={"step": 12, "note": "resume"})
+    loaded = load_checkpoint(tmp_path)
+    again = loaded.policy
+    assert not again.training and loaded.extra == {"step": 12, "note": "resume"}
+    assert again.action_spec == spec and again.config == policy.config
+    a, b = policy.decode(images, instructions), again.decode(images, instructions)
+    np.testing.assert_array_equal(a.bins, b.bins)
+    np.testing.assert_array_equal(a.q_values, b.q_values)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    batch = policy.encode(images, instructions, bins=a.bins)
+    torch.testing.assert_close(again.slot_logits(batch), policy.slot_logits(batch), rtol=0, atol=0)
+    torch.testing.assert_close(
+        loaded.target.slot_logits(again, batch), target.slot_logits(policy, batch), rtol=0, atol=0
+    )
+
+
+def test_files_and_tiny_backbone(tmp_path):
+    path = make_tiny_checkpoint(tmp_path / "ckpt", seed=1)
+    names = {p.name for p in path.iterdir()}
+    assert {META_FILE, ADAPTERS_FILE, TARGET_FILE, "backbone"} <= names
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (path / "backbone").iterdir()}
+    meta = json.loads((path / META_FILE).read_text())
+    assert meta["model"]["backbone"] == "tiny" and len(meta["action_tokenizer"]["bin_token_ids"]) == 256
+    assert meta["tokenizer"]["image_token_id"] == 3 and meta["tokenizer"]["vocab_size"] > 512
+    policy = load_policy(path)
+    assert not policy.training and policy.image_size == (32, 48)
+    # the same seed gives the same checkpoint, another seed another one
+    same = load_policy(make_tiny_checkpoint(tmp_path / "same", seed=1))
+    other = load_policy(make_tiny_checkpoint(tmp_path / "other", seed=2))
+    img = [np.full((32, 48, 3), 100, np.uint8)]
+    assert np.array_equal(policy.decode(img, ["go"]).q_values, same.decode(img, ["go"]).q_values)
+    assert not np.array_equal(policy.decode(img, ["go"]).q_values, other.decode(img, ["go"]).q_values)
+
+
+def test_full_mode_training_state_is_saved_with_the_backbone(tmp_path, images, instructions):
+    policy = make_tiny_policy(seed=7)
+    policy.set_trainable("full")
+    with torch.no_grad():
+        policy.backbone.model.language_model.layers[0].mlp.dense_h_to_4h.weight.mul_(2.0)  # "trained" backbone
+    save_checkpoint(tmp_path, policy, target=TargetNetwork.from_policy(policy))
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.policy.train_mode == "full"
+    assert loaded.target.num_params() == sum(p.numel() for p in loaded.policy.parameters())
+    a, b = policy.decode(images, instructions), loaded.policy.decode(images, instructions)
+    np.testing.assert_array_equal(a.q_values, b.q_values)
+
+
+def test_saving_without_target_removes_a_stale_one(tmp_path):
+    policy = make_tiny_policy(seed=8)
+    save_checkpoint(tmp_path, policy, target=TargetNetwork.from_policy(policy))
+    save_checkpoint(tmp_path, policy)
+    assert not (tmp_path / TARGET_FILE).exists()
+    assert load_checkpoint(tmp_path).target is None
+
+
+def test_bad_checkpoints_are_named(tmp_path):
+    with pytest.raises(CheckpointError, match="not a MoRE checkpoint"):
+        load_policy(tmp_path)
+    path = make_tiny_checkpoint(tmp_path / "c")
+    meta = json.loads((path / META_FILE).read_text())
+    (path / META_FILE).write_text(json.dumps({**meta, "version": 99}))
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_policy(path)
+    (path / META_FILE).write_text(json.dumps({**meta, "tokenizer": {**meta["tokenizer"], "image_token_id": 4}}))
+    with pytest.raises(CheckpointError, match="not the saved one"):
+        load_policy(path)
+    (path / META_FILE).write_text(json.dumps({**meta, "model": {**meta["model"], "rank": 5}}))
+    with pytest.raises(CheckpointError, match="shape"):
+        load_policy(path)
+    (path / META_FILE).write_text(json.dumps({**meta, "model": {**meta["model"], "attn_rank": 0}}))
+    with pytest.raises(CheckpointError, match="unexpected"):
+        load_policy(path)
+    with pytest.raises(TypeError):
+        save_checkpoint(tmp_path / "d", make_tiny_policy(), extra={"bad": object()})

@@ -1,0 +1,1 @@
+"""ROS-side helpers of every node: names, QoS, node skeleton, parameters, diagnostics, conversions, test probes."""

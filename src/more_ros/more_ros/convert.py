@@ -1,0 +1,49 @@
+"""Conversions between the action contract's 12-vector and more_msgs/QuadrupedCommand."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from more_common.action_contract import ACTION_NAMES, NUM_DIMS, TERMINATE, InvalidActionError, stand_command
+from more_ros.names import BASE_FRAME
+
+# Message field for each contract dim (same names, same order).
+COMMAND_FIELDS: tuple[str, ...] = ACTION_NAMES
+
+
+def command_to_msg(action: Any, bins: Any = None, q_values: Any = None, stamp: Any = None):  # noqa: ANN201
+    """Build a QuadrupedCommand from a 12-vector (plus the decoder's bins and Q-values if any)."""
+    from more_msgs.msg import QuadrupedCommand
+
+    arr = np.asarray(action, dtype=np.float64)
+    if arr.shape != (NUM_DIMS,):
+        raise InvalidActionError(f"action must have shape ({NUM_DIMS},), got {arr.shape}")
+    msg = QuadrupedCommand()
+    msg.header.frame_id = BASE_FRAME
+    if stamp is not None:
+        msg.header.stamp = stamp
+    for i, name in enumerate(COMMAND_FIELDS):
+        if i == TERMINATE:
+            msg.terminate = bool(arr[i] >= 0.5)
+        else:
+            setattr(msg, name, float(arr[i]))
+    msg.bins = [-1] * NUM_DIMS if bins is None else [int(b) for b in np.asarray(bins).reshape(NUM_DIMS)]
+    msg.q_values = (
+        [math.nan] * NUM_DIMS if q_values is None else [float(q) for q in np.asarray(q_values).reshape(NUM_DIMS)]
+    )
+    return msg
+
+
+def msg_to_command(msg: Any) -> np.ndarray:
+    """QuadrupedCommand -> 12-vector (float64) in contract order; terminate as 0.0 / 1.0."""
+    values = [float(getattr(msg, name)) for name in COMMAND_FIELDS]
+    values[TERMINATE] = 1.0 if msg.terminate else 0.0
+    return np.asarray(values, dtype=np.float64)
+
+
+def stop_msg(stamp: Any = None):  # noqa: ANN201
+    """The safe command: zero velocities, stand in place (see action_contract.stand_command)."""
+    return command_to_msg(stand_command(), stamp=stamp)

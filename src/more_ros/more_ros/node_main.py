@@ -1,0 +1,104 @@
+"""The one node skeleton every executable of the stack uses (after ros2/examples).
+
+`run_node(make_node, description=...)` answers --help without touching ROS, then initialises
+rclpy, builds the node, spins it and shuts down cleanly on Ctrl-C or an external shutdown.
+A node that fails to build (for example a parameter that does not validate) exits with status 2
+and one clear line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from more_common.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
+
+
+def _split_ros_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split argv into (our args, ROS args); ROS args start at --ros-args."""
+    argv = list(argv)
+    if "--ros-args" in argv:
+        i = argv.index("--ros-args")
+        return argv[:i], argv[i:]
+    return argv, []
+
+
+def parse_cli(
+    prog: str, description: str, argv: Sequence[str] | None = None, add_arguments: Callable | None = None
+) -> tuple[argparse.Namespace, list[str]]:
+    """Parse the non-ROS part of argv (so --help works without ROS); return (namespace, ros_args)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ours, ros_args = _split_ros_args(argv)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="ROS arguments follow --ros-args, e.g. --ros-args -p rate_hz:=10.0 --params-file params.yaml",
+    )
+    if add_arguments is not None:
+        add_arguments(parser)
+    return parser.parse_args(ours), ros_args
+
+
+def check_overrides(node: Node) -> None:
+    """After construction: every parameter override the node got was declared (a parameter of its spec or a
+    `qos_overrides.*` key of one of its publishers/subscriptions); anything else is a ConfigurationError."""
+    from more_ros.params import unknown_overrides
+
+    unknown = unknown_overrides(node)
+    if unknown:
+        raise ConfigurationError(f"unknown parameter(s) for node {node.get_name()!r}: {unknown}")
+
+
+def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), executor_threads: int = 1) -> int:
+    import rclpy
+    from rclpy.exceptions import ParameterException
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+
+    rclpy.init(args=["node", *ros_args])
+    node = None
+    try:
+        try:
+            node = make_node()
+            check_overrides(node)
+        except (ConfigurationError, ParameterException) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except RuntimeError as err:
+            if "QoS override" not in str(err):  # rclpy's error for an invalid qos_overrides.* value
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        executor = MultiThreadedExecutor(executor_threads) if executor_threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except Exception:
+            if rclpy.ok():
+                raise
+            # the context was shut down under the executor (a node's own signal handler, e.g. the bridge's
+            # damping-then-exit): what the executor raises on its way out is that shutdown, not a failure
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+def run_node(
+    make_node: Callable[[], Node],
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    executor_threads: int = 1,
+) -> int:
+    """Standard `main`: --help without ROS, then init, spin, clean shutdown. Returns the exit status."""
+    _, ros_args = parse_cli(prog, description, argv)
+    return spin_node(make_node, ros_args, executor_threads)

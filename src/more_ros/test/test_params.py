@@ -1,0 +1,104 @@
+"""Parameter files: ROS 2 YAML structure, unknown keys and wrong types rejected by name, in the pure validator
+and inside a real rclpy node built from --params-file (the way `ros2 launch` and `more-stack` pass them)."""
+
+import pytest
+
+from more_common.errors import ConfigurationError
+from more_ros.params import load_params_file, parse_params, validate_params, validate_section
+
+SPEC = {
+    "rate_hz": (5.0, lambda v: v > 0, "decision rate [Hz], > 0"),
+    "enabled": (False, None, "start enabled"),
+    "retries": (3, None, "count"),
+    "name": ("x", None, "a name"),
+}
+
+
+def test_defaults_fill_in_and_good_values_pass():
+    out = validate_section("n", {"rate_hz": 2.5, "enabled": True}, SPEC)
+    assert out == {"rate_hz": 2.5, "enabled": True, "retries": 3, "name": "x"}
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"rate_hz": 5}, "parameter n.rate_hz must be of type double (like 5.0), got integer 5"),
+        ({"rate_hz": "fast"}, "n.rate_hz must be of type double"),
+        ({"enabled": 1}, "n.enabled must be of type bool (like False), got integer 1"),
+        ({"retries": 2.0}, "n.retries must be of type integer"),
+        ({"retries": True}, "n.retries must be of type integer (like 3), got bool True"),
+        ({"name": 7}, "n.name must be of type string"),
+        ({"rate_hz": -1.0}, "parameter n.rate_hz has invalid value -1.0: decision rate"),
+        ({"rate_hz_typo": 1.0}, "unknown parameter(s) ['n.rate_hz_typo']"),
+    ],
+)
+def test_bad_values_are_named(values, needle):
+    with pytest.raises(ConfigurationError) as err:
+        validate_section("n", values, SPEC)
+    assert needle in str(err.value)
+
+
+def test_file_structure_and_node_sections(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "/policy_node:\n  ros__parameters:\n    rate_hz: 2.0\n    nested:\n      a: 1\n"
+        "/**:\n  ros__parameters:\n    use_sim_time: false\n"
+    )
+    sections = load_params_file(path)
+    assert sections == {"policy_node": {"rate_hz": 2.0, "nested.a": 1}, "/**": {"use_sim_time": False}}
+    with pytest.raises(ConfigurationError, match=r"unknown parameter\(s\) \['policy_node.nested.a'\]"):
+        validate_params(sections, {"policy_node": SPEC})
+    with pytest.raises(ConfigurationError, match=r"unknown node\(s\) \['policy_node'\]"):
+        validate_params(sections, {"camera_node": SPEC})
+    # a node whose spec we do not own (None) is accepted as given
+    out = validate_params({"other": {"k": 1}}, {"other": None, "policy_node": SPEC})
+    assert out["other"] == {"k": 1} and out["policy_node"]["rate_hz"] == 5.0
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("- a\n- b\n", "top level must map node names"),
+        ("n:\n  rate_hz: 1.0\n", "section 'n' must contain exactly one key 'ros__parameters'"),
+        ("n:\n  ros__parameters: [1, 2]\n", "n.ros__parameters must be a mapping"),
+        ("n: {ros__parameters: {a: 1}\n", "is not valid YAML"),
+    ],
+)
+def test_malformed_files(tmp_path, text, needle):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        load_params_file(path)
+
+
+def test_parse_params_accepts_an_empty_section():
+    assert parse_params({"n": {"ros__parameters": None}}) == {"n": {}}
+
+
+@pytest.mark.ros
+def test_a_real_node_rejects_unknown_and_mistyped_overrides(tmp_path):
+    import rclpy
+    from rclpy.node import Node
+
+    from more_ros.params import declare_parameters
+
+    good, unknown, wrong = (tmp_path / f"{n}.yaml" for n in ("good", "unknown", "wrong"))
+    good.write_text("probe:\n  ros__parameters:\n    rate_hz: 2.0\n    use_sim_time: false\n")
+    unknown.write_text("probe:\n  ros__parameters:\n    rate_hz: 2.0\n    ratehz: 3.0\n")
+    wrong.write_text("probe:\n  ros__parameters:\n    rate_hz: 2\n")
+
+    def build(path):
+        context = rclpy.Context()
+        rclpy.init(args=["--ros-args", "--params-file", str(path)], context=context)
+        node = Node("probe", context=context)
+        try:
+            return declare_parameters(node, SPEC)
+        finally:
+            node.destroy_node()
+            rclpy.shutdown(context=context)
+
+    assert build(good)["rate_hz"] == 2.0
+    with pytest.raises(ConfigurationError, match=r"unknown parameter\(s\) for node 'probe': \['ratehz'\]"):
+        build(unknown)
+    with pytest.raises(ConfigurationError, match=r"parameter 'rate_hz'.*INTEGER.*DOUBLE"):
+        build(wrong)
