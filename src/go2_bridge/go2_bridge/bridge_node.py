@@ -24,7 +24,7 @@ from go2_bridge.lowstate import foot_contacts, parse_lowstate
 from go2_bridge.remote import ComboDetector, parse_remote
 from go2_bridge.safety import Level, Mode, SafetyConfig, SafetyCore
 from more_common.errors import ConfigurationError
-from more_ros import names
+from more_ros import diagnostics, names
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 
@@ -88,7 +88,7 @@ class BridgeNode(Node):
         damp = MotorCommands.zero_torque(config.stand_pose)
         damp.kd[:] = config.damping_kd
         self._damping_lowcmd = fill_lowcmd(init_lowcmd(LowCmd()), damp)
-        self._String, self._DiagnosticArray = String, DiagnosticArray
+        self._String = String
 
         # LowCmd: reliable, depth 1. A reliable writer matches both reliable and best-effort readers
         # (whatever the robot's reader asks for) and, keeping only the newest command, never blocks.
@@ -252,24 +252,21 @@ class BridgeNode(Node):
         return {"p50": float(np.percentile(d, 50)), "p99": float(np.percentile(d, 99)), "max": float(d.max())}
 
     def _publish_diagnostics(self, now: float) -> None:
-        from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-
         self._last_diag = now
-        values = self.core.status(now)
-        values["lowcmd_published"] = str(self._published)
+        values: dict[str, object] = dict(self.core.status(now))
+        values["lowcmd_published"] = self._published
         for k, v in self.loop_stats_ms().items():
-            values[f"period_{k}_ms"] = f"{v:.3f}"
+            values[f"period_{k}_ms"] = v
         if self._release is not None:
             values["sport_mode_release"] = f"{self._release.phase.value}: {self._release.detail}"
-        status = DiagnosticStatus(
-            level=bytes([int(self.core.level)]),
-            name=f"{NODE_NAME}: safety",
+        array = diagnostics.diagnostic_array(
+            f"{NODE_NAME}: safety",
+            int(self.core.level),
+            f"{self.core.mode.value}: {self.core.reason}",
+            values,
+            self.get_clock().now().to_msg(),
             hardware_id="unitree_go2",
-            message=f"{self.core.mode.value}: {self.core.reason}",
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
-        array = self._DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
     # -- sport mode ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Conversions between the action contract's 12-vector and more_msgs/QuadrupedCommand."""
+"""Message conversions every node shares: QuadrupedCommand <-> the contract's 12-vector, time stamps, rgb8 Images."""
 
 from __future__ import annotations
 
@@ -47,3 +47,27 @@ def msg_to_command(msg: Any) -> np.ndarray:
 def stop_msg(stamp: Any = None):  # noqa: ANN201
     """The safe command: zero velocities, stand in place (see action_contract.stand_command)."""
     return command_to_msg(stand_command(), stamp=stamp)
+
+
+def stamp_to_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int):  # noqa: ANN201 - builtin_interfaces/Time
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def image_msg(rgb: np.ndarray, frame_id: str, stamp: Any):  # noqa: ANN201 - sensor_msgs/Image
+    from sensor_msgs.msg import Image
+
+    msg = Image()
+    msg.header.frame_id = frame_id
+    msg.header.stamp = stamp
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.is_bigendian = 0
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+    return msg

@@ -16,11 +16,15 @@ import time
 from rclpy.node import Node
 
 from more_common.errors import ConfigurationError
+from more_ros.convert import image_msg
+from more_ros.diagnostics import ERROR as DIAG_ERROR
+from more_ros.diagnostics import OK as DIAG_OK
+from more_ros.diagnostics import diagnostic_array
 from more_ros.names import CAMERA_IMAGE, CAMERA_INFO, CAMERA_OPTICAL_FRAME, DIAGNOSTICS
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 from more_vla_policy.camera_sources import SOURCES, CameraDisconnectedError, CameraError, make_source
-from more_vla_policy.convert import DIAG_ERROR, DIAG_OK, camera_info_msg, diagnostic_array, image_msg
+from more_vla_policy.convert import camera_info_msg
 
 NODE_NAME = "camera_node"
 PARAMS = {

@@ -1,31 +1,17 @@
-"""Conversions between the package's plain data and ROS messages (the only module of the shell that builds them).
+"""Conversions between the policy package's plain data and ROS messages (the shared ones: more_ros.convert).
 
-Image <-> RawImage / numpy, CameraInfo from Intrinsics, MarkerArray from monitoring.MarkerSpec, DiagnosticArray
-from a name/level/message/values tuple, and the ROS time <-> nanosecond helpers.
+sensor_msgs/Image -> RawImage, CameraInfo from Intrinsics, MarkerArray from monitoring.MarkerSpec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
+from more_ros.convert import stamp_to_ns
 from more_vla_policy.camera_sources import Intrinsics
 from more_vla_policy.monitoring import MarkerSpec
 from more_vla_policy.policy_core import RawImage
-
-DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2
-
-
-def stamp_to_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def ns_to_stamp(ns: int):  # noqa: ANN201 - builtin_interfaces/Time
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
 
 
 def raw_image(msg: Any) -> RawImage:
@@ -39,20 +25,6 @@ def raw_image(msg: Any) -> RawImage:
         stamp_ns=stamp_to_ns(msg.header.stamp),
         is_bigendian=msg.is_bigendian,
     )
-
-
-def image_msg(rgb: np.ndarray, frame_id: str, stamp: Any):  # noqa: ANN201 - sensor_msgs/Image
-    from sensor_msgs.msg import Image
-
-    msg = Image()
-    msg.header.frame_id = frame_id
-    msg.header.stamp = stamp
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding = "rgb8"
-    msg.is_bigendian = 0
-    msg.step = msg.width * 3
-    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
-    return msg
 
 
 def camera_info_msg(intr: Intrinsics, frame_id: str, stamp: Any):  # noqa: ANN201 - sensor_msgs/CameraInfo
@@ -92,21 +64,3 @@ def marker_array(specs: Iterable[MarkerSpec], frame_id: str, stamp: Any, lifetim
         m.lifetime.nanosec = int((lifetime_s % 1.0) * 1e9)
         out.markers.append(m)
     return out
-
-
-def diagnostic_array(
-    name: str, level: int, message: str, values: Mapping[str, Any], stamp: Any, hardware_id: str = ""
-) -> Any:
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-
-    status = DiagnosticStatus(level=bytes([level]), name=name, message=message, hardware_id=hardware_id)
-    status.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]
-    arr = DiagnosticArray(status=[status])
-    arr.header.stamp = stamp
-    return arr
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3f}"
-    return str(v)

@@ -20,19 +20,14 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 
 from more_common.errors import ConfigurationError
 from more_ros import names
-from more_ros.convert import command_to_msg
+from more_ros.convert import command_to_msg, image_msg, ns_to_stamp
+from more_ros.diagnostics import ERROR as DIAG_ERROR
+from more_ros.diagnostics import OK as DIAG_OK
+from more_ros.diagnostics import diagnostic_array
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 from more_vla_policy.checkpoint_path import load_checkpoint_policy
-from more_vla_policy.convert import (
-    DIAG_ERROR,
-    DIAG_OK,
-    diagnostic_array,
-    image_msg,
-    marker_array,
-    ns_to_stamp,
-    raw_image,
-)
+from more_vla_policy.convert import marker_array, raw_image
 from more_vla_policy.monitoring import annotate, command_markers
 from more_vla_policy.policy_core import (
     STATE_DISABLED,

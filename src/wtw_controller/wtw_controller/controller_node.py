@@ -19,7 +19,7 @@ from rclpy.node import Node
 
 from more_common.errors import ConfigurationError
 from more_common.typed_config import ConfigError
-from more_ros import names
+from more_ros import diagnostics, names
 from more_ros.convert import msg_to_command
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
@@ -66,7 +66,7 @@ class ControllerNode(Node):
         except (ConfigError, ValueError, PolicyLoadError) as err:
             raise ConfigurationError(str(err)) from err
         self.core = WtwController(policy, config, p["command_timeout_s"], p["sensor_timeout_s"])
-        self._JointTargets, self._DiagnosticArray = JointTargets, DiagnosticArray
+        self._JointTargets = JointTargets
         self._kp = [config.kp] * 12
         self._kd = [config.kd] * 12
         self._zeros = [0.0] * 12
@@ -152,28 +152,24 @@ class ControllerNode(Node):
             self._publish_diagnostics(now)
 
     def _publish_diagnostics(self, now: float) -> None:
-        from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-
         self._last_diag = now
         error, self._error = self._error, None
-        level = 2 if error else (0 if self._status == "ok" else 1)
-        values = {"status": self._status, "targets_published": str(self._published)}
+        level = diagnostics.ERROR if error else (diagnostics.OK if self._status == "ok" else diagnostics.WARN)
+        values: dict[str, object] = {"status": self._status, "targets_published": self._published}
         if self._periods:
             d = np.asarray(self._periods) * 1e3
             values.update(
-                period_p50_ms=f"{np.percentile(d, 50):.3f}",
-                period_p99_ms=f"{np.percentile(d, 99):.3f}",
-                period_max_ms=f"{d.max():.3f}",
+                period_p50_ms=float(np.percentile(d, 50)),
+                period_p99_ms=float(np.percentile(d, 99)),
+                period_max_ms=float(d.max()),
             )
         if self._step_ms:
-            values["step_p50_ms"] = f"{np.percentile(self._step_ms, 50):.3f}"
-            values["step_p99_ms"] = f"{np.percentile(self._step_ms, 99):.3f}"
-        status = DiagnosticStatus(
-            level=bytes([level]), name=f"{NODE_NAME}: policy", hardware_id="unitree_go2",
-            message=error or self._status, values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )  # fmt: skip
-        array = self._DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+            values["step_p50_ms"] = float(np.percentile(self._step_ms, 50))
+            values["step_p99_ms"] = float(np.percentile(self._step_ms, 99))
+        stamp = self.get_clock().now().to_msg()
+        array = diagnostics.diagnostic_array(
+            f"{NODE_NAME}: policy", level, error or self._status, values, stamp, hardware_id="unitree_go2"
+        )
         self._diag_pub.publish(array)
 
 

@@ -108,7 +108,7 @@ class BagPlayerNode(Node):
             self.done.set()
 
     def _decompress(self, msg):  # noqa: ANN001 - CompressedImage -> Image, None if undecodable
-        from more_vla_policy.convert import image_msg
+        from more_ros.convert import image_msg
         from more_vla_policy.policy_core import ImageError, image_to_rgb
         from more_vla_policy.replay.bag_io import COMPRESSED_IMAGE_TYPE, image_from_bag_msg
 
