@@ -38,8 +38,9 @@ RECORDER = NodeSpec("more_vla_policy", "bag_recorder", "more_vla_policy.replay.r
 STACKS: dict[str, tuple[NodeSpec, ...]] = {
     # RealSense camera -> VLA policy -> walk-these-ways controller -> Go2 bridge (the robot)
     "robot": (CAMERA, POLICY, CONTROLLER, BRIDGE),
-    # six-task simulator (camera images, instruction, episode status; kinematic base) -> VLA policy
-    "sim": (WORLD, POLICY),
+    # VLA policy <- six-task simulator (camera images, instruction, episode status; kinematic base); the policy
+    # first: the runner starts the simulator once the policy reports (it loads its model first)
+    "sim": (POLICY, WORLD),
     # a bag's camera images and instructions -> VLA policy
     "replay": (POLICY, PLAYER),
     # the smallest DDS check (`make talk`): a fixed command -> the kinematic base

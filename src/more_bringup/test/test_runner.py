@@ -132,3 +132,36 @@ def test_rviz_config_shows_the_monitoring_topics():
     assert displays[names.ANNOTATED_IMAGE]["Class"] == "rviz_default_plugins/Image"
     assert displays[names.ANNOTATED_IMAGE]["Topic"]["Reliability Policy"] == "Best Effort"  # sensor QoS
     assert names.CAMERA_IMAGE in displays and names.SIM_ODOM in displays
+
+
+@pytest.mark.ros
+def test_a_node_that_dies_stops_the_stack(tmp_path):
+    """Each node is its own process; when one ends, the runner stops the others and exits 1 naming it."""
+    from more_model.testing import make_tiny_checkpoint
+
+    checkpoint = make_tiny_checkpoint(tmp_path / "ckpt", seed=1)
+    proc = run_stack(
+        "robot",
+        "--checkpoint",
+        checkpoint,
+        "--json",
+        "--set",
+        "camera_node.source=synthetic",
+        "--set",
+        "policy_node.torch_threads=1",
+        "--set",
+        "wtw_controller.run_dir=/nonexistent/run",  # the controller refuses to start: exit status 2
+        timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["error"].startswith("node wtw_controller (wtw_controller_node) exited with status 2")
+    assert result["exit_status"]["wtw_controller"] == 2
+    # the others were stopped by the runner (SIGINT), cleanly, and none is left running
+    assert {k: v for k, v in result["exit_status"].items() if k != "wtw_controller"} == {
+        "camera_node": 0,
+        "policy_node": 0,
+        "go2_bridge": 0,
+    }
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: node wtw_controller")

@@ -4,8 +4,8 @@ Playback starts once something subscribes to the images (or after `wait_for_subs
 `start_delay_s`. Images (from the recorded camera topic, realsense-ros names included) are published on `image_topic`
 (default: the stack's camera topic) with the recorded pacing scaled by `rate`, restamped with the current time
 so the policy's staleness check and latency figures mean what they mean live. Recorded instructions are
-published latched on the instruction topic. Playback runs on its own thread; `done` turns true at the end
-(`more-stack replay` stops then). `ros2 bag play` replaces this node on a full ROS install.
+published latched on the instruction topic. Playback runs on its own thread; at the end `done` is set and, with
+`exit_when_done`, the process ends with status 0 (how `more-stack replay` knows the bag is played). `ros2 bag play` replaces this node on a full ROS install.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ PARAMS = {
     "start_delay_s": (1.0, non_negative, "then wait this long before playing (lets the others connect)"),
     "loop": (False, None, "start again at the end"),
     "restamp": (True, None, "stamp images with the current time (else keep the recorded stamps)"),
+    "exit_when_done": (False, None, "end the process (status 0) when the bag has been played (not with loop)"),
 }
 
 
@@ -106,6 +107,9 @@ class BagPlayerNode(Node):
                 self.get_logger().error(f"playback stopped: {type(err).__name__}: {err}")
         finally:
             self.done.set()
+            if self.params["exit_when_done"] and not self._stop.is_set():
+                self.get_logger().info(f"played {self.images_published} images: done")
+                self.context.try_shutdown()
 
     def _decompress(self, msg):  # noqa: ANN001 - CompressedImage -> Image, None if undecodable
         from more_ros.convert import image_msg
