@@ -54,4 +54,12 @@ def step_loss(
             mc_lower_bound=cfg.mc_lower_bound,
         )
     out = forward(batch.current)
-    return more_loss(cfg, out.slot_logits, batch.current.bins, out.router_probs, out.token_mask, targets)
+    return more_loss(
+        cfg,
+        out.slot_logits,
+        batch.current.bins,
+        out.router_probs,
+        out.token_mask,
+        targets,
+        router_experts=out.router_experts,
+    )

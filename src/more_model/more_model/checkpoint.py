@@ -67,6 +67,8 @@ def save_checkpoint(
     `state_dict`: the policy's tensors by `policy.state_dict()` names, when the policy's own are not whole
     (FSDP shards, gathered by the caller): the adapters (+ the tiny backbone's tensors) are taken from it.
     """
+    if policy.attention_lora_merged:
+        raise CheckpointError("the policy's attention LoRA is merged into its base weights: save the unmerged policy")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     extra = dict(extra or {})

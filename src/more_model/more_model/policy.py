@@ -6,12 +6,15 @@
 
 [Contract]
 - Only the 256 rows of lm_head that belong to the bin tokens are ever multiplied (W_bins, gathered per
-  call); full-vocabulary logits are never computed. Bin logits are computed in float32.
+  call); full-vocabulary logits are never computed. Bin logits are computed in float32, also inside a bf16
+  autocast region (the head runs with autocast disabled).
 - Slot i's logits come from the position before action token i (processor.py explains the layout).
 - `decode` is greedy over bins with a KV cache: 1 prefill + 11 one-token steps, so no other token can
   come out. Batched; left padding is neutralised by position ids counted from each row's first token.
 - Only adapter parameters (LoRA + routers) train by default; `set_trainable("full")` also trains the
   backbone (meant for the tiny backbone trained from scratch).
+- `merge_attention_lora()` folds the attention LoRA into the base weights for inference; such a policy
+  cannot be saved (its base weights are no longer the backbone's).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from more_common.action_contract import ActionSpec
 from .action_tokenizer import ActionTokenizer
 from .config import MoREConfig
 from .fuyu_loader import DTYPES, load_backbone
-from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name
+from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name, merge_attention_lora
 from .processor import NUM_SLOTS, Batch, BatchEncoder, build_processor
 from .tiny_backbone import build_tiny_backbone, build_tiny_tokenizer
 
@@ -52,6 +55,7 @@ class PolicyOutput:
     slot_logits: torch.Tensor  # [B, 12, 256] float32 (teacher-forced), or [B, 1, 256] for a prompt-only batch
     router_probs: tuple[torch.Tensor, ...]  # per MixLoRA layer [B, T, N] fp32 (empty without routers)
     token_mask: torch.Tensor  # [B, T] bool, False on padding
+    router_experts: tuple[torch.Tensor, ...] = ()  # per MixLoRA layer [B, T, K] int64: the experts each token used
 
 
 class MoREPolicy(nn.Module):
@@ -71,6 +75,7 @@ class MoREPolicy(nn.Module):
         if getattr(backbone.lm_head, "bias", None) is not None:
             raise ValueError("lm_head with a bias is not supported (Fuyu has none)")
         self.ffns: list[MixLoRAFFN] = inject_adapters(backbone, config)
+        self.attention_lora_merged = False
         self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(), persistent=False)
         self.processor = build_processor(tokenizer, config.image_size, config.patch_size)
         self.encoder = BatchEncoder(self.processor, action_tokenizer, config.prompt_template, config.image_size)
@@ -159,6 +164,20 @@ class MoREPolicy(nn.Module):
                 p.requires_grad_(False)
         return self
 
+    def merge_attention_lora(self) -> MoREPolicy:
+        """Fold the attention LoRA into query_key_value / dense (W <- W + s B A) for inference.
+
+        Decoding then runs no attention LoRA at all; the FFN experts stay LoRA (routing is per token). fp32:
+        slot logits equal the unmerged ones up to rounding order (measured 3e-7 on the tiny test model, 9e-6 on
+        models/demo); bf16: the merged weight is rounded to bf16 once. The policy can no longer train its
+        attention LoRA nor be saved; keep the unmerged one for that. A no-op without attention LoRA (attn_rank=0)
+        or when already merged.
+        """
+        if merge_attention_lora(self.backbone):
+            self.attention_lora_merged = True
+            self.set_trainable(self.train_mode)  # the merged weights are backbone weights: frozen in "adapters"
+        return self
+
     def base_state_dict(self) -> dict[str, torch.Tensor]:
         """The backbone's own tensors under its HF names (adapters left out), e.g. to save the tiny backbone."""
         return {n: t for n, t in self.backbone.state_dict().items() if not is_adapter_name(n)}
@@ -174,8 +193,11 @@ class MoREPolicy(nn.Module):
         return self.backbone.lm_head.weight.index_select(0, self.bin_token_ids)
 
     def bin_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden [..., H] -> logits over the 256 bins [..., 256], float32."""
-        return torch.nn.functional.linear(hidden.float(), self.bin_head().float())
+        """hidden [..., H] -> logits over the 256 bins [..., 256], float32 (also under bf16 autocast)."""
+        head = self.bin_head()
+        # autocast would run this F.linear in bf16 whatever its inputs are: the Q-values must be fp32
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            return torch.nn.functional.linear(hidden.float(), head.float())
 
     def _decoder(self, batch: Batch, cache: Any = None, use_cache: bool = False) -> Any:
         return self.backbone.model(
@@ -192,7 +214,10 @@ class MoREPolicy(nn.Module):
         n = NUM_SLOTS if batch.has_actions else 1
         logits = self.bin_logits(hidden[:, -n:])  # (B, n, 256): left padding aligns the last n positions
         probs = tuple(m.router_probs for m in self.ffns if m.router_probs is not None)
-        return PolicyOutput(slot_logits=logits, router_probs=probs, token_mask=batch.attention_mask.bool())
+        experts = tuple(m.router_experts for m in self.ffns if m.router_experts is not None)
+        return PolicyOutput(
+            slot_logits=logits, router_probs=probs, token_mask=batch.attention_mask.bool(), router_experts=experts
+        )
 
     def slot_logits(self, batch: Batch) -> torch.Tensor:
         """Teacher-forced logits of all 12 slots [B, 12, 256]; the batch must carry actions."""
