@@ -8,6 +8,8 @@ from more_common.typed_config import ConfigError
 from more_training.config import TrainConfig, load_config
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+# recorded experiments keep loading too (their configs are history, re-runnable)
+EXPERIMENTS = sorted((Path(__file__).parents[1] / "experiments").glob("*/*.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +65,7 @@ def test_contradicting_suboptimal_switches():
         load_config(None, ["data.use_suboptimal=false", "data.suboptimal_fraction=0.5"])
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+@pytest.mark.parametrize("path", CONFIGS + EXPERIMENTS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS + EXPERIMENTS])
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert isinstance(cfg, TrainConfig)
