@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-ROS_PACKAGES = {"more_ros", "more_vla_policy", "wtw_controller", "go2_bridge", "go2_sim", "more_sim_ros", "more_bringup"}
+ROS_PACKAGES = {
+    "more_ros",
+    "more_vla_policy",
+    "wtw_controller",
+    "go2_bridge",
+    "go2_sim",
+    "more_sim_ros",
+    "more_bringup",
+}
 PURE_PACKAGES = {"more_common", "more_model", "more_sim", "more_training"}
 ROS_IMPORTS = {"rclpy", "launch", "launch_ros", "rosidl_runtime_py", "ament_index_python"}
 # Pure packages may use these ROS-side packages' pure modules, named here one by one (lazily imported, never rclpy).
