@@ -64,7 +64,7 @@ class NodeProcesses:
     def by_name(self, name: str) -> Child | None:
         return next((c for c in self.children if c.spec.name == name), None)
 
-    def stop(self, timeout: float = 10.0) -> dict[str, int]:
+    def stop(self, timeout: float = 20.0) -> dict[str, int]:
         """SIGINT to every running child, wait up to `timeout` s, then SIGKILL; {node name: exit status}."""
         for child in reversed(self.children):
             if child.returncode is None:

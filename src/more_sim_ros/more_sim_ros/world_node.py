@@ -21,7 +21,7 @@ from rclpy.node import Node
 from more_common.action_contract import InvalidActionError
 from more_common.errors import ConfigurationError
 from more_ros import names
-from more_ros.convert import msg_to_command
+from more_ros.convert import msg_to_command, stamp_to_ns
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 from more_sim.config import SimConfig
@@ -73,6 +73,8 @@ class SimNode(Node):
         self._timeout = p["command_timeout_s"]
         self._command = None
         self._command_time = -float("inf")
+        self._episode_start_ns = 0  # stamp of the current episode's first image
+        self.stale_commands = 0
         self._types = {"image": Image, "info": CameraInfo, "status": EpisodeStatus, "odom": Odometry, "str": String}
         self._image_pub = self.create_publisher(
             Image, names.CAMERA_IMAGE, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
@@ -101,6 +103,12 @@ class SimNode(Node):
         except InvalidActionError as err:
             self.get_logger().error(f"rejected command: {err}; standing")
             command = None
+        # A decision on an image from before this episode began (e.g. the previous episode's last frame, which may
+        # say terminate) must not act in this one; stop commands carry no image stamp and always apply.
+        stamp = stamp_to_ns(msg.header.stamp)
+        if stamp and stamp < self._episode_start_ns:
+            self.stale_commands += 1
+            return
         self._command = command
         self._command_time = time.monotonic()
 
@@ -113,9 +121,11 @@ class SimNode(Node):
     def _tick(self) -> None:
         fresh = time.monotonic() - self._command_time <= self._timeout
         result = self.session.tick(self._command if fresh else None)
-        stamp = self.get_clock().now().to_msg()
+        now = self.get_clock().now()
+        stamp = now.to_msg()
         if result.new_episode:
             self._command = None  # a command for the previous episode must not leak into this one
+            self._episode_start_ns = now.nanoseconds
             self._instruction_pub.publish(self._types["str"](data=result.instruction))
             self.get_logger().info(f"episode {result.episode}: {result.task}: {result.instruction!r}")
         self._image_pub.publish(self._image(result, stamp))
