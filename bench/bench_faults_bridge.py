@@ -13,6 +13,10 @@ damping LowCmd (kp 0, kd = damping_kd on all 12 motors) arrives here.
   timeout (only possible if the last target was lost in transport, or a bug).
 - estop_damping: /more/estop true. Reaction = first damping LowCmd received - e-stop published. Design bound:
   the next 2 ms cycle; + 50 ms as above.
+- lowstate_input_cost (in process, no DDS): what the checks cost per LowState at 500 Hz, side by side in one run:
+  parse_lowstate alone (the old path) against LowStateInput.on_message (CRC over the 1180-byte struct, parse,
+  core update, reading checks, remote combos) on a unitree_go/LowState; ms per frame, best and median of the
+  rounds' medians.
 Bridge parameters: defaults (target_timeout_s 0.1, rate 500 Hz), except stand_up_duration_s 0.1,
 activate_blend_s 0, min_damping_s 0.05 (quick trials) and lowstate_timeout_s 1.0: this process's LowState can
 stall for tens of ms on a loaded machine, and a stale-LowState damping would pre-empt the fault measured.
@@ -197,6 +201,39 @@ class EstopDamping(BridgeFault):
         return {"design_bound_ms": CYCLE_MS}
 
 
+def bench_lowstate_input(rounds: int = 5, frames: int = 2000) -> dict:
+    import statistics
+
+    from go2_bridge.go2 import STAND_POSE
+    from go2_bridge.inputs import InputMonitor, LowStateInput
+    from go2_bridge.lowstate import parse_lowstate
+    from go2_bridge.lowstate_wire import lowstate_crc
+    from go2_bridge.remote import ComboDetector
+    from go2_bridge.safety import SafetyCore
+    from unitree_go.msg import LowState
+
+    msg = LowState()
+    for i in range(12):
+        msg.motor_state[i].q = float(STAND_POSE[i])
+    msg.imu_state.quaternion[0] = 1.0
+    msg.crc = lowstate_crc(msg)
+    inputs = LowStateInput(SafetyCore(), InputMonitor(), ComboDetector())
+    variants = {"parse_only": lambda t: parse_lowstate(msg), "checked_input": lambda t: inputs.on_message(msg, t)}
+    medians: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():  # alternating, so both see the same machine state
+            ms = []
+            for i in range(frames):
+                t0 = time.perf_counter()
+                fn(i * 0.002)
+                ms.append((time.perf_counter() - t0) * 1e3)
+            medians[name].append(float(np.median(ms)))
+    assert inputs.crc_errors == 0 and inputs.accepted == rounds * frames
+    out = {k: {"best_ms": round(min(v), 4), "median_ms": round(statistics.median(v), 4)} for k, v in medians.items()}
+    out["added_ms"] = round(out["checked_input"]["median_ms"] - out["parse_only"]["median_ms"], 4)
+    return out
+
+
 FAULTS: dict[str, type[Fault]] = {TargetLossDamping.name: TargetLossDamping, EstopDamping.name: EstopDamping}
 
 
@@ -244,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             workdir = Path(tmp) / name
             workdir.mkdir()
             result[name] = run_fault(FAULTS[name](), args.trials, workdir)
+    if not args.only:
+        result["lowstate_input_cost"] = bench_lowstate_input()
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
     return 0
