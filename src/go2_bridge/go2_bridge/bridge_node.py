@@ -171,15 +171,19 @@ class BridgeNode(Node):
 
     # -- inputs ------------------------------------------------------------------------------------
     def _on_lowstate(self, msg) -> None:  # noqa: ANN001
-        out = self.inputs.on_message(msg, time.monotonic())
-        for request, accepted, why in self.inputs.requests:
-            self.get_logger().info(f"remote {request}: {why}" + ("" if accepted else " (refused)"))
-        self.inputs.requests.clear()
-        if out is None:
-            return
-        self._lowstate_count += 1
-        if self._lowstate_count % self.params["state_publish_divider"] == 0:
-            self._publish_state_topics(*out)
+        now = time.monotonic()
+        try:
+            out = self.inputs.on_message(msg, now)
+            for request, accepted, why in self.inputs.requests:
+                self.get_logger().info(f"remote {request}: {why}" + ("" if accepted else " (refused)"))
+            self.inputs.requests.clear()
+            if out is None:
+                return
+            self._lowstate_count += 1
+            if self._lowstate_count % self.params["state_publish_divider"] == 0:
+                self._publish_state_topics(*out)
+        except Exception as err:  # never crash the node on a LowState: damp and say why
+            self.core.fault(f"LowState handling failed: {type(err).__name__}: {err}", now)
 
     def _publish_state_topics(self, state: RobotState, ok: Publishable) -> None:
         from go2_bridge.convert import contacts_msg, imu_msg, joint_state_msg

@@ -307,6 +307,7 @@ def test_junk_accelerometer_is_not_published_as_nan(robot):
     robot.accel = np.array([np.nan, np.inf, 1.0])
     robot.imus.clear()
     robot.diags.clear()
+
     def flagged(m):
         return m.linear_acceleration_covariance[0] == -1.0
 
