@@ -243,11 +243,13 @@ def test_monitor_warns_for_hold_s_then_goes_quiet():
 
 @pytest.mark.ros
 def test_imu_without_accelerometer_says_no_estimate():
+    from builtin_interfaces.msg import Time
+
     from go2_bridge.convert import imu_msg
     from go2_bridge.lowstate import parse_lowstate
 
     state = parse_lowstate(lowstate(quat=(2.0, 0.0, 0.0, 0.0), accel=(math.nan, 1.0, 2.0)))
-    msg = imu_msg(state, None or __import__("builtin_interfaces.msg").msg.Time(), "base_link", accelerometer_ok=False)
+    msg = imu_msg(state, Time(), "base_link", accelerometer_ok=False)
     a = msg.linear_acceleration
     assert (a.x, a.y, a.z) == (0.0, 0.0, 0.0) and msg.linear_acceleration_covariance[0] == -1.0
     assert msg.orientation.w == 1.0  # normalised
