@@ -5,8 +5,9 @@ Behaves like the real robot where the bridge can tell: a LowCmd with a wrong CRC
 values (q = PosStopF, dq = VelStopF) disable the position / velocity terms; torques saturate at the
 motor limits. LowState carries q, dq, ddq, tau_est per motor, the IMU (quaternion w-x-y-z, gyro,
 accelerometer, rpy) from a site at the base centre, foot forces in newtons (the real sensor reports
-raw counts), and `tick` = simulated milliseconds. The ground-truth base pose is available separately
-(`base_position`, `base_rpy`) for tests; the robot itself does not know it.
+raw counts), `tick` = simulated milliseconds, and its CRC (the bridge drops LowState without a valid
+one). The ground-truth base pose is available separately (`base_position`, `base_rpy`) for tests; the
+robot itself does not know it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from go2_bridge.go2 import FOOT_NAMES, HEAD, LYING_POSE, MODE_STOP, NUM_MOTORS, STAND_POSE
 from go2_bridge.lowcmd import lowcmd_crc
 from go2_bridge.lowstate import rpy_from_quaternion
+from go2_bridge.lowstate_wire import lowstate_crc
 from go2_sim.model import go2_mjcf
 
 _STOP_THRESHOLD_Q = 2.0e9  # |q| at or above this is PosStopF
@@ -166,4 +168,5 @@ class Go2Sim:
             m.temperature = 30
         msg.foot_force[:] = np.clip(np.round(self.foot_forces()), -32768, 32767).astype(np.int16)
         msg.tick = round(d.time * 1000.0) & 0xFFFFFFFF
+        msg.crc = lowstate_crc(msg)  # last: over everything above, as the Go2 does (the bridge checks it)
         return msg

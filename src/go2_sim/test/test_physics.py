@@ -6,32 +6,11 @@ import pytest
 from go2_bridge.go2 import POS_STOP_F, STAND_POSE
 from go2_bridge.lowcmd import LowCmdData, MotorCommands, fill_lowcmd, init_lowcmd
 from go2_bridge.lowstate import parse_lowstate
+from go2_bridge.lowstate_wire import LowStateData, lowstate_crc
 from go2_bridge.safety import Mode, SafetyCore
 from go2_sim.physics import Go2Sim
 
 DT = 0.002
-
-
-class LowStateData:
-    """A LowState look-alike (so this test needs no ROS interfaces)."""
-
-    class _Imu:
-        def __init__(self):
-            self.quaternion = np.zeros(4, np.float32)
-            self.gyroscope = np.zeros(3, np.float32)
-            self.accelerometer = np.zeros(3, np.float32)
-            self.rpy = np.zeros(3, np.float32)
-
-    class _Motor:
-        mode = q = dq = ddq = tau_est = q_raw = dq_raw = ddq_raw = temperature = 0
-
-    def __init__(self):
-        self.head = np.zeros(2, np.uint8)
-        self.imu_state = self._Imu()
-        self.motor_state = [self._Motor() for _ in range(20)]
-        self.foot_force = np.zeros(4, np.int16)
-        self.wireless_remote = np.zeros(40, np.uint8)
-        self.tick = 0
 
 
 class Loop:
@@ -105,6 +84,14 @@ def test_bad_crc_is_dropped_and_previous_command_kept():
     bad.crc ^= 1
     assert not sim.apply_lowcmd(bad)
     assert sim.dropped_commands == 1 and np.allclose(-sim.model.actuator_biasprm[:, 1], 30.0)
+
+
+def test_lowstate_carries_a_valid_crc():
+    sim = Go2Sim()
+    ls = sim.fill_lowstate(LowStateData())
+    assert ls.crc == lowstate_crc(ls) != lowstate_crc(LowStateData())  # filled last, over the readings
+    sim.step(5)
+    assert sim.fill_lowstate(ls).crc == lowstate_crc(ls)
 
 
 def test_pos_stop_value_disables_position_term():
