@@ -155,15 +155,21 @@ def _read_info(path: Path) -> dict[str, str]:
     return info
 
 
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # every PNG ends with this empty IEND chunk and its CRC
+
+
 def _read_png(path: Path) -> np.ndarray:
-    """An RGB frame; a truncated or damaged PNG (checksums verified first) raises QuardError naming it."""
+    """An RGB frame; a truncated or damaged PNG (end marker and chunk CRCs checked first) raises QuardError."""
     try:
-        with Image.open(path) as im:
-            im.verify()  # chunk CRCs and the end marker: a cut or flipped file fails here
-        with Image.open(path) as im:
+        data = path.read_bytes()
+        if not data.endswith(_PNG_END):
+            raise ValueError("no PNG end marker: truncated or not a PNG")
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()  # every chunk's CRC: a flipped byte fails here
+        with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
-    except Exception as err:  # UnidentifiedImageError, OSError ("truncated"), SyntaxError (bad chunk), ...
-        raise QuardError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
+    except Exception as err:  # UnidentifiedImageError, OSError, SyntaxError (bad chunk), ValueError, ...
+        raise QuardError(f"{path}: not a readable PNG ({type(err).__name__}: {err})") from err
 
 
 def _parse_bool(text: str, where: str) -> bool:
@@ -215,7 +221,7 @@ def read_quard_episode(
     if "expert" in info:
         expert = _parse_bool(info["expert"], f"{path}/info.csv expert")
     if success is None:
-        raise QuardError(f"{path}: no success label in info.csv; pass success=True/False (--success)")
+        raise QuardError(f"{path / 'info.csv'}: no success label; pass success=True/False (--success true|false)")
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         raise QuardError(f"{path}: images of different sizes {sorted(shapes)}")
