@@ -232,6 +232,9 @@ def load_checkpoint(
         action_tokenizer = ActionTokenizer.from_dict(meta["action_tokenizer"])
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
         raise CheckpointError(f"{meta_path}: invalid model or action_tokenizer ({type(err).__name__}: {err})") from err
+    # the tensor files first: a damaged one fails in milliseconds, before the (possibly large) backbone loads
+    adapters = _load_tensors(d / ADAPTERS_FILE)
+    target_state = _load_tensors(d / TARGET_FILE, device=str(torch.device(device))) if meta.get("has_target") else None
     if config.backbone == "tiny":
         if not meta["backbone_dir"]:
             raise CheckpointError(f"{meta_path}: a tiny-backbone checkpoint needs backbone_dir")
@@ -239,7 +242,7 @@ def load_checkpoint(
     else:
         bb_path = Path(backbone_path or meta["backbone_dir"] or "")
         if not str(bb_path):
-            raise CheckpointError("this Fuyu checkpoint names no backbone directory: pass backbone_path")
+            raise CheckpointError(f"{meta_path}: this Fuyu checkpoint names no backbone directory: pass backbone_path")
         config = config.replace(backbone_path=str(bb_path))
     try:
         with _quiet_progress(config.backbone == "tiny"):
@@ -255,28 +258,26 @@ def load_checkpoint(
         raise CheckpointError(f"{bb_path}: the tokenizer lacks the special or action bin tokens ({err})") from err
     saved = meta.get("tokenizer")
     if saved is not None and saved != summary:
-        raise CheckpointError(f"the backbone's tokenizer {summary} is not the saved one {saved}")
+        raise CheckpointError(f"{meta_path}: the backbone's tokenizer {summary} is not the saved one {saved}")
     if expected_ids != action_tokenizer.bin_token_ids:
         raise CheckpointError(
             f"{meta_path}: the backbone's tokenizer maps bins to other token ids than the checkpoint was trained on"
         )
     policy = MoREPolicy(config, backbone, tokenizer, action_tokenizer).to(device)
-    adapters = _load_tensors(d / ADAPTERS_FILE)
     _load_named(policy, adapters, set(policy.adapter_state_dict()), str(d / ADAPTERS_FILE))
     try:
         policy.set_trainable(meta.get("train_mode", "adapters"))
     except ValueError as err:
         raise CheckpointError(f"{meta_path}: train_mode: {err}") from err
     target = None
-    if meta.get("has_target"):
-        state = _load_tensors(d / TARGET_FILE, device=str(torch.device(device)))
+    if target_state is not None:
         trainable = policy.trainable_state_dict()
-        if set(state) != set(trainable):
+        if set(target_state) != set(trainable):
             raise CheckpointError(f"{d / TARGET_FILE} does not hold the policy's trainable tensors")
-        bad = [k for k, t in state.items() if t.shape != trainable[k].shape or not torch.isfinite(t).all()]
+        bad = [k for k, t in target_state.items() if t.shape != trainable[k].shape or not torch.isfinite(t).all()]
         if bad:
             raise CheckpointError(f"{d / TARGET_FILE}: {bad[0]} has the wrong shape or non-finite values")
-        target = TargetNetwork(state)
+        target = TargetNetwork(target_state)
     return Checkpoint(policy=policy.eval(), target=target, extra=meta.get("extra", {}))
 
 

@@ -99,7 +99,7 @@ def test_more_checkpoint_json_wrong_types(ckpt, tmp_path):
     for label, meta in cases.items():
         d = _copy(ckpt, tmp_path)
         (d / META_FILE).write_text(json.dumps(meta))
-        name = {"backbone_dir elsewhere": d / "nowhere", "tokenizer ids changed": "tokenizer"}.get(label, d / META_FILE)
+        name = d / "nowhere" if label == "backbone_dir elsewhere" else d / META_FILE
         _refused(d, name, label)
 
 
