@@ -46,6 +46,19 @@ def test_more_train_on_a_damaged_shard_removes_its_run_dir(tiny_data, tmp_path):
     assert not out.exists()  # the run wrote its config before it failed on bad input: removed again
 
 
+def test_more_train_reports_a_worker_error_in_one_line(tiny_data, tmp_path, capsys):
+    """A DataLoader worker's DatasetError arrives with the worker's traceback in its text: one line is kept."""
+    data = tmp_path / "ds"
+    shutil.copytree(tiny_data, data)
+    for shard in data.glob("*.npz"):
+        shard.write_bytes(shard.read_bytes()[:-1])
+    out = tmp_path / "run"
+    rc = cli.main(tiny_overrides(data, out, data__num_workers=2))
+    line = check_bad_input(rc, _errors(capsys.readouterr().err), data)
+    assert "checksum mismatch" in line and "Original" not in line
+    assert not out.exists()
+
+
 def _errors(stderr):
     """more-train logs INFO lines on stderr while it runs; the contract is about what is not a log line."""
     return "\n".join(line for line in stderr.splitlines() if not line.startswith(("INFO ", "WARNING ")))

@@ -162,3 +162,13 @@ def test_missing_info_csv_needs_no_silent_empty_instruction(quard, tmp_path):
     npy.write_bytes(npy.read_bytes()[:-40])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert "UnpicklingError" in check_bad_input(proc.returncode, proc.stderr, npy)
+
+
+def test_quard_export_of_a_damaged_dataset_writes_nothing(quard, tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert _import(capsys, quard, out)[0] == 0
+    shard = sorted(out.glob("*.npz"))[0]
+    shard.write_bytes(shard.read_bytes()[:-1])
+    rc = main(["quard-export", str(out), str(tmp_path / "q")])
+    check_bad_input(rc, capsys.readouterr().err, shard)
+    assert not (tmp_path / "q").exists() and not list(tmp_path.glob(".q.tmp*"))

@@ -113,3 +113,13 @@ def test_corrupt_length_field_as_a_user_runs_it(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     check_bad_input(proc.returncode, proc.stderr, d)
     assert not (tmp_path / "ds").exists()
+
+
+def test_more_replay_with_a_damaged_checkpoint(tmp_path, capsys):
+    from more_model.testing import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "ckpt", seed=0)
+    (ckpt / "more_checkpoint.json").write_bytes(b'{"format": "more-vla-checkpoint", "version": 1, "model": [')
+    bag = _record(tmp_path / "bag", "mcap")
+    rc = cli.main([str(bag), "--checkpoint", str(ckpt)])
+    check_bad_input(rc, capsys.readouterr().err, ckpt / "more_checkpoint.json")
