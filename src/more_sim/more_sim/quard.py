@@ -206,6 +206,12 @@ def read_quard_episode(
     if not kept:
         raise QuardError(f"{path}: no frames")
     info = _read_info(path / "info.csv")  # first: a missing label fails before any pickle is loaded
+    if "success" in info:
+        success = _parse_bool(info["success"], f"{path}/info.csv success")
+    if "expert" in info:
+        expert = _parse_bool(info["expert"], f"{path}/info.csv expert")
+    if success is None:
+        raise QuardError(f"{path / 'info.csv'}: no success label; pass success=True/False (--success true|false)")
     width = len(next((path / "command").glob("*.npy")).stem)
     actions, images = [], []
     for f in kept:
@@ -216,12 +222,6 @@ def read_quard_episode(
     actions = np.stack(actions)
     if "terminate" not in command:
         actions[-1, TERMINATE] = 1.0  # QUARD: the episode's end is the stop
-    if "success" in info:
-        success = _parse_bool(info["success"], f"{path}/info.csv success")
-    if "expert" in info:
-        expert = _parse_bool(info["expert"], f"{path}/info.csv expert")
-    if success is None:
-        raise QuardError(f"{path / 'info.csv'}: no success label; pass success=True/False (--success true|false)")
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         raise QuardError(f"{path}: images of different sizes {sorted(shapes)}")
