@@ -88,7 +88,10 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         node, dot, param = key.partition(".")
         if not (sep and dot and node and param):
             raise ConfigurationError(f"--set {item!r} must look like node.param=value")
-        overrides.append((node, param, yaml.safe_load(raw)))
+        try:
+            overrides.append((node, param, yaml.safe_load(raw)))
+        except yaml.YAMLError as err:
+            raise ConfigurationError(f"--set {item!r}: the value is not valid YAML") from err
     if args.instruction is not None:
         overrides.append((POLICY.name, "instruction", args.instruction))
         if args.mode == "sim":  # the simulator announces its episode's instruction: make it this one
@@ -110,7 +113,10 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
     specs = {node_name(m): getattr(m, "PARAMS", None) for m in modules}
     recorder = importlib.import_module(RECORDER.module)
     specs.setdefault(RECORDER.name, recorder.PARAMS)  # a file may configure recording for --record
-    validate_params(sections, specs)  # raises naming node.param
+    try:
+        validate_params(sections, specs)  # raises naming node.param
+    except ConfigurationError as err:
+        raise ConfigurationError(f"{path}{' with the command-line overrides' if overrides else ''}: {err}") from err
     if args.record is None:
         sections.pop(RECORDER.name, None)
     return sections

@@ -8,7 +8,8 @@ Autoregressive Bellman target (eq. 7), from a target network (target.py), for tr
     y^12 = r_t + gamma * (1 - done_t) * max_b Q_tgt(s_{t+1}, b) at slot 1
     y^i  = max(y^i, gamma^steps_to_end * success)                  (Monte-Carlo lower bound, Q-Transformer)
 with r_t = 1 at the final step of a successful episode, else 0, and steps_to_end = 0 at the final step.
-`done` means terminal (the episode ended there); a time-limit truncation is not done and bootstraps.
+`done` means terminal (the episode ended there); a time-limit truncation is not done and bootstraps, except its
+last step, whose next state is not stored: the data pipeline leaves it out (more_common.dataset's done rule).
 
 RL loss (eq. 8, 10): 0.5 * mean_{data}(Q(a^i) - y^i)^2 + alpha * 0.5 * mean_{bins b != a^i} Q(b)^2 (+ beta L_MoE).
 `regression="bce"` swaps both squared errors for binary cross-entropy on the same sigmoid Q, with the same

@@ -2,7 +2,7 @@
 
 more-sim generate --tasks all --episodes 600 --out data/sim [--suboptimal-fraction 0.5] [--workers 2]
 more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json
-more-sim quard-import QUARD_ROOT OUT --trust-pickle [--success true|false] [--stride 10]
+more-sim quard-import QUARD_ROOT OUT --trust-pickle --success true|false [--stride 10]
 more-sim quard-export DATASET OUT
 more-sim render --task crawl --seed 3 --out crawl.png
 more-sim info
@@ -232,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, RuntimeError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        from more_common.errors import one_line
+
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -5,6 +5,9 @@ and sub-optimal policies, every decision, so a job's episode is the same whichev
 worker runs it. Recorded episodes become `more_common.dataset.Episode`s: the image each command was
 decided on, the command as the policy emitted it (contract order), the labels from the
 environment's own success check, and the privileged state per step as the extra "state".
+The observation after the last decision is not recorded (one image per episode for one transition in ~100):
+a time-limited (truncated) episode's last step therefore has no Bellman target, and the RL stream leaves it
+out instead of bootstrapping it from its own image (the done rule of more_common.dataset).
 """
 
 from __future__ import annotations
