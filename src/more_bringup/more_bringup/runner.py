@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start = time.monotonic()
         try:
             for spec in specs:
-                processes.start(spec, params_file)
+                processes.start(spec, params_file, spec.ros_args())
                 if spec == POLICY:  # what follows (simulator episodes, bag playback, motors) waits for the model
                     _wait_for_policy(executor, monitor, processes)
             _supervise(args, executor, monitor, processes, start + timeout)

@@ -1,10 +1,10 @@
 """The one definition of each stack's nodes (pure Python: imported by the launch files and by `more-stack`).
 
 [Contract] A stack is an ordered tuple of `NodeSpec`s: the ROS package, its console script, the Python module
-whose `main` that script runs (how `more-stack` starts it as its own process), and the node name, which is
-also the node's section in the stack's parameter file `launch/config/<stack>.yaml`. The launch files build
-their `launch_ros` Node actions from this table and nothing else; `more-stack` starts the same processes with
-the same file. A test checks each spec against the package's entry points and the node's own name.
+whose `main` that script runs (how `more-stack` starts it as its own process), the node name, which is
+also the node's section in the stack's parameter file `launch/config/<stack>.yaml`, and topic remappings. The
+launch files build their `launch_ros` Node actions from this table and nothing else; `more-stack` starts the
+same processes with the same file. A test checks each spec against the package's entry points and the node's own name.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ class NodeSpec:
     executable: str
     module: str
     name: str
+    remappings: tuple[tuple[str, str], ...] = ()  # (from, to) topic remappings, as `-r from:=to`
+
+    def remapped(self, *pairs: tuple[str, str]) -> NodeSpec:
+        return NodeSpec(self.package, self.executable, self.module, self.name, (*self.remappings, *pairs))
+
+    def ros_args(self) -> list[str]:
+        """The remappings as command-line ROS arguments (what `more-stack` passes after --ros-args)."""
+        return [arg for a, b in self.remappings for arg in ("-r", f"{a}:={b}")]
 
 
 CAMERA = NodeSpec("more_vla_policy", "camera_node", "more_vla_policy.camera_node", "camera_node")

@@ -50,8 +50,8 @@ def _run_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
 def test_launch_file_starts_exactly_the_stack(stack, monkeypatch):
     entities = _run_launch_file(LAUNCH_DIR / f"{LAUNCH_OF_STACK[stack]}.launch.py", monkeypatch)
     nodes = [e.kwargs for e in entities if type(e).__name__ == "Node"]
-    assert [(n["package"], n["executable"], n["name"]) for n in nodes] == [
-        (s.package, s.executable, s.name) for s in STACKS[stack]
+    assert [(n["package"], n["executable"], n["name"], tuple(n["remappings"])) for n in nodes] == [
+        (s.package, s.executable, s.name, s.remappings) for s in STACKS[stack]
     ]
     if stack in CONFIGURED:
         params = next(e for e in entities if type(e).__name__ == "DeclareLaunchArgument" and e.args[0] == "params")
