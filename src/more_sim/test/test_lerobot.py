@@ -324,6 +324,36 @@ def test_lerobots_default_codec_av1_yuv420p(sim_dataset, episodes, tmp_path):
     assert max(means) <= 4.0, means  # measured 2.8 (4:2:0 chroma on sharp colour edges: up to ~140 per pixel)
 
 
+def test_extras_of_every_shape_and_odd_image_sizes_round_trip(tmp_path):
+    rng = np.random.default_rng(3)
+    eps = [
+        Episode(
+            images=rng.integers(0, 256, (n, 5, 7, 3), dtype=np.uint8),
+            actions=rng.normal(size=(n, 12)).astype(np.float32),
+            instruction="walk",
+            task="go_to",
+            success=bool(n % 2),
+            expert=True,
+            terminated=False,
+            extras={"scalar": rng.normal(size=n), "one": rng.normal(size=(n, 1)), "vec": rng.normal(size=(n, 3))},
+        )
+        for n in (1, 4)
+    ]
+    with DatasetWriter(tmp_path / "ds") as w:
+        for ep in eps:
+            w.add(ep)
+    export_lerobot(tmp_path / "ds", tmp_path / "le")
+    schema = pq.read_schema(tmp_path / "le/data/chunk-000/file-000.parquet")
+    assert schema.field("observation.scalar").type == schema.field("observation.one").type == pa.float32()
+    assert schema.field("observation.vec").type == pa.list_(pa.float32(), 3)
+    import_lerobot(tmp_path / "le", tmp_path / "back")
+    for ep, b in zip(eps, EpisodeDataset(tmp_path / "back").iter_episodes(), strict=True):
+        assert {k: v.shape for k, v in b.extras.items()} == {k: v.shape for k, v in ep.extras.items()}
+        for k in ep.extras:
+            np.testing.assert_array_equal(b.extras[k], ep.extras[k])
+        assert b.header() == ep.header() and _frames_error(b.images, ep.images)[1] <= MAX_ERR
+
+
 # -- others' datasets ----------------------------------------------------------------------------
 
 

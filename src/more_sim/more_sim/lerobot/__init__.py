@@ -24,7 +24,7 @@ written and read here with pyarrow (Parquet) and PyAV (mp4), following LeRobot's
     ROOT/meta/stats.json                                   {feature: {min, max, mean, std, count, q01..q99}}
     ROOT/meta/tasks.parquet                                task (str, the pandas index), task_index (int64)
     ROOT/meta/episodes/chunk-000/file-000.parquet          one row per episode (below)
-    ROOT/meta/more.json                                    this project's index meta (LeRobot ignores it)
+    ROOT/meta/more.json                                    index meta, extras' shapes (LeRobot ignores it)
     ROOT/data/chunk-CCC/file-FFF.parquet                   one row per frame, one row group per episode
     ROOT/videos/observation.images.front/chunk-CCC/file-FFF.mp4   episodes back to back, pts = frame / fps
 
@@ -53,7 +53,7 @@ The instruction is the LeRobot task string.
 extra exactly (float32 stays float32), and the index meta; frames come back within the codec's tolerance.
 Default video: libx264, yuv444p, crf 0, g 2 (lossless in YUV; the RGB <-> YUV conversion leaves at most
 2 grey levels, mean 0.4, measured on simulator frames). yuv420p (what browsers play) halves the colour
-resolution and costs up to ~150 grey levels on sharp colour edges of small images; libsvtav1 (LeRobot's
+resolution and costs up to ~230 grey levels on sharp colour edges of small images; libsvtav1 (LeRobot's
 default codec) only takes yuv420p.
 
 [Import of others' datasets] codebase_version v3.x only; `action` must be a numeric [12] feature, and
@@ -64,10 +64,17 @@ become extras (observation.state -> extra "state"). Anything else is reported as
 raises LeRobotError naming the file, feature or episode; output is staged in a temporary directory and
 renamed at the end.
 
-[Not verified here] lerobot itself was not run against these files (it cannot be installed next to this
-project's torch). The tests check what its reader relies on instead: the info.json keys and types, the
-file layout, the Parquet schema, the index ranges, the stats, tasks.parquet's pandas metadata, and
-frames found at from_timestamp + timestamp within 1e-4 s.
+[Checked against lerobot] once, outside the tests, in a throwaway install of lerobot 0.4.4 next to this
+project's torch (torchvision 0.22 for its pyav reader, the CUDA-only ops disabled): LeRobotDatasetMetadata
+and LeRobotDataset (pyav backend, delta_timestamps) loaded exports of both codecs, every decoded frame of
+the default within 2 grey levels; a dataset recorded by lerobot 0.4.4 itself imported with bit-exact
+actions. Not verified: the torchcodec backend (no system FFmpeg here), the web visualiser and the Hub.
+Known differences from lerobot's own files: no `huggingface` schema metadata in the data Parquet (lerobot
+passes the features explicitly); stats are float64 for every feature (lerobot keeps bools for bool
+min/max) and exact (lerobot samples image frames and approximates quantiles with histograms). The tests
+check what lerobot's reader relies on: the info.json keys and types, the file layout, the Parquet schema,
+the index ranges, the stats, tasks.parquet's pandas metadata, and frames found at
+from_timestamp + timestamp within 1e-4 s.
 """
 
 from more_sim.lerobot.errors import LeRobotError

@@ -144,10 +144,10 @@ class _Exporter:
         n = ep.length
         task_index = self.tasks.setdefault(ep.instruction, len(self.tasks))
         frame_index = np.arange(n, dtype=np.int64)
-        values: dict[str, np.ndarray] = {f"observation.{k}": ep.extras[k].reshape(n, -1) for k in self.extras}
+        values: dict[str, np.ndarray] = {}
         for k in self.extras:
-            if not self.extras[k]:
-                values[f"observation.{k}"] = ep.extras[k].reshape(n)
+            flat = ep.extras[k].reshape(n, -1)
+            values[f"observation.{k}"] = flat[:, 0] if flat.shape[1] == 1 else flat  # shape [1]: a scalar column
         values.update(
             {
                 "action": ep.actions.astype(np.float32),
@@ -303,6 +303,7 @@ class _Exporter:
                 "camera_key": CAMERA_KEY,
                 "video": self.video.to_dict(),
                 "index_meta": dict(index_meta),
+                "extra_shapes": {name: list(shape) for name, shape in self.extras.items()},  # per step
             },
         )
         write_json(self.root / INFO_PATH, info)  # last: a dataset without info.json is not one

@@ -140,6 +140,12 @@ def _vectors(column: pa.ChunkedArray | pa.Array, rows: int, width: int, what: st
     return arr.to_numpy(zero_copy_only=False)
 
 
+def _column(row: Mapping[str, Any], name: str, default: Any) -> Any:
+    """An episode's more/<name> value; `default` where the column is absent or empty (null)."""
+    value = row.get(f"{MORE_PREFIX}{name}")
+    return default if value is None else value
+
+
 class _DataFile:
     """One data Parquet file with its rows grouped by episode (read once, kept while episodes need it)."""
 
@@ -186,6 +192,10 @@ class _Importer:
         self.episodes = self._read_episodes()
         more = src / MORE_PATH
         self.more = read_json(more, "") if more.exists() else {}
+        if not isinstance(self.more, dict):
+            self.more = {}
+        shapes = self.more.get("extra_shapes")
+        self.extra_shapes: dict[str, Any] = shapes if isinstance(shapes, dict) else {}
         self._data: _DataFile | None = None
         self._video: VideoReader | None = None
         self.several_tasks = 0  # episodes whose frames carry more than one task (the first one is kept)
@@ -289,12 +299,13 @@ class _Importer:
         actions = _vectors(table.column("action"), n, NUM_DIMS, f"{where} action").astype(np.float32)
         if not np.isfinite(actions).all():
             raise LeRobotError(f"{where}: feature 'action' has non-finite values")
-        extras = {
-            name: _vectors(table.column(f"observation.{name}"), n, dims, f"{where} observation.{name}")
-            .astype(np.float32)
-            .reshape(n, *([dims] if self.features[f"observation.{name}"]["shape"] != [1] else []))
-            for name, dims in self.extras.items()
-        }
+        extras = {}
+        for name, dims in self.extras.items():
+            values = _vectors(table.column(f"observation.{name}"), n, dims, f"{where} observation.{name}")
+            shape = self.extra_shapes.get(name)  # our exports record the per-step shape; others: [d] or scalar
+            if not (isinstance(shape, list) and int(np.prod(shape)) == dims):
+                shape = [dims] if dims > 1 or values.ndim == 2 else []
+            extras[name] = values.astype(np.float32).reshape(n, *shape)
         task_indices = table.column("task_index").to_numpy(zero_copy_only=False)
         if int(task_indices[0]) not in self.tasks:
             raise LeRobotError(f"{where}: task_index {int(task_indices[0])} not in {TASKS_PATH}")
@@ -320,11 +331,11 @@ class _Importer:
             images=self._images(row, table, timestamps, where),
             actions=actions,
             instruction=self.tasks[int(task_indices[0])],
-            task=str(row.get(f"{MORE_PREFIX}task") or task),
+            task=str(_column(row, "task", task)),
             success=bool(label),
             expert=bool(is_expert),
-            split=str(row.get(f"{MORE_PREFIX}split") or "id"),
-            episode_id=str(row.get(f"{MORE_PREFIX}episode_id") or f"lerobot-{e}"),
+            split=str(_column(row, "split", "id")),
+            episode_id=str(_column(row, "episode_id", f"lerobot-{e}")),
             terminated=True if terminated is None else bool(terminated),
             extras=extras,
             meta=meta if isinstance(meta, dict) else {"meta": meta},
@@ -362,8 +373,7 @@ def import_lerobot(
     if Path(out).resolve() == src.resolve():
         raise LeRobotError(f"OUT {out} is the input dataset")
     importer = _Importer(src, camera)
-    more = importer.more if isinstance(importer.more, dict) else {}
-    index_meta = more.get("index_meta")
+    index_meta = importer.more.get("index_meta")
     if not isinstance(index_meta, dict):
         index_meta = {
             "converter": "more-sim lerobot-import",
