@@ -4,6 +4,8 @@ more-sim generate --tasks all --episodes 600 --out data/sim [--suboptimal-fracti
 more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json
 more-sim quard-import QUARD_ROOT OUT --trust-pickle --success true|false [--stride 10]
 more-sim quard-export DATASET OUT
+more-sim lerobot-export DATASET OUT [--vcodec libx264|libsvtav1] [--pix-fmt yuv444p|yuv420p] [--crf 0]
+more-sim lerobot-import SRC OUT [--camera KEY] [--success true|false]
 more-sim render --task crawl --seed 3 --out crawl.png
 more-sim info
 """
@@ -118,6 +120,73 @@ def cmd_quard_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- LeRobot v3 datasets (more_sim.lerobot) -------------------------------------------------------
+
+
+def cmd_lerobot_export(args: argparse.Namespace) -> int:
+    from more_sim.lerobot import VideoSettings, export_lerobot
+
+    video = VideoSettings(vcodec=args.vcodec, pix_fmt=args.pix_fmt, crf=args.crf, gop=args.gop)
+    summary = export_lerobot(
+        args.dataset,
+        args.out,
+        fps=args.fps,
+        video=video,
+        robot_type=args.robot_type,
+        data_file_mb=args.data_file_mb,
+        video_file_mb=args.video_file_mb,
+        overwrite=args.overwrite,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_lerobot_import(args: argparse.Namespace) -> int:
+    from more_sim.lerobot import import_lerobot
+
+    summary = import_lerobot(
+        args.src,
+        args.out,
+        camera=args.camera,
+        success=args.success,
+        expert=args.expert,
+        task=args.task,
+        episodes_per_shard=args.episodes_per_shard,
+        overwrite=args.overwrite,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_lerobot_parsers(sub: argparse._SubParsersAction) -> None:
+    from more_sim.lerobot.layout import DEFAULT_DATA_FILE_MB, DEFAULT_VIDEO_FILE_MB, ROBOT_TYPE
+
+    le = sub.add_parser("lerobot-export", help="write a dataset as a LeRobotDataset v3.0")
+    le.add_argument("dataset", type=Path)
+    le.add_argument("out", type=Path)
+    le.add_argument("--fps", type=int, default=None, help="frames per second (default: the dataset's decision_hz)")
+    le.add_argument("--vcodec", choices=("libx264", "libsvtav1"), default="libx264")
+    le.add_argument("--pix-fmt", choices=("yuv444p", "yuv420p"), default="yuv444p", help="yuv420p for browsers")
+    le.add_argument("--crf", type=int, default=0, help="0 = lossless in YUV (libx264); LeRobot uses 30 (av1)")
+    le.add_argument("--gop", type=int, default=2, help="frames between key frames (LeRobot's g)")
+    le.add_argument("--robot-type", default=ROBOT_TYPE)
+    le.add_argument("--data-file-mb", type=float, default=DEFAULT_DATA_FILE_MB, help="start a new Parquet file after")
+    le.add_argument("--video-file-mb", type=float, default=DEFAULT_VIDEO_FILE_MB, help="start a new mp4 file after")
+    le.add_argument("--overwrite", action="store_true", help="replace OUT if it is a LeRobot dataset")
+    le.set_defaults(func=cmd_lerobot_export)
+
+    li = sub.add_parser("lerobot-import", help="convert a LeRobotDataset v3 into a dataset")
+    li.add_argument("src", type=Path)
+    li.add_argument("out", type=Path)
+    li.add_argument("--camera", default=None, help="camera feature (default observation.images.front or the only one)")
+    li.add_argument("--success", type=_bool, default=None, help="label for episodes the data does not label")
+    li.add_argument("--expert", type=_bool, default=None, help="expert flag where unlabelled (default: = success)")
+    li.add_argument("--task", default="", help="project task name where the data has none")
+    li.add_argument("--episodes-per-shard", type=int, default=32)
+    li.add_argument("--overwrite", action="store_true", help="replace OUT if it is a dataset")
+    li.set_defaults(func=cmd_lerobot_import)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     """Run the expert on one episode and save a strip of frames (a quick look at a task)."""
     import numpy as np
@@ -214,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("out", type=Path)
     x.add_argument("--split-dir", default="sim")
     x.set_defaults(func=cmd_quard_export)
+
+    add_lerobot_parsers(sub)
 
     r = sub.add_parser("render", help="save a strip of frames of one expert episode")
     r.add_argument("--task", choices=TASKS, default="go_to")
