@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -25,13 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from more_bringup.stacks import NodeSpec
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(OSError):  # not Linux: the supervisor's own signal handling still stops the children
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+from more_ros.process import die_with_parent
 
 
 @dataclass
@@ -52,7 +44,7 @@ class NodeProcesses:
     def start(self, spec: NodeSpec, params_file: Path, extra_ros_args: Sequence[str] = ()) -> Child:
         argv = [sys.executable, "-m", spec.module, "--ros-args", "--params-file", str(params_file), *extra_ros_args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        process = subprocess.Popen(argv, stdout=self._output, stderr=self._output, env=env, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(argv, stdout=self._output, stderr=self._output, env=env, preexec_fn=die_with_parent)
         child = Child(spec, process)
         self.children.append(child)
         return child
