@@ -36,6 +36,10 @@ def bundled_policy() -> bytes:
     return node.read_bytes()
 
 
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())  # onnxruntime's messages span lines; errors here are reported as one
+
+
 class OnnxPolicy:
     """`policy(obs) -> action` for an ONNX file (or the bundled policy when `path` is empty)."""
 
@@ -57,7 +61,7 @@ class OnnxPolicy:
         try:
             self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own exception types for every parse failure
-            raise PolicyLoadError(f"cannot load ONNX policy {where}: {type(err).__name__}: {err}") from err
+            raise PolicyLoadError(f"cannot load ONNX policy {where}: {type(err).__name__}: {_one_line(err)}") from err
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1:
             raise PolicyLoadError(f"policy {where} must have one input and an output, has {len(inputs)}/{len(outputs)}")
@@ -66,7 +70,8 @@ class OnnxPolicy:
         try:
             out = self(np.zeros(obs_dim))
         except Exception as err:
-            raise PolicyLoadError(f"policy {where} does not take [1, {obs_dim}] observations: {err}") from err
+            why = _one_line(err)
+            raise PolicyLoadError(f"policy {where} does not take [1, {obs_dim}] observations: {why}") from err
         if out.shape != (num_actions,):
             raise PolicyLoadError(f"policy {where} must return {num_actions} actions, returns shape {out.shape}")
 
