@@ -1,11 +1,13 @@
-"""go2_mujoco_sim: the MuJoCo Go2 playing the robot over unitree_go topics.
+"""go2_mujoco_sim: the MuJoCo Go2 (Menagerie model, physics.Go2Sim) playing the robot over unitree_go topics.
 
 Publishes unitree_go/LowState on /lowstate once per physics step (500 Hz at 2 ms steps) and applies
-every unitree_go/LowCmd from /lowcmd as PD torques (wrong CRC: dropped, like the robot). Steps are
+every unitree_go/LowCmd from /lowcmd as PD torques behind a 15 ms torque lag (wrong CRC: dropped, like the
+robot). Steps are
 paced by a steady-clock timer, so simulated time runs at most as fast as the wall clock (slower when
 the machine is busy: then LowState simply arrives less often, as from a slow robot). The true base
 pose goes out on /more/go2_sim/odom (nav_msgs/Odometry, stamped in simulated time) for tests and
-monitoring; the bridge and the controller never read it.
+monitoring; the bridge and the controller never read it. A geometry_msgs/Twist on /more/go2_sim/push
+shoves the trunk (linear: world-frame velocity change [m/s], angular: trunk-frame [rad/s]), for tests.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rclpy.node import Node
 from more_common.errors import ConfigurationError
 from more_ros import names
 from more_ros.node_main import run_node
-from more_ros.params import declare_parameters, positive
+from more_ros.params import declare_parameters, non_negative, positive
 
 NODE_NAME = "go2_mujoco_sim"
 PARAMS = {
@@ -23,22 +25,24 @@ PARAMS = {
     "real_time_factor": (1.0, positive, "simulated seconds per wall second at most"),
     "start": ("lying", lambda v: v in ("lying", "standing"), "initial pose: lying | standing"),
     "odom_rate_hz": (50.0, positive, "rate of the ground-truth odometry [Hz]"),
+    "actuator_lag_s": (0.015, non_negative, "first-order lag between commanded and applied torque [s]"),
 }
 
 
 class Go2SimNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
+        from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
         from rclpy.clock import Clock, ClockType
 
         from go2_sim.physics import Go2Sim
-        from more_ros.qos import OVERRIDABLE, SENSOR_QOS
+        from more_ros.qos import COMMAND_QOS, OVERRIDABLE, SENSOR_QOS
         from unitree_go.msg import LowCmd, LowState
 
         p = self.params = declare_parameters(self, PARAMS)
         try:
-            self.sim = Go2Sim(timestep=p["timestep"], start=p["start"])
+            self.sim = Go2Sim(timestep=p["timestep"], start=p["start"], actuator_lag_s=p["actuator_lag_s"])
         except ValueError as err:
             raise ConfigurationError(str(err)) from err
         self._lowstate = LowState()
@@ -54,6 +58,9 @@ class Go2SimNode(Node):
             Odometry, names.GO2_SIM_ODOM, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
         )
         self.create_subscription(LowCmd, names.LOWCMD, self._on_lowcmd, SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
+        self.create_subscription(
+            Twist, names.GO2_SIM_PUSH, self._on_push, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
+        )
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(p["timestep"] / p["real_time_factor"], self._tick, clock=steady)
         self.get_logger().info(f"MuJoCo Go2 up ({p['start']}), {1 / p['timestep']:.0f} Hz LowState")
@@ -64,6 +71,15 @@ class Go2SimNode(Node):
                 self.get_logger().warning(f"dropped {self.sim.dropped_commands} LowCmd(s) with a bad CRC or head")
         except Exception as err:  # a robot does not crash on a bad frame either
             self.get_logger().error(f"bad LowCmd: {type(err).__name__}: {err}")
+
+    def _on_push(self, msg) -> None:  # noqa: ANN001
+        lin, ang = msg.linear, msg.angular
+        values = (lin.x, lin.y, lin.z, ang.x, ang.y, ang.z)
+        if not all(abs(v) < 1e3 for v in values):  # NaN fails this too
+            self.get_logger().error(f"push ignored: needs finite values below 1e3, got {values}")
+            return
+        self.sim.push(values[:3], values[3:])
+        self.get_logger().info(f"pushed: linear {values[:3]} m/s, angular {values[3:]} rad/s")
 
     def _tick(self) -> None:
         self.sim.step()

@@ -1,4 +1,4 @@
-"""The controller as a real process: wiring, 50 Hz output, and its watchdogs over DDS."""
+"""The controller as a real process, with each backend: wiring, 50 Hz output, watchdogs and diagnostics over DDS."""
 
 import subprocess
 import sys
@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from onnx_helpers import write_affine_onnx
 from wtw_helpers import make_run
 
 from more_common.action_contract import action_from_mapping
@@ -39,6 +40,7 @@ class Feeder:
         self.JointState, self.Imu = JointState, Imu
         self.sensors = True
         self.commands = True
+        self.command = action_from_mapping({"vx": 0.5})
         self._n = 0
 
     def act(self):
@@ -53,14 +55,22 @@ class Feeder:
             imu.orientation.w = 1.0
             self.imu_pub.publish(imu)
         if self.commands and self._n % 10 == 0:
-            self.cmd_pub.publish(command_to_msg(action_from_mapping({"vx": 0.5})))
+            self.cmd_pub.publish(command_to_msg(self.command))
 
     def status(self):
+        latest = self.latest()
+        return latest.message if latest is not None else ""
+
+    def latest(self):
         for d in reversed(self.diags):
             for s in d.status:
                 if s.name.startswith("wtw_controller"):
-                    return s.message
-        return ""
+                    return s
+        return None
+
+    def values(self):
+        latest = self.latest()
+        return {kv.key: kv.value for kv in latest.values} if latest is not None else {}
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +131,71 @@ def test_sensor_loss_stops_targets_and_they_resume(running):
     assert feeder.probe.spin_until(lambda: len(feeder.targets) > n + 3, 3.0, feeder.act)
 
 
-@pytest.mark.parametrize("params,message", [({}, "run_dir"), ({"run_dir": "/nonexistent/run"}, "body_latest")])
+@pytest.fixture(scope="module")
+def velocity(tmp_path_factory):
+    """The velocity backend with an ONNX policy whose action is its bias, always (zero weights)."""
+    bias = np.linspace(-1.0, 1.0, 12).astype(np.float32)
+    path = write_affine_onnx(tmp_path_factory.mktemp("onnx") / "bias.onnx", np.zeros((45, 12), np.float32), bias)
+    proc = NodeProcess("wtw_controller.controller_node", {"policy_file": str(path), "diagnostics_period_s": 0.2})
+    probe = Probe("velocity_feeder")
+    feeder = Feeder(probe)
+    try:
+        assert probe.spin_until(lambda: len(feeder.targets) > 3, 60.0, feeder.act), proc.output()
+        yield feeder, bias.astype(np.float64)
+    finally:
+        probe.close()
+        rc = proc.stop()
+        out = proc.output()
+        assert rc == 0 and "Traceback" not in out, out
+
+
+def test_velocity_backend_targets_gains_and_what_it_follows(velocity):
+    feeder, bias = velocity
+    assert feeder.probe.spin_until(lambda: feeder.status() == "ok", 3.0, feeder.act)
+    msg = feeder.targets[-1][1]
+    expected = np.array([0.0, 0.8, -1.5] * 4) + bias * np.array([0.125, 0.25, 0.25] * 4)
+    np.testing.assert_allclose(msg.position, expected, atol=1e-6)
+    np.testing.assert_allclose(msg.kp, 20.0)
+    np.testing.assert_allclose(msg.kd, 0.5)
+    values = feeder.values()
+    assert values["backend"] == "velocity" and values["dims_followed"] == "vx,vy,wz,terminate"
+    assert values["dims_not_followed"] == (
+        "gait_phase,gait_offset,gait_bound,step_frequency,body_height,pitch,stance_width,footswing_height"
+    )
+    assert values["dims_requested_but_ignored"] == "none"
+    feeder.command = action_from_mapping({"vx": 0.3, "body_height": -0.2, "footswing_height": 0.2})
+    assert feeder.probe.spin_until(
+        lambda: feeder.values().get("dims_requested_but_ignored") == "body_height,footswing_height", 3.0, feeder.act
+    ), feeder.values()
+    assert feeder.latest().level == b"\x00"  # asked-for dims a backend cannot do are reported, not an error
+
+
+def test_invalid_command_is_an_error_and_the_robot_stands(velocity):
+    feeder, _ = velocity
+    bad = action_from_mapping({"vx": 0.5})
+    bad[2] = np.nan
+    feeder.command = bad
+    assert feeder.probe.spin_until(lambda: feeder.status().startswith("invalid"), 3.0, feeder.act), feeder.status()
+    status = feeder.latest()
+    assert status.level == b"\x02" and "wz" in status.message and status.message.endswith("standing")
+    n = len(feeder.targets)
+    feeder.probe.spin_for(0.3, feeder.act)
+    assert len(feeder.targets) > n  # standing: targets keep flowing
+    feeder.command = action_from_mapping({"vx": 0.5})
+    assert feeder.probe.spin_until(lambda: feeder.status() == "ok", 3.0, feeder.act)
+    assert feeder.latest().level == b"\x00"
+
+
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"backend": "wtw"}, "run_dir"),
+        ({"run_dir": "/nonexistent/run"}, "body_latest"),
+        ({"policy_file": "/nonexistent/policy.onnx"}, "does not exist"),
+        ({"backend": "velocity", "run_dir": "/some/run"}, "policy_file"),
+        ({"backend": "walk"}, "backend"),
+    ],
+)
 def test_bad_parameters_exit_2_with_one_line(params, message):
     args = [sys.executable, "-m", "wtw_controller.controller_node", "--ros-args"]
     for k, v in params.items():
@@ -129,3 +203,4 @@ def test_bad_parameters_exit_2_with_one_line(params, message):
     out = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
