@@ -28,6 +28,36 @@ SETTLE_S = 1.0  # a reset lets the robot come to rest this long before anyone lo
 STARTS = ("lying", "standing")
 
 
+class MotorAudit:
+    """What a motor driver would have had to clip: checks each accepted LowCmd at the true joint positions.
+
+    Counts targets outside the joint range (motors with kp > 0), feed-forward torques beyond the motor limit,
+    and keeps the worst excess of the position + feed-forward torque |tau + kp (q - q_m)| over the limit [Nm]
+    (the bridge promises <= 0 at the q_m it last heard; here q_m is a few ms newer)."""
+
+    def __init__(self, q_min: np.ndarray, q_max: np.ndarray, torque_max: np.ndarray) -> None:
+        self.q_min, self.q_max, self.torque_max = q_min, q_max, torque_max
+        self.q_outside = 0
+        self.tau_outside = 0
+        self.worst_pd_excess = -float("inf")
+
+    def check(self, q: np.ndarray, kp: np.ndarray, tau: np.ndarray, q_measured: np.ndarray) -> None:
+        stiff = kp > 0
+        if (stiff & ((q < self.q_min) | (q > self.q_max))).any():
+            self.q_outside += 1
+        if (np.abs(tau) > self.torque_max).any():
+            self.tau_outside += 1
+        excess = float(np.max(np.abs(tau + kp * (q - q_measured)) - self.torque_max))
+        self.worst_pd_excess = max(self.worst_pd_excess, excess)
+
+    def values(self) -> dict[str, object]:
+        return {
+            "lowcmd_q_outside_limits": self.q_outside,
+            "lowcmd_tau_outside_limits": self.tau_outside,
+            "lowcmd_worst_pd_excess_nm": self.worst_pd_excess,
+        }
+
+
 class Go2Sim:
     """One simulated Go2. `start` is 'lying' (settled on the floor, motors off) or 'standing' (held, kp 50)."""
 
@@ -42,6 +72,7 @@ class Go2Sim:
         self.timestep = self.body.timestep
         self.dropped_commands = 0
         self.accepted_commands = 0
+        self.audit = MotorAudit(self.body.q_min, self.body.q_max, self.body.torque_max)
         self.reset(start)
 
     # -- state -------------------------------------------------------------------------------------
@@ -120,6 +151,7 @@ class Go2Sim:
         bad = ~(np.isfinite(q) & np.isfinite(dq) & np.isfinite(kp) & np.isfinite(kd) & np.isfinite(tau))
         kp, kd, tau = np.where(bad, 0.0, kp), np.where(bad, 0.0, kd), np.where(bad, 0.0, tau)
         q, dq = np.where(bad, 0.0, q), np.where(bad, 0.0, dq)
+        self.audit.check(q, kp, tau, self.body.q)
         self.set_motor_commands(q, dq, kp, kd, tau)
         self.accepted_commands += 1
         return True
