@@ -79,6 +79,19 @@ class Go2SimNode(Node):
         self.create_timer(self._step_wall, self._tick, clock=steady)
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics, clock=steady)
         self.get_logger().info(f"MuJoCo Go2 up ({p['start']}), {1 / p['timestep']:.0f} Hz LowState")
+        self._exit_on_signal()
+
+    def _exit_on_signal(self) -> None:
+        """SIGINT/SIGTERM shut the context down (the executor's spin then ends cleanly) instead of raising:
+        raised inside a C call (a MuJoCo step, a publish, an ONNX run) a KeyboardInterrupt comes back as a
+        RuntimeError and the process would exit with a traceback."""
+        import signal
+
+        def handler(_signum: int, _frame: object) -> None:
+            self.context.try_shutdown()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
 
     def _on_lowcmd(self, msg) -> None:  # noqa: ANN001
         try:

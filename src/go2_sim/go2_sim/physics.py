@@ -29,26 +29,39 @@ STARTS = ("lying", "standing")
 
 
 class MotorAudit:
-    """What a motor driver would have had to clip: checks each accepted LowCmd at the true joint positions.
+    """What a motor driver would have had to clip, and whether the bridge kept its torque promise.
 
-    Counts targets outside the joint range (motors with kp > 0), feed-forward torques beyond the motor limit,
-    and keeps the worst excess of the position + feed-forward torque |tau + kp (q - q_m)| over the limit [Nm]
-    (the bridge promises <= 0 at the q_m it last heard; here q_m is a few ms newer)."""
+    Counts accepted LowCmds whose targets lie outside the joint range (motors with kp > 0) or whose feed-forward
+    torque exceeds the motor limit. The bridge promises |tau + kp (q - q_m)| <= limit at the q_m of the LowState
+    it last heard; that is one of the LowStates published lately, so each LowCmd is checked against the recent
+    ones (`HISTORY`) and the smallest excess over the limit counts. `worst_pd_excess` is the largest such excess
+    over all LowCmds [Nm] (<= 0: the promise held for every one)."""
+
+    HISTORY = 64  # LowStates (128 ms at 500 Hz): older than any LowState the bridge may still act on
 
     def __init__(self, q_min: np.ndarray, q_max: np.ndarray, torque_max: np.ndarray) -> None:
         self.q_min, self.q_max, self.torque_max = q_min, q_max, torque_max
         self.q_outside = 0
         self.tau_outside = 0
         self.worst_pd_excess = -float("inf")
+        self._published = np.full((self.HISTORY, len(q_min)), np.nan)
+        self._next = 0
 
-    def check(self, q: np.ndarray, kp: np.ndarray, tau: np.ndarray, q_measured: np.ndarray) -> None:
+    def note_published(self, q: np.ndarray) -> None:
+        """The joint positions of a LowState just sent (as float32, as the message carries them)."""
+        self._published[self._next % self.HISTORY] = np.asarray(q, dtype=np.float32)
+        self._next += 1
+
+    def check(self, q: np.ndarray, kp: np.ndarray, tau: np.ndarray) -> None:
         stiff = kp > 0
         if (stiff & ((q < self.q_min) | (q > self.q_max))).any():
             self.q_outside += 1
         if (np.abs(tau) > self.torque_max).any():
             self.tau_outside += 1
-        excess = float(np.max(np.abs(tau + kp * (q - q_measured)) - self.torque_max))
-        self.worst_pd_excess = max(self.worst_pd_excess, excess)
+        seen = self._published[: min(self._next, self.HISTORY)]
+        if len(seen):
+            excess = np.max(np.abs(tau + kp * (q - seen)) - self.torque_max, axis=1)
+            self.worst_pd_excess = max(self.worst_pd_excess, float(excess.min()))
 
     def values(self) -> dict[str, object]:
         return {
@@ -151,7 +164,7 @@ class Go2Sim:
         bad = ~(np.isfinite(q) & np.isfinite(dq) & np.isfinite(kp) & np.isfinite(kd) & np.isfinite(tau))
         kp, kd, tau = np.where(bad, 0.0, kp), np.where(bad, 0.0, kd), np.where(bad, 0.0, tau)
         q, dq = np.where(bad, 0.0, q), np.where(bad, 0.0, dq)
-        self.audit.check(q, kp, tau, self.body.q)
+        self.audit.check(q, kp, tau)
         self.set_motor_commands(q, dq, kp, kd, tau)
         self.accepted_commands += 1
         return True
@@ -173,6 +186,7 @@ class Go2Sim:
         imu.accelerometer[:] = b.accelerometer
         imu.rpy[:] = rpy_from_quaternion(quat)
         q, dq, ddq, tau = b.q, b.dq, b.ddq, b.applied
+        self.audit.note_published(q)
         for i in range(NUM_MOTORS):
             m = msg.motor_state[i]
             m.mode = 1

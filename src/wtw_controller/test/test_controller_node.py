@@ -135,6 +135,7 @@ def test_sensor_loss_stops_targets_and_they_resume(running):
 def velocity(tmp_path_factory):
     """The velocity backend with an ONNX policy whose action is its bias, always (zero weights)."""
     bias = np.linspace(-1.0, 1.0, 12).astype(np.float32)
+    bias[11] = 4.0  # RL calf: -1.5 + 4 x 0.25 = -0.5 rad, past the knee's -0.838 limit
     path = write_affine_onnx(tmp_path_factory.mktemp("onnx") / "bias.onnx", np.zeros((45, 12), np.float32), bias)
     proc = NodeProcess("wtw_controller.controller_node", {"policy_file": str(path), "diagnostics_period_s": 0.2})
     probe = Probe("velocity_feeder")
@@ -153,8 +154,11 @@ def test_velocity_backend_targets_gains_and_what_it_follows(velocity):
     feeder, bias = velocity
     assert feeder.probe.spin_until(lambda: feeder.status() == "ok", 3.0, feeder.act)
     msg = feeder.targets[-1][1]
-    expected = np.array([0.0, 0.8, -1.5] * 4) + bias * np.array([0.125, 0.25, 0.25] * 4)
-    np.testing.assert_allclose(msg.position, expected, atol=1e-6)
+    wanted = np.array([0.0, 0.8, -1.5] * 4) + bias * np.array([0.125, 0.25, 0.25] * 4)
+    np.testing.assert_allclose(msg.position[:11], wanted[:11], atol=1e-6)
+    # beyond the range: the limit (1e-4 inside) plus the torque that makes the PD law the same
+    assert msg.position[11] == pytest.approx(-0.83776 - 1e-4)
+    np.testing.assert_allclose(msg.torque_ff, [0.0] * 11 + [20.0 * (-0.5 - (-0.83776 - 1e-4))], atol=1e-6)
     np.testing.assert_allclose(msg.kp, 20.0)
     np.testing.assert_allclose(msg.kd, 0.5)
     values = feeder.values()
@@ -165,7 +169,7 @@ def test_velocity_backend_targets_gains_and_what_it_follows(velocity):
     assert values["dims_requested_but_ignored"] == "none"
     feeder.command = action_from_mapping({"vx": 0.3, "body_height": -0.2, "footswing_height": 0.2})
     assert feeder.probe.spin_until(
-        lambda: feeder.values().get("dims_requested_but_ignored") == "body_height,footswing_height", 3.0, feeder.act
+        lambda: feeder.values().get("dims_requested_but_ignored") == "body_height,footswing_height", 10.0, feeder.act
     ), feeder.values()
     assert feeder.latest().level == b"\x00"  # asked-for dims a backend cannot do are reported, not an error
 

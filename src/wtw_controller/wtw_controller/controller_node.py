@@ -142,6 +142,19 @@ class ControllerNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(1.0 / p["rate_hz"], self._tick, clock=steady)
         self.get_logger().info(f"{backend.name} backend, policy {source}, at {p['rate_hz']:.0f} Hz")
+        self._exit_on_signal()
+
+    def _exit_on_signal(self) -> None:
+        """SIGINT/SIGTERM shut the context down (the executor's spin then ends cleanly) instead of raising:
+        raised inside a C call (a MuJoCo step, a publish, an ONNX run) a KeyboardInterrupt comes back as a
+        RuntimeError and the process would exit with a traceback."""
+        import signal
+
+        def handler(_signum: int, _frame: object) -> None:
+            self.context.try_shutdown()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
 
     # -- inputs --------------------------------------------------------------------------------------
     def _on_joint_state(self, msg) -> None:  # noqa: ANN001
@@ -185,7 +198,7 @@ class ControllerNode(Node):
                 msg.velocity = self._zeros
                 msg.kp = self._kp
                 msg.kd = self._kd
-                msg.torque_ff = self._zeros
+                msg.torque_ff = result.torque_ff.tolist()
                 self._targets_pub.publish(msg)
                 self._published += 1
         except Exception as err:  # publish nothing: the bridge damps on its target timeout

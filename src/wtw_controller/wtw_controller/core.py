@@ -6,6 +6,7 @@ One core for every locomotion backend (backend.py: walk-these-ways, velocity). W
 - no command within `command_timeout_s`, an invalid command, or terminate: the backend's stand command
   (zero velocity, in place); targets keep flowing.
 - the policy answers NaN/inf: no targets, backend reset.
+Targets beyond the joint range go out as the range's end plus the equivalent feed-forward torque (limits.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from wtw_controller.backend import Backend, NonFiniteActionError, Sensors
 from wtw_controller.config import WtwConfig
+from wtw_controller.limits import split_targets
 from wtw_controller.wtw_backend import Policy, WtwBackend
 
 
@@ -27,6 +29,7 @@ class StepResult:
     commands: np.ndarray  # the backend's command used (walk-these-ways: 15 values; velocity: vx, vy, wz)
     observation: np.ndarray | None
     action: np.ndarray | None
+    torque_ff: np.ndarray | None = None  # (12,) [Nm] what the targets' clip into the joint range took away
 
     @property
     def invalid_input(self) -> bool:
@@ -95,7 +98,8 @@ class Controller:
         except NonFiniteActionError as err:
             self.backend.reset()
             return StepResult(None, str(err), commands, None, None)
-        return StepResult(out.targets, status, commands, out.observation, out.action)
+        targets, torque_ff = split_targets(out.targets, self.backend.kp)
+        return StepResult(targets, status, commands, out.observation, out.action, torque_ff)
 
 
 class WtwController(Controller):
