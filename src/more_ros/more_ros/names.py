@@ -36,6 +36,7 @@ SPORT_REQUEST = "/api/sport/request"  # unitree_api/Request (sport mode API, e.g
 MOTION_SWITCHER_REQUEST = "/api/motion_switcher/request"  # unitree_api/Request
 MOTION_SWITCHER_RESPONSE = "/api/motion_switcher/response"  # unitree_api/Response
 GO2_SIM_ODOM = "/more/go2_sim/odom"  # nav_msgs/Odometry: the MuJoCo Go2's true base pose, stamped in sim time
+GO2_SIM_PUSH = "/more/go2_sim/push"  # geometry_msgs/Twist: shove the MuJoCo Go2 (trunk velocity change; tests)
 
 # Simulator
 SIM_ODOM = "/more/sim/odom"  # nav_msgs/Odometry
