@@ -147,20 +147,31 @@ def load_checkpoint(
     directory: str | Path,
     device: str | torch.device = "cpu",
     backbone_path: str | None = None,
+    backbone: tuple[Any, Any] | None = None,
 ) -> Checkpoint:
-    """Rebuild the policy (train mode restored, module in eval mode) and its target network from a directory."""
+    """Rebuild the policy (train mode restored, module in eval mode) and its target network from a directory.
+
+    `backbone`: a (FuyuForCausalLM, tokenizer) already in memory, used instead of loading one from a directory
+    (Fuyu checkpoints only; random-weight models at Fuyu-8B width in tests and benchmarks). It must not carry
+    adapters yet; the tokenizer checks below apply to it as to a loaded one.
+    """
     d = Path(directory)
     meta = read_meta(d)
     config = MoREConfig.from_dict(meta["model"])
     action_tokenizer = ActionTokenizer.from_dict(meta["action_tokenizer"])
-    if config.backbone == "tiny":
-        bb_path = d / meta["backbone_dir"]
+    if backbone is not None:
+        if config.backbone == "tiny":
+            raise CheckpointError("a tiny checkpoint carries its own backbone: pass no backbone")
+        backbone, tokenizer = backbone
     else:
-        bb_path = Path(backbone_path or meta["backbone_dir"] or "")
-        if not str(bb_path):
-            raise CheckpointError("this Fuyu checkpoint names no backbone directory: pass backbone_path")
-        config = config.replace(backbone_path=str(bb_path))
-    backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
+        if config.backbone == "tiny":
+            bb_path = d / meta["backbone_dir"]
+        else:
+            bb_path = Path(backbone_path or meta["backbone_dir"] or "")
+            if not str(bb_path):
+                raise CheckpointError("this Fuyu checkpoint names no backbone directory: pass backbone_path")
+            config = config.replace(backbone_path=str(bb_path))
+        backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
     saved = meta.get("tokenizer")
     if saved is not None and saved != tokenizer_summary(tokenizer):
         raise CheckpointError(f"the backbone's tokenizer {tokenizer_summary(tokenizer)} is not the saved one {saved}")
