@@ -23,7 +23,7 @@ CONFIGS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _decoder(seed: int, config: int) -> ActionDecoder:
     torch.set_num_threads(1)
     return make_tiny_policy(seed=seed, config=tiny_config(**CONFIGS[config])).action_decoder()
