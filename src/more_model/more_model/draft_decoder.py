@@ -192,15 +192,25 @@ class DraftState:
     def decode(
         self, images: Sequence[Any], instructions: Sequence[str], keys: Sequence[Hashable] | None = None
     ) -> DraftDecodeResult:
-        keys = list(range(len(images))) if keys is None else list(keys)
-        if len(keys) != len(instructions) or len(set(keys)) != len(keys):
-            raise ValueError(f"need one distinct key per instruction: {len(keys)} keys, {len(instructions)} rows")
+        """Decode images + instructions (one row per stream; `keys` name the streams, default the row index)."""
+        return self.decode_encoded(self.decoder.policy.encode(images, instructions), instructions, keys)
+
+    def decode_encoded(
+        self, batch: Batch, instructions: Sequence[str], keys: Sequence[Hashable] | None = None
+    ) -> DraftDecodeResult:
+        """`decode` from an already encoded Batch (its rows in the order of `instructions`)."""
+        keys = list(range(len(instructions))) if keys is None else list(keys)
+        if len(keys) != len(instructions) or len(set(keys)) != len(keys) or batch.batch_size != len(keys):
+            raise ValueError(
+                f"need one distinct key per instruction and batch row: {len(keys)} keys, {len(instructions)} "
+                f"instructions, {batch.batch_size} rows"
+            )
         drafts = np.full((len(keys), NUM_SLOTS), -1, dtype=np.int64)
         for row, (key, instruction) in enumerate(zip(keys, instructions, strict=True)):
             draft = self.draft_for(key, instruction)
             if draft is not None:
                 drafts[row] = draft
-        out = self.decoder.decode(images, instructions, drafts=drafts)
+        out = self.decoder._result(self.decoder.draft_batch(batch, drafts))
         for row, (key, instruction) in enumerate(zip(keys, instructions, strict=True)):
             if self.action_spec.for_controller(out.actions[row])[TERMINATE] >= 0.5:
                 self._last.pop(key, None)  # the episode ends: its last action is no draft for the next one
