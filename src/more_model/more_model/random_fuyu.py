@@ -44,14 +44,19 @@ def random_fuyu_backbone(
         if torch.device(device).type != "cpu":
             raise ValueError("lazy_vocab is for CPU (it relies on untouched pages not being resident)")
         config.text_config.vocab_size = max(256, len(tokenizer))  # built small, widened below
+    from transformers.initialization import no_init_weights
+
     default = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # build in the target dtype directly: an fp32 copy of Fuyu-8B needs 38 GB
     try:
         with torch.random.fork_rng(devices=[]), torch.device(device):
             torch.manual_seed(seed)
-            backbone = FuyuForCausalLM(config).eval()
+            with no_init_weights():  # skip torch's default init: transformers' init below replaces it anyway
+                backbone = FuyuForCausalLM(config)
+            backbone.init_weights()  # normal(0, 0.02) matrices, zero biases, unit norms, rotary tables
     finally:
         torch.set_default_dtype(default)
+    backbone.eval()
     if lazy_vocab:
         widen_vocabulary(backbone, vocab)
     return backbone, tokenizer
