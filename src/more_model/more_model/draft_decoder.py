@@ -177,6 +177,10 @@ class DraftState:
     def action_spec(self) -> ActionSpec:
         return self.decoder.action_spec
 
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.decoder.policy.image_size
+
     def reset(self, key: Hashable | None = None) -> None:
         """Forget the draft of one stream, or of all streams (key None)."""
         if key is None:

@@ -2,11 +2,14 @@
 
 from pathlib import Path
 
+import pytest
+
 from more_model.bench import bench_decode, bench_mixlora, main, parse_args
 
 DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
 
 
+@pytest.mark.slow
 def test_decode_benchmark_reports_and_every_decoder_agrees():
     """Recorded simulator episodes, the demo policy: greedy, generate, window greedy and drafts choose the same
     bins on every frame; the drafts need fewer passes than greedy's 12."""

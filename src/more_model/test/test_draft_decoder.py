@@ -51,6 +51,7 @@ def _drafts(kind: str, greedy: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return d
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2),
@@ -129,6 +130,7 @@ def test_draft_state_keeps_the_last_decision_per_instruction_and_stream(images):
     tiny_policy = make_tiny_policy(seed=0, action_spec=_spec_terminating_on_bin_255())
     state = DraftState(tiny_policy.action_decoder())
     assert state.action_spec is tiny_policy.action_spec  # what the policy core reads besides decode()
+    assert state.image_size == tiny_policy.image_size  # what the node's warm-up reads
     first = state.decode(images[:1], ["go to the red ball"])
     assert first.passes[0] > 2  # no draft yet
     np.testing.assert_array_equal(state.draft_for(0, "go to the red ball"), first.bins[0])

@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "gpu.py"
 SMOKE = ["--device", "cpu", "--tiny", "--batch", "2", "--train-steps", "1", "--rounds", "1", "--episodes", "1"]
 
 
+@pytest.mark.slow
 def test_gpu_script_smoke_run_writes_its_json(tmp_path):
     out = tmp_path / "gpu.json"
     proc = subprocess.run(
