@@ -57,7 +57,7 @@ class WindowDecode:
 class ActionDecoder:
     """Greedy and temporal-draft decoding of a MoREPolicy over window passes (eager, compiled or CUDA graphs)."""
 
-    def __init__(self, policy: Any, compile: bool = False, cuda_graph: bool = False, bucket: int = 64) -> None:
+    def __init__(self, policy: Any, compile: bool = False, cuda_graph: bool = False, bucket: int | None = None) -> None:
         self.policy = policy
         self.window = WindowDecoder(policy, compile=compile, cuda_graph=cuda_graph, bucket=bucket)
 

@@ -258,7 +258,7 @@ class MoREPolicy(nn.Module):
             cache, hidden = out.cache, out.last_hidden_state[:, -1]
         return torch.stack(bins, dim=1), torch.stack(chosen, dim=1)
 
-    def action_decoder(self, compile: bool = False, cuda_graph: bool = False, bucket: int = 64) -> Any:
+    def action_decoder(self, compile: bool = False, cuda_graph: bool = False, bucket: int | None = None) -> Any:
         """Greedy and temporal-draft decoding over window passes (draft_decoder.ActionDecoder): all 11 action
         inputs in one forward, bit-exact drafts, optionally torch.compile'd and/or CUDA-graphed. It reads the
         weights once: build it after `merge_attention_lora` / `cast_adapters_for_inference`."""

@@ -1,12 +1,14 @@
 """The window pass: all 11 action input tokens in one forward over a cached prompt, Persimmon driven directly.
 
-    prefill  (transformers' forward over image + prompt, once per decision)
+    prompt(batch)                            image + prompt, once per decision (the same layer code, causal)
         -> slot 1 logits [B, 256] and a PromptKV: the prompt's keys/values per layer in fixed-size tensors
     window(prompt, tokens [B, 11])           tokens = the bins fed as a1..a11
         -> slot 2..12 logits [B, 11, 256]    row j: slot j+2, conditioned on the prompt and tokens[:, :j+1]
 
-Greedy decoding, temporal-draft (Jacobi) decoding (draft_decoder.py) and the compiled path all call this one
-function; only how often and with which tokens differs.
+Greedy decoding, temporal-draft (Jacobi) decoding (draft_decoder.py) and the compiled path all call these two
+functions; only how often and with which tokens differs. The layer arithmetic is transformers'
+PersimmonDecoderLayer's (eval mode) with the attention computed in fp32 (as SDPA, transformers' default,
+accumulates); embeddings and image patches go through the backbone's own modules.
 
 [Exactness contract] Row j of a window pass is computed from the prompt and tokens[:, :j+1] only, by kernels
 whose shapes never change (B x 11 rows, a fixed key length): later rows enter its attention with weight
@@ -21,12 +23,14 @@ decoding equal greedy decoding exactly, not to a tolerance: both read every slot
 bits; transformers' incremental decoding, `MoREPolicy.decode_batch`, therefore agrees with this path to
 float rounding, i.e. the same bins unless two bins tie within ~1e-5 in fp32.)
 
-[Modes] eager (any device); `compile=True`: each decoder layer runs through torch.compile (one compiled
-function shared by all layers of the same structure: the weights are arguments); `cuda_graph=True` (CUDA
-only): the whole window pass is captured once per (batch, key length) and replayed, the prompt keys/values
-living in the graph's static buffers (prompts are padded on the left to a multiple of `bucket` so one graph
-serves every prompt length up to it). Weights are read when the decoder is built: build it after
-`merge_attention_lora` / `cast_adapters_for_inference`, and rebuild after changing the policy's weights.
+[Modes] eager (any device); `compile=True`: each decoder layer of the window pass runs through torch.compile
+(one compiled function shared by all layers of the same structure: the weights are arguments; the prompt pass
+too when its lengths are bucketed, i.e. with CUDA graphs); `cuda_graph=True` (CUDA only): the prompt pass and
+the window pass are captured once per (batch, prompt length) and replayed, the prompt keys/values living in the
+graphs' static buffers (a static KV cache; prompts are padded on the left to a multiple of `bucket`, so one pair
+of graphs serves every prompt length in a bucket; one decision at a time per decoder).
+Weights are read when the decoder is built: build it after `merge_attention_lora` /
+`cast_adapters_for_inference`, and rebuild after changing the policy's weights.
 """
 
 from __future__ import annotations
@@ -219,7 +223,9 @@ def _layer_tensors(layer: nn.Module, dtype: torch.dtype) -> tuple[LayerSpec, tup
 class WindowDecoder:
     """The prompt pass and window passes over a policy's decoder (see the module docstring). Inference only."""
 
-    def __init__(self, policy: Any, compile: bool = False, cuda_graph: bool = False, bucket: int = 64) -> None:
+    def __init__(self, policy: Any, compile: bool = False, cuda_graph: bool = False, bucket: int | None = None) -> None:
+        if bucket is None:
+            bucket = 64 if cuda_graph else 1  # only a graph needs fixed prompt lengths
         if bucket < 1:
             raise ValueError(f"bucket must be >= 1, got {bucket}")
         if cuda_graph and policy.device.type != "cuda":
@@ -231,7 +237,7 @@ class WindowDecoder:
         self.device: torch.device = policy.device
         self.compiled = compile
         self.cuda_graph = cuda_graph
-        self.bucket = bucket if cuda_graph else 1  # only a graph needs fixed prompt lengths
+        self.bucket = bucket
         self._image_token_id = int(fuyu.config.image_token_id)
         self._patch_embed = fuyu.vision_embed_tokens
         self._embed = lm.embed_tokens.weight.detach()

@@ -82,6 +82,23 @@ def test_a_one_token_step_is_not_bit_exact_which_is_why_greedy_runs_on_window_pa
     assert not torch.equal(logits, greedy.logits)
 
 
+@torch.no_grad()
+def test_prompts_padded_to_a_bucket_decode_the_same(tiny_policy, images, instructions):
+    """CUDA graphs pad prompts on the left to a multiple of `bucket` (masked keys, zeroed keys/values): the same
+    code runs here on CPU with an explicit bucket. Other key length, other shapes: logits equal to rounding;
+    drafts equal that decoder's greedy bit for bit."""
+    batch = tiny_policy.encode(images, instructions)
+    plain = tiny_policy.action_decoder().greedy_batch(batch)
+    bucketed = tiny_policy.action_decoder(bucket=64)
+    prompt, _ = bucketed.prefill(batch)
+    assert prompt.length == 64 and batch.input_ids.shape[1] < 64 and not prompt.key_mask[:, 0].any()
+    padded = bucketed.greedy_batch(batch)
+    assert torch.equal(padded.bins, plain.bins)
+    torch.testing.assert_close(padded.logits, plain.logits, rtol=1e-5, atol=1e-5)
+    drafted = bucketed.draft_batch(batch, np.random.default_rng(4).integers(0, 256, (3, 12)))
+    assert torch.equal(drafted.bins, padded.bins) and torch.equal(drafted.logits, padded.logits)
+
+
 def test_errors_name_the_bad_input(tiny_policy, images, instructions):
     decoder = tiny_policy.action_decoder()
     prompt, _ = decoder.prefill(tiny_policy.encode(images, instructions))
