@@ -4,10 +4,10 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo talk test lint format bench clean
+.PHONY: help setup demo talk test lint format bench bench-gpu clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup:  ## install everything idempotently: venv, pinned torch/ML/sim/ROS 2 wheels, colcon build
 	@bash scripts/setup.sh
@@ -29,6 +29,9 @@ format: setup  ## apply ruff's formatting and safe fixes
 
 bench: setup  ## run the benchmarks in bench/ (results: docs/benchmarks.md)
 	@$(ENV) python bench/run_all.py
+
+bench-gpu:  ## full-size Fuyu-8B GPU benchmark (decode Hz, training samples/s) -> bench_gpu.json; needs CUDA, < 8 min
+	@$(ENV) python bench/gpu.py --out bench_gpu.json
 
 clean:  ## remove colcon outputs (keeps the venv)
 	rm -rf build install log build_colcon.log

@@ -221,11 +221,17 @@ def load_checkpoint(
     directory: str | Path,
     device: str | torch.device = "cpu",
     backbone_path: str | None = None,
+    backbone: tuple[Any, Any] | None = None,
 ) -> Checkpoint:
     """Rebuild the policy (train mode restored, module in eval mode) and its target network from a directory.
 
     Any defect of the directory (a missing, truncated or corrupt file, a field of the wrong type) raises
-    CheckpointError naming the file."""
+    CheckpointError naming the file.
+
+    `backbone`: a (FuyuForCausalLM, tokenizer) already in memory, used instead of loading one from a directory
+    (Fuyu checkpoints only; random-weight models at Fuyu-8B width in tests and benchmarks). It must not carry
+    adapters yet; the tokenizer checks below apply to it as to a loaded one.
+    """
     d = Path(directory)
     meta = read_meta(d)
     meta_path = d / META_FILE
@@ -237,22 +243,30 @@ def load_checkpoint(
     # the tensor files first: a damaged one fails in milliseconds, before the (possibly large) backbone loads
     adapters = _load_tensors(d / ADAPTERS_FILE)
     target_state = _load_tensors(d / TARGET_FILE, device=str(torch.device(device))) if meta.get("has_target") else None
-    if config.backbone == "tiny":
-        if not meta["backbone_dir"]:
-            raise CheckpointError(f"{meta_path}: a tiny-backbone checkpoint needs backbone_dir")
-        bb_path = d / meta["backbone_dir"]
+    if backbone is not None:
+        if config.backbone == "tiny":
+            raise CheckpointError(f"{meta_path}: a tiny checkpoint carries its own backbone: pass no backbone")
+        backbone, tokenizer = backbone
+        bb_path = Path("<in-memory backbone>")
     else:
-        bb_path = Path(backbone_path or meta["backbone_dir"] or "")
-        if not str(bb_path):
-            raise CheckpointError(f"{meta_path}: this Fuyu checkpoint names no backbone directory: pass backbone_path")
-        config = config.replace(backbone_path=str(bb_path))
-    try:
-        with _quiet_progress(config.backbone == "tiny"):
-            backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
-    except Exception as err:  # transformers/tokenizers/safetensors raise many types for a damaged directory
-        raise CheckpointError(f"{bb_path}: cannot load the backbone ({type(err).__name__}: {err})") from err
-    if config.backbone == "tiny":
-        _check_backbone_names(bb_path, backbone)
+        if config.backbone == "tiny":
+            if not meta["backbone_dir"]:
+                raise CheckpointError(f"{meta_path}: a tiny-backbone checkpoint needs backbone_dir")
+            bb_path = d / meta["backbone_dir"]
+        else:
+            bb_path = Path(backbone_path or meta["backbone_dir"] or "")
+            if not str(bb_path):
+                raise CheckpointError(
+                    f"{meta_path}: this Fuyu checkpoint names no backbone directory: pass backbone_path"
+                )
+            config = config.replace(backbone_path=str(bb_path))
+        try:
+            with _quiet_progress(config.backbone == "tiny"):
+                backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
+        except Exception as err:  # transformers/tokenizers/safetensors raise many types for a damaged directory
+            raise CheckpointError(f"{bb_path}: cannot load the backbone ({type(err).__name__}: {err})") from err
+        if config.backbone == "tiny":
+            _check_backbone_names(bb_path, backbone)
     try:
         summary = tokenizer_summary(tokenizer)
         expected_ids = ActionTokenizer.from_tokenizer(tokenizer, action_tokenizer.spec).bin_token_ids

@@ -15,6 +15,8 @@
   backbone (meant for the tiny backbone trained from scratch).
 - `merge_attention_lora()` folds the attention LoRA into the base weights for inference; such a policy
   cannot be saved (its base weights are no longer the backbone's).
+- `action_decoder()` gives the fast decoders (draft_decoder.py, window_decoder.py): temporal drafts verified
+  in parallel, equal to greedy bit for bit; compiled / CUDA-graph window passes.
 """
 
 from __future__ import annotations
@@ -255,6 +257,14 @@ class MoREPolicy(nn.Module):
             )
             cache, hidden = out.cache, out.last_hidden_state[:, -1]
         return torch.stack(bins, dim=1), torch.stack(chosen, dim=1)
+
+    def action_decoder(self, compile: bool = False, cuda_graph: bool = False, bucket: int | None = None) -> Any:
+        """Greedy and temporal-draft decoding over window passes (draft_decoder.ActionDecoder): all 11 action
+        inputs in one forward, bit-exact drafts, optionally torch.compile'd and/or CUDA-graphed. It reads the
+        weights once: build it after `merge_attention_lora` / `cast_adapters_for_inference`."""
+        from .draft_decoder import ActionDecoder
+
+        return ActionDecoder(self, compile=compile, cuda_graph=cuda_graph, bucket=bucket)
 
     @torch.no_grad()
     def decode(self, images: Sequence[Any], instructions: Sequence[str]) -> DecodeResult:
