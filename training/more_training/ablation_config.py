@@ -1,9 +1,10 @@
 """The ablation matrix: which variants, seeds, data and evaluation make one Table II, typed and validated.
 
-Built from YAML plus `key.path=value` overrides through more_common.typed_config (an unknown key, a wrong type
-or an out-of-range value is reported by its dotted field name). Paths: `base_config` is relative to the matrix
-file (like `extends:`); dataset and output directories are relative to the working directory (like a training
-config's `data.train` and `run.out_dir`).
+Built from YAML (`extends: other.yaml` deep-merges another matrix file first, as for training configs) plus
+`key.path=value` overrides through more_common.typed_config (an unknown key, a wrong type or an out-of-range
+value is reported by its dotted field name). Paths: `base_config` is relative to the matrix file loaded;
+dataset and output directories are relative to the working directory (like a training config's `data.train`
+and `run.out_dir`).
 
 Budget: every run of a matrix sees the same number of training samples, `budget.samples` = optimizer steps x
 global batch (the runner sets `optim.max_steps = samples / batch_size`, which must divide), whatever its
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from more_common.typed_config import ConfigError, apply_overrides, build, load_yaml, to_dict
+from more_common.typed_config import ConfigError, apply_overrides, build, to_dict
 
 # The paper's numbers (MoRE, Zhao et al. 2025; simulation, 25 episodes per task). Per-task values are known
 # for MoRE and QUART (Table I), only the averages for the ablation rows (Table II).
@@ -237,8 +238,10 @@ class MatrixConfig:
 
 def load_matrix(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[MatrixConfig, Path]:
     """The matrix file + `key.path=value` overrides -> (validated MatrixConfig, resolved base config path)."""
+    from .config import load_config_dict  # `extends: other.yaml`, deep-merged as for training configs
+
     path = Path(path)
-    data = apply_overrides(load_yaml(path), list(overrides))
+    data = apply_overrides(load_config_dict(path), list(overrides))
     try:
         cfg = build(MatrixConfig, data)
     except ConfigError as err:
