@@ -173,6 +173,17 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
     assert len(fps) == len(plans), "every run has its own training fingerprint"
 
 
+def test_gpu_matrix_extends_the_cpu_one():
+    """ablations_gpu.yaml: the same rows and data as ablations.yaml, 10x the samples, CUDA for both stages."""
+    cpu, _ = load_matrix(SHIPPED)
+    gpu, base = load_matrix(SHIPPED.with_name("ablations_gpu.yaml"))
+    assert gpu.variants == cpu.variants and gpu.mixes == cpu.mixes and gpu.datasets == cpu.datasets
+    assert gpu.budget.samples == 10 * cpu.budget.samples and gpu.out_dir != cpu.out_dir
+    assert set(cpu.train_overrides) - {"run.ckpt_every=250"} <= set(gpu.train_overrides)  # the RL settings
+    assert "run.device=cuda" in gpu.train_overrides and gpu.eval.device == "cuda"
+    assert base == SHIPPED.with_name("tiny_rl.yaml").resolve()
+
+
 def test_rl_settings_sweep_resolves(tmp_path):
     """The RL settings sweep: every variant resolves, each sets the knobs its label names."""
     for name in ("expert", "failures"):
