@@ -14,6 +14,7 @@ EPILOG = """examples:
   more-train --config training/configs/tiny_rl.yaml data.train=[data/sim] run.out_dir=runs/demo
   more-train --config training/configs/tiny_rl.yaml objective.kind=il          # w/o RL (Table II)
   torchrun --nproc_per_node 8 -m more_training.cli --config training/configs/fuyu8b_rl.yaml
+  more-train ablations run --config training/configs/ablations.yaml   # Table II matrix (see --help there)
 exit status: 0 done; 2 bad input: a configuration error, or a dataset or checkpoint that cannot be read
 (one line naming the file or field; a run directory this command created is removed again unless it holds
 a checkpoint); 1 training error (e.g. a non-finite loss)"""
@@ -56,6 +57,11 @@ def _undo_run_dir(out: Path, before: set[str] | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ablations"]:  # the Table II matrix (more_training.ablations); a sub-command, not a config
+        from .ablations import main as ablations_main
+
+        return ablations_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="more-train",
         description="Train the MoRE policy offline (RL by default) from sharded episode datasets.",

@@ -7,7 +7,10 @@ import pytest
 from more_common.typed_config import ConfigError
 from more_training.config import TrainConfig, load_config
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+# ablations*.yaml are matrix definitions (more_training.ablation_config, tested in test_ablations.py)
+CONFIGS = sorted(
+    p for p in (Path(__file__).parents[1] / "configs").glob("*.yaml") if not p.name.startswith("ablations")
+)
 # recorded experiments keep loading too (their configs are history, re-runnable)
 EXPERIMENTS = sorted((Path(__file__).parents[1] / "experiments").glob("*/*.yaml"))
 

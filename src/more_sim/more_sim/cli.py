@@ -80,6 +80,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         compress=not args.no_compress,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        failures_only=args.suboptimal_failures_only,
     )
     print(json.dumps(summary, indent=2))
     return 0
@@ -249,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--episodes", type=int, required=True, help="episodes in all (spread over the tasks)")
     g.add_argument("--out", type=Path, required=True, help="output directory")
     g.add_argument("--suboptimal-fraction", type=float, default=0.5, help="share of sub-optimal episodes")
+    g.add_argument(
+        "--suboptimal-failures-only", action="store_true",
+        help="drop the sub-optimal episodes that succeeded (QUARD-Auto as the paper used it: failures only)",
+    )  # fmt: skip
     g.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     g.add_argument("--episodes-per-shard", type=int, default=32)
     g.add_argument("--no-compress", action="store_true", help="store shards uncompressed (faster, larger)")

@@ -61,8 +61,13 @@ def _worker_init(progress: Any) -> None:
     _PROGRESS = progress
 
 
-def generate_shard(path: str, jobs: Sequence[Job], config: SimConfig, compress: bool = True) -> ShardInfo:
-    """Run `jobs` (expert or sub-optimal per job) and write them as one shard, in job order."""
+def generate_shard(
+    path: str, jobs: Sequence[Job], config: SimConfig, compress: bool = True, failures_only: bool = False
+) -> ShardInfo | None:
+    """Run `jobs` (expert or sub-optimal per job) and write them as one shard, in job order.
+
+    `failures_only`: sub-optimal episodes the success check accepted are dropped (QUARD-Auto as the paper
+    used it: failures only); None when nothing is left to write."""
     global _POOL
     from more_sim.policies import ExpertPolicy, SuboptimalBatch
     from more_sim.rollout import EnvPool, run_jobs
@@ -87,10 +92,12 @@ def generate_shard(path: str, jobs: Sequence[Job], config: SimConfig, compress: 
         )
         for (k, _), (_, episode) in zip(items, results, strict=True):
             episodes[k] = episode
-    return write_shard(path, episodes, compress)
+    if failures_only:
+        episodes = [ep for ep in episodes if ep.expert or not ep.success]
+    return write_shard(path, episodes, compress) if episodes else None
 
 
-def _shard_task(args: tuple[str, list[Job], SimConfig, bool]) -> ShardInfo:
+def _shard_task(args: tuple[str, list[Job], SimConfig, bool, bool]) -> ShardInfo | None:
     return generate_shard(*args)
 
 
@@ -107,8 +114,13 @@ def generate(
     compress: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    failures_only: bool = False,
 ) -> dict[str, Any]:
-    """Generate a dataset into `out`; returns a summary (also stored in the index's meta)."""
+    """Generate a dataset into `out`; returns a summary (also stored in the index's meta).
+
+    `failures_only` keeps only the sub-optimal episodes that failed: the dataset then holds fewer episodes
+    than planned (`episodes` in the summary counts the written ones, `dropped_suboptimal_successes` the rest).
+    """
     config = config or SimConfig()
     out = Path(out)
     if (out / INDEX_FILE).exists() and not overwrite:
@@ -118,7 +130,7 @@ def generate(
         raise ValueError("episodes and episodes_per_shard must be >= 1")
     jobs = plan_jobs(tasks, episodes, split, seed, suboptimal_fraction)
     chunks = [jobs[k : k + episodes_per_shard] for k in range(0, len(jobs), episodes_per_shard)]
-    args = [(str(out / f"shard-{k:05d}.npz"), chunk, config, compress) for k, chunk in enumerate(chunks)]
+    args = [(str(out / f"shard-{k:05d}.npz"), chunk, config, compress, failures_only) for k, chunk in enumerate(chunks)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(chunks)))
     started = time.perf_counter()
     infos: list[ShardInfo] = []
@@ -130,7 +142,7 @@ def generate(
             _worker_init(None)
             for a in args:
                 infos.append(_shard_task(a))
-                bar.update(infos[-1].episodes)
+                bar.update(len(a[1]))
         else:
             ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no inherited GL state
             ticks = ctx.Queue()
@@ -145,9 +157,12 @@ def generate(
     finally:
         bar.close()
     seconds = time.perf_counter() - started
+    infos = [i for i in infos if i is not None]  # failures_only: a shard of successes only is not written
     steps = sum(i.transitions for i in infos)
+    written = sum(i.episodes for i in infos)
     summary = {
-        "episodes": len(jobs),
+        "episodes": written,
+        "dropped_suboptimal_successes": len(jobs) - written,
         "transitions": steps,
         "expert_episodes": sum(not j.suboptimal for j in jobs),
         "successes": sum(i.successes for i in infos),
@@ -162,6 +177,7 @@ def generate(
         "split": split,
         "seed": seed,
         "suboptimal_fraction": suboptimal_fraction,
+        "suboptimal_failures_only": failures_only,
         "config": asdict(config),
         "action_spec": DEFAULT_SPEC.to_dict(),
         "summary": summary,

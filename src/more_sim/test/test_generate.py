@@ -118,3 +118,29 @@ def test_cli_generate_prints_a_summary(tmp_path, capsys):
     rc = main(["generate", "--episodes", "1", "--out", str(tmp_path / "d"), "--quiet"])
     assert rc == 2  # refuses to overwrite
     assert "already holds" in capsys.readouterr().err
+
+
+def test_failures_only_drops_exactly_the_successful_suboptimal_episodes(tmp_path, capsys):
+    """The same plan with --suboptimal-failures-only: every expert episode and every failed sub-optimal one,
+    identical to the unfiltered dataset's, and none of the sub-optimal successes (seed 1: episode 1 is one,
+    alone in its one-episode shard, which is then not written at all)."""
+    plan = {"episodes": 8, "suboptimal_fraction": 0.75, "seed": 1}
+    generate(tmp_path / "all", workers=1, config=CFG, episodes_per_shard=4, progress=False, **plan)
+    everything = list(EpisodeDataset(tmp_path / "all").iter_episodes())
+    dropped = [ep.episode_id for ep in everything if not ep.expert and ep.success]
+    assert dropped and any(not ep.expert and not ep.success for ep in everything), "seed 1 must hold both kinds"
+    argv = ["generate", "--episodes", "8", "--out", str(tmp_path / "f"), "--workers", "1", "--image-size", "24"]
+    argv += ["--seed", "1", "--suboptimal-fraction", "0.75", "--episodes-per-shard", "1", "--quiet"]
+    assert main([*argv, "--suboptimal-failures-only"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    filtered = EpisodeDataset(tmp_path / "f")
+    kept = list(filtered.iter_episodes())
+    expected = [ep for ep in everything if ep.episode_id not in dropped]
+    assert [ep.episode_id for ep in kept] == [ep.episode_id for ep in expected]
+    for a, b in zip(kept, expected, strict=True):
+        np.testing.assert_array_equal(a.actions, b.actions)
+        assert a.success == b.success and a.expert == b.expert
+    assert summary["episodes"] == len(expected) and summary["dropped_suboptimal_successes"] == len(dropped)
+    assert summary["transitions"] == sum(ep.length for ep in expected)
+    assert len(filtered.shards) == len(expected)
+    assert filtered.meta["suboptimal_failures_only"] is True
