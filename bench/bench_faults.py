@@ -7,9 +7,12 @@ a subclass next to StaleImageStop and add it to FAULTS. Every reaction is measur
 time.monotonic() (CLOCK_MONOTONIC, shared by all processes on the machine).
 
 - stale_image_stop: the policy node (tiny random-weight checkpoint, default parameters: rate_hz 5, image
-  timeout 0.5 s) gets 640x480 rgb8 images at 30 fps from this process until it publishes a model command;
-  then the images stop. Reaction = first stop command received - last image published; bound: image_timeout_s
-  + 100 ms. Also counts model commands received after that stop (must be 0: commands stay ordered).
+  timeout 0.5 s) gets images from this process at 30 fps until it publishes a model command; then the images
+  stop. Reaction = first stop command received - last image published; bound: image_timeout_s + 100 ms.
+  Also counts model commands received after that stop (must be 0: commands stay ordered) and reactions
+  shorter than the timeout (`early`: only possible if the last images were lost in transport, or a bug).
+  The images are 64x48 rgb8 (`--image-size`): 640x480 best-effort images get dropped on a loaded machine,
+  and a dropped last image would move the fault earlier than the moment measured.
 
 `python bench/bench_faults.py --json [--trials 30] [--only NAME ...]` prints one JSON object on its last line:
 per fault the trials' reactions, p50, max, the bound and how many trials kept it, with the load average.
@@ -57,6 +60,7 @@ class StaleImageStop(Fault):
     name = "stale_image_stop"
     image_timeout_s = 0.5  # the policy node's default
     fps = 30.0
+    image_size = (48, 64)
 
     def start(self, workdir: Path) -> None:
         from sensor_msgs.msg import Image
@@ -76,8 +80,9 @@ class StaleImageStop(Fault):
         self.probe = Probe("bench_faults_stale_image")
         self.images = self.probe.node.create_publisher(Image, names.CAMERA_IMAGE, SENSOR_QOS)
         self.commands = self.probe.listen(QuadrupedCommand, names.COMMAND, COMMAND_QOS, stamp=True)
-        self.frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+        self.frame = np.random.default_rng(0).integers(0, 256, (*self.image_size, 3), dtype=np.uint8)
         self.after_stop = 0
+        self.early = 0
         if not self.probe.spin_until(lambda: self.commands or not self.proc.alive, timeout=120):
             raise TrialError(f"policy node did not come up: {self.proc.output()[-1500:]}")
 
@@ -100,14 +105,17 @@ class StaleImageStop(Fault):
             raise TrialError("no stop within image_timeout_s + 5 s of the last image")
         first = next(i for i, (_, c) in enumerate(commands[n:], n) if _is_stop(c))
         probe.spin_for(0.3)  # anything that comes after the stop
-        self.after_stop += sum(c.bins[0] >= 0 for _, c in commands[first:])
-        return (commands[first][0] - last_image) * 1e3
+        self.after_stop += sum(int(c.bins[0] >= 0) for _, c in commands[first:])
+        reaction_ms = (commands[first][0] - last_image) * 1e3
+        self.early += int(reaction_ms < self.image_timeout_s * 1e3)
+        return reaction_ms
 
     def report(self) -> dict:
         return {
             "model_commands_after_stop": self.after_stop,
             "image_timeout_s": self.image_timeout_s,
-            "images": f"640x480 rgb8 at {self.fps:g} fps until the model decides",
+            "images": f"{self.image_size[1]}x{self.image_size[0]} rgb8 at {self.fps:g} fps until the model decides",
+            "early": self.early,
             "policy": "tiny random-weight MoRE, default parameters (rate_hz 5.0, torch_threads 1)",
         }
 
@@ -155,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="(always JSON; accepted for bench/run_all.py)")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--only", nargs="+", choices=sorted(FAULTS), help="run only these faults")
+    parser.add_argument("--image-size", type=int, nargs=2, default=(48, 64), metavar=("H", "W"))
     args = parser.parse_args(argv)
+    StaleImageStop.image_size = tuple(args.image_size)
     if args.trials < 1:
         print(f"error: --trials must be >= 1, got {args.trials}", file=sys.stderr)
         return 2

@@ -388,29 +388,29 @@ class Pacer:
 
     A decision starts on a frame that arrived while the decision slot was open, at its arrival - or, if it
     came in while the previous decision was still running, right after that one, provided it waited at most
-    `tolerance` (a quarter of the period) for it. Other frames are skipped: the next one gives a fresher
-    command. After a decision that started at t, the next slot opens at
-    max(previous opening + period, t + period - tolerance): phase-locked to the slots while frames come
-    early enough (a 30 fps camera gives exactly rate_hz), following the camera when its frames come later (a
-    camera at or below rate_hz is decided frame by frame; arrival jitter within +-tolerance/2 costs no frame).
-    Hence no two decisions are closer than period - tolerance, and a window of T seconds holds at most
-    T * rate_hz + 1.25 of them.
+    `max_wait` (a quarter period) for it. Other frames are skipped: the next one gives a fresher command.
+    After a decision that started at t the next slot opens at max(previous opening + period, t + period / 2):
+    phase-locked to the slots while frames come early enough (a 30 fps camera gives exactly rate_hz), and
+    following the camera when its frames come later, so a camera at rate_hz is decided frame by frame as long
+    as its arrival times vary by less than half a period, and a slower one always is. Hence no two decisions
+    are closer than half a period, and a window of T seconds holds at most T * rate_hz + 1.5 of them.
     """
 
-    def __init__(self, rate_hz: float, tolerance_fraction: float = 0.25) -> None:
+    def __init__(self, rate_hz: float) -> None:
         if not (math.isfinite(rate_hz) and rate_hz > 0):
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
         self.period = 1.0 / rate_hz
-        self.tolerance = tolerance_fraction * self.period
+        self.min_interval = 0.5 * self.period
+        self.max_wait = 0.25 * self.period
         self.opens_at = -math.inf
 
     def ready(self, frame_received: float, free_since: float) -> bool:
         """May a decision start on the frame received at `frame_received`, the worker being free since
         `free_since` (the end of its previous decision)?"""
-        return frame_received >= self.opens_at and free_since - frame_received <= self.tolerance
+        return frame_received >= self.opens_at and free_since - frame_received <= self.max_wait
 
     def started(self, now: float) -> None:
-        self.opens_at = max(self.opens_at + self.period, now + self.period - self.tolerance)
+        self.opens_at = max(self.opens_at + self.period, now + self.min_interval)
 
 
 def executable_action(raw: np.ndarray, spec: ActionSpec = DEFAULT_SPEC) -> tuple[np.ndarray, int]:
