@@ -6,9 +6,10 @@
   random-weight checkpoint, its own process) -> this process; latency = command receive time - command stamp
   (= the stamp of the image it was computed from). Per round it also reports the policy's own model time
   (`inference_ms` of the PolicyStatus of each decided step), `overhead_ms` = camera-to-command p50 - inference
-  p50 (what the loop, the conversions and both transports add: the issue's target is <= 15 ms), and the
-  decision rate this process received. Variants: camera 30 fps / policy 5 Hz (the default rate), camera 5 fps /
-  policy 5 Hz (a camera no faster than the policy must not halve the rate), camera 30 fps / policy 30 Hz.
+  p50 (what the loop, the conversions and both transports add: the issue's target is <= 15 ms), the
+  decision rate this process received and the camera's frame rate (its camera_info messages). Variants:
+  camera 30 fps / policy 5 Hz (the default rate), camera 5 fps / policy 5 Hz (a camera no faster than the
+  policy must not halve the rate), camera 30 fps / policy 30 Hz.
 Each variant runs `--rounds` times in turn against the same two processes; the JSON reports every round and
 the best and median over rounds, plus the load average before and after. Prints one JSON object on its last
 line.
@@ -99,13 +100,15 @@ def bench_image_transport(node, frames: int, rounds: int) -> dict:
 def _command_round(node, decisions: int, timeout: float) -> dict:
     """One round: `decisions` decided commands (after 3 dropped), with the decided steps' inference times."""
     import rclpy
+    from sensor_msgs.msg import CameraInfo
 
     from more_msgs.msg import PolicyStatus, QuadrupedCommand
     from more_ros import names
-    from more_ros.qos import COMMAND_QOS, STATUS_QOS
+    from more_ros.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
 
     received: list[tuple[float, float]] = []  # (receive monotonic, camera-to-command ms)
     inference: list[float] = []
+    frames: list[float] = []  # receive times of camera_info (one per image)
 
     def on_command(msg) -> None:
         if msg.bins[0] >= 0:  # stop commands carry no decoder bins
@@ -118,6 +121,7 @@ def _command_round(node, decisions: int, timeout: float) -> dict:
     subs = [
         node.create_subscription(QuadrupedCommand, names.COMMAND, on_command, COMMAND_QOS),
         node.create_subscription(PolicyStatus, names.POLICY_STATUS, on_status, STATUS_QOS),
+        node.create_subscription(CameraInfo, names.CAMERA_INFO, lambda m: frames.append(time.monotonic()), SENSOR_QOS),
     ]
     end = time.monotonic() + timeout
     while len(received) < decisions + 3 and time.monotonic() < end:
@@ -127,6 +131,8 @@ def _command_round(node, decisions: int, timeout: float) -> dict:
     kept = received[3:]
     lat = [ms for _, ms in kept]
     span = kept[-1][0] - kept[0][0] if len(kept) > 1 else 0.0
+    frames = [t for t in frames if kept and kept[0][0] <= t <= kept[-1][0]]
+    frame_span = frames[-1] - frames[0] if len(frames) > 1 else 0.0
     p50, inf50 = _p(lat, 50), _p(inference, 50)
     return {
         "count": len(lat),
@@ -135,6 +141,7 @@ def _command_round(node, decisions: int, timeout: float) -> dict:
         "inference_p50_ms": inf50,
         "overhead_ms": round(p50 - inf50, 3) if p50 is not None and inf50 is not None else None,
         "rate_hz": round((len(kept) - 1) / span, 3) if span > 0 else None,
+        "camera_hz": round((len(frames) - 1) / frame_span, 3) if frame_span > 0 else None,
     }
 
 
@@ -160,7 +167,7 @@ def bench_camera_to_command(
     finally:
         _stop(policy)
         _stop(camera)
-    out = _summary(results, ("p50_ms", "p99_ms", "overhead_ms", "inference_p50_ms", "rate_hz"))
+    out = _summary(results, ("p50_ms", "p99_ms", "overhead_ms", "inference_p50_ms", "rate_hz", "camera_hz"))
     out.update(
         {
             "camera_fps": camera_fps,

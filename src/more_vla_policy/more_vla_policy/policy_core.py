@@ -236,6 +236,7 @@ class PolicyCore:
         self._done = False
         self.decisions = 0
         self.rate = RateMeter()
+        self.camera_rate = RateMeter()  # of submitted images
 
     # -- inputs (any thread) -----------------------------------------------------------------------
     def submit_image(self, image: RawImage, received_at: float | None = None) -> None:
@@ -243,6 +244,7 @@ class PolicyCore:
             self._image = image
             self._image_received = self._clock() if received_at is None else received_at
             self._image_seq += 1
+            self.camera_rate.tick(self._image_received)
 
     @property
     def image_seq(self) -> int:
@@ -387,13 +389,17 @@ class Pacer:
     """When the decision worker may start: on a fresh frame, self-synchronised to the camera, <= rate_hz.
 
     A decision starts on a frame that arrived while the decision slot was open, at its arrival - or, if it
-    came in while the previous decision was still running, right after that one, provided it waited at most
-    `max_wait` (a quarter period) for it. Other frames are skipped: the next one gives a fresher command.
-    After a decision that started at t the next slot opens at max(previous opening + period, t + period / 2):
-    phase-locked to the slots while frames come early enough (a 30 fps camera gives exactly rate_hz), and
-    following the camera when its frames come later, so a camera at rate_hz is decided frame by frame as long
-    as its arrival times vary by less than half a period, and a slower one always is. Hence no two decisions
-    are closer than half a period, and a window of T seconds holds at most T * rate_hz + 1.5 of them.
+    came in while the previous decision was still running, right after that one, provided it waited less than
+    a third of the camera's frame interval for it (`frame_interval`; with the interval not yet known, not at
+    all). Such a frame is skipped otherwise: deciding on the next, fresh frame then gives commands whose
+    information is younger on average (a frame that waited w, against the next one a frame interval F later:
+    the command in force is on average w + decode / 2 older against (F - w + decode) / 2, and w < F / 3 is
+    where using it wins). After a decision that started at t the next slot opens at
+    max(previous opening + period, t + period / 2): phase-locked to the slots while frames come early enough
+    (a 30 fps camera gives exactly rate_hz), following the camera when its frames come later, so a camera at
+    rate_hz is decided frame by frame as long as its arrival times vary by less than half a period, and a
+    slower one always is (while decisions are shorter than its frame interval). Hence no two decisions are
+    closer than half a period, and a window of T seconds holds at most T * rate_hz + 1.5 of them.
     """
 
     def __init__(self, rate_hz: float) -> None:
@@ -401,13 +407,14 @@ class Pacer:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
         self.period = 1.0 / rate_hz
         self.min_interval = 0.5 * self.period
-        self.max_wait = 0.25 * self.period
         self.opens_at = -math.inf
 
-    def ready(self, frame_received: float, free_since: float) -> bool:
+    def ready(self, frame_received: float, free_since: float, frame_interval: float = math.nan) -> bool:
         """May a decision start on the frame received at `frame_received`, the worker being free since
-        `free_since` (the end of its previous decision)?"""
-        return frame_received >= self.opens_at and free_since - frame_received <= self.max_wait
+        `free_since` (the end of its previous decision), frames coming every `frame_interval` seconds?"""
+        waited = free_since - frame_received
+        max_wait = frame_interval / 3 if math.isfinite(frame_interval) else 0.0
+        return frame_received >= self.opens_at and (waited <= 0 or waited < max_wait)
 
     def started(self, now: float) -> None:
         self.opens_at = max(self.opens_at + self.period, now + self.min_interval)

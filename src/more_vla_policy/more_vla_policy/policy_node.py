@@ -205,7 +205,7 @@ class PolicyNode(Node):
                 self._new_frame.wait(0.5)  # the timeout only lets a missed stop() be seen
                 continue
             used = seq
-            if not self._pacer.ready(received, free_since):
+            if not self._pacer.ready(received, free_since, 1.0 / self.core.camera_rate.rate_hz):
                 continue  # came before the slot opened, or waited too long for the previous decision: skip it
             now = self.core.now()
             self._pacer.started(now)

@@ -393,7 +393,7 @@ def test_no_model_command_follows_a_watchdog_stop_for_an_older_image(
 
 
 # -- pacing: when decisions start ----------------------------------------------------------------------
-def simulate(rate_hz, arrivals, decode_s):
+def simulate(rate_hz, arrivals, decode_s, frame_interval=math.nan):
     """The worker loop of policy_node on a timeline: (start time, arrival of the frame decided on) per decision.
     A frame arriving while a decision runs replaces any earlier such frame (only the newest is kept)."""
     pacer = Pacer(rate_hz)
@@ -402,7 +402,7 @@ def simulate(rate_hz, arrivals, decode_s):
 
     def consider(arrival, now):
         nonlocal free_since
-        if pacer.ready(arrival, free_since):
+        if pacer.ready(arrival, free_since, frame_interval):
             pacer.started(now)
             starts.append((now, arrival))
             free_since = now + decode_s
@@ -451,11 +451,23 @@ def test_a_late_frame_beyond_half_a_period_costs_the_next_one():
     assert [a for _, a in simulate(5.0, arrivals, decode_s=0.03)] == [0.0, 0.2, 0.52, 0.8, 1.0, 1.2]
 
 
-def test_frames_that_wait_for_a_slow_decision_are_used_only_within_a_quarter_period():
-    # 30 fps at 30 Hz (max wait 8.33 ms); a 40 ms decode leaves frame 1 (33.3 ms) waiting 6.7 ms: used at 40 ms.
-    # The next decision ends at 80 ms; frame 2 (66.7 ms) waited 13.3 ms: skipped, frame 3 (100 ms) is fresh.
-    starts = simulate(30.0, frames(30.0, 0.14), decode_s=0.04)
+def test_frames_that_wait_for_a_slow_decision_are_used_if_they_waited_under_a_third_of_a_frame():
+    # 30 fps at 30 Hz (a third of a frame: 11.1 ms); a 40 ms decode leaves frame 1 (33.3 ms) waiting 6.7 ms:
+    # used at 40 ms. That decision ends at 80 ms; frame 2 (66.7 ms) waited 13.3 ms: skipped, frame 3 (100 ms).
+    starts = simulate(30.0, frames(30.0, 0.14), decode_s=0.04, frame_interval=1 / 30)
     assert starts == [(0.0, 0.0), (0.04, 1 / 30), (0.1, 0.1)]
+    # with the frame interval unknown only frames that come while the worker is free are used: frame 2
+    # (66.7 ms, after the first decision ended at 40 ms); frame 3 (100 ms) came during the second decision
+    assert simulate(30.0, frames(30.0, 0.14), decode_s=0.04) == [(0.0, 0.0), (2 / 30, 2 / 30)]
+
+
+def test_a_model_slower_than_the_camera_uses_the_waiting_frame_within_a_third_of_a_frame():
+    # 5 fps at 5 Hz, 230 ms decode (a third of a frame: 66.7 ms). Frame 1 (200 ms) waits 30 ms: decided at
+    # 230; frame 2 (400) waits 60: at 460; frame 3 (600) would wait 90: skipped; frame 4 (800) comes while the
+    # worker is free: decided at once; and so on: 3 decisions per 800 ms (3.75 Hz; 2.5 Hz if only fresh frames)
+    starts = simulate(5.0, frames(5.0, 2.6), decode_s=0.23, frame_interval=0.2)
+    expect = [(0.0, 0.0), (0.23, 0.2), (0.46, 0.4), (0.8, 0.8), (1.03, 1.0), (1.26, 1.2), (1.6, 1.6), (1.83, 1.8)]
+    np.testing.assert_allclose(starts[:8], expect, atol=1e-9)
 
 
 @settings(max_examples=300, deadline=None)
@@ -466,7 +478,7 @@ def test_frames_that_wait_for_a_slow_decision_are_used_only_within_a_quarter_per
 )
 def test_the_rate_is_never_above_rate_hz(rate_hz, gaps, decode_s):
     arrivals = list(np.cumsum(gaps))
-    starts = [t for t, _ in simulate(rate_hz, arrivals, decode_s)]
+    starts = [t for t, _ in simulate(rate_hz, arrivals, decode_s, frame_interval=float(np.mean(gaps)))]
     period = 1 / rate_hz
     for i in range(len(starts)):
         for j in range(i + 1, len(starts)):
