@@ -116,7 +116,7 @@ class StaleImageStop(Fault):
             "image_timeout_s": self.image_timeout_s,
             "images": f"{self.image_size[1]}x{self.image_size[0]} rgb8 at {self.fps:g} fps until the model decides",
             "early": self.early,
-            "policy": "tiny random-weight MoRE, default parameters (rate_hz 5.0, torch_threads 1)",
+            "policy": "tiny random-weight MoRE, the node's default parameters (rate_hz 5.0, image_timeout_s 0.5)",
         }
 
     def close(self) -> None:

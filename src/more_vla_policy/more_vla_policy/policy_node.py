@@ -48,7 +48,7 @@ NODE_NAME = "policy_node"
 PARAMS = {
     "checkpoint": ("", None, "checkpoint directory (empty: $MORE_CHECKPOINT, else the demo checkpoint models/demo)"),
     "device": ("cpu", None, "torch device for the model: cpu, cuda, cuda:0 ..."),
-    "torch_threads": (1, non_negative, "torch CPU threads for inference (0: torch's default, one per core)"),
+    "torch_threads": (0, non_negative, "torch CPU threads for inference (0: torch's default, one per core)"),
     "rate_hz": (5.0, positive, "maximum decision rate [Hz], > 0"),
     "image_timeout_s": (0.5, positive, "an image older than this [s] stops the robot, > 0"),
     "instruction": ("", None, "the instruction (also settable at run time and on the instruction topic)"),
