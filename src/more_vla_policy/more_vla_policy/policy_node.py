@@ -296,6 +296,7 @@ class PolicyNode(Node):
             "image_age_at_start_ms_p50": percentile(self._start_age_ms, 50),
             "publish_ms_p50": percentile(self._publish_ms, 50),
             "rate_hz": self.core.rate.rate_hz,
+            "image_rate_hz": self.core.camera_rate.rate_hz,
             "decisions": self.core.decisions,
             "faults": self.faults,
             "watchdog_stops": self.watchdog_stops,
