@@ -231,7 +231,11 @@ class PolicyNode(Node):
                 return
             self._watchdog_last = now
             self.watchdog_stops += 1
-            self._publish(d)
+            try:
+                self._publish(d)
+            except Exception as err:  # as in the worker: never let a failed publish end the node
+                if self.context.ok():
+                    self.get_logger().error(f"publishing the watchdog's stop failed: {type(err).__name__}: {err}")
 
     def _emit(self, d: Decision) -> None:
         with self._publish_lock:
