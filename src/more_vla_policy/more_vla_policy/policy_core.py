@@ -180,7 +180,7 @@ class Decision:
     q_values: np.ndarray | None = None  # decoder Q-values (12 float) when the model ran
     raw_action: np.ndarray | None = None  # decoder bin centres before for_controller
     image_stamp_ns: int = 0  # stamp of the image the command was computed from (0 for stops)
-    image_age_s: float = math.nan  # age of the newest image when the decision started [s]
+    image_age_s: float = math.nan  # age of its image when it started [s] (at publish: stale-at-publish stops)
     inference_ms: float = math.nan
     instruction: str = ""
     image_seq: int = 0  # which submitted image (PolicyCore.image_seq) the decision read (0: none)

@@ -298,6 +298,7 @@ class PolicyNode(Node):
             "camera_to_command_ms_p50": percentile(self._latency_ms, 50),
             "camera_to_command_ms_p99": percentile(self._latency_ms, 99),
             "image_age_at_start_ms_p50": percentile(self._start_age_ms, 50),
+            "convert_ms": d.convert_ms,
             "publish_ms_p50": percentile(self._publish_ms, 50),
             "rate_hz": self.core.rate.rate_hz,
             "image_rate_hz": self.core.camera_rate.rate_hz,
