@@ -23,6 +23,7 @@ from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
 from more_common.errors import ConfigurationError
+from more_model.processor import NUM_SLOTS
 from more_ros import names
 from more_ros.convert import command_to_msg, image_msg, ns_to_stamp
 from more_ros.diagnostics import ERROR as DIAG_ERROR
@@ -45,6 +46,9 @@ from more_vla_policy.policy_core import (
 )
 
 NODE_NAME = "policy_node"
+# draft: temporal-draft decoding (the previous decision of the same instruction as the draft, verified in window
+# passes: exactly greedy's bins, ~3 passes instead of 12); greedy: the KV-cached token-by-token decoder.
+DECODERS = ("draft", "greedy")
 PARAMS = {
     "checkpoint": ("", None, "checkpoint directory (empty: $MORE_CHECKPOINT, else the demo checkpoint models/demo)"),
     "device": ("cpu", None, "torch device for the model: cpu, cuda, cuda:0 ..."),
@@ -60,6 +64,12 @@ PARAMS = {
     "publish_annotated_image": (True, None, "publish the annotated image (rendered only when subscribed)"),
     "diagnostics_period_s": (1.0, positive, "period of OK diagnostics [s]; faults are reported at once"),
     "warmup": (True, None, "run one decode on a blank image at start-up (first-call cost off the clock)"),
+    "decoder": (
+        "draft",
+        lambda v: v in DECODERS,
+        f"one of {list(DECODERS)}: draft = greedy's actions exactly, fewer passes",
+    ),
+    "merge_attention_lora": (True, None, "fold the attention LoRA into its base weights for inference (faster)"),
 }
 RUNTIME_PARAMS = ("instruction", "enabled")
 LATENCY_WINDOW = 200
@@ -86,6 +96,14 @@ class PolicyNode(Node):
 
             torch.set_num_threads(p["torch_threads"])
         policy = load_checkpoint_policy(p["checkpoint"], p["device"])
+        if p["merge_attention_lora"]:
+            policy.merge_attention_lora()
+        self._drafts = None
+        if p["decoder"] == "draft":
+            from more_model.draft_decoder import DraftState
+
+            on_gpu = policy.device.type == "cuda"
+            policy = self._drafts = DraftState(policy.action_decoder(cuda_graph=on_gpu))
         try:
             config = CoreConfig(
                 image_timeout_s=p["image_timeout_s"],
@@ -99,6 +117,8 @@ class PolicyNode(Node):
         self.core.set_enabled(p["enabled"])
         if p["warmup"]:
             self._warmup(policy)
+            if self._drafts is not None:
+                self._drafts.reset()
 
         self._status_type = PolicyStatus
         self._cmd_pub = self.create_publisher(
@@ -166,6 +186,8 @@ class PolicyNode(Node):
         self.core.set_instruction(msg.data)
 
     def _on_enable(self, request, response):  # noqa: ANN001
+        if self._drafts is not None:
+            self._drafts.reset()  # what follows a pause is no continuation of what came before it
         self.core.set_enabled(request.data)
         response.success = True
         response.message = "enabled" if request.data else "disabled: publishing stop commands"
@@ -303,6 +325,12 @@ class PolicyNode(Node):
             "rate_hz": self.core.rate.rate_hz,
             "image_rate_hz": self.core.camera_rate.rate_hz,
             "decisions": self.core.decisions,
+            "decoder": self.params["decoder"],
+            "decode_passes": (
+                int(self._drafts.last_passes[0])
+                if self._drafts is not None and self._drafts.last_passes is not None
+                else NUM_SLOTS
+            ),
             "faults": self.faults,
             "watchdog_stops": self.watchdog_stops,
             "stale_at_publish": self.stale_at_publish,

@@ -5,7 +5,8 @@ Playback starts once something subscribes to the images (or after `wait_for_subs
 (default: the stack's camera topic) with the recorded pacing scaled by `rate`, restamped with the current time
 so the policy's staleness check and latency figures mean what they mean live. Recorded instructions are
 published latched on the instruction topic. Playback runs on its own thread; at the end `done` is set and, with
-`exit_when_done`, the process ends with status 0 (how `more-stack replay` knows the bag is played). `ros2 bag play` replaces this node on a full ROS install.
+`exit_when_done`, the process ends with status 0 (how `more-stack replay` knows the bag is played).
+`ros2 bag play` replaces this node on a full ROS install.
 """
 
 from __future__ import annotations
