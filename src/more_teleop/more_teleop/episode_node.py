@@ -119,7 +119,10 @@ class EpisodeControlNode(Node):
             "failure": lambda: c.stop(False),
             "discard": c.discard,
         }[event]()
-        (self.get_logger().info if reply.ok else self.get_logger().warning)(reply.message)
+        if reply.ok:
+            self.get_logger().info(reply.message)
+        else:
+            self.get_logger().warning(reply.message)
         if reply.status is not None:
             self._publish(reply.status)
         return reply

@@ -10,7 +10,7 @@
   a success else 0.0. A discarded episode never gets a final status, so `more-replay --to-dataset` leaves it out
   (an episode without a final status is unlabelled).
 - How a bag is cut (more-replay --to-dataset --episode-topic /more/episode/status --between-episodes drop): a
-  command belongs to the episode whose status was in force at its image; commands while idle (after a final
+  command belongs to the episode whose status was in force when it was sent; commands while idle (after a final
   status, before the next start) belong to no episode.
 """
 

@@ -143,7 +143,7 @@ class TeleopNode(Node):
             QuadrupedCommand, names.TELEOP_COMMAND, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
         )
         self.create_subscription(Joy, names.JOY, self._on_joy, SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
-        self._clients = {
+        self._episode_clients = {
             "start": (self.create_client(Trigger, names.EPISODE_START), Trigger.Request()),
             "success": (self.create_client(SetBool, names.EPISODE_STOP), SetBool.Request(data=True)),
             "failure": (self.create_client(SetBool, names.EPISODE_STOP), SetBool.Request(data=False)),
@@ -215,7 +215,7 @@ class TeleopNode(Node):
             self._say(key_table())
 
     def _episode(self, event: str) -> None:
-        client, request = self._clients[event]
+        client, request = self._episode_clients[event]
         if not client.service_is_ready():
             self._say(f"episode {event}: {client.srv_name} is not available (is episode_control running?)")
             return

@@ -10,8 +10,10 @@
   EpisodeStatus.instruction logged before the sample, else `default_instruction`.
 - Labels from EpisodeStatus: the newest status before the sample's image gives task and episode; if that status
   is final (terminated or truncated) the sample belongs to the next episode (`between_episodes="next"`: the
-  simulator starts it at once), or to none (`"drop"`: teleoperated episodes, where the robot is driven between
-  an episode's label and the next start). The last final status of each episode number gives its success.
+  simulator starts it at once). Teleoperated episodes (`"drop"`) are cut by the status in force when each command
+  was sent (the operator decides then, not when the image was taken), and a command after an episode's final
+  status belongs to none (the robot is driven between an episode's label and the next start). The last final
+  status of each episode number gives its success.
 - Recorded stop commands (no decoder bins and equal to the stand command, with or without terminate) are not
   policy decisions and are dropped unless `include_stops`.
 """
@@ -152,7 +154,9 @@ def collect_samples(
                 continue  # a command before any image: nothing to replay it on
             _, image_t, img = match
             sample = Sample(img, instruction, image_t, command, bins, t, stamp)
-            yield _labelled(sample, status_before_image.get(image_t, latest_status), drop_between)
+            # teleoperation: the operator decides when the command is sent, so the status in force then counts
+            status = latest_status if drop_between else status_before_image.get(image_t, latest_status)
+            yield _labelled(sample, status, drop_between)
 
 
 def _labelled(sample: Sample, status: Any, drop_between: bool = False) -> Sample:

@@ -19,7 +19,8 @@ def teleop_bag(path):
     """Images at 5 Hz, one teleop command 50 ms after each image. Script (image index: what happens):
     0-1 driving before any episode; 2 start ep 0; 2-4 in ep 0 (4: terminate); stop success after 4;
     5-6 driving between episodes; 7 start ep 1; 7-8 in ep 1 (8: a stand command); stop failure after 8;
-    9 between; 10 start ep 2; 10-12 in ep 2; discarded (no final status); 13 after it.
+    9 between; 10 start ep 2; 10-12 in ep 2; discarded (no final status); 13 after it. After each label a stand
+    command is sent before the next image.
     Returns {episode: [(image value, command vx)]} of what a dataset must hold."""
     b = BagBuilder(path)
     t0 = 1_000 * MS
@@ -45,6 +46,8 @@ def teleop_bag(path):
             b.episode(t + 100 * MS, "go_to", INSTRUCTION, 0, 3, done=True, success=True, topic=names.EPISODE_STATUS)
         if i == 8:
             b.episode(t + 100 * MS, "go_to", INSTRUCTION, 1, 2, done=True, success=False, topic=names.EPISODE_STATUS)
+        if i in (4, 8):  # sent after the label, still on the episode's last image: not part of the episode
+            b.command(t + 150 * MS, stand_command())
     b.close()
     return expected
 
@@ -78,7 +81,8 @@ def test_without_drop_the_driving_between_episodes_leaks_into_the_next_one(tmp_p
     rc, r = convert(capsys, tmp_path / "bag", tmp_path / "ds", "--include-stops")
     assert rc == 0, r
     lengths = [e.length for e in EpisodeDataset(tmp_path / "ds").iter_episodes()]
-    assert lengths == [3, 4]  # episode 1 got images 5 and 6, driven before it started
+    # episode 0 got the stand command sent after its label; episode 1 that one and images 5 and 6, before its start
+    assert lengths == [4, 5]
 
 
 def test_an_episode_topic_that_is_not_in_the_bag_is_rejected_by_name(tmp_path, capsys):
