@@ -11,18 +11,23 @@ Keyboard (this terminal, one key per action):
 Joystick (sensor_msgs/Joy on /joy from `ros2 run joy game_controller_node`; indices are parameters joy.*):
 {joy}
 
-Episodes (calls episode_control's services /more/episode/start, /more/episode/stop [SetBool: success],
-/more/episode/discard; the Go2 remote labels too: R2+Y start, R2+A success, R2+B failure, R2+X discard).
+Episodes (episode_control's services /more/episode/start, /more/episode/stop [SetBool: true = success],
+/more/episode/discard; with episode_control.remote_enabled the Go2 remote too: R2+Y start, R2+A success, R2+B
+failure, R2+X discard). Labels go to /more/episode/status; bag_recorder records them with camera, instruction
+and commands.
 
-Data collection and fine-tuning, step by step (docs/deployment.md, "Teleoperation and data collection"):
-  1. the stack with the mux:   more-stack teleop --record bags/run1        (real robot: --params my_teleop.yaml)
-  2. this node, in a terminal:  more-teleop   (b: start, drive, x: terminate, y/n: success/failure)
-  3. to training shards:        more-replay bags/run1 --to-dataset data/teleop --episode-topic /more/episode/status
-                                    --between-episodes drop --include-stops
-  4. fine-tune the adapters:    more-train --config training/configs/finetune_teleop.yaml
-                                    init.init_from=CHECKPOINT 'data.train=[data/teleop]'
-  5. evaluate:                  more-sim eval --policy runs/finetune_teleop/checkpoints/step-N --json
-                                (the robot: more-stack robot with policy_node.checkpoint=...)
+Data collection and fine-tuning, step by step (docs/deployment.md, section 10):
+  1. the stack (command_mux and episode_control are in it), recorded:
+       simulator:  more-stack sim --record bags/run1 --episodes 50 --timeout 3600
+       robot:      more-stack robot --params my_robot.yaml --record bags/run1   (or ros2 launch + ros2 bag record)
+  2. this node in a terminal: b start, drive, x terminate, y success / n failure / c discard; m hands back to the VLA
+  3. to training shards:
+       more-replay bags/run1 --to-dataset data/teleop --episode-topic /more/episode/status
+           --between-episodes drop --include-stops --image-size 64 96
+  4. fine-tune the adapters:
+       more-train --config training/configs/finetune_teleop.yaml init.init_from=CHECKPOINT 'data.train=[data/teleop]'
+  5. evaluate: more-sim eval --policy runs/finetune_teleop/checkpoints/step-00000300 --tasks go_to --json
+       (the robot: more-stack robot --checkpoint runs/finetune_teleop/checkpoints/step-00000300)
 """
 
 from __future__ import annotations
