@@ -2,8 +2,10 @@
 
 The command (vx, vy, wz, one of the four trained gaits, body-height and pitch presets, terminate; the rest of the
 12 dims standing) goes to /more/teleop/command at rate_hz while the operator has control: the keyboard from the
-start until `m` releases it (or stdin ends), the joystick while its deadman (LB) is held. command_mux lets it
-override the VLA while it keeps arriving; released, the robot stands until the VLA decides anew.
+start until `m` releases it (or stdin ends), the joystick while its deadman (LB) is held. Terminate stays set
+until a motion key or an episode key (start, success, failure, discard: each leaves the robot standing).
+command_mux lets it override the VLA while it keeps arriving; released, the robot stands until the VLA decides
+anew.
 
 Keyboard (this terminal, one key per action):
 {keys}
@@ -18,7 +20,7 @@ and commands.
 
 Data collection and fine-tuning, step by step (docs/deployment.md, section 10):
   1. the stack (command_mux and episode_control are in it), recorded:
-       simulator:  more-stack sim --record bags/run1 --episodes 50 --timeout 3600
+       simulator:  more-stack sim --record bags/run1 --episodes 50 --timeout 3600 --set more_sim.reset_delay_s=5.0
        robot:      more-stack robot --params my_robot.yaml --record bags/run1   (or ros2 launch + ros2 bag record)
   2. this node in a terminal: b start, drive, x terminate, y success / n failure / c discard; m hands back to the VLA
   3. to training shards:
@@ -220,6 +222,8 @@ class TeleopNode(Node):
             self._say(key_table())
 
     def _episode(self, event: str) -> None:
+        # an episode starts and ends standing: a terminate latched for the last one must not end the next one
+        self.state.apply(Action("halt"))
         client, request = self._episode_clients[event]
         if not client.service_is_ready():
             self._say(f"episode {event}: {client.srv_name} is not available (is episode_control running?)")

@@ -50,6 +50,7 @@ class EpisodeLog:
 
 class ScriptedOperator:
     def __init__(self, probe: Probe, task: str, split: str, seed: int, decision_hz: float) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry
 
         from more_msgs.msg import EpisodeStatus, QuadrupedCommand
@@ -62,6 +63,7 @@ class ScriptedOperator:
         self.odometry: list = []
         probe.node.create_subscription(Odometry, names.SIM_ODOM, self._on_odometry, SENSOR_QOS)
         self.pub = probe.node.create_publisher(QuadrupedCommand, names.TELEOP_COMMAND, COMMAND_QOS)
+        self.diagnostics = probe.listen(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
         self._to_msg = None
         self._pending: list[Any] = []  # odometry not yet answered with a command
         self.episodes: list[EpisodeLog] = []
@@ -86,6 +88,13 @@ class ScriptedOperator:
                 self._send(decide(state_from_odometry(self._pending.pop(0))), log)
 
         return self.probe.spin_until(until, timeout, step, every=0.005)
+
+    def _episode_control_instruction(self) -> str | None:
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.name == "more_teleop: episode_control":
+                    return next((kv.value for kv in status.values if kv.key == "instruction"), None)
+        return None
 
     def hold_still(self, seconds: float) -> None:
         self._each_tick(lambda s: stand_command(), lambda: False, seconds, None)
@@ -117,7 +126,9 @@ class ScriptedOperator:
         status = self.sim_status[-1]
         _, info = self.env.reset(seed=self.seed + status.episode)
         assert info["instruction"] == status.instruction, "the rebuilt scenario is not the simulator's"
-        self.hold_still(0.4)  # a moment to look at the scene (and for episode_control to hear the instruction)
+        # like a person glancing at the status display: episode_control has this scene's instruction
+        heard = lambda: self._episode_control_instruction() == status.instruction  # noqa: E731
+        assert self._each_tick(lambda s: stand_command(), heard, 15, None), "episode_control missed the instruction"
         log = EpisodeLog(mode, int(status.episode), status.instruction)
         reply = self._call(Trigger, names.EPISODE_START)
         assert reply.success, reply.message

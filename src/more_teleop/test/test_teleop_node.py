@@ -54,6 +54,7 @@ def gait_of(m):
 
 
 def test_keyboard_joystick_and_episode_keys_over_dds():
+    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Joy
     from std_msgs.msg import String
     from std_srvs.srv import SetBool, Trigger
@@ -67,6 +68,7 @@ def test_keyboard_joystick_and_episode_keys_over_dds():
     try:
         cmds = probe.listen(QuadrupedCommand, names.TELEOP_COMMAND, COMMAND_QOS, stamp=True)
         statuses = probe.listen(EpisodeStatus, names.EPISODE_STATUS, STATUS_QOS)
+        diags = probe.listen(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
         # the keyboard has control from the start: the stand command at rate_hz
         assert probe.spin_until(lambda: len(cmds) >= 3, 30), teleop.output()[-2000:]
         m = cmds[-1][1]
@@ -91,7 +93,13 @@ def test_keyboard_joystick_and_episode_keys_over_dds():
         )
         pub = probe.node.create_publisher(String, names.INSTRUCTION, LATCHED_QOS)
         pub.publish(String(data="crawl under the bar"))
-        probe.spin_for(0.5)
+        heard = lambda: any(  # noqa: E731  episode_control's diagnostics show the instruction it will use
+            kv.key == "instruction" and kv.value == "crawl under the bar"
+            for array in diags
+            for status in array.status
+            for kv in status.values
+        )
+        assert probe.spin_until(heard, 20), episodes.output()[-2000:]
         teleop.keys("b")
         assert probe.spin_until(lambda: statuses and not statuses[-1].terminated, 10), teleop.output()[-2000:]
         assert (statuses[-1].task, statuses[-1].instruction, statuses[-1].episode) == (
@@ -106,6 +114,8 @@ def test_keyboard_joystick_and_episode_keys_over_dds():
         final = statuses[-1]
         assert final.success and final.reward == 1.0 and final.episode == 0 and final.step == 0  # no /more/command
         assert probe.spin_until(lambda: "episode success: episode 0 ended" in teleop.output(), 10)
+        # labelling leaves the robot standing, terminate cleared (it must not end the next episode at once)
+        assert probe.spin_until(lambda: not cmds[-1][1].terminate and cmds[-1][1].vx == 0.0, 5)
         # a stop while idle is refused with the reason, through the service itself
         r = probe.call(SetBool, names.EPISODE_STOP, data=False)
         assert not r.success and "no episode is being recorded" in r.message
@@ -219,3 +229,40 @@ def test_bad_parameters_and_help():
     ).stdout
     for needle in ("usage: more-teleop", "episode: stop, label success", "LB", "finetune_teleop.yaml", "--to-dataset"):
         assert needle in help_text, needle
+
+
+def test_a_terminal_gets_keys_without_enter_and_is_restored():
+    """On a terminal (a pty here) keys act at once (cbreak mode), and the terminal's mode is restored on exit."""
+    import pty
+    import termios
+
+    from more_msgs.msg import QuadrupedCommand
+    from more_ros.qos import COMMAND_QOS
+
+    master, slave = pty.openpty()
+    canonical = termios.tcgetattr(slave)[3] & termios.ICANON
+    assert canonical  # a fresh pty is line-buffered: without cbreak mode no key would arrive before Enter
+    log = tempfile.NamedTemporaryFile(prefix="more_teleop_tty_", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "more_teleop.teleop_node", "--ros-args", "-p", "rate_hz:=10.0"],
+        stdin=slave,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+    probe = Probe("teleop_tty_probe")
+    try:
+        cmds = probe.listen(QuadrupedCommand, names.TELEOP_COMMAND, COMMAND_QOS)
+        assert probe.spin_until(lambda: len(cmds) >= 2, 30)
+        os.write(master, b"wwq")  # no newline
+        assert probe.spin_until(lambda: math.isclose(cmds[-1].wz, 0.2, abs_tol=1e-6), 10)
+        assert math.isclose(cmds[-1].vx, 0.2, abs_tol=1e-6)
+        assert not termios.tcgetattr(slave)[3] & termios.ICANON  # cbreak while running
+    finally:
+        probe.close()
+        proc.send_signal(2)
+        rc = proc.wait(10)
+    assert rc == 0
+    assert termios.tcgetattr(slave)[3] & termios.ICANON, "the terminal was left in cbreak mode"
+    os.close(master)
+    os.close(slave)
