@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--between-episodes",
         choices=("next", "drop"),
         default="next",
-        help="commands after an episode's final "
-        "status: the next episode's (simulator, default) or none (teleoperation: the robot is driven between episodes)",
+        help="next (simulator, default): a command after an episode's final status belongs to the next episode; "
+        "drop (teleoperation): episodes are cut by the status in force when each command was sent, and commands "
+        "between a final status and the next start belong to none (the robot is driven between episodes)",
     )
     return p
 
