@@ -69,7 +69,7 @@ if ! stamp_ok install/.stamp-build "$build_hash"; then
 fi
 
 # 5. editable installs: command-line tools on the venv's PATH, imports without sourcing anything
-pkgs=(src/more_common src/more_model src/more_sim src/more_ros src/more_vla_policy src/wtw_controller src/go2_bridge src/go2_sim src/more_sim_ros src/more_bringup training)
+pkgs=(src/more_common src/more_model src/more_sim src/more_ros src/more_vla_policy src/wtw_controller src/go2_bridge src/go2_sim src/more_sim_ros src/more_teleop src/more_bringup training)
 edit_hash=$(hash_of "${pkgs[@]/%//setup.py}" training/pyproject.toml)
 if ! stamp_ok "$VENV/.stamp-editable" "$edit_hash"; then
   say "editable installs of the workspace's Python packages"

@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             for spec in specs:
                 processes.start(spec, params_file, spec.ros_args())
-                if spec == POLICY:  # what follows (simulator episodes, bag playback, motors) waits for the model
+                # what follows (simulator episodes, bag playback, motors) waits for the model
+                if spec.name == POLICY.name:
                     _wait_for_policy(executor, monitor, processes)
             _supervise(args, executor, monitor, processes, start + timeout)
         except KeyboardInterrupt:
@@ -232,7 +233,7 @@ def _mode_result(args: argparse.Namespace, monitor: Any, sections: dict) -> dict
     from more_vla_policy.checkpoint_path import resolve_checkpoint
 
     out: dict[str, Any] = {}
-    if POLICY in STACKS[args.mode]:
+    if any(spec.name == POLICY.name for spec in STACKS[args.mode]):
         out["checkpoint"] = str(resolve_checkpoint(sections.get(POLICY.name, {}).get("checkpoint", "")))
     if args.mode == "sim":
         episodes = [monitor.episodes[k] for k in sorted(monitor.episodes)][: args.episodes]

@@ -42,13 +42,18 @@ COMMAND_PUBLISHER = NodeSpec(
 )
 PLAYER = NodeSpec("more_vla_policy", "bag_player", "more_vla_policy.replay.player_node", "bag_player")
 RECORDER = NodeSpec("more_vla_policy", "bag_recorder", "more_vla_policy.replay.recorder_node", "bag_recorder")
+MUX = NodeSpec("more_teleop", "command_mux", "more_teleop.mux_node", "command_mux")
+EPISODES = NodeSpec("more_teleop", "episode_control", "more_teleop.episode_node", "episode_control")
+# With the mux the policy proposes on /more/vla/command; the mux decides what /more/command carries (teleop first).
+MUXED_POLICY = POLICY.remapped(("/more/command", "/more/vla/command"))
 
 STACKS: dict[str, tuple[NodeSpec, ...]] = {
-    # RealSense camera -> VLA policy -> walk-these-ways controller -> Go2 bridge (the robot)
-    "robot": (CAMERA, POLICY, CONTROLLER, BRIDGE),
-    # VLA policy <- six-task simulator (camera images, instruction, episode status; kinematic base); the policy
-    # first: the runner starts the simulator once the policy reports (it loads its model first)
-    "sim": (POLICY, WORLD),
+    # RealSense camera -> VLA policy -> command mux (teleop overrides; /cmd_vel) -> walk-these-ways controller ->
+    # Go2 bridge (the robot); episode_control labels teleoperated episodes for data collection
+    "robot": (CAMERA, MUXED_POLICY, MUX, EPISODES, CONTROLLER, BRIDGE),
+    # VLA policy -> command mux <- teleop; six-task simulator (camera images, instruction, episode status; kinematic
+    # base); the policy first: the runner starts the others once the policy reports (it loads its model first)
+    "sim": (MUXED_POLICY, MUX, EPISODES, WORLD),
     # a bag's camera images and instructions -> VLA policy
     "replay": (POLICY, PLAYER),
     # the smallest DDS check (`make talk`): a fixed command -> the kinematic base

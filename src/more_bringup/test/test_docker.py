@@ -23,6 +23,7 @@ def test_robot_image_copies_the_robot_packages_and_no_simulation():
         "more_vla_policy",
         "wtw_controller",
         "go2_bridge",
+        "more_teleop",
         "more_bringup",
     }
     assert not copied & SIMULATION_ONLY

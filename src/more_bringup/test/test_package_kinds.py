@@ -23,6 +23,7 @@ ROS_PACKAGES = {
     "go2_bridge",
     "go2_sim",
     "more_sim_ros",
+    "more_teleop",
     "more_bringup",
 }
 PURE_PACKAGES = {"more_common", "more_model", "more_sim", "more_training"}

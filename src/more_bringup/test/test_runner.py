@@ -161,6 +161,8 @@ def test_a_node_that_dies_stops_the_stack(tmp_path):
     assert {k: v for k, v in result["exit_status"].items() if k != "wtw_controller"} == {
         "camera_node": 0,
         "policy_node": 0,
+        "command_mux": 0,
+        "episode_control": 0,
         "go2_bridge": 0,
     }
     assert "Traceback" not in proc.stderr

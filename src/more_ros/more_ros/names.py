@@ -48,3 +48,14 @@ DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray
 # Frames
 ODOM_FRAME = "odom"
 BASE_FRAME = "base_link"
+
+# Teleoperation, command arbitration and episode labelling (more_teleop)
+VLA_COMMAND = "/more/vla/command"  # more_msgs/QuadrupedCommand: the policy's output, remapped here when the mux runs
+TELEOP_COMMAND = "/more/teleop/command"  # more_msgs/QuadrupedCommand: the 12-dim teleop command (more-teleop)
+TELEOP_TWIST = "/more/teleop/cmd_vel"  # geometry_msgs/Twist (REP-103, base_link): teleop_twist_keyboard / joy
+CMD_VEL = "/cmd_vel"  # geometry_msgs/Twist: mirror of the active command's vx, vy, wz (zeros when stopped)
+JOY = "/joy"  # sensor_msgs/Joy (joy package, game_controller_node layout)
+EPISODE_STATUS = "/more/episode/status"  # more_msgs/EpisodeStatus: labels of teleoperated episodes
+EPISODE_START = "/more/episode/start"  # std_srvs/Trigger: start recording an episode
+EPISODE_STOP = "/more/episode/stop"  # std_srvs/SetBool: end it, data = success (true) or failure (false)
+EPISODE_DISCARD = "/more/episode/discard"  # std_srvs/Trigger: end it without a label (left out of datasets)

@@ -3,6 +3,8 @@
     more-replay BAG --checkpoint DIR --json        per-dim agreement with the recorded commands (exact bin,
                                                    within one bin, MAE in units), per task, latency
     more-replay BAG --to-dataset DIR               labelled episodes -> training shards (more_common.dataset)
+    more-replay BAG --to-dataset DIR --episode-topic /more/episode/status --between-episodes drop --include-stops
+                                                   teleoperated episodes (more-teleop, episode_control)
 
 Reads the stack's own bags (more-stack --record, `ros2 bag record`) and realsense-ros recordings (images only:
 give --instruction; then only latency and the decoded commands are reported). The instruction comes from
@@ -46,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--success", choices=("true", "false"), help="--to-dataset: label a bag without EpisodeStatus")
     p.add_argument("--task", default="", help="--to-dataset: task name for --success labelled bags")
     p.add_argument("--overwrite", action="store_true", help="--to-dataset: replace an existing dataset")
+    p.add_argument(
+        "--episode-topic",
+        default="",
+        help="EpisodeStatus topic with the labels (default /more/sim/episode; "
+        "teleoperated episodes: /more/episode/status)",
+    )
+    p.add_argument(
+        "--between-episodes",
+        choices=("next", "drop"),
+        default="next",
+        help="next (simulator, default): a command after an episode's final status belongs to the next episode; "
+        "drop (teleoperation): episodes are cut by the status in force when each command was sent, and commands "
+        "between a final status and the next start belong to none (the robot is driven between episodes)",
+    )
     return p
 
 
@@ -60,6 +76,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from more_vla_policy.replay.bag_io import bag_topics
     from more_vla_policy.replay.samples import (
         COMMAND_TYPE,
+        EPISODE_TYPE,
         STRING_TYPE,
         Topics,
         choose_image_topic,
@@ -72,13 +89,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         image_topic = choose_image_topic(types, args.image_topic)
     except ValueError as err:
         raise ConfigurationError(f"{bag}: {err}") from err
-    chosen = {"command": args.command_topic, "instruction": args.instruction_topic}
+    chosen = {"command": args.command_topic, "instruction": args.instruction_topic, "episode": args.episode_topic}
     topics = Topics(image=image_topic, **{k: v for k, v in chosen.items() if v})
     if args.instruction_topic and types.get(args.instruction_topic) != STRING_TYPE:
         strings = sorted(t for t, ty in types.items() if ty == STRING_TYPE)
         raise ConfigurationError(
             f"{bag}: --instruction-topic {args.instruction_topic} is not a {STRING_TYPE} topic of the bag "
             f"(String topics there: {strings})"
+        )
+    if args.episode_topic and types.get(args.episode_topic) != EPISODE_TYPE:
+        statuses = sorted(t for t, ty in types.items() if ty == EPISODE_TYPE)
+        raise ConfigurationError(
+            f"{bag}: --episode-topic {args.episode_topic} is not a {EPISODE_TYPE} topic of the bag "
+            f"(EpisodeStatus topics there: {statuses})"
         )
     has_commands = types.get(topics.command) == COMMAND_TYPE
 
@@ -90,6 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rate_hz=args.rate,
             include_stops=args.include_stops,
             has_commands=has_commands,
+            between_episodes=args.between_episodes,
         )
 
     result: dict[str, Any] = {

@@ -29,6 +29,8 @@ DEFAULT_TOPICS = [
     names.SIM_EPISODE,
     names.SIM_ODOM,
     names.DIAGNOSTICS,
+    names.EPISODE_STATUS,  # teleoperated episodes' labels (more_teleop.episode_node)
+    names.VLA_COMMAND,  # what the policy proposed while the command mux runs (overridden or not)
 ]
 PARAMS = {
     "path": ("", None, "bag directory to create (must not exist)"),
