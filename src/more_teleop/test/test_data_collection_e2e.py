@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
+from scripted_operator import ScriptedOperator
 
 from more_common.action_contract import TERMINATE
 from more_common.dataset import EpisodeDataset
 from more_ros import names
 from more_ros.testing import NodeProcess, Probe
-
-from .scripted_operator import ScriptedOperator
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
