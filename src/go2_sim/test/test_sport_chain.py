@@ -144,6 +144,7 @@ def chain():
                 c.procs["sport"].proc.send_signal(signal.SIGINT)
                 c.spin_until(lambda: not c.procs["sport"].alive and len(c.requests) > before, 10.0)
                 assert STOP_MOVE in c.ids_since(before), c.ids_since(before)
+                assert c.lowcmds == [] and c.switcher == [] and c.forbidden_publishers == 0  # to the very end
         finally:
             probe.close()
             for name, proc in c.procs.items():
