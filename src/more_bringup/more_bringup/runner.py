@@ -2,9 +2,11 @@
 
     more-stack sim    [--params launch/config/sim.yaml]    simulator node + policy node
     more-stack robot  [--params launch/config/robot.yaml]  camera + policy + wtw controller + Go2 bridge
+    more-stack robot --backend sport                       camera + policy + Go2 sport-mode backend
     more-stack replay --bag BAG [--params ...]             bag player + policy node
 
-The same nodes (more_bringup.stacks.STACKS) and the same parameter file as launch/{sim,robot,replay}.launch.py.
+The same nodes (more_bringup.stacks.STACKS) and the same parameter file as launch/{sim,robot,replay}.launch.py;
+the robot stack's `--backend` (lowlevel, the default, or sport) is robot.launch.py's `backend:=`.
 Every section of the file is checked before anything starts (unknown node, unknown key or wrong type: exit 2
 naming it). Each node runs in its own OS process, as under `ros2 launch`; this process supervises them: when
 one ends unexpectedly the others are stopped (SIGINT: the bridge damps first) and the exit status is 1.
@@ -27,7 +29,20 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from more_bringup.stacks import CONFIGURED, PLAYER, POLICY, RECORDER, STACKS, WORLD, NodeSpec, config_file
+from more_bringup.stacks import (
+    CONFIGURED,
+    DEFAULT_BACKEND,
+    PLAYER,
+    POLICY,
+    RECORDER,
+    ROBOT_BACKENDS,
+    STACKS,
+    WORLD,
+    NodeSpec,
+    config_file,
+    configured_nodes,
+    stack_for,
+)
 
 SIM = WORLD.name
 POLICY_READY_TIMEOUT_S = 180.0  # loading a full-size checkpoint takes a while
@@ -49,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("mode", choices=CONFIGURED, help="which stack to start")
     p.add_argument("--params", default="", help="ROS 2 parameter file (default launch/config/<mode>.yaml)")
+    p.add_argument(
+        "--backend", default=None, choices=sorted(ROBOT_BACKENDS),
+        help="robot: the locomotion backend: lowlevel (default: controller + bridge, LowCmd) | sport (the Go2's own "
+        "locomotion through its sport API)",
+    )  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", help="override a parameter")
     p.add_argument("--instruction", default=None, help="the instruction (policy_node and, in sim, more_sim)")
     p.add_argument("--task", default=None, help="sim: the task to simulate (more_sim.task), e.g. go_to, crawl")
@@ -62,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_modules(mode: str, record: bool) -> list[ModuleType]:
+    """The node modules whose parameters launch/config/<mode>.yaml holds (every backend of the robot stack: the
+    file configures both, and each section is checked whichever backend runs)."""
     from more_common.errors import ConfigurationError
 
     modules = []
-    for name in (*(spec.module for spec in STACKS[mode]), *((RECORDER.module,) if record else ())):
+    for name in (*(spec.module for spec in configured_nodes(mode)), *((RECORDER.module,) if record else ())):
         try:
             modules.append(importlib.import_module(name))
         except ImportError as err:
@@ -141,12 +163,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from more_bringup.monitor import Monitor
     from more_bringup.supervisor import NodeProcesses
 
+    stack = _stack(args)
     modules = load_modules(args.mode, args.record is not None)
     sections = effective_params(args, modules)
     timeout = args.timeout or (300.0 if args.mode == "sim" else math.inf)
     # The recorder starts first so it sees every topic from its first message.
-    specs = [*((RECORDER,) if args.record is not None else ()), *STACKS[args.mode]]
+    specs = [*((RECORDER,) if args.record is not None else ()), *STACKS[stack]]
     result: dict[str, Any] = {"mode": args.mode}
+    if args.mode == "robot":
+        result["backend"] = args.backend or DEFAULT_BACKEND
     with tempfile.TemporaryDirectory(prefix="more-stack-") as tmp:
         params_file = write_params_file(sections, tmp)
         rclpy.init(args=["more-stack"])
@@ -178,6 +203,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.record is not None:
         result["record"] = {"path": str(Path(args.record).resolve()), "messages": _bag_counts(Path(args.record))}
     return result
+
+
+def _stack(args: argparse.Namespace) -> str:
+    from more_common.errors import ConfigurationError
+
+    try:
+        return stack_for(args.mode, args.backend)
+    except ValueError as err:
+        raise ConfigurationError(str(err)) from err
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -233,7 +267,7 @@ def _mode_result(args: argparse.Namespace, monitor: Any, sections: dict) -> dict
     from more_vla_policy.checkpoint_path import resolve_checkpoint
 
     out: dict[str, Any] = {}
-    if any(spec.name == POLICY.name for spec in STACKS[args.mode]):
+    if any(spec.name == POLICY.name for spec in STACKS[_stack(args)]):
         out["checkpoint"] = str(resolve_checkpoint(sections.get(POLICY.name, {}).get("checkpoint", "")))
     if args.mode == "sim":
         episodes = [monitor.episodes[k] for k in sorted(monitor.episodes)][: args.episodes]

@@ -35,6 +35,7 @@ CAMERA = NodeSpec("more_vla_policy", "camera_node", "more_vla_policy.camera_node
 POLICY = NodeSpec("more_vla_policy", "policy_node", "more_vla_policy.policy_node", "policy_node")
 CONTROLLER = NodeSpec("wtw_controller", "wtw_controller_node", "wtw_controller.controller_node", "wtw_controller")
 BRIDGE = NodeSpec("go2_bridge", "go2_bridge_node", "go2_bridge.bridge_node", "go2_bridge")
+SPORT = NodeSpec("go2_bridge", "go2_sport_node", "go2_bridge.sport_node", "go2_sport")
 WORLD = NodeSpec("more_sim_ros", "world_sim_node", "more_sim_ros.world_node", "more_sim")
 BASE = NodeSpec("more_sim_ros", "base_sim_node", "more_sim_ros.base_node", "base_sim")
 COMMAND_PUBLISHER = NodeSpec(
@@ -53,6 +54,9 @@ STACKS: dict[str, tuple[NodeSpec, ...]] = {
     "robot": (CAMERA, MUXED_POLICY, MUX, EPISODES, CONTROLLER, BRIDGE),
     # VLA policy -> command mux <- teleop; six-task simulator (camera images, instruction, episode status; kinematic
     # base); the policy first: the runner starts the others once the policy reports (it loads its model first)
+    # the robot with the sport-mode backend: RealSense camera -> VLA policy -> command mux -> the Go2's own
+    # locomotion (sport API, no LowCmd)
+    "robot_sport": (CAMERA, MUXED_POLICY, MUX, EPISODES, SPORT),
     "sim": (MUXED_POLICY, MUX, EPISODES, WORLD),
     # a bag's camera images and instructions -> VLA policy
     "replay": (POLICY, PLAYER),
@@ -61,6 +65,30 @@ STACKS: dict[str, tuple[NodeSpec, ...]] = {
 }
 # Stacks that read launch/config/<name>.yaml (talk takes its few parameters on the command line).
 CONFIGURED = ("robot", "sim", "replay")
+# The robot stack's locomotion backends (`more-stack robot --backend B`, `robot.launch.py backend:=B`): the stack
+# each one starts. lowlevel is the paper's path (policy -> walk-these-ways controller -> bridge -> LowCmd) and the
+# default; sport drives the Go2's built-in locomotion through its sport API (no LowCmd, sport mode stays on).
+ROBOT_BACKENDS = {"lowlevel": "robot", "sport": "robot_sport"}
+DEFAULT_BACKEND = "lowlevel"
+# Variants that read another stack's parameter file (one robot.yaml configures both backends).
+SHARED_CONFIG = {"robot_sport": "robot"}
+
+
+def stack_for(mode: str, backend: str | None = None) -> str:
+    """The stack `mode` starts with `backend` (robot only; None: the default). ValueError names a bad one."""
+    if backend is None:
+        return ROBOT_BACKENDS[DEFAULT_BACKEND] if mode == "robot" else mode
+    if mode != "robot":
+        raise ValueError(f"--backend applies to the robot stack only, not {mode!r}")
+    if backend not in ROBOT_BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(ROBOT_BACKENDS)}, got {backend!r}")
+    return ROBOT_BACKENDS[backend]
+
+
+def configured_nodes(mode: str) -> tuple[NodeSpec, ...]:
+    """Every node whose section launch/config/<mode>.yaml may hold (all the variants that read it), in order."""
+    stacks = [mode, *(s for s, shared in SHARED_CONFIG.items() if shared == mode)]
+    return tuple(dict.fromkeys(spec for stack in stacks for spec in STACKS[stack]))
 
 
 def config_dir() -> Path:
@@ -74,4 +102,4 @@ def config_dir() -> Path:
 
 
 def config_file(stack: str) -> Path:
-    return config_dir() / f"{stack}.yaml"
+    return config_dir() / f"{SHARED_CONFIG.get(stack, stack)}.yaml"

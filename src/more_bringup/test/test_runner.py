@@ -55,6 +55,9 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
         (["replay", "--params", stranger], "parameter sections for unknown node(s) ['camera_node']"),
         (["robot", "--set", "go2_bridge.rate_hz=fast"], "go2_bridge.rate_hz must be of type double"),
         (["robot", "--set", "camera_node"], "--set 'camera_node' must look like node.param=value"),
+        (["robot", "--backend", "sport", "--set", "go2_sport.move_rate_hz=fast"], "go2_sport.move_rate_hz must be of"),
+        (["robot", "--backend", "sport", "--set", "go2_sport.mvoe_rate_hz=5.0"], "['go2_sport.mvoe_rate_hz']"),
+        (["sim", "--backend", "sport"], "--backend applies to the robot stack only, not 'sim'"),
         (["replay", "--params", tmp_path / "missing.yaml"], "cannot read parameter file"),
     ]
     procs = [  # all at once: each is a short-lived process that fails before starting ROS
@@ -167,3 +170,54 @@ def test_a_node_that_dies_stops_the_stack(tmp_path):
     }
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: node wtw_controller")
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_robot_stack_with_the_sport_backend_drives_a_simulated_go2(tmp_path):
+    """`more-stack robot --backend sport`: camera (synthetic) -> policy (disabled: stop commands) -> go2_sport ->
+    a simulated Go2 in sport mode (go2_sport_sim). Move requests reach it and are answered; nothing is ever
+    published on /lowcmd or to the motion switcher, and no controller or bridge runs."""
+    from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+
+    from more_model.testing import make_tiny_checkpoint
+    from more_ros import names
+    from more_ros.qos import STATUS_QOS
+    from more_ros.testing import NodeProcess, Probe
+    from unitree_api.msg import Request, Response
+    from unitree_go.msg import LowCmd
+
+    checkpoint = make_tiny_checkpoint(tmp_path / "ckpt", seed=2)
+    sim = NodeProcess("go2_sim.sport_sim_node")
+    probe = Probe("robot_sport_stack_test")
+    best_effort = QoSProfile(depth=50, reliability=QoSReliabilityPolicy.BEST_EFFORT)
+    requests = probe.listen(Request, names.SPORT_REQUEST, STATUS_QOS)
+    answers = probe.listen(Response, names.SPORT_RESPONSE, STATUS_QOS)
+    lowcmds = probe.listen(LowCmd, names.LOWCMD, best_effort)
+    switcher = probe.listen(Request, names.MOTION_SWITCHER_REQUEST, best_effort)
+    argv = ["robot", "--backend", "sport", "--checkpoint", checkpoint, "--json", "--timeout", "25",
+            "--set", "camera_node.source=synthetic", "--set", "policy_node.torch_threads=1"]  # fmt: skip
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "more_bringup.runner", *map(str, argv)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        probe.spin_until(lambda: stack.poll() is not None, 240.0)
+        out, err = stack.communicate(timeout=30)
+        probe.spin_for(0.5)
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+        probe.close()
+        assert sim.stop() == 0 and "Traceback" not in sim.output(), sim.output()
+    assert stack.returncode == 0, err[-3000:]
+    result = json.loads(out)
+    assert result["backend"] == "sport"
+    assert result["exit_status"] == {
+        "camera_node": 0, "policy_node": 0, "command_mux": 0, "episode_control": 0, "go2_sport": 0,
+    }  # fmt: skip
+    moves = [r for r in requests if r.header.identity.api_id == 1008]
+    assert moves and all(r.parameter == '{"x":0.0,"y":0.0,"z":0.0}' for r in moves)  # the disabled policy's stop
+    assert requests[-1].header.identity.api_id == 1003  # StopMove when the stack was stopped
+    assert any(a.header.identity.api_id == 1008 and a.header.status.code == 0 for a in answers)
+    assert lowcmds == [] and switcher == []

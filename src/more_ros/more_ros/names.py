@@ -35,6 +35,13 @@ BRIDGE_RESET = "/more/bridge/reset"  # std_srvs/Trigger: DAMPING -> PASSIVE
 SPORT_REQUEST = "/api/sport/request"  # unitree_api/Request (sport mode API, e.g. StandDown)
 MOTION_SWITCHER_REQUEST = "/api/motion_switcher/request"  # unitree_api/Request
 MOTION_SWITCHER_RESPONSE = "/api/motion_switcher/response"  # unitree_api/Response
+SPORT_RESPONSE = "/api/sport/response"  # unitree_api/Response: the Go2's answer to each sport request
+# Sport-mode backend (go2_bridge.sport_node): the Go2's own locomotion driven through the sport API
+SPORT_STATE = "/more/sport/state"  # std_msgs/String (latched): "STATE: reason"
+SPORT_STAND_UP = "/more/sport/stand_up"  # std_srvs/Trigger: StandUp, then BalanceStand; Move allowed again
+SPORT_STAND_DOWN = "/more/sport/stand_down"  # std_srvs/Trigger: StopMove, StandDown (lies down)
+SPORT_DAMP = "/more/sport/damp"  # std_srvs/Trigger: StopMove, Damp (motors damped: the robot drops)
+SPORT_RECOVERY_STAND = "/more/sport/recovery_stand"  # std_srvs/Trigger: RecoveryStand, then BalanceStand
 GO2_SIM_ODOM = "/more/go2_sim/odom"  # nav_msgs/Odometry: the MuJoCo Go2's true base pose, stamped in sim time
 GO2_SIM_PUSH = "/more/go2_sim/push"  # geometry_msgs/Twist: shove the MuJoCo Go2 (trunk velocity change; tests)
 
