@@ -49,13 +49,16 @@ STACKS: dict[str, tuple[NodeSpec, ...]] = {
     # VLA policy <- six-task simulator (camera images, instruction, episode status; kinematic base); the policy
     # first: the runner starts the simulator once the policy reports (it loads its model first)
     "sim": (POLICY, WORLD),
+    # the whole chain on the physics Go2 (`more-stack sim --embodiment go2`): six-task simulator playing the robot
+    # (images, instruction, episode status; LowState out, LowCmd in) -> VLA policy -> controller -> bridge -> back
+    "sim_go2": (POLICY, WORLD, BRIDGE, CONTROLLER),
     # a bag's camera images and instructions -> VLA policy
     "replay": (POLICY, PLAYER),
     # the smallest DDS check (`make talk`): a fixed command -> the kinematic base
     "talk": (BASE, COMMAND_PUBLISHER),
 }
 # Stacks that read launch/config/<name>.yaml (talk takes its few parameters on the command line).
-CONFIGURED = ("robot", "sim", "replay")
+CONFIGURED = ("robot", "sim", "sim_go2", "replay")
 
 
 def config_dir() -> Path:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import string
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -40,7 +41,7 @@ from gymnasium import spaces
 from more_common.action_contract import DEFAULT_SPEC, GAIT_NAMES, TERMINATE, ActionSpec
 from more_sim.base_tracker import BaseState
 from more_sim.config import SimConfig
-from more_sim.embodiment import make_embodiment
+from more_sim.embodiment import Embodiment, Substep, make_embodiment
 from more_sim.geometry import wrap_angle
 from more_sim.splits import SPEEDS, TASKS, split_spec
 from more_sim.tasks import Progress, Scenario, Style, make_task
@@ -62,6 +63,7 @@ class MoreSimEnv(gym.Env):
         config: SimConfig | None = None,
         render_mode: str | None = None,
         spec: ActionSpec = DEFAULT_SPEC,
+        robot: Embodiment | None = None,
         **overrides: Any,
     ) -> None:
         self.config = replace(config or SimConfig(), **overrides)
@@ -75,7 +77,8 @@ class MoreSimEnv(gym.Env):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": self.config.decision_hz}
         self.action_contract = spec
-        self.embodiment = make_embodiment(self.config, spec)
+        # an embodiment given from outside (the world node's Go2, whose motors LowCmd drives) replaces the config's
+        self.embodiment = robot if robot is not None else make_embodiment(self.config, spec)
         self._tasks = {name: make_task(name, self.config.style_variation) for name in TASKS}
         h, w = self.config.image_size
         self.action_space = spaces.Box(
@@ -127,17 +130,29 @@ class MoreSimEnv(gym.Env):
         return self._observe(), self._info(success=False, failure="")
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        command = self.executable(action)
+        return self.finish_decision(command, self.embodiment.advance(command, self.config.substeps))
+
+    def executable(self, action: Any) -> np.ndarray:
+        """The action as the controller takes it (the action contract's clip, snap and binarised terminate)."""
         if self._scenario is None or self._done:
             raise RuntimeError("call reset() before step() (the episode is over or never started)")
-        command = self.action_contract.for_controller(np.asarray(action, dtype=np.float64))
+        return self.action_contract.for_controller(np.asarray(action, dtype=np.float64))
+
+    def finish_decision(self, command: np.ndarray, substeps: Iterable[Substep]) -> tuple[dict, float, bool, bool, dict]:
+        """One decision's outcome from the robot's substeps under `command` (what `step` returns, without the time
+        limit). `step` passes its embodiment's substeps; a simulator whose physics another process drives (the
+        world node's Go2 under LowCmd) records them as they happen and passes them here at the decision's end."""
+        if self._scenario is None or self._done:
+            raise RuntimeError("call reset() before step() (the episode is over or never started)")
         self._last_command = command
         scenario, task = self._scenario, self._tasks[self._scenario.task]
         start = state = self._state
         fallen = False
-        substeps = 0
-        for sub in self.embodiment.advance(command, self.config.substeps):
+        substeps_done = 0
+        for sub in substeps:
             state = sub.state
-            substeps += 1
+            substeps_done += 1
             task.update(scenario, self._progress, sub.prev, state)
             if sub.touched:
                 self._progress.contact = sub.touched
@@ -149,7 +164,7 @@ class MoreSimEnv(gym.Env):
         self._steps += 1
         self._velocity = {
             "commanded": self.embodiment.commanded_velocity(command),
-            "achieved": mean_velocity(start, state, substeps / self.config.control_hz),
+            "achieved": mean_velocity(start, state, substeps_done / self.config.control_hz),
         }
         sx, sy, _ = scenario.start
         failure = ""

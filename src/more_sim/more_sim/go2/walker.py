@@ -31,7 +31,7 @@ from more_sim.base_tracker import BaseState
 from more_sim.config import SimConfig
 from more_sim.embodiment import Substep
 from more_sim.geometry import wrap_angle
-from more_sim.go2.body import MotorCommand
+from more_sim.go2.body import Go2Body, MotorCommand
 from more_sim.go2.world import Go2World
 from more_sim.tasks import Scenario
 
@@ -59,6 +59,24 @@ def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float 
         except PolicyLoadError as err:
             raise ConfigurationError(f"embodiment 'go2': {err}") from err
     return Controller(VelocityBackend(_POLICY), command_timeout_s, sensor_timeout_s)
+
+
+def control_step(body: Go2Body, controller: Any, command: np.ndarray | None) -> None:
+    """One controller step on the body's sensors, its targets to the motors (what the chain does per 20 ms)."""
+    now = body.time
+    w, qx, qy, qz = body.imu_quaternion_wxyz
+    controller.on_joint_state(body.q, body.dq, now)
+    controller.on_imu(np.array([qx, qy, qz, w]), now, body.gyroscope)
+    if command is not None:
+        controller.on_command(command, now)
+    r = controller.step(now)
+    backend = controller.backend
+    if r.targets is None:  # the policy failed: what the bridge does without targets
+        body.set_command(MotorCommand(kd=np.full(12, DAMPING_KD)))
+    else:
+        body.set_command(
+            MotorCommand(q=r.targets, kp=np.full(12, backend.kp), kd=np.full(12, backend.kd), tau=r.torque_ff)
+        )
 
 
 class Go2Walker:
@@ -94,20 +112,7 @@ class Go2Walker:
 
     def control_step(self, command: np.ndarray) -> None:
         """One 50 Hz controller step: sensors and command in, the motors' command out."""
-        b, ctl = self.body, self.controller
-        now = b.time
-        w, qx, qy, qz = b.imu_quaternion_wxyz
-        ctl.on_joint_state(b.q, b.dq, now)
-        ctl.on_imu(np.array([qx, qy, qz, w]), now, b.gyroscope)
-        ctl.on_command(command, now)
-        r = ctl.step(now)
-        backend = ctl.backend
-        if r.targets is None:  # the policy failed: what the bridge does without targets
-            b.set_command(MotorCommand(kd=np.full(12, DAMPING_KD)))
-        else:
-            b.set_command(
-                MotorCommand(q=r.targets, kp=np.full(12, backend.kp), kd=np.full(12, backend.kd), tau=r.torque_ff)
-            )
+        control_step(self.body, self.controller, command)
 
     def advance(self, command: np.ndarray, substeps: int, check: bool = True) -> Iterator[Substep]:
         b, world = self.body, self.world
