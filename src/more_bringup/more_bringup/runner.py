@@ -344,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else _summary(result))
+    for path in result.get("videos", []):  # where people look first: the last lines
+        print(f"video: {path}", file=sys.stderr)
     if "error" in result:
         print(f"error: {result['error']}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from more_sim.config import SimConfig
 from more_sim.embodiment import Substep
 from more_sim.geometry import wrap_angle
 from more_sim.go2.body import Go2Body, MotorCommand
-from more_sim.go2.world import Go2World
+from more_sim.go2.world import D435_MOUNT, Go2World
 from more_sim.tasks import Scenario
 
 CONTROL_DT = 0.02  # [s] the controller's period (its policy was trained at 50 Hz)
@@ -86,7 +87,8 @@ class Go2Walker:
         if abs(config.control_hz - 1.0 / CONTROL_DT) > 1e-9:
             raise ValueError(f"embodiment 'go2' runs its controller at 50 Hz; control_hz is {config.control_hz}")
         self.config = config
-        self.world = Go2World(config.image_height, config.image_width, visual=visual, view_size=view_size)
+        mount = D435_MOUNT if config.go2_camera == "d435" else replace(D435_MOUNT, fovy_deg=config.fovy)
+        self.world = Go2World(config.image_height, config.image_width, visual=visual, view_size=view_size, camera=mount)
         self.body = self.world.body
         self._steps_per_control = round(CONTROL_DT / self.body.timestep)
         self.controller = velocity_controller()
