@@ -12,7 +12,9 @@ chain      `more-stack sim --embodiment go2 --time-scale S` (simulator + policy 
            JointTargets the controller stamps after the command arrived here), targets -> LowCmd (the first LowCmd
            received here after those targets) and camera -> LowCmd, p50/p99 in wall ms (and x S: in simulated
            time); the runner's own JSON (tracking RMSE, falls, success, bring-up). At S < 1 every rate of the
-           stack is x S: the periods (controller 50 S Hz, bridge 500 S Hz) dominate these latencies.
+           stack is x S: the periods (controller 50 S Hz, bridge 500 S Hz) dominate these latencies. Also the
+           bridge's and the controller's loop periods (p50/p99/max, from their /diagnostics): the timing that
+           decides the time scale (docs/simulator.md).
 success    `more-sim eval --policy models/demo --tasks go_to` in process, kinematic vs go2 (D435) vs go2 with
            the kinematic camera's 60 degree field of view ("wide": separates the body from the camera), the
            same evaluation seeds for all three, Wilson 95% intervals.
@@ -99,6 +101,7 @@ def bench_tracking(episodes: int) -> dict[str, object]:
 
 def bench_chain(scale: float, episodes: int, seed: int) -> dict[str, object]:
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -124,6 +127,16 @@ def bench_chain(scale: float, episodes: int, seed: int) -> dict[str, object]:
     node.create_subscription(JointTargets, names.JOINT_TARGETS, lambda m: targets.append(stamp_to_ns(m.header.stamp)),
                              COMMAND_QOS)  # fmt: skip
     node.create_subscription(LowCmd, names.LOWCMD, lambda m: lowcmds.append(now()), qos_profile_sensor_data)
+    loops: dict[str, dict[str, str]] = {}  # the newest loop statistics each node reports
+
+    def on_diagnostics(msg) -> None:
+        for status in msg.status:
+            for prefix in ("go2_bridge", "wtw_controller"):
+                values = {kv.key: kv.value for kv in status.values}
+                if status.name.startswith(prefix) and "period_p99_ms" in values:
+                    loops[prefix] = {k: float(v) for k, v in values.items() if k.startswith("period_")}
+
+    node.create_subscription(DiagnosticArray, names.DIAGNOSTICS, on_diagnostics, qos_profile_sensor_data)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     argv = [sys.executable, "-m", "more_bringup.runner", "sim", "--embodiment", "go2", "--time-scale", str(scale),
@@ -165,6 +178,7 @@ def bench_chain(scale: float, episodes: int, seed: int) -> dict[str, object]:
         "wall_s": round(wall, 1),
         "latency_wall_ms": latency,
         "camera_to_lowcmd_simulated_ms": {k: v * scale for k, v in latency["camera_to_lowcmd"].items() if k != "n"},
+        "loop_periods_wall_ms": loops,  # at the end of the run (bridge: last 2000 periods, controller: last 500)
         "runner": {k: result.get(k) for k in keys},
     }
 
