@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source scripts/env.sh &&
 PYTEST_ARGS ?=
+DEMO_EMBODIMENT ?= go2
+DEMO_EPISODES ?= 3
 
 .PHONY: help setup demo talk test lint format bench bench-gpu clean
 
@@ -12,8 +14,9 @@ help:  ## list the targets
 setup:  ## install everything idempotently: venv, pinned torch/ML/sim/ROS 2 wheels, colcon build
 	@bash scripts/setup.sh
 
-demo: setup  ## run the simulated stack (simulator + VLA policy with the demo checkpoint): JSON per episode
-	@$(ENV) more-stack sim --task go_to --instruction "go to the red ball" --episodes 4 --json
+demo: setup  ## the whole chain on a walking Go2: simulator -> VLA policy -> controller -> bridge -> robot; JSON + a video per episode
+	@$(ENV) more-stack sim --embodiment $(DEMO_EMBODIMENT) --task go_to --episodes $(DEMO_EPISODES) --json \
+		--video outputs/demo
 
 talk: setup  ## the smallest check that nodes talk over DDS: command publisher -> kinematic base, as processes
 	@$(ENV) more-demo

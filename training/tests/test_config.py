@@ -68,7 +68,9 @@ def test_contradicting_suboptimal_switches():
         load_config(None, ["data.use_suboptimal=false", "data.suboptimal_fraction=0.5"])
 
 
-@pytest.mark.parametrize("path", CONFIGS + EXPERIMENTS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS + EXPERIMENTS])
+@pytest.mark.parametrize(
+    "path", CONFIGS + EXPERIMENTS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS + EXPERIMENTS]
+)
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert isinstance(cfg, TrainConfig)

@@ -77,11 +77,12 @@ class Go2Sim:
 
     def __init__(
         self, timestep: float = 0.002, start: str = "lying", actuator_lag_s: float = 0.015,
-        world_xml: str | None = None,
+        world_xml: str | None = None, body: Go2Body | None = None,
     ) -> None:  # fmt: skip
+        """`body`: a Go2 already built into a world (the six-task world node's); else one on `world_xml`."""
         if start not in STARTS:
             raise ValueError(f"start must be 'lying' or 'standing', got {start!r}")
-        self.body = Go2Body(world_xml=world_xml, timestep=timestep, actuator_lag_s=actuator_lag_s)
+        self.body = body or Go2Body(world_xml=world_xml, timestep=timestep, actuator_lag_s=actuator_lag_s)
         self.model, self.data = self.body.model, self.body.data
         self.timestep = self.body.timestep
         self.dropped_commands = 0

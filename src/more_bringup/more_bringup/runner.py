@@ -1,6 +1,8 @@
 """more-stack: start a stack's nodes from the launch files' YAML, each its own process (no `ros2 launch` needed).
 
-    more-stack sim    [--params launch/config/sim.yaml]    simulator node + policy node
+    more-stack sim    [--params launch/config/sim.yaml]    simulator node + policy node (kinematic base)
+    more-stack sim --embodiment go2 [--time-scale auto|X]  the whole chain on the physics Go2 (sim_go2.yaml):
+                      simulator (the robot on LowCmd/LowState) + policy + controller + bridge
     more-stack robot  [--params launch/config/robot.yaml]  camera + policy + wtw controller + Go2 bridge
     more-stack robot --backend sport                       camera + policy + Go2 sport-mode backend
     more-stack replay --bag BAG [--params ...]             bag player + policy node
@@ -11,8 +13,15 @@ Every section of the file is checked before anything starts (unknown node, unkno
 naming it). Each node runs in its own OS process, as under `ros2 launch`; this process supervises them: when
 one ends unexpectedly the others are stopped (SIGINT: the bridge damps first) and the exit status is 1.
 `--record DIR` also records the stack's topics to an MCAP bag. `more-stack sim --instruction TEXT --json` runs
-simulated episodes with the demo checkpoint (or --checkpoint) and prints JSON with success, steps, task and
-mean_step_latency_ms.
+simulated episodes with the demo checkpoint (or --checkpoint) and prints JSON with success, steps, task,
+mean_step_latency_ms, embodiment, tracking (commanded vs achieved vx, vy, wz: RMSE) and falls.
+
+With `--embodiment go2` every node's rates and durations follow one time scale (more_bringup.dilation:
+`--time-scale`, default auto) and this process brings the bridge up through its real state machine: stand_up,
+then activate, and after a fall reset, stand_up, activate (more_sim_ros.bridge_bringup). Only in this simulated
+mode: the robot stack is never stood up or activated by this program (a person does that, docs/deployment.md).
+`--video DIR` writes one video per episode (the robot's camera with the decoded command and Q-values beside a
+third-person view of the Go2) and lists the paths in the JSON.
 """
 
 from __future__ import annotations
@@ -30,12 +39,12 @@ from types import ModuleType
 from typing import Any
 
 from more_bringup.stacks import (
-    CONFIGURED,
     DEFAULT_BACKEND,
     PLAYER,
     POLICY,
     RECORDER,
     ROBOT_BACKENDS,
+    SHARED_CONFIG,
     STACKS,
     WORLD,
     NodeSpec,
@@ -45,7 +54,10 @@ from more_bringup.stacks import (
 )
 
 SIM = WORLD.name
+MODES = ("robot", "sim", "replay")
 POLICY_READY_TIMEOUT_S = 180.0  # loading a full-size checkpoint takes a while
+GO2_EPISODE_S = 30.0  # [simulated s] per episode the go2 stack's default timeout allows (20 s limit + reset)
+GO2_BRINGUP_S = 20.0  # [simulated s] to stand up and activate before the first episode
 MODULE_NODE_NAMES = {spec.module: spec.name for stack in STACKS.values() for spec in stack} | {
     RECORDER.module: RECORDER.name
 }
@@ -62,7 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
-    p.add_argument("mode", choices=CONFIGURED, help="which stack to start")
+    p.add_argument("mode", choices=MODES, help="which stack to start")
+    p.add_argument(
+        "--embodiment",
+        choices=("kinematic", "go2"),
+        default="kinematic",
+        help="sim: kinematic base (default) or the whole chain on the physics Go2",
+    )
+    p.add_argument(
+        "--time-scale",
+        default="auto",
+        help="sim --embodiment go2: simulated seconds per wall second for every node (auto: 1 with >= 8 idle CPUs, "
+        "else 0.2)",
+    )
+    p.add_argument("--video", default=None, metavar="DIR", help="sim: write one video per episode into DIR")
     p.add_argument("--params", default="", help="ROS 2 parameter file (default launch/config/<mode>.yaml)")
     p.add_argument(
         "--backend", default=None, choices=sorted(ROBOT_BACKENDS),
@@ -79,6 +104,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=0.0, help="stop after this many seconds (0: sim 300, else none)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
+
+
+def stack_of(args: argparse.Namespace) -> str:
+    """The stack a command line runs: sim with --embodiment go2 is sim_go2, robot with --backend sport robot_sport."""
+    from more_common.errors import ConfigurationError
+
+    if args.embodiment == "go2":
+        if args.mode != "sim":
+            raise ConfigurationError("--embodiment go2 applies to the sim stack only")
+        return "sim_go2"
+    try:
+        return stack_for(args.mode, args.backend)
+    except ValueError as err:
+        raise ConfigurationError(str(err)) from err
+
+
+def time_scale(args: argparse.Namespace) -> float:
+    from more_bringup.dilation import auto_scale
+    from more_common.errors import ConfigurationError
+
+    if args.time_scale == "auto":
+        return auto_scale()
+    try:
+        scale = float(args.time_scale)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and 0.0 < scale <= 1.0):
+        raise ConfigurationError(f"--time-scale must be auto or a number in (0, 1], got {args.time_scale!r}")
+    return scale
 
 
 def load_modules(mode: str, record: bool) -> list[ModuleType]:
@@ -102,7 +156,8 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
     from more_common.errors import ConfigurationError
     from more_ros.params import load_params_file, validate_params
 
-    path = Path(args.params) if args.params else config_file(args.mode)
+    stack = stack_of(args)
+    path = Path(args.params) if args.params else config_file(stack)
     sections = load_params_file(path)
     overrides: list[tuple[str, str, Any]] = []
     for item in args.set:
@@ -141,6 +196,13 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         raise ConfigurationError(f"{path}{' with the command-line overrides' if overrides else ''}: {err}") from err
     if args.record is None:
         sections.pop(RECORDER.name, None)
+    if stack == "sim_go2":
+        from more_bringup.dilation import dilate
+
+        if sections.get(SIM, {}).get("embodiment", "kinematic") != "go2":
+            raise ConfigurationError(f"{path}: more_sim.embodiment must be go2 for --embodiment go2")
+        sections = dilate(sections, specs, getattr(args, "scale", None) or time_scale(args))
+        validate_params(sections, specs)
     return sections
 
 
@@ -163,19 +225,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from more_bringup.monitor import Monitor
     from more_bringup.supervisor import NodeProcesses
 
-    stack = _stack(args)
-    modules = load_modules(args.mode, args.record is not None)
+    stack = stack_of(args)
+    go2 = stack == "sim_go2"
+    args.scale = time_scale(args) if go2 else 1.0
+    modules = load_modules(SHARED_CONFIG.get(stack, stack), args.record is not None)
     sections = effective_params(args, modules)
-    timeout = args.timeout or (300.0 if args.mode == "sim" else math.inf)
+    timeout = args.timeout or default_timeout(args)
     # The recorder starts first so it sees every topic from its first message.
     specs = [*((RECORDER,) if args.record is not None else ()), *STACKS[stack]]
     result: dict[str, Any] = {"mode": args.mode}
     if args.mode == "robot":
         result["backend"] = args.backend or DEFAULT_BACKEND
+    if args.mode == "sim":
+        result["embodiment"] = args.embodiment
     with tempfile.TemporaryDirectory(prefix="more-stack-") as tmp:
         params_file = write_params_file(sections, tmp)
         rclpy.init(args=["more-stack"])
-        monitor = Monitor()
+        monitor = Monitor(bring_up_bridge=go2, video=args.video)
         executor = SingleThreadedExecutor()
         executor.add_node(monitor.node)
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -198,20 +264,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["seconds"] = round(time.monotonic() - start, 3)
         result.update(monitor.summary())
         result.update(_mode_result(args, monitor, sections))
+        if args.mode == "sim":
+            result.update(monitor.motion())
+        if go2:
+            result["time_scale"] = args.scale
+            result["bridge"] = monitor.bringup.summary()
+        if args.video is not None:
+            result["videos"] = monitor.finish_videos()
         monitor.destroy()
         rclpy.shutdown()
     if args.record is not None:
         result["record"] = {"path": str(Path(args.record).resolve()), "messages": _bag_counts(Path(args.record))}
     return result
-
-
-def _stack(args: argparse.Namespace) -> str:
-    from more_common.errors import ConfigurationError
-
-    try:
-        return stack_for(args.mode, args.backend)
-    except ValueError as err:
-        raise ConfigurationError(str(err)) from err
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -238,11 +302,21 @@ def _wait_for_policy(executor: Any, monitor: Any, processes: Any) -> None:
         executor.spin_once(timeout_sec=0.05)
 
 
+def default_timeout(args: argparse.Namespace) -> float:
+    """sim: 300 s (kinematic), or the go2 stack's bring-up and episodes in simulated time over the time scale."""
+    if args.mode != "sim":
+        return math.inf
+    if stack_of(args) == "sim_go2":
+        return 60.0 + (GO2_BRINGUP_S + GO2_EPISODE_S * args.episodes) / args.scale
+    return 300.0
+
+
 def _supervise(args: argparse.Namespace, executor: Any, monitor: Any, processes: Any, deadline: float) -> None:
     """Spin until the mode's end (sim: episodes done; replay: bag played), the deadline, Ctrl-C or a node's end."""
     played_at = None
     while time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.05)
+        monitor.bring_up_step()  # sim --embodiment go2 only (nothing otherwise)
         if _check_children(processes, allowed_exit=PLAYER if args.mode == "replay" else None):
             played_at = played_at or time.monotonic()
         if args.mode == "sim" and len(monitor.episodes) >= args.episodes:
@@ -267,7 +341,7 @@ def _mode_result(args: argparse.Namespace, monitor: Any, sections: dict) -> dict
     from more_vla_policy.checkpoint_path import resolve_checkpoint
 
     out: dict[str, Any] = {}
-    if any(spec.name == POLICY.name for spec in STACKS[_stack(args)]):
+    if any(spec.name == POLICY.name for spec in STACKS[stack_of(args)]):
         out["checkpoint"] = str(resolve_checkpoint(sections.get(POLICY.name, {}).get("checkpoint", "")))
     if args.mode == "sim":
         episodes = [monitor.episodes[k] for k in sorted(monitor.episodes)][: args.episodes]
@@ -298,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else _summary(result))
+    for path in result.get("videos", []):  # where people look first: the last lines
+        print(f"video: {path}", file=sys.stderr)
     if "error" in result:
         print(f"error: {result['error']}", file=sys.stderr)
         return 1
@@ -315,6 +391,10 @@ def _summary(result: dict[str, Any]) -> str:
         "decisions",
         "commands",
         "mean_step_latency_ms",
+        "embodiment",
+        "tracking",
+        "falls",
+        "videos",
         "faults",
         "record",
         "error",

@@ -58,13 +58,16 @@ STACKS: dict[str, tuple[NodeSpec, ...]] = {
     # locomotion (sport API, no LowCmd)
     "robot_sport": (CAMERA, MUXED_POLICY, MUX, EPISODES, SPORT),
     "sim": (MUXED_POLICY, MUX, EPISODES, WORLD),
+    # the whole chain on the physics Go2 (`more-stack sim --embodiment go2`): six-task simulator playing the robot
+    # (images, instruction, episode status; LowState out, LowCmd in) -> VLA policy -> controller -> bridge -> back
+    "sim_go2": (POLICY, WORLD, BRIDGE, CONTROLLER),
     # a bag's camera images and instructions -> VLA policy
     "replay": (POLICY, PLAYER),
     # the smallest DDS check (`make talk`): a fixed command -> the kinematic base
     "talk": (BASE, COMMAND_PUBLISHER),
 }
 # Stacks that read launch/config/<name>.yaml (talk takes its few parameters on the command line).
-CONFIGURED = ("robot", "sim", "replay")
+CONFIGURED = ("robot", "sim", "sim_go2", "replay")
 # The robot stack's locomotion backends (`more-stack robot --backend B`, `robot.launch.py backend:=B`): the stack
 # each one starts. lowlevel is the paper's path (policy -> walk-these-ways controller -> bridge -> LowCmd) and the
 # default; sport drives the Go2's built-in locomotion through its sport API (no LowCmd, sport mode stays on).

@@ -20,7 +20,14 @@ from more_bringup.stacks import CONFIGURED, DEFAULT_BACKEND, RECORDER, ROBOT_BAC
 from more_ros.params import load_params_file
 
 LAUNCH_DIR = Path(__file__).resolve().parents[1] / "launch"
-LAUNCH_OF_STACK = {"robot": "robot", "robot_sport": "robot", "sim": "sim", "replay": "replay", "talk": "demo"}
+LAUNCH_OF_STACK = {
+    "robot": "robot",
+    "robot_sport": "robot",
+    "sim": "sim",
+    "sim_go2": "sim_go2",
+    "replay": "replay",
+    "talk": "demo",
+}
 BACKEND_OF_STACK = {stack: backend for backend, stack in ROBOT_BACKENDS.items()}
 
 
@@ -29,7 +36,7 @@ class _Recorded:
         self.args, self.kwargs = args, kwargs
 
 
-def _run_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+def _run_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch, overrides: dict | None = None) -> list:
     stubs = {
         "launch": types.ModuleType("launch"),
         "launch.actions": types.ModuleType("launch.actions"),
@@ -40,6 +47,7 @@ def _run_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     }
     stubs["launch"].LaunchDescription = lambda entities: list(entities)
     stubs["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorded,), {})
+    stubs["launch.actions"].OpaqueFunction = type("OpaqueFunction", (_Recorded,), {})
     stubs["launch.substitutions"].LaunchConfiguration = type("LaunchConfiguration", (_Recorded,), {})
     stubs["launch.substitutions"].EqualsSubstitution = type("EqualsSubstitution", (_Recorded,), {})
     stubs["launch.conditions"].IfCondition = type("IfCondition", (_Recorded,), {})
@@ -49,7 +57,16 @@ def _run_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.generate_launch_description()
+    entities = module.generate_launch_description()
+    # an OpaqueFunction runs at launch time with the arguments' values: run it as launch would, with the defaults
+    arguments = {
+        e.args[0]: e.kwargs.get("default_value") for e in entities if type(e).__name__ == "DeclareLaunchArgument"
+    }
+    context = types.SimpleNamespace(launch_configurations={**arguments, **(overrides or {})})
+    expanded = []
+    for e in entities:
+        expanded += e.kwargs["function"](context) if type(e).__name__ == "OpaqueFunction" else [e]
+    return expanded
 
 
 def _runs(node: _Recorded, arguments: dict[str, str]) -> bool:
@@ -124,3 +141,26 @@ def test_node_spec_matches_the_package(spec):
     assert scripts.get(spec.executable) == f"{spec.module}:main", f"{spec.package} has no {spec.executable}"
     module = importlib.import_module(spec.module)
     assert getattr(module, "NODE_NAME", None) == spec.name, f"{spec.module}.NODE_NAME must be {spec.name!r}"
+
+
+def test_sim_go2_launch_applies_the_time_scale_and_the_bring_up(monkeypatch):
+    """time_scale:=0.2: every rate x 0.2, every duration / 0.2 (staleness timeouts at least 2 s), the simulator's
+    real_time_factor 0.2 and its bridge bring-up on; the file's own values come first in each node's list."""
+    entities = _run_launch_file(LAUNCH_DIR / "sim_go2.launch.py", monkeypatch, {"time_scale": "0.2"})
+    nodes = {n.kwargs["name"]: n.kwargs["parameters"] for n in entities if type(n).__name__ == "Node"}
+    assert all(Path(p[0]) == config_file("sim_go2") for p in nodes.values())
+    assert nodes["more_sim"][1] == {"real_time_factor": 0.2, "bring_up_bridge": True}
+    assert nodes["policy_node"][1] == {"rate_hz": pytest.approx(1.2), "image_timeout_s": 5.0}  # file: 6 Hz, 1 s
+    assert nodes["wtw_controller"][1] == {"rate_hz": 10.0, "command_timeout_s": 2.5, "sensor_timeout_s": 2.0}
+    assert nodes["go2_bridge"][1] == {
+        "rate_hz": 100.0,
+        "stand_up_duration_s": 10.0,
+        "activate_blend_s": 2.5,
+        "min_damping_s": 5.0,
+        "target_timeout_s": 2.0,
+        "lowstate_timeout_s": 2.0,
+    }
+    full_speed = _run_launch_file(LAUNCH_DIR / "sim_go2.launch.py", monkeypatch, {"time_scale": "1"})
+    nodes = {n.kwargs["name"]: n.kwargs["parameters"] for n in full_speed if type(n).__name__ == "Node"}
+    assert nodes["more_sim"][1] == {"real_time_factor": 1.0, "bring_up_bridge": True}
+    assert nodes["go2_bridge"][1] == {} and nodes["wtw_controller"][1] == {}

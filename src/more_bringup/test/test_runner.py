@@ -17,7 +17,7 @@ from more_vla_policy.replay.testing import BagBuilder
 CONFIG = repo_root() / "launch" / "config"
 
 
-MODES = ["replay", "robot", "sim"]
+MODES = ["replay", "robot", "sim", "sim_go2"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -59,6 +59,10 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
         (["robot", "--backend", "sport", "--set", "go2_sport.mvoe_rate_hz=5.0"], "['go2_sport.mvoe_rate_hz']"),
         (["sim", "--backend", "sport"], "--backend applies to the robot stack only, not 'sim'"),
         (["replay", "--params", tmp_path / "missing.yaml"], "cannot read parameter file"),
+        (["robot", "--embodiment", "go2"], "--embodiment go2 applies to the sim stack only"),
+        (["sim", "--embodiment", "go2", "--time-scale", "0"], "--time-scale must be auto or a number in (0, 1]"),
+        (["sim", "--embodiment", "go2", "--time-scale", "fast"], "--time-scale must be auto or a number in (0, 1]"),
+        (["sim", "--embodiment", "go2", "--params", CONFIG / "sim.yaml"], "more_sim.embodiment must be go2"),
     ]
     procs = [  # all at once: each is a short-lived process that fails before starting ROS
         (subprocess.Popen([sys.executable, "-m", "more_bringup.runner", *map(str, argv)], stdout=subprocess.PIPE,

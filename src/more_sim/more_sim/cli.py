@@ -1,7 +1,7 @@
 """`more-sim`: generate data, evaluate policies, convert QUARD data, render previews, list the envs.
 
 more-sim generate --tasks all --episodes 600 --out data/sim [--suboptimal-fraction 0.5] [--workers 2]
-more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json
+more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json [--embodiment go2]
 more-sim quard-import QUARD_ROOT OUT --trust-pickle --success true|false [--stride 10]
 more-sim quard-export DATASET OUT
 more-sim lerobot-export DATASET OUT [--vcodec libx264|libsvtav1] [--pix-fmt yuv444p|yuv420p] [--crf 0]
@@ -61,6 +61,8 @@ def _config(args: argparse.Namespace):
         kwargs["style_variation"] = True
     if getattr(args, "max_steps", None):
         kwargs["max_episode_steps"] = args.max_steps
+    if getattr(args, "embodiment", None):
+        kwargs["embodiment"] = args.embodiment
     return SimConfig(**kwargs)
 
 
@@ -244,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--image-size", type=_size, default=None, help="N or HxW (default 96, or the policy's)")
         p.add_argument("--style-variation", action="store_true", help="vary speed and gait words")
         p.add_argument("--max-steps", type=int, default=None, help="decisions before the time limit (100)")
+        p.add_argument(
+            "--embodiment",
+            choices=("kinematic", "go2"),
+            default="kinematic",
+            help="kinematic base (default) or the physics Go2 walked by the controller core (docs/simulator.md)",
+        )
 
     g = sub.add_parser("generate", help="write a sharded dataset of expert + sub-optimal episodes")
     g.add_argument("--tasks", type=_tasks, default=list(TASKS), help="'all' or a comma-separated list")

@@ -170,18 +170,20 @@ def _episode(st: _Slot, outcome: Outcome) -> Episode:
             "failure": outcome.failure,
             "scenario": st.info["scenario"].to_dict(),
             "state_fields": list(STATE_FIELDS),
+            "embodiment": st.info["embodiment"],
         },
     )
 
 
 def success_rates(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Per task: successes, episodes, rate, mean steps."""
+    """Per task: successes, episodes, rate, mean steps, falls (episodes that ended with the Go2 down)."""
     out: dict[str, Any] = {}
     for o in outcomes:
-        d = out.setdefault(o.job.task, {"successes": 0, "episodes": 0, "steps": 0})
+        d = out.setdefault(o.job.task, {"successes": 0, "episodes": 0, "steps": 0, "falls": 0})
         d["successes"] += int(o.success)
         d["episodes"] += 1
         d["steps"] += o.steps
+        d["falls"] += int(o.failure == "fall")
     for d in out.values():
         d["rate"] = d["successes"] / d["episodes"]
         d["mean_steps"] = d.pop("steps") / d["episodes"]

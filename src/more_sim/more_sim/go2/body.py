@@ -67,10 +67,11 @@ class Go2Body:
         actuator_lag_s: float = 0.015,
         visual: bool = False,
         camera: CameraMount | None = None,
+        world_assets: dict[str, bytes] | None = None,
     ) -> None:
         if not (math.isfinite(actuator_lag_s) and actuator_lag_s >= 0.0):
             raise ValueError(f"actuator_lag_s must be finite and >= 0, got {actuator_lag_s!r}")
-        self.model = build_model(world_xml, timestep, visual, camera)
+        self.model = build_model(world_xml, timestep, visual, camera, world_assets)
         self.data = mujoco.MjData(self.model)
         self.timestep = float(self.model.opt.timestep)
         self.actuator_lag_s = actuator_lag_s
@@ -117,6 +118,24 @@ class Go2Body:
         self.command = MotorCommand()
         self.applied[:] = 0.0
         d.ctrl[:] = 0.0
+
+    def place(
+        self, joint_pos: np.ndarray, xy: tuple[float, float] = (0.0, 0.0), yaw: float = 0.0, floor_z: float = 0.0
+    ) -> None:
+        """Put the robot at rest in `joint_pos` at (xy, yaw), lowest foot on `floor_z`, without touching the clock, the
+        motor command or the torque lag's state: a world moves a running robot to its next episode's start."""
+        m, d = self.model, self.data
+        q = self._base_q
+        d.qpos[q : q + 3] = [xy[0], xy[1], 1.0]
+        d.qpos[q + 3 : q + 7] = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+        d.qpos[self._qadr] = np.clip(np.asarray(joint_pos, dtype=np.float64), self.q_min, self.q_max)
+        d.qvel[self._base_v : self._base_v + 6] = 0.0
+        d.qvel[self._dadr] = 0.0
+        mujoco.mj_kinematics(m, d)
+        lowest = float(np.min(d.geom_xpos[self.feet, 2])) - FOOT_RADIUS
+        d.qpos[q + 2] += floor_z - lowest
+        d.qacc_warmstart[:] = 0.0
+        mujoco.mj_forward(m, d)
 
     @property
     def time(self) -> float:

@@ -128,13 +128,20 @@ def _strip_meshes(xml: str) -> str:
 
 
 def build_model(
-    world_xml: str | None = None, timestep: float = 0.002, visual: bool = False, camera: CameraMount | None = None
+    world_xml: str | None = None,
+    timestep: float = 0.002,
+    visual: bool = False,
+    camera: CameraMount | None = None,
+    world_assets: dict[str, bytes] | None = None,
 ) -> mujoco.MjModel:
-    """The world (MJCF text without a robot; a floor if None) with the Go2 attached under `go2/`."""
+    """The world (MJCF text without a robot; a floor if None) with the Go2 attached under `go2/`.
+
+    `world_assets`: files the world's MJCF names (textures), by file name, as MuJoCo's `assets` argument takes them.
+    """
     if not (math.isfinite(timestep) and 0.0 < timestep <= 0.01):
         raise ValueError(f"timestep must be in (0, 0.01] s, got {timestep!r}")
     try:
-        world = mujoco.MjSpec.from_string(world_xml if world_xml is not None else FLOOR_XML)
+        world = mujoco.MjSpec.from_string(world_xml if world_xml is not None else FLOOR_XML, assets=world_assets or {})
     except ValueError as err:
         raise ConfigurationError(f"world MJCF does not parse: {err}") from err
     world.option.timestep = timestep
