@@ -187,6 +187,10 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         overrides.append((RECORDER.name, "path", str(Path(args.record).resolve())))
     for node, param, value in overrides:
         sections.setdefault(node, {})[param] = value
+    for node, param, count in connection_gates(stack, args.record is not None):
+        section = sections.setdefault(node, {})
+        if isinstance(section.get(param, 0), int):  # else validation names the file's bad value
+            section[param] = max(count, section.get(param, 0))
     specs = {node_name(m): getattr(m, "PARAMS", None) for m in modules}
     recorder = importlib.import_module(RECORDER.module)
     specs.setdefault(RECORDER.name, recorder.PARAMS)  # a file may configure recording for --record
@@ -204,6 +208,26 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         sections = dilate(sections, specs, getattr(args, "scale", None) or time_scale(args))
         validate_params(sections, specs)
     return sections
+
+
+def connection_gates(stack: str, record: bool) -> list[tuple[str, str, int]]:
+    """What the stack's data source waits for before its first message: (node, parameter, count).
+
+    DDS discovery takes seconds on a busy machine; a simulator episode or a bag played before the policy, this
+    runner's monitor and the recorder are matched would be lost to them (and the JSON and the bag short). The
+    readers are counted here, where the stack's node list is known: the policy and the monitor read the camera,
+    the monitor reads episode status, the recorder reads both.
+    """
+    extra = 1 if record else 0
+    if stack == "replay":
+        return [(PLAYER.name, "min_subscribers", 2 + extra)]
+    if stack in ("sim", "sim_go2"):
+        return [
+            (SIM, "wait_for_image_subscribers", 2 + extra),
+            (SIM, "wait_for_status_subscribers", 1 + extra),
+            (SIM, "wait_for_command_publishers", 1),  # the command mux (sim) or the policy (sim_go2)
+        ]
+    return []
 
 
 def write_params_file(sections: dict[str, dict[str, Any]], directory: str) -> Path:

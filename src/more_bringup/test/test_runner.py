@@ -46,6 +46,8 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
     unknown.write_text("policy_node:\n  ros__parameters:\n    rate: 5.0\n")
     stranger = tmp_path / "s.yaml"
     stranger.write_text("camera_node:\n  ros__parameters:\n    fps: 5.0\n")
+    kinematic = tmp_path / "k.yaml"  # the go2 stack's nodes, the simulator left kinematic
+    kinematic.write_text((CONFIG / "sim_go2.yaml").read_text().replace("embodiment: go2", "embodiment: kinematic"))
     cases = [
         (
             ["replay", "--params", bad_type],
@@ -62,7 +64,7 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
         (["robot", "--embodiment", "go2"], "--embodiment go2 applies to the sim stack only"),
         (["sim", "--embodiment", "go2", "--time-scale", "0"], "--time-scale must be auto or a number in (0, 1]"),
         (["sim", "--embodiment", "go2", "--time-scale", "fast"], "--time-scale must be auto or a number in (0, 1]"),
-        (["sim", "--embodiment", "go2", "--params", CONFIG / "sim.yaml"], "more_sim.embodiment must be go2"),
+        (["sim", "--embodiment", "go2", "--params", kinematic], "more_sim.embodiment must be go2"),
     ]
     procs = [  # all at once: each is a short-lived process that fails before starting ROS
         (subprocess.Popen([sys.executable, "-m", "more_bringup.runner", *map(str, argv)], stdout=subprocess.PIPE,
@@ -109,7 +111,8 @@ def test_replay_stack_records_a_bag_that_replays_to_exact_agreement(tmp_path, ca
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["images_played"] == 16 and result["decisions"] >= 3
-    assert result["record"]["messages"]["/more/command"] == result["commands"]
+    # every decision is in the bag (a stop the policy sends while the stack shuts down may come after the recorder)
+    assert result["decisions"] <= result["record"]["messages"]["/more/command"] <= result["commands"]
     assert result["record"]["messages"]["/camera/camera/color/image_raw"] == 16
     assert result["mean_step_latency_ms"] > 0 and result["mean_inference_ms"] > 0
 

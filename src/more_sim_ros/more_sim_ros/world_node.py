@@ -20,8 +20,10 @@ Each decision (kinematic: a timer tick at `rate_hz`; go2: every 1 / rate_hz simu
   heading frame);
 - the episode's instruction on the instruction topic (latched), whenever an episode starts.
 Episodes follow each other (seed, seed + 1, ...); the std_srvs/Trigger service SIM_RESET starts the
-next one at once. Parameters: task, split, seed, instruction (overrides the sampled one), rate_hz,
-image_width, image_height, command_timeout_s, reset_delay_s, auto_reset.
+next one at once. The first episode waits until the stack is connected (DDS discovery takes seconds on a busy
+machine, and an episode that runs before anyone sees it is lost to the policy, the runner and a recording):
+`wait_for_image_subscribers` camera subscribers, `wait_for_status_subscribers` episode-status subscribers and
+`wait_for_command_publishers` command publishers matched, or `wait_timeout_s` passed (then a warning).
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ PARAMS = {
     "view_height": (240, lambda v: 16 <= v <= 2048, "go2: third-person view height [px]"),
     "visual_meshes": (False, None, "go2: Menagerie's visual meshes in the third-person view (slower to render)"),
     "bring_up_bridge": (False, None, "go2: call the bridge's stand_up/activate (and reset after a fall) itself"),
+    "wait_for_image_subscribers": (0, non_negative, "the first episode waits for this many camera subscribers"),
+    "wait_for_status_subscribers": (0, non_negative, "... and this many episode-status subscribers"),
+    "wait_for_command_publishers": (0, non_negative, "... and this many command publishers"),
+    "wait_timeout_s": (30.0, positive, "then starts anyway after this long [s, wall], with a warning"),
 }
 
 
@@ -125,10 +131,12 @@ class SimNode(Node):
         self._instruction_pub = self.create_publisher(
             String, names.INSTRUCTION, LATCHED_QOS, qos_overriding_options=OVERRIDABLE
         )
-        self.create_subscription(
+        self._command_sub = self.create_subscription(
             QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
         )
         self.create_service(Trigger, names.SIM_RESET, self._on_reset)
+        self._connected = False
+        self._wait_deadline = time.monotonic() + p["wait_timeout_s"]
         self._camera_k = camera_matrix(config.image_height, config.image_width, config.camera_fovy)
         if self.go2:
             self._setup_go2(p)
@@ -158,6 +166,7 @@ class SimNode(Node):
         self.create_subscription(
             String, names.BRIDGE_STATE, self._on_bridge_state, LATCHED_QOS, qos_overriding_options=OVERRIDABLE
         )
+        self._bridge_active = False
         self.bringup = None
         if p["bring_up_bridge"]:  # sim_go2.launch.py: no runner there to do it (more-stack does it from its process)
             from std_srvs.srv import Trigger
@@ -191,7 +200,7 @@ class SimNode(Node):
             self.get_logger().error(f"bad LowCmd: {type(err).__name__}: {err}")
 
     def _on_bridge_state(self, msg) -> None:  # noqa: ANN001
-        self.session.ready = msg.data.startswith("ACTIVE")
+        self._bridge_active = msg.data.startswith("ACTIVE")
         if self.bringup is not None:
             self.bringup.on_state(msg.data)
 
@@ -217,6 +226,7 @@ class SimNode(Node):
         # command freshness in simulated seconds (the clock this simulator owns)
         fresh = (time.monotonic() - self._command_time) * self.params["real_time_factor"] <= self._timeout
         self.session.set_command(self._command if fresh else None)
+        self.session.ready = self._bridge_active and self._stack_connected()
         self.session.want_view = self._view_pub.get_subscription_count() > 0
         results = self.session.advance(due)
         self._steps += due
@@ -246,7 +256,27 @@ class SimNode(Node):
         response.message = f"episode {self.session.episode + 1} starts at the next tick"
         return response
 
+    def _stack_connected(self) -> bool:
+        """Whether the first episode may start: the configured readers and writers matched, or waited long enough."""
+        if self._connected:
+            return True
+        p = self.params
+        counts = (
+            (self._image_pub.get_subscription_count(), p["wait_for_image_subscribers"], "camera subscribers"),
+            (self._status_pub.get_subscription_count(), p["wait_for_status_subscribers"], "episode-status subscribers"),
+            (self._command_sub.get_publisher_count(), p["wait_for_command_publishers"], "command publishers"),
+        )
+        missing = [f"{have}/{want} {what}" for have, want, what in counts if have < want]
+        if missing and time.monotonic() < self._wait_deadline:
+            return False
+        if missing:
+            self.get_logger().warning(f"starting after {p['wait_timeout_s']:g} s without: {', '.join(missing)}")
+        self._connected = True
+        return True
+
     def _tick(self) -> None:
+        if not self._stack_connected():
+            return
         fresh = time.monotonic() - self._command_time <= self._timeout
         self._publish(self.session.tick(self._command if fresh else None))
 

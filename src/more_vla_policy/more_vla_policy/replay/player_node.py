@@ -1,6 +1,6 @@
 """bag_player node: play a bag's camera images and instructions back into the running stack (online replay).
 
-Playback starts once something subscribes to the images (or after `wait_for_subscriber_s`) plus
+Playback starts once `min_subscribers` readers are matched on the images (or after `wait_for_subscriber_s`) plus
 `start_delay_s`. Images (from the recorded camera topic, realsense-ros names included) are published on `image_topic`
 (default: the stack's camera topic) with the recorded pacing scaled by `rate`, restamped with the current time
 so the policy's staleness check and latency figures mean what they mean live. Recorded instructions are
@@ -28,7 +28,8 @@ PARAMS = {
     "source_image_topic": ("", None, "recorded image topic (empty: the camera topic, or the bag's only image topic)"),
     "image_topic": (names.CAMERA_IMAGE, None, "topic to publish the images on"),
     "rate": (1.0, positive, "playback speed factor (2.0: twice as fast)"),
-    "wait_for_subscriber_s": (30.0, non_negative, "wait up to this long for an image subscriber (0: do not wait)"),
+    "wait_for_subscriber_s": (30.0, non_negative, "wait up to this long for the image subscribers (0: do not wait)"),
+    "min_subscribers": (1, positive, "image subscribers to wait for (the policy; more-stack adds itself, a recorder)"),
     "start_delay_s": (1.0, non_negative, "then wait this long before playing (lets the others connect)"),
     "loop": (False, None, "start again at the end"),
     "restamp": (True, None, "stamp images with the current time (else keep the recorded stamps)"),
@@ -75,7 +76,7 @@ class BagPlayerNode(Node):
         from more_vla_policy.replay.bag_io import read_messages
 
         deadline = time.monotonic() + self.params["wait_for_subscriber_s"]
-        while self._image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        while self._image_pub.get_subscription_count() < self.params["min_subscribers"] and time.monotonic() < deadline:
             if self._stop.wait(0.05):
                 return
         if self._stop.wait(self.params["start_delay_s"]):
