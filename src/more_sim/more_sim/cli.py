@@ -90,6 +90,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         compress=not args.no_compress,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        start=args.start,
+        name_each=args.name_each,
+        dagger=args.dagger,
+        dagger_beta=args.dagger_beta,
     )
     print(json.dumps(summary, indent=2))
     return 0
@@ -241,6 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-compress", action="store_true", help="store shards uncompressed (faster, larger)")
     g.add_argument("--overwrite", action="store_true")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--start", choices=("split", "in_view"), default="split",
+        help="start heading: the split's, or anywhere the target is wholly in view (rarely central)",
+    )  # fmt: skip
+    g.add_argument(
+        "--name-each", action="store_true",
+        help="record each expert distinguish/go_to scene once per nameable thing, that thing the target",
+    )  # fmt: skip
+    g.add_argument("--dagger", default=None, help="checkpoint that drives; the expert's commands are recorded")
+    g.add_argument("--dagger-beta", type=float, default=0.0, help="per-decision chance the expert drives instead")
     sim_options(g)
     g.set_defaults(func=cmd_generate)
 

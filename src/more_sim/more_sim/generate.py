@@ -11,6 +11,7 @@ parent shows a progress bar and writes the index last (more_common.dataset).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -31,7 +32,9 @@ from more_sim.splits import TASKS, split_spec
 
 _PROGRESS: Any = None  # a queue in worker processes: one item per finished episode
 _POOL: Any = None  # environments reused by all shards a worker process generates
+_LEARNERS: dict[str, Any] = {}  # DAgger learners loaded in this process, by checkpoint path
 GENERATION_BATCH = 2  # environments per worker: scripted policies gain nothing from larger batches
+DAGGER_BATCH = 16  # environments per worker when a neural learner drives: it decodes them as one batch
 
 
 def episode_seed(seed: int, index: int, stream: int = 0) -> int:
@@ -39,7 +42,24 @@ def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
 
 
-def plan_jobs(tasks: Sequence[str], episodes: int, split: str, seed: int, suboptimal_fraction: float) -> list[Job]:
+def plan_jobs(
+    tasks: Sequence[str],
+    episodes: int,
+    split: str,
+    seed: int,
+    suboptimal_fraction: float,
+    start: str = "split",
+    name_each: bool = False,
+) -> list[Job]:
+    """The episodes of a dataset. `start`, `name_each`: data that forces the instruction (variants.py).
+
+    With `name_each`, every expert distinguish/go_to scene becomes one job per nameable thing, that thing the
+    target (the scene's own target first): `episodes` then counts scenes, and the dataset holds more episodes.
+    """
+    from more_sim.variants import START_MODES
+
+    if start not in START_MODES:
+        raise ValueError(f"start must be one of {list(START_MODES)}, got {start!r}")
     if not 0.0 <= suboptimal_fraction <= 1.0:
         raise ValueError(f"suboptimal_fraction must be in [0, 1], got {suboptimal_fraction}")
     for t in tasks:
@@ -50,8 +70,31 @@ def plan_jobs(tasks: Sequence[str], episodes: int, split: str, seed: int, subopt
     for i in range(episodes):
         s = episode_seed(seed, i)
         sub = np.random.default_rng([s, 0x50B]).random() < suboptimal_fraction
-        jobs.append(Job(tasks[i % len(tasks)], split, s, bool(sub)))
+        task = tasks[i % len(tasks)]
+        if name_each and not sub:
+            jobs += [Job(task, split, s, False, name, start) for name in _names(task, split, s)]
+        else:
+            jobs.append(Job(task, split, s, bool(sub), "", start))
     return jobs
+
+
+@functools.lru_cache(maxsize=16)
+def _scene_sampler(task: str, split: str) -> Any:
+    """An environment that only samples scenes (no rendering): the scene of a seed without running it."""
+    from more_sim.env import MoreSimEnv
+
+    return MoreSimEnv(task, split, SimConfig(render_images=False))
+
+
+def _names(task: str, split: str, seed: int) -> list[str]:
+    """The scene's own target first, then its other nameable things ([""] where nothing else can be named)."""
+    from more_sim.naming import NAMING_TASKS, nameable
+
+    if task not in NAMING_TASKS:
+        return [""]
+    scenario = _scene_sampler(task, split).reset(seed=seed)[1]["scenario"]
+    others = [t.name for t in nameable(scenario) if t.name != scenario.target]
+    return ["", *others]
 
 
 def _worker_init(progress: Any) -> None:
@@ -61,8 +104,27 @@ def _worker_init(progress: Any) -> None:
     _PROGRESS = progress
 
 
-def generate_shard(path: str, jobs: Sequence[Job], config: SimConfig, compress: bool = True) -> ShardInfo:
-    """Run `jobs` (expert or sub-optimal per job) and write them as one shard, in job order."""
+def _dagger_policy(checkpoint: str, beta: float) -> Any:
+    from more_sim.policies import CheckpointPolicy, DaggerPolicy
+
+    if checkpoint not in _LEARNERS:
+        import torch
+
+        torch.set_num_threads(1)
+        _LEARNERS[checkpoint] = CheckpointPolicy(checkpoint)
+    return DaggerPolicy(_LEARNERS[checkpoint], beta)
+
+
+def generate_shard(
+    path: str,
+    jobs: Sequence[Job],
+    config: SimConfig,
+    compress: bool = True,
+    dagger: str | None = None,
+    dagger_beta: float = 0.0,
+) -> ShardInfo:
+    """Run `jobs` (expert or sub-optimal per job; with `dagger` the learner drives and the expert labels) and
+    write them as one shard, in job order."""
     global _POOL
     from more_sim.policies import ExpertPolicy, SuboptimalBatch
     from more_sim.rollout import EnvPool, run_jobs
@@ -81,16 +143,20 @@ def generate_shard(path: str, jobs: Sequence[Job], config: SimConfig, compress: 
     for sub, items in by_kind.items():
         if not items:
             continue
-        policy = SuboptimalBatch() if sub else ExpertPolicy()
-        results = run_jobs(
-            [j for _, j in items], policy, config, batch=GENERATION_BATCH, record=True, on_done=tick, pool=_POOL
-        )
+        batch = GENERATION_BATCH
+        if sub:
+            policy = SuboptimalBatch()
+        elif dagger:
+            policy, batch = _dagger_policy(dagger, dagger_beta), DAGGER_BATCH
+        else:
+            policy = ExpertPolicy()
+        results = run_jobs([j for _, j in items], policy, config, batch=batch, record=True, on_done=tick, pool=_POOL)
         for (k, _), (_, episode) in zip(items, results, strict=True):
             episodes[k] = episode
     return write_shard(path, episodes, compress)
 
 
-def _shard_task(args: tuple[str, list[Job], SimConfig, bool]) -> ShardInfo:
+def _shard_task(args: tuple[str, list[Job], SimConfig, bool, str | None, float]) -> ShardInfo:
     return generate_shard(*args)
 
 
@@ -107,18 +173,36 @@ def generate(
     compress: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    start: str = "split",
+    name_each: bool = False,
+    dagger: str | None = None,
+    dagger_beta: float = 0.0,
 ) -> dict[str, Any]:
-    """Generate a dataset into `out`; returns a summary (also stored in the index's meta)."""
+    """Generate a dataset into `out`; returns a summary (also stored in the index's meta).
+
+    `dagger`: a checkpoint directory whose policy drives every episode (with probability `dagger_beta` per
+    decision the expert's command is executed instead) while the scripted expert's commands are recorded.
+    """
     config = config or SimConfig()
+    if dagger is not None:
+        if suboptimal_fraction > 0:
+            raise ValueError("DAgger data is expert-labelled: use --suboptimal-fraction 0 with --dagger")
+        if not Path(dagger).is_dir():
+            raise ValueError(f"--dagger must be a checkpoint directory, got {str(dagger)!r}")
+        if not 0.0 <= dagger_beta <= 1.0:
+            raise ValueError(f"dagger_beta must lie in [0, 1], got {dagger_beta}")
     out = Path(out)
     if (out / INDEX_FILE).exists() and not overwrite:
         raise DatasetError(f"{out} already holds a dataset ({INDEX_FILE}); use --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     if episodes < 1 or episodes_per_shard < 1:
         raise ValueError("episodes and episodes_per_shard must be >= 1")
-    jobs = plan_jobs(tasks, episodes, split, seed, suboptimal_fraction)
+    jobs = plan_jobs(tasks, episodes, split, seed, suboptimal_fraction, start, name_each)
     chunks = [jobs[k : k + episodes_per_shard] for k in range(0, len(jobs), episodes_per_shard)]
-    args = [(str(out / f"shard-{k:05d}.npz"), chunk, config, compress) for k, chunk in enumerate(chunks)]
+    args = [
+        (str(out / f"shard-{k:05d}.npz"), chunk, config, compress, str(dagger) if dagger else None, dagger_beta)
+        for k, chunk in enumerate(chunks)
+    ]
     workers = max(1, min(workers or os.cpu_count() or 1, len(chunks)))
     started = time.perf_counter()
     infos: list[ShardInfo] = []
@@ -147,6 +231,7 @@ def generate(
     seconds = time.perf_counter() - started
     steps = sum(i.transitions for i in infos)
     summary = {
+        "scenes": episodes,
         "episodes": len(jobs),
         "transitions": steps,
         "expert_episodes": sum(not j.suboptimal for j in jobs),
@@ -162,6 +247,10 @@ def generate(
         "split": split,
         "seed": seed,
         "suboptimal_fraction": suboptimal_fraction,
+        "start": start,
+        "name_each": name_each,
+        "dagger": str(dagger) if dagger else None,
+        "dagger_beta": dagger_beta,
         "config": asdict(config),
         "action_spec": DEFAULT_SPEC.to_dict(),
         "summary": summary,

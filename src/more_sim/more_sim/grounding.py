@@ -36,70 +36,19 @@ from more_sim.config import SimConfig
 from more_sim.env import make_env
 from more_sim.expert import ScriptedExpert
 from more_sim.generate import episode_seed
+from more_sim.naming import NAMING_TASKS, fully_in_view, nameable, naming_instruction
 from more_sim.policies import Policy
-from more_sim.scene import CAMERA_FORWARD
-from more_sim.splits import SPLIT_SPECS, SplitSpec
+from more_sim.splits import SPLIT_SPECS
 from more_sim.tasks import Scenario
-from more_sim.world import Thing, radius
+from more_sim.world import Thing
 
-GROUNDING_TASKS: tuple[str, ...] = ("distinguish", "go_to")  # tasks whose scenes hold several nameable things
-NAMEABLE_KINDS: dict[str, tuple[str, ...]] = {
-    "go_to": ("ball", "cube", "cylinder", "pillar", "egg"),
-    "distinguish": ("letter_box",),
-}
+GROUNDING_TASKS: tuple[str, ...] = NAMING_TASKS  # tasks whose scenes hold several nameable things
 DEFAULT_MIN_SEPARATION = 0.1  # [rad/s] expert turns closer than this are one choice for the test
-
-
-def naming_fields(task: str, thing: Thing) -> dict[str, str]:
-    """The words the task's instruction templates take for `thing`."""
-    if task == "go_to":
-        return {"colour": thing.colour, "object": thing.kind}
-    if task == "distinguish":
-        return {"letter": thing.letter}
-    raise ValueError(f"the instruction-swap test applies to {list(GROUNDING_TASKS)}, not {task!r}")
-
-
-def _template(scenario: Scenario, spec: SplitSpec) -> str:
-    """The template (plus any style suffix) that produced the scene's own instruction."""
-    own = naming_fields(scenario.task, scenario.target_thing)
-    for split in (spec, *SPLIT_SPECS.values()):
-        for template in split.templates[scenario.task]:
-            text = template.format(**own)
-            if scenario.instruction == text or scenario.instruction.startswith(text + " "):
-                return template + scenario.instruction[len(text) :]
-    raise ValueError(f"instruction {scenario.instruction!r} matches no {scenario.task} template")
-
-
-def naming_instruction(scenario: Scenario, thing: Thing, spec: SplitSpec) -> str:
-    """The scene's own phrasing with `thing`'s words (the instruction that names `thing`)."""
-    return _template(scenario, spec).format(**naming_fields(scenario.task, thing))
-
-
-def half_fov_x(config: SimConfig) -> float:
-    """Half the horizontal field of view [rad] of the camera (square pixels)."""
-    return math.atan(math.tan(math.radians(config.fovy) / 2) * config.image_width / config.image_height)
-
-
-def fully_in_view(thing: Thing, x: float, y: float, yaw: float, config: SimConfig) -> bool:
-    """The thing's bounding circle lies inside the camera's horizontal field of view, in front of it."""
-    cx, cy = x + CAMERA_FORWARD * math.cos(yaw), y + CAMERA_FORWARD * math.sin(yaw)
-    dx, dy = thing.x - cx, thing.y - cy
-    along = dx * math.cos(yaw) + dy * math.sin(yaw)
-    across = -dx * math.sin(yaw) + dy * math.cos(yaw)
-    r = radius(thing)
-    dist = math.hypot(along, across)
-    if along <= 0 or dist <= r:
-        return False
-    return abs(math.atan2(across, along)) + math.asin(r / dist) <= half_fov_x(config)
 
 
 def candidates(scenario: Scenario, x: float, y: float, yaw: float, config: SimConfig) -> list[Thing]:
     """Things the instruction can name unambiguously and the camera sees whole, in scene order."""
-    kinds = NAMEABLE_KINDS[scenario.task]
-    nameable = [t for t in scenario.things if t.kind in kinds]
-    words = [tuple(sorted(naming_fields(scenario.task, t).items())) for t in nameable]
-    unique = [t for t, w in zip(nameable, words, strict=True) if words.count(w) == 1]
-    return [t for t in unique if fully_in_view(t, x, y, yaw, config)]
+    return [t for t in nameable(scenario) if fully_in_view(t, x, y, yaw, config)]
 
 
 def expert_turn(info: dict, scenario: Scenario) -> float:

@@ -13,15 +13,13 @@ from more_sim.grounding import (
     candidates,
     collect_states,
     counted_mask,
-    fully_in_view,
     grounding_seeds,
     grounding_test,
-    half_fov_x,
     heads_for,
-    naming_instruction,
     query_policy,
     score,
 )
+from more_sim.naming import fully_in_view, half_fov_x, naming_instruction
 from more_sim.policies import ExpertPolicy, Policy, RandomPolicy
 from more_sim.splits import SPLIT_SPECS
 from more_sim.tasks import Scenario
