@@ -44,6 +44,9 @@ class DataConfig:
     num_workers        DataLoader worker processes per rank (0: in the training process)
     skip_corrupt       False: a corrupt shard stops training with its file and episode named; True: skipped,
                        counted and logged
+    oversample_steps   the first this many steps of every episode (where the robot turns to the thing it was
+                       told to go to: the decision points) enter the stream `oversample_factor` times
+    oversample_factor  copies of each of those transitions (1: no oversampling)
     """
 
     train: tuple[str, ...] = ()
@@ -56,8 +59,12 @@ class DataConfig:
     num_workers: int = 0
     skip_corrupt: bool = False
     verify_checksums: bool = True
+    oversample_steps: int = 0
+    oversample_factor: int = 1
 
     def __post_init__(self) -> None:
+        _check(self.oversample_steps >= 0, "oversample_steps", f"must be >= 0, got {self.oversample_steps}")
+        _check(self.oversample_factor >= 1, "oversample_factor", f"must be >= 1, got {self.oversample_factor}")
         _check(self.shuffle_buffer >= 1, "shuffle_buffer", f"must be >= 1, got {self.shuffle_buffer}")
         _check(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")
         if self.suboptimal_fraction is not None:

@@ -162,7 +162,7 @@ class TransitionStream:
                     rewards, dones, to_end = ep.rewards, ep.dones, ep.steps_to_end
                     for t in range(ep.length):
                         produced += 1
-                        yield (
+                        item = (
                             epoch,
                             Transition(
                                 image=images[t],
@@ -180,6 +180,10 @@ class TransitionStream:
                                 step=t,
                             ),
                         )
+                        # decision points: the first steps enter the stream several times (same order every run)
+                        copies = self.cfg.oversample_factor if t < self.cfg.oversample_steps else 1
+                        for _ in range(copies):
+                            yield item
             if produced == 0:
                 raise DatasetError(
                     f"no transitions left in {list(self.cfg.train)} for this reader after the filters "

@@ -54,4 +54,5 @@ def step_loss(
             mc_lower_bound=cfg.mc_lower_bound,
         )
     out = forward(batch.current)
-    return more_loss(cfg, out.slot_logits, batch.current.bins, out.router_probs, out.token_mask, targets)
+    valid = None if bool(policy.valid_bins.all()) else policy.valid_bins  # action_slots: each slot's own bins
+    return more_loss(cfg, out.slot_logits, batch.current.bins, out.router_probs, out.token_mask, targets, valid=valid)

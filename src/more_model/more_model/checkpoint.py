@@ -162,11 +162,12 @@ def load_checkpoint(
     saved = meta.get("tokenizer")
     if saved is not None and saved != tokenizer_summary(tokenizer):
         raise CheckpointError(f"the backbone's tokenizer {tokenizer_summary(tokenizer)} is not the saved one {saved}")
-    expected_ids = ActionTokenizer.from_tokenizer(tokenizer, action_tokenizer.spec).bin_token_ids
-    if expected_ids != action_tokenizer.bin_token_ids:
+    if not action_tokenizer.matches(tokenizer):
         raise CheckpointError(
             "the backbone's tokenizer maps bins to other token ids than the checkpoint was trained on"
         )
+    if tuple(action_tokenizer.slots) != tuple(config.action_slots):
+        raise CheckpointError("the checkpoint's action tokenizer slots differ from its model config's action_slots")
     policy = MoREPolicy(config, backbone, tokenizer, action_tokenizer).to(device)
     adapters = load_file(str(d / ADAPTERS_FILE))
     _load_named(policy, adapters, set(policy.adapter_state_dict()), ADAPTERS_FILE)

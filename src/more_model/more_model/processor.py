@@ -6,7 +6,7 @@ Sequence layout of one sample (left-padded to the batch's longest prompt with id
 Slot i's logits (i = 1..12) are read at the position BEFORE action token a_i: the boa token <0x04>
 for slot 1, a_{i-1} afterwards. a12 is never an input, so a batch with actions has 11 action
 tokens and the 12 slot positions are the last 12 positions of every row (left padding keeps them
-aligned across the batch).
+aligned across the batch). A model with `action_slots` decodes S < 12 slots the same way (S - 1 action tokens).
 
 The one transformers-5.x workaround lives here: `PatchedFuyuImageProcessor` (see its docstring);
 `fuyu_processor_bug_present()` is what the test checks so that it fails once upstream is fixed.
@@ -25,7 +25,7 @@ from more_common.action_contract import NUM_DIMS
 
 from .action_tokenizer import ActionTokenizer
 
-NUM_SLOTS = NUM_DIMS  # one decoded token per action dim
+NUM_SLOTS = NUM_DIMS  # the default decoder: one token per action dim (a model with action_slots decodes fewer)
 
 
 class PatchedFuyuImageProcessor(FuyuImageProcessorPil):
@@ -80,7 +80,8 @@ class Batch:
     attention_mask  [B, T] int64, 0 on padding
     position_ids    [B, T] int64, counted from each row's first real token
     pixel_values    [N, D] float, the patches of all images in batch order (Fuyu's masked_scatter order)
-    bins            [B, 12] int64 action bins (teacher forcing) or None for prompt-only batches
+    bins            [B, S] int64 action bins, one per decoded slot (teacher forcing), or None for prompt-only
+                    batches (S = 12 for the default decoder)
     """
 
     input_ids: torch.Tensor
@@ -97,12 +98,19 @@ class Batch:
     def has_actions(self) -> bool:
         return self.bins is not None
 
+    @property
+    def num_slots(self) -> int:
+        """S: the decoded slots of a batch with actions (bins [B, S])."""
+        if self.bins is None:
+            raise ValueError("a prompt-only batch has no action slots")
+        return int(self.bins.shape[1])
+
     def slot_positions(self) -> torch.Tensor:
-        """Positions [12] whose outputs are slot 1..12's logits (needs actions)."""
+        """Positions [S] whose outputs are slot 1..S's logits (needs actions)."""
         if self.bins is None:
             raise ValueError("slot positions need a batch with actions; use the last position for slot 1")
         T = self.input_ids.shape[1]
-        return torch.arange(T - NUM_SLOTS, T, device=self.input_ids.device)
+        return torch.arange(T - self.num_slots, T, device=self.input_ids.device)
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
@@ -151,7 +159,7 @@ class BatchEncoder:
         return self.prompt_template.format(instruction=instruction.strip())
 
     def encode(self, images: list[Any], instructions: list[str], bins: Any = None) -> Batch:
-        """Encode a batch. `bins` [B, 12] (ints) appends the first 11 action tokens for teacher forcing."""
+        """Encode a batch. `bins` [B, S] (one per slot) appends the first S - 1 action tokens (teacher forcing)."""
         if isinstance(instructions, str):
             raise TypeError("instructions must be a list of strings, one per image")
         if len(images) != len(instructions) or not images:
@@ -165,9 +173,10 @@ class BatchEncoder:
         bins_t = None
         if bins is not None:
             bins_np = np.asarray(bins)
-            if bins_np.shape != (len(images), NUM_SLOTS):
-                raise ValueError(f"bins must have shape ({len(images)}, {NUM_SLOTS}), got {bins_np.shape}")
-            token_ids = torch.from_numpy(self.action_tokenizer.bins_to_token_ids(bins_np[:, : NUM_SLOTS - 1]))
+            slots = self.action_tokenizer.num_slots
+            if bins_np.shape != (len(images), slots):
+                raise ValueError(f"bins must have shape ({len(images)}, {slots}), got {bins_np.shape}")
+            token_ids = torch.from_numpy(self.action_tokenizer.bins_to_token_ids(bins_np[:, : slots - 1]))
             input_ids = torch.cat([input_ids, token_ids], dim=1)  # [B, P + 11]
             attention_mask = torch.cat([attention_mask, torch.ones_like(token_ids)], dim=1)
             bins_t = torch.from_numpy(bins_np.astype(np.int64))
@@ -180,5 +189,5 @@ class BatchEncoder:
         )
 
     def encode_actions(self, images: list[Any], instructions: list[str], actions: Any) -> Batch:
-        """Like `encode`, from continuous actions [B, 12] (binned by the action spec; NaN raises)."""
+        """Like `encode`, from continuous actions [B, 12] (binned per slot by the action tokenizer; NaN raises)."""
         return self.encode(images, instructions, bins=self.action_tokenizer.to_bins(actions))
