@@ -94,6 +94,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         name_each=args.name_each,
         dagger=args.dagger,
         dagger_beta=args.dagger_beta,
+        resume=args.resume,
     )
     print(json.dumps(summary, indent=2))
     return 0
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--episodes-per-shard", type=int, default=32)
     g.add_argument("--no-compress", action="store_true", help="store shards uncompressed (faster, larger)")
     g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--resume", action="store_true", help="keep the shards an interrupted run of this plan wrote")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument(
         "--start", choices=("split", "in_view"), default="split",

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from more_common.action_contract import DEFAULT_SPEC
-from more_common.dataset import INDEX_FILE, DatasetError, ShardInfo, write_index, write_shard
+from more_common.dataset import INDEX_FILE, DatasetError, ShardInfo, decode_shard, write_index, write_shard
 from more_sim.config import SimConfig
 from more_sim.rollout import Job
 from more_sim.splits import TASKS, split_spec
@@ -156,6 +156,35 @@ def generate_shard(
     return write_shard(path, episodes, compress)
 
 
+def existing_shard(path: Path, jobs: Sequence[Job]) -> ShardInfo | None:
+    """The index entry of a shard an interrupted run already wrote, if it holds exactly `jobs`' episodes."""
+    import hashlib
+
+    if not path.is_file():
+        return None
+    payload = path.read_bytes()
+    try:
+        episodes = decode_shard(payload, path.name)
+    except DatasetError:
+        return None
+    if [ep.episode_id for ep in episodes] != [j.episode_id for j in jobs]:
+        return None
+    tasks: dict[str, int] = {}
+    for ep in episodes:
+        tasks[ep.task] = tasks.get(ep.task, 0) + 1
+    return ShardInfo(
+        file=path.name,
+        episodes=len(episodes),
+        transitions=sum(ep.length for ep in episodes),
+        bytes=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        image_shape=tuple(int(v) for v in episodes[0].images.shape[1:]),
+        tasks=tasks,
+        successes=sum(ep.success for ep in episodes),
+        experts=sum(ep.expert for ep in episodes),
+    )
+
+
 def _shard_task(args: tuple[str, list[Job], SimConfig, bool, str | None, float]) -> ShardInfo:
     return generate_shard(*args)
 
@@ -177,11 +206,15 @@ def generate(
     name_each: bool = False,
     dagger: str | None = None,
     dagger_beta: float = 0.0,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Generate a dataset into `out`; returns a summary (also stored in the index's meta).
 
     `dagger`: a checkpoint directory whose policy drives every episode (with probability `dagger_beta` per
     decision the expert's command is executed instead) while the scripted expert's commands are recorded.
+    `resume`: keep the shards an interrupted run of the same plan already wrote (each checked episode by episode
+    against the plan), generate the rest. A smaller `episodes` with the same seed is a prefix of a larger plan,
+    so a dataset can also grow by resuming with more episodes.
     """
     config = config or SimConfig()
     if dagger is not None:
@@ -192,8 +225,8 @@ def generate(
         if not 0.0 <= dagger_beta <= 1.0:
             raise ValueError(f"dagger_beta must lie in [0, 1], got {dagger_beta}")
     out = Path(out)
-    if (out / INDEX_FILE).exists() and not overwrite:
-        raise DatasetError(f"{out} already holds a dataset ({INDEX_FILE}); use --overwrite")
+    if (out / INDEX_FILE).exists() and not (overwrite or resume):
+        raise DatasetError(f"{out} already holds a dataset ({INDEX_FILE}); use --overwrite or --resume")
     out.mkdir(parents=True, exist_ok=True)
     if episodes < 1 or episodes_per_shard < 1:
         raise ValueError("episodes and episodes_per_shard must be >= 1")
@@ -203,14 +236,21 @@ def generate(
         (str(out / f"shard-{k:05d}.npz"), chunk, config, compress, str(dagger) if dagger else None, dagger_beta)
         for k, chunk in enumerate(chunks)
     ]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(chunks)))
+    kept: dict[int, ShardInfo] = {}
+    if resume:
+        kept = {k: info for k, a in enumerate(args) if (info := existing_shard(Path(a[0]), a[1])) is not None}
+        args = [a for k, a in enumerate(args) if k not in kept]
+    workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(args))))
     started = time.perf_counter()
-    infos: list[ShardInfo] = []
+    infos: list[ShardInfo] = list(kept.values())
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), unit="ep", desc="generate", disable=not progress)
+    bar.update(sum(i.episodes for i in kept.values()))
     try:
-        if workers == 1:
+        if not args:
+            pass
+        elif workers == 1:
             _worker_init(None)
             for a in args:
                 infos.append(_shard_task(a))
@@ -223,7 +263,7 @@ def generate(
                 while not pending.ready():
                     with contextlib.suppress(queue.Empty):
                         bar.update(ticks.get(timeout=0.2))
-                infos = pending.get()
+                infos += pending.get()
                 while not ticks.empty():
                     bar.update(ticks.get())
     finally:
@@ -240,6 +280,7 @@ def generate(
         "episodes_per_s": round(len(jobs) / seconds, 2),
         "steps_per_s": round(steps / seconds, 1),
         "workers": workers,
+        "shards_kept": len(kept),
     }
     meta = {
         "generator": "more-sim generate",

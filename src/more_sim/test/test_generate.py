@@ -118,3 +118,24 @@ def test_cli_generate_prints_a_summary(tmp_path, capsys):
     rc = main(["generate", "--episodes", "1", "--out", str(tmp_path / "d"), "--quiet"])
     assert rc == 2  # refuses to overwrite
     assert "already holds" in capsys.readouterr().err
+
+
+def test_resume_keeps_finished_shards_and_grows_a_plan(tmp_path):
+    """An interrupted run (index missing, a shard missing) resumed gives the same dataset; a larger plan with
+    the same seed keeps the shards it shares with the smaller one."""
+    full = tmp_path / "full"
+    ref = generate(full, episodes=6, workers=1, seed=3, config=CFG, episodes_per_shard=2, progress=False)
+    index = json.loads((full / "index.json").read_text())
+    part = tmp_path / "part"
+    part.mkdir()
+    for s in index["shards"][:2]:
+        (part / s["file"]).write_bytes((full / s["file"]).read_bytes())
+    (part / index["shards"][1]["file"]).write_bytes(b"truncated")  # a shard that is not what the plan needs
+    summary = generate(part, episodes=6, workers=1, seed=3, config=CFG, episodes_per_shard=2, progress=False,
+                       resume=True)  # fmt: skip
+    assert summary["shards_kept"] == 1 and summary["transitions"] == ref["transitions"]
+    again = json.loads((part / "index.json").read_text())
+    assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in index["shards"]]
+    grown = generate(part, episodes=9, workers=1, seed=3, config=CFG, episodes_per_shard=2, progress=False,
+                     resume=True)  # fmt: skip
+    assert grown["shards_kept"] == 3 and len(EpisodeDataset(part)) == 9
