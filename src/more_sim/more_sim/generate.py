@@ -277,8 +277,9 @@ def generate(
         "expert_episodes": sum(not j.suboptimal for j in jobs),
         "successes": sum(i.successes for i in infos),
         "seconds": round(seconds, 2),
-        "episodes_per_s": round(len(jobs) / seconds, 2),
-        "steps_per_s": round(steps / seconds, 1),
+        # rates of what this run generated (shards kept by --resume cost nothing)
+        "episodes_per_s": round((len(jobs) - sum(i.episodes for i in kept.values())) / seconds, 2),
+        "steps_per_s": round((steps - sum(i.transitions for i in kept.values())) / seconds, 1),
         "workers": workers,
         "shards_kept": len(kept),
     }
