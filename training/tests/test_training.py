@@ -135,3 +135,30 @@ def test_action_slot_model_trains(tiny_data, tmp_path, kind):
     assert _mean(losses[-5:]) < 0.6 * _mean(losses[:5]), losses
     ckpt = load_checkpoint(last)
     assert ckpt.policy.num_slots == 3 and [s.dim for s in ckpt.policy.config.action_slots] == ["vx", "wz", "terminate"]
+
+
+def test_imitation_term_on_expert_steps(tiny_data, tmp_path):
+    """objective.imitation_weight adds w x the cross-entropy of the expert samples only (checked by hand)."""
+    import itertools
+
+    from more_model.losses import imitation_loss
+    from more_training.data import TrainBatches
+    from more_training.objective import loss_config, step_loss
+
+    cfg = tiny_config(tiny_data, tmp_path, objective__imitation_weight=0.5)
+    trainer = Trainer(cfg)
+    try:
+        policy, target = trainer.policy, trainer.target
+        ds = TrainBatches(cfg.data, policy.encoder, policy.image_size, 8, seed=0)
+        batch = next(b for b in itertools.islice(iter(ds), 20) if 0 < int(b.expert.sum()) < 8)
+        policy.eval()
+        torch.manual_seed(0)
+        with_term = step_loss(loss_config(cfg.objective), policy, policy, target, batch, 0.5)
+        plain = step_loss(loss_config(cfg.objective), policy, policy, target, batch, 0.0)
+        logits = policy(batch.current).slot_logits
+        e = batch.expert
+        ce = imitation_loss(logits[e], batch.current.bins[e])
+        torch.testing.assert_close(with_term.loss, plain.loss + 0.5 * ce)
+        assert with_term.metrics["imitation"] == pytest.approx(float(ce.detach()), rel=1e-5)
+    finally:
+        trainer.close()
