@@ -30,6 +30,7 @@ NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("data", "oversample_factor"): 1,
     ("objective", "imitation_weight"): 0.0,
     ("model", "action_slots"): [],
+    ("model", "text_first"): False,
 }
 
 

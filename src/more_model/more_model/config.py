@@ -91,6 +91,9 @@ class MoREConfig:
     action_slots      the decoded action dims, in decoding order, each with its own bins (SlotConfig); dims
                       not listed take the stand command's value. Empty: all 12 contract dims in contract order
                       with the action spec's 256 bins each (the paper's decoder)
+    text_first        the prompt before the image (Fuyu/QUART put the image first): the image then ends right
+                      before the answer, a fixed distance from the action positions whatever the prompt's length,
+                      and the patches can attend to the instruction
     """
 
     backbone: BackboneKind = "tiny"
@@ -109,6 +112,7 @@ class MoREConfig:
     layers: tuple[int, ...] = ()
     dtype: DType = "auto"
     action_slots: tuple[SlotConfig, ...] = ()
+    text_first: bool = False
 
     def __post_init__(self) -> None:
         dims = [s.dim for s in self.action_slots]

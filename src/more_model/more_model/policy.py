@@ -78,7 +78,9 @@ class MoREPolicy(nn.Module):
         self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(), persistent=False)
         self.register_buffer("valid_bins", action_tokenizer.valid_mask(), persistent=False)  # [S, num_bins]
         self.processor = build_processor(tokenizer, config.image_size, config.patch_size)
-        self.encoder = BatchEncoder(self.processor, action_tokenizer, config.prompt_template, config.image_size)
+        self.encoder = BatchEncoder(
+            self.processor, action_tokenizer, config.prompt_template, config.image_size, config.text_first
+        )
         self.set_trainable("adapters")
 
     # -- construction ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Slot i's logits (i = 1..12) are read at the position BEFORE action token a_i: th
 for slot 1, a_{i-1} afterwards. a12 is never an input, so a batch with actions has 11 action
 tokens and the 12 slot positions are the last 12 positions of every row (left padding keeps them
 aligned across the batch). A model with `action_slots` decodes S < 12 slots the same way (S - 1 action tokens).
+With `text_first` (MoREConfig) the prompt comes before the image: [pad] <s> prompt (image block) <0x04> a1 ...
 
 The one transformers-5.x workaround lives here: `PatchedFuyuImageProcessor` (see its docstring);
 `fuyu_processor_bug_present()` is what the test checks so that it fails once upstream is fixed.
@@ -149,11 +150,20 @@ class BatchEncoder:
         action_tokenizer: ActionTokenizer,
         prompt_template: str,
         image_size: tuple[int, int],
+        text_first: bool = False,
     ) -> None:
         self.processor = processor
         self.action_tokenizer = action_tokenizer
         self.prompt_template = prompt_template
         self.image_size = image_size
+        self.text_first = text_first
+        tokenizer = processor.tokenizer
+        vocab = tokenizer.get_vocab()
+        self._image_ids = (vocab["|SPEAKER|"], vocab["|NEWLINE|"])
+        patch = processor.image_processor.patch_size
+        patch_h = patch["height"] if isinstance(patch, dict) else patch.height
+        patch_w = patch["width"] if isinstance(patch, dict) else patch.width
+        self.image_tokens = (image_size[0] // patch_h) * (image_size[1] // patch_w + 1)  # patches + row ends
 
     def prompt(self, instruction: str) -> str:
         return self.prompt_template.format(instruction=instruction.strip())
@@ -169,6 +179,8 @@ class BatchEncoder:
         out = self.processor(images=resized, text=texts, return_legacy_image_output=False)
         input_ids = out["input_ids"].long()  # [B, P]
         attention_mask = out["attention_mask"].long()
+        if self.text_first:
+            input_ids = self._move_text_first(input_ids, attention_mask)
         pixel_values = out["pixel_values"]  # [N, D]
         bins_t = None
         if bins is not None:
@@ -187,6 +199,24 @@ class BatchEncoder:
             pixel_values=pixel_values,
             bins=bins_t,
         )
+
+    def _move_text_first(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Each row [pad, image block, <s> prompt <0x04>] -> [pad, <s> prompt, image block, <0x04>].
+
+        The image block then ends right before the answer, so the distance from every action position to each
+        patch is the same whatever the prompt's length (RoPE sees only relative positions), and the patches can
+        attend to the instruction (causal attention). Patches keep their order, which is all Fuyu's
+        masked_scatter of the patch embeddings needs.
+        """
+        out = input_ids.clone()
+        n = self.image_tokens
+        for r in range(input_ids.shape[0]):
+            f = int((attention_mask[r] == 0).sum())  # left padding
+            image, text = input_ids[r, f : f + n], input_ids[r, f + n :]
+            if not bool(torch.isin(image, torch.tensor(self._image_ids)).all()) or len(text) < 2:
+                raise ValueError("unexpected processor output: the image block is not where text_first expects it")
+            out[r, f:] = torch.cat([text[:-1], image, text[-1:]])
+        return out
 
     def encode_actions(self, images: list[Any], instructions: list[str], actions: Any) -> Batch:
         """Like `encode`, from continuous actions [B, 12] (binned per slot by the action tokenizer; NaN raises)."""

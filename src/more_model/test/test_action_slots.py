@@ -154,3 +154,49 @@ def test_conservative_term_averages_over_each_slots_own_bins():
     torch.testing.assert_close(got, (slot0 + slot1) / 2)
     full = conservative_loss(logits, bins, regression="mse")  # without the mask slot 1 is diluted by 3
     assert float(full) < float(got)
+
+
+@pytest.fixture(scope="module")
+def text_first_policy():
+    torch.set_num_threads(1)
+    return make_tiny_policy(seed=4, config=tiny_config(action_slots=SLOTS, prompt_template="{instruction}\n",
+                                                       text_first=True))  # fmt: skip
+
+
+@torch.no_grad()
+def test_text_first_layout_and_constant_image_to_answer_distance(text_first_policy, images, instructions):
+    p = text_first_policy
+    vocab = p.tokenizer.get_vocab()
+    image_ids = {vocab["|SPEAKER|"], vocab["|NEWLINE|"]}
+    batch = p.encode(images, instructions)
+    n = p.encoder.image_tokens
+    assert n == 2 * (3 + 1)  # 32x48 in 16-px patches: 2 rows of 3 patches + a row end each
+    for r, text in enumerate(instructions):
+        row = batch.input_ids[r]
+        assert row[-1] == vocab["<0x04>"]
+        assert all(int(t) in image_ids for t in row[-1 - n : -1])  # the image block ends right before the answer
+        real = row[batch.attention_mask[r].bool()]
+        assert real[0] == vocab["<s>"] and not any(int(t) in image_ids for t in real[: len(real) - 1 - n])
+    # the same image with prompts of different lengths: the answer sees the patches at the same distances
+    short = p.encode(images[:1] * 2, ["go to the red ball", "go to the box with the letter A"])
+    assert short.attention_mask[0].sum() < short.attention_mask[1].sum()
+    pos = short.position_ids
+    first_patch = [int(pos[r][short.input_ids[r] == vocab["|SPEAKER|"]][0]) for r in range(2)]
+    assert pos[0, -1] - first_patch[0] == pos[1, -1] - first_patch[1]
+
+
+@torch.no_grad()
+def test_text_first_logits_match_the_hf_model_and_decode_is_consistent(text_first_policy, images, instructions):
+    p = text_first_policy
+    out = p.decode(images, instructions)
+    slot_bins = out.bins[:, [INDEX[s.dim] for s in SLOTS]]
+    batch = p.encode(images, instructions, bins=slot_bins)
+    logits = p.slot_logits(batch)
+    np.testing.assert_array_equal(logits.argmax(-1).numpy(), slot_bins)  # KV-cached greedy = teacher forced
+    for i in range(3):
+        row = p.encoder.encode(images[i : i + 1], instructions[i : i + 1], bins=slot_bins[i : i + 1])
+        hf = p.backbone(input_ids=row.input_ids, pixel_values=row.pixel_values).logits[0]  # no padding, no cache
+        ref = hf[-5:][:, p.bin_token_ids]  # the 5 slot positions, bins of the largest slot
+        torch.testing.assert_close(logits[i][p.valid_bins], ref[p.valid_bins], rtol=1e-4, atol=1e-4)
+        single = p.decode(images[i : i + 1], instructions[i : i + 1])
+        np.testing.assert_array_equal(single.bins[0], out.bins[i])  # left padding changes nothing
