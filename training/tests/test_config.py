@@ -87,8 +87,9 @@ def test_fields_added_later_keep_old_runs_resumable():
 
     cfg = load_config(None)
     old = cfg.to_dict()
-    for section, key in (("data", "oversample_steps"), ("data", "oversample_factor"),
-                         ("objective", "imitation_weight"), ("model", "action_slots"), ("model", "text_first")):  # fmt: skip
+    added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("objective", "imitation_weight"),
+             ("model", "action_slots"), ("model", "text_first"))  # fmt: skip
+    for section, key in added:
         del old[section][key]
     for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):
         del old["run"][key]

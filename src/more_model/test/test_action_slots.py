@@ -171,7 +171,7 @@ def test_text_first_layout_and_constant_image_to_answer_distance(text_first_poli
     batch = p.encode(images, instructions)
     n = p.encoder.image_tokens
     assert n == 2 * (3 + 1)  # 32x48 in 16-px patches: 2 rows of 3 patches + a row end each
-    for r, text in enumerate(instructions):
+    for r in range(len(instructions)):
         row = batch.input_ids[r]
         assert row[-1] == vocab["<0x04>"]
         assert all(int(t) in image_ids for t in row[-1 - n : -1])  # the image block ends right before the answer
