@@ -3,8 +3,9 @@
     python bench/bench_model.py --json            both benchmarks, one JSON object {"decode": ..., "mixlora": ...}
     more-bench decode --json / more-bench mixlora --json    the same, one at a time
 
-decode:  our bin-restricted KV-cache decoder vs transformers' generate (KV cache, bins-only logits processor),
-         same tiny model and inputs, batch 1: ours_ms, baseline_ms, speedup (best of the rounds; medians too).
+decode:  the demo policy on recorded simulator episodes (every frame in order, batch 1): our greedy KV-cache
+         decoder (ours_ms), transformers' generate (baseline_ms, speedup), temporal drafts (draft_ms,
+         draft_passes_mean, draft_speedup), window-pass greedy; same_actions (best of the rounds; medians too).
 mixlora: MixLoRA token dispatch vs all-experts-dense, training tokens/s: dispatch_tok_s, dense_tok_s, speedup.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from more_model.bench import bench_decode, bench_mixlora
 
@@ -29,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    demo = Path(__file__).resolve().parents[1] / "models" / "demo"
     results = {
-        "decode": bench_decode(args.rounds, args.warmup, args.device, full_size=False),
+        # decode: every frame of 3 recorded episodes per round, so fewer rounds than the micro-benchmark
+        "decode": bench_decode(max(3, args.rounds // 4), 1, args.device, full_size=False, checkpoint=str(demo)),
         "mixlora": bench_mixlora(max(3, args.rounds // 4), 1, args.device, tokens=1024),
     }
     print(json.dumps(results) if args.json else json.dumps(results, indent=2))

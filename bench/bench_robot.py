@@ -2,15 +2,24 @@
 
     python bench/bench_robot.py --json [--rounds 5] [--seconds 10] [--no-ros]
 
+physics_rtf      the MuJoCo Menagerie Go2 body (more_sim.go2.Go2Body: PD + 15 ms torque lag at 2 ms steps) on one
+                 core, variants side by side in each round: (a) physics alone, the robot standing under PD;
+                 (b) physics + the velocity controller core (bundled ONNX policy, 50 Hz) walking at 0.5 m/s, in
+                 one process; (c) as the go2_mujoco_sim node pays per step without DDS: physics + a
+                 unitree_go/LowState filled every step. Simulated seconds per wall second, best and median over
+                 rounds. Camera rendering: not measured yet (the body has a camera mount; rendering comes with
+                 the six-task world).
+tracking         the velocity backend's tracking in the loop above (deterministic, one run per command): mean
+                 heading-frame vx, vy and yaw rate over 5 s after 1 s of start-up, with and without the yaw trim.
 controller_step  WtwController.step with a walk-these-ways-sized TorchScript policy (body MLP 2102-512-256-128-12,
                  adaptation MLP 2100-256-128-2, ELU; torch 1 thread): observation + history alone, the two
-                 forwards alone, and the whole step; ms per call, median and p99 per round; best and median
-                 over rounds.
+                 forwards alone, and the whole step; and the velocity backend's step (ONNX, 1 thread); ms per
+                 call, median and p99 per round; best and median over rounds.
 bridge_cycle     the bridge's per-cycle work without DDS: parse a unitree_go/LowState, SafetyCore.step in
                  ACTIVE, fill the unitree_go/LowCmd and its CRC.
 loops            real processes over DDS on this machine, variants in turn: (a) MuJoCo Go2 + bridge standing,
-                 (b) MuJoCo Go2 + bridge ACTIVE + controller with the policy above (last layer zeroed so the
-                 robot stands). Timer periods from the nodes' own /diagnostics: bridge (500 Hz, last 2000
+                 (b) MuJoCo Go2 + bridge ACTIVE + controller with its default velocity backend (zero command:
+                 it steps in place). Timer periods from the nodes' own /diagnostics: bridge (500 Hz, last 2000
                  periods) and controller (50 Hz, last 500 periods), p50/p99/max in ms.
 """
 
@@ -108,6 +117,140 @@ def bench_controller_step(run: Path, rounds: int, steps: int) -> dict[str, objec
     return {k: _rounds_summary(v) for k, v in out.items()}
 
 
+def bench_velocity_step(rounds: int, steps: int) -> dict[str, object]:
+    from more_common.action_contract import action_from_mapping
+    from wtw_controller.core import Controller
+    from wtw_controller.onnx_policy import OnnxPolicy
+    from wtw_controller.velocity import DEFAULT_POSE_SDK, VelocityBackend
+
+    policy = OnnxPolicy()
+    ctl = Controller(VelocityBackend(policy))
+    q, command = np.array(DEFAULT_POSE_SDK), action_from_mapping({"vx": 0.5})
+    out: dict[str, list[dict[str, float]]] = {"forward": [], "step": []}
+    for _ in range(rounds):
+        fwd_ms, step_ms = [], []
+        for i in range(steps):
+            now = i * 0.02
+            ctl.on_joint_state(q, np.zeros(12), now)
+            ctl.on_imu(np.array([0.0, 0.0, 0.0, 1.0]), now, np.zeros(3))
+            ctl.on_command(command, now)
+            t0 = time.perf_counter()
+            policy(np.zeros(45))
+            t1 = time.perf_counter()
+            ctl.step(now)
+            t2 = time.perf_counter()
+            fwd_ms.append((t1 - t0) * 1e3)
+            step_ms.append((t2 - t1) * 1e3)
+        out["forward"].append(_stats(fwd_ms))
+        out["step"].append(_stats(step_ms))
+    return {k: _rounds_summary(v) for k, v in out.items()}
+
+
+class _Walker:
+    """The Go2 body and the velocity controller core in one process, lock-stepped at 50 Hz."""
+
+    def __init__(self, yaw_trim: bool = True) -> None:
+        from more_sim.go2 import Go2Body
+        from wtw_controller.core import Controller
+        from wtw_controller.onnx_policy import OnnxPolicy
+        from wtw_controller.velocity import DEFAULT_POSE_SDK, VelocityBackend, VelocityConfig
+
+        self.body = Go2Body()
+        self.body.reset(np.array(DEFAULT_POSE_SDK))
+        self.ctl = Controller(VelocityBackend(OnnxPolicy(), VelocityConfig(yaw_trim=yaw_trim)))
+
+    def tick(self, command: np.ndarray) -> None:
+        from more_sim.go2 import MotorCommand
+
+        b, backend = self.body, self.ctl.backend
+        now = b.time
+        w, x, y, z = b.imu_quaternion_wxyz
+        self.ctl.on_joint_state(b.q, b.dq, now)
+        self.ctl.on_imu(np.array([x, y, z, w]), now, b.gyroscope)
+        self.ctl.on_command(command, now)
+        r = self.ctl.step(now)
+        kp, kd = np.full(12, backend.kp), np.full(12, backend.kd)
+        b.set_command(MotorCommand(q=r.targets, kp=kp, kd=kd, tau=r.torque_ff))
+        b.step(round(backend.dt / b.timestep))
+
+
+def bench_physics_rtf(rounds: int, sim_seconds: float) -> dict[str, object]:
+    from go2_sim.physics import Go2Sim
+    from more_common.action_contract import action_from_mapping
+    from more_sim.go2 import Go2Body, MotorCommand
+    from unitree_go.msg import LowState
+    from wtw_controller.velocity import DEFAULT_POSE_SDK
+
+    pose = np.array(DEFAULT_POSE_SDK)
+    walk = action_from_mapping({"vx": 0.5})
+    n = round(sim_seconds / 0.002)
+    results: dict[str, list[float]] = {"physics": [], "physics+policy": [], "physics+lowstate": []}
+    for _ in range(rounds):
+        body = Go2Body()
+        body.reset(pose)
+        body.set_command(MotorCommand.pd(pose, kp=50.0, kd=3.0))
+        t0 = time.perf_counter()
+        body.step(n)
+        results["physics"].append(sim_seconds / (time.perf_counter() - t0))
+
+        walker = _Walker()
+        t0 = time.perf_counter()
+        for _ in range(round(sim_seconds / 0.02)):
+            walker.tick(walk)
+        results["physics+policy"].append(sim_seconds / (time.perf_counter() - t0))
+
+        sim, msg = Go2Sim(start="standing"), LowState()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            sim.step()
+            sim.fill_lowstate(msg)
+        results["physics+lowstate"].append(sim_seconds / (time.perf_counter() - t0))
+    return {
+        k: {"best": max(v), "median": statistics.median(v), "rounds": v, "unit": "simulated s per wall s"}
+        for k, v in results.items()
+    }
+
+
+TRACKING_COMMANDS: dict[str, dict[str, float]] = {
+    "stand": {},
+    "vx 0.2": {"vx": 0.2},
+    "vx 0.5": {"vx": 0.5},
+    "vx 1.0": {"vx": 1.0},
+    "vx -0.5": {"vx": -0.5},
+    "vy 0.3": {"vy": 0.3},
+    "wz 0.8": {"wz": 0.8},
+    "wz -0.4": {"wz": -0.4},
+    "vx 0.6 wz 0.5": {"vx": 0.6, "wz": 0.5},
+}
+
+
+def bench_tracking() -> dict[str, object]:
+    from more_common.action_contract import action_from_mapping
+
+    out: dict[str, object] = {}
+    for trim in (True, False):
+        rows = {}
+        for name, values in TRACKING_COMMANDS.items():
+            walker = _Walker(yaw_trim=trim)
+            command = action_from_mapping(values)
+            measured, tilt = [], 0.0
+            for k in range(300):
+                walker.tick(command)
+                tilt = max(tilt, walker.body.tilt())
+                if k >= 50:
+                    measured.append(walker.body.body_velocity())
+            mean = np.mean(measured, axis=0)
+            wanted = np.array([values.get(k, 0.0) for k in ("vx", "vy", "wz")])
+            rows[name] = {
+                "commanded": wanted.tolist(),
+                "measured": [round(float(v), 3) for v in mean],
+                "error": [round(float(v), 3) for v in mean - wanted],
+                "max_tilt_rad": round(tilt, 3),
+            }
+        out["yaw_trim" if trim else "no_trim"] = rows
+    return out
+
+
 def bench_bridge_cycle(rounds: int, cycles: int) -> dict[str, object]:
     from go2_bridge.go2 import STAND_POSE
     from go2_bridge.lowcmd import fill_lowcmd, init_lowcmd
@@ -151,16 +294,15 @@ def _diag_values(diags: list, prefix: str) -> dict[str, str] | None:
     return None
 
 
-def bench_loops(run: Path, seconds: float, with_controller: bool) -> dict[str, object]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "go2_bridge" / "test"))
+def bench_loops(seconds: float, with_controller: bool) -> dict[str, object]:
     from diagnostic_msgs.msg import DiagnosticArray
-    from robot_ros_helpers import NodeProcess, Probe
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
     from more_ros import names
     from more_ros.qos import LATCHED_QOS, SENSOR_QOS, STATUS_QOS
+    from more_ros.testing import NodeProcess, Probe
 
     # Staleness timeouts relaxed as in the tests: starting torch in the controller process starves the
     # others for a moment on 2 cores; the periods measured do not depend on these values.
@@ -178,7 +320,7 @@ def bench_loops(run: Path, seconds: float, with_controller: bool) -> dict[str, o
         response = probe.call(Trigger, names.BRIDGE_STAND_UP)
         assert response.success, response.message
         if with_controller:
-            procs.append(NodeProcess("wtw_controller.controller_node", {"run_dir": str(run)}))
+            procs.append(NodeProcess("wtw_controller.controller_node"))  # velocity backend, bundled policy
             assert probe.spin_until(lambda: _diag_values(diags, "wtw_controller") is not None, 60)
             probe.spin_for(2.5)
             response = probe.call(Trigger, names.BRIDGE_ACTIVATE)
@@ -207,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=1000, help="controller steps / 10 x bridge cycles per round")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each loop measurement")
+    parser.add_argument("--sim-seconds", type=float, default=10.0, help="simulated seconds per physics round")
+    parser.add_argument("--no-tracking", action="store_true", help="skip the tracking runs (~1 min)")
     parser.add_argument("--no-ros", action="store_true", help="skip the cross-process loop measurements")
     args = parser.parse_args(argv)
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
@@ -214,12 +358,16 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         run = make_wtw_sized_run(Path(tmp))
+        results["physics_rtf"] = bench_physics_rtf(args.rounds, args.sim_seconds)
+        if not args.no_tracking:
+            results["tracking"] = bench_tracking()
         results["controller_step_ms"] = bench_controller_step(run, args.rounds, args.steps)
+        results["velocity_step_ms"] = bench_velocity_step(args.rounds, args.steps)
         results["bridge_cycle_ms"] = bench_bridge_cycle(args.rounds, args.steps * 10)
         if not args.no_ros:
             results["loops"] = {
-                "sim+bridge": bench_loops(run, args.seconds, with_controller=False),
-                "sim+bridge+controller": bench_loops(run, args.seconds, with_controller=True),
+                "sim+bridge": bench_loops(args.seconds, with_controller=False),
+                "sim+bridge+controller": bench_loops(args.seconds, with_controller=True),
             }
     print(json.dumps(results) if args.json else json.dumps(results, indent=2))
     return 0

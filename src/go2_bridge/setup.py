@@ -6,6 +6,7 @@ setup(
     name=PACKAGE,
     version="0.2.0",
     packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["config/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -19,6 +20,7 @@ setup(
     entry_points={
         "console_scripts": [
             "go2_bridge_node=go2_bridge.bridge_node:main",
+            "go2_sport_node=go2_bridge.sport_node:main",
         ]
     },
 )

@@ -14,11 +14,12 @@ setup(
     zip_safe=True,
     maintainer="MoRE-Go2 maintainers",
     maintainer_email="maintainers@more-go2.dev",
-    description="A simulated Unitree Go2 (MuJoCo) on unitree_go LowCmd/LowState, for simulation only.",
+    description="A simulated Unitree Go2 (MuJoCo) on LowCmd/LowState or in sport mode; simulation only.",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
             "go2_mujoco_sim=go2_sim.node:main",
+            "go2_sport_sim=go2_sim.sport_sim_node:main",
         ]
     },
 )

@@ -14,7 +14,7 @@ setup(
     zip_safe=True,
     maintainer="MoRE-Go2 maintainers",
     maintainer_email="maintainers@more-go2.dev",
-    description="The walk-these-ways low-level controller.",
+    description="The low-level locomotion controller (walk-these-ways and velocity-policy backends).",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

@@ -75,15 +75,25 @@ def write_manifest(directory: Path, extra: dict[str, Any] | None = None) -> dict
 def verify(directory: str | Path) -> dict[str, Any]:
     """Check a checkpoint directory against its manifest; return the manifest or raise CheckpointError."""
     directory = Path(directory)
+    path = directory / MANIFEST
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{directory}: no readable {MANIFEST} ({err})") from err
-    for rel, info in manifest.get("files", {}).items():
-        path = directory / rel
-        if not path.is_file():
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
+        raise CheckpointError(f"{directory}: no readable {MANIFEST} ({type(err).__name__}: {err})") from err
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise CheckpointError(f"{path}: expected a mapping 'files' of file name -> size and sha256")
+    for rel, info in files.items():
+        size = info.get("bytes") if isinstance(info, dict) else None
+        digest = info.get("sha256") if isinstance(info, dict) else None
+        if isinstance(size, bool) or not isinstance(size, int) or not isinstance(digest, str):
+            raise CheckpointError(f"{path}: entry {rel!r} needs an integer 'bytes' and a string 'sha256'")
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise CheckpointError(f"{path}: entry {rel!r} points outside the checkpoint")
+        file = directory / rel
+        if not file.is_file():
             raise CheckpointError(f"{directory}: {rel} is missing")
-        if path.stat().st_size != info["bytes"] or _sha256(path) != info["sha256"]:
+        if file.stat().st_size != size or _sha256(file) != digest:
             raise CheckpointError(f"{directory}: {rel} does not match the manifest (corrupt)")
     return manifest
 

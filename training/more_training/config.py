@@ -285,7 +285,13 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     """YAML file (optional) + `key.path=value` overrides -> a validated TrainConfig (ConfigError names the field)."""
     data = load_config_dict(path) if path is not None else {}
     data = apply_overrides(data, list(overrides))
-    cfg = build(TrainConfig, data)
+    try:
+        cfg = build(TrainConfig, data)
+    except ConfigError as err:
+        if path is None:
+            raise
+        # a field's error names the field; the reader also needs the file it came from
+        raise ConfigError(f"{path}{' (with the overrides)' if overrides else ''}: {err}") from err
     fraction = cfg.data.suboptimal_fraction
     if fraction is not None and fraction > 0 and not cfg.data.use_suboptimal:
         raise ConfigError("data.suboptimal_fraction: > 0 contradicts data.use_suboptimal=false")

@@ -5,6 +5,7 @@ Pipeline of one reader ("consumer": one DataLoader worker of one rank), all dete
     shards (epoch e: one permutation shared by every rank, then this consumer's share)
       -> episodes (shuffled inside a shard; filtered by task/split/expert)
       -> transitions (s, a, r, s', done, success, steps_to_end), images resized once per episode
+         (RL: the last step of a truncated episode is left out; see "The done rule" below)
       -> shuffle buffer (optionally two, to mix expert and sub-optimal transitions at a set ratio)
       -> [sample mode: keep every n-th transition of the one global stream]
       -> micro-batches -> model tensors (Fuyu patches + prompt + action tokens) via the model's BatchEncoder
@@ -19,6 +20,11 @@ stream, so the union of the ranks' micro-batches equals a single process's globa
 
 Corrupt data: the reader's DatasetError names the shard file and episode; with `skip_corrupt` the shard is
 skipped, logged and counted instead.
+
+The done rule (more_common.dataset's, the one rule of the project): a terminated episode's last step is
+terminal (done, Bellman target r); a truncated (time-limited) episode has no terminal step, every step but the
+last bootstraps from the next stored image, and the last one, whose next observation is not stored, has no
+Bellman target: with `td_only` (RL) it is left out of the stream, so it never bootstraps from itself.
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ class TransitionStream:
         consumer: int = 0,
         num_consumers: int = 1,
         expert_only: bool = False,
+        td_only: bool = False,
     ) -> None:
         if not 0 <= consumer < num_consumers:
             raise ValueError(f"consumer {consumer} outside [0, {num_consumers})")
@@ -109,6 +116,7 @@ class TransitionStream:
         self.consumer = consumer
         self.num_consumers = num_consumers
         self.expert_only = expert_only or not cfg.use_suboptimal
+        self.td_only = td_only
         self.datasets = open_datasets(cfg.train, cfg.verify_checksums)
         self.refs = shard_refs(self.datasets)
         if cfg.shard_by == "shard" and len(self.refs) < num_consumers:
@@ -159,8 +167,10 @@ class TransitionStream:
                     if not self._keep(ep):
                         continue
                     images = [resize_image(img, self.image_size) for img in ep.images]
-                    rewards, dones, to_end = ep.rewards, ep.dones, ep.steps_to_end
+                    rewards, dones, to_end, td = ep.rewards, ep.dones, ep.steps_to_end, ep.td_mask
                     for t in range(ep.length):
+                        if self.td_only and not td[t]:
+                            continue  # a truncated episode's last step: no next observation, no Bellman target
                         produced += 1
                         item = (
                             epoch,
@@ -169,8 +179,7 @@ class TransitionStream:
                                 next_image=images[min(t + 1, ep.length - 1)],
                                 action=ep.actions[t],
                                 reward=float(rewards[t]),
-                                # a time-limit truncation is not terminal: its last step bootstraps
-                                done=bool(dones[t]) and ep.terminated,
+                                done=bool(dones[t]),
                                 steps_to_end=int(to_end[t]),
                                 success=ep.success,
                                 expert=ep.expert,
@@ -178,6 +187,7 @@ class TransitionStream:
                                 task=ep.task,
                                 episode_id=ep.episode_id,
                                 step=t,
+                                has_td_target=bool(td[t]),
                             ),
                         )
                         # decision points: the first steps enter the stream several times (same order every run)
@@ -316,6 +326,7 @@ class TrainBatches(IterableDataset):
             consumer=self.rank * k + logical,
             num_consumers=self.world_size * k,
             expert_only=self.expert_only,
+            td_only=self.with_next,
         )
         items: list[Transition] = []
         index = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,28 +20,36 @@ SUMMARY_FILE = "training_summary.json"
 
 
 def export_policy(checkpoint: str | Path, out_dir: str | Path, note: dict[str, Any] | None = None) -> Path:
-    """Write the inference checkpoint of `checkpoint` into `out_dir` (replaced if it exists)."""
+    """Write the inference checkpoint of `checkpoint` into `out_dir` (replaced if it exists, only once the new one
+    is complete: it is written under a temporary name first, removed again on any failure)."""
     from more_model.checkpoint import load_checkpoint, save_checkpoint
 
     src, out = Path(checkpoint), Path(out_dir)
     ckpt = load_checkpoint(src)
     trainer = ckpt.extra.get("trainer", {})
+    if not isinstance(trainer, dict):
+        trainer = {}
     tmp = out.with_name(f".{out.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    save_checkpoint(tmp, ckpt.policy, target=None, extra={"exported_from": src.name, "trainer": trainer})
-    if (src / CONFIG_FILE).is_file():
-        shutil.copy2(src / CONFIG_FILE, tmp / CONFIG_FILE)
-    summary = {
-        "checkpoint": src.name,
-        **trainer.get("state", {}),
-        "objective": trainer.get("objective"),
-        **(note or {}),
-    }
-    (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    try:
+        save_checkpoint(tmp, ckpt.policy, target=None, extra={"exported_from": src.name, "trainer": trainer})
+        if (src / CONFIG_FILE).is_file():
+            shutil.copy2(src / CONFIG_FILE, tmp / CONFIG_FILE)
+        state = trainer.get("state", {})
+        summary = {
+            "checkpoint": src.name,
+            **(state if isinstance(state, dict) else {}),
+            "objective": trainer.get("objective"),
+            **(note or {}),
+        }
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out
 
 
@@ -49,5 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="a training checkpoint directory (runs/<run>/checkpoints/step-N)")
     parser.add_argument("out_dir", help="where the inference checkpoint goes (replaced)")
     args = parser.parse_args(argv)
-    print(export_policy(args.checkpoint, args.out_dir))
+    from more_common.errors import one_line
+    from more_model.checkpoint import CheckpointError
+
+    try:
+        print(export_policy(args.checkpoint, args.out_dir))
+    except (CheckpointError, OSError) as err:  # CheckpointError names the checkpoint and the file at fault
+        print(f"more-export: {one_line(err)}", file=sys.stderr)
+        return 2
     return 0

@@ -57,7 +57,16 @@ def step_loss(
         )
     out = forward(batch.current)
     valid = None if bool(policy.valid_bins.all()) else policy.valid_bins  # action_slots: each slot's own bins
-    result = more_loss(cfg, out.slot_logits, batch.current.bins, out.router_probs, out.token_mask, targets, valid=valid)
+    result = more_loss(
+        cfg,
+        out.slot_logits,
+        batch.current.bins,
+        out.router_probs,
+        out.token_mask,
+        targets,
+        router_experts=out.router_experts,
+        valid=valid,
+    )
     if cfg.objective == "rl" and imitation_weight > 0 and bool(batch.expert.any()):
         ce = imitation_loss(out.slot_logits, batch.current.bins, batch.expert.float())  # expert samples only
         result.loss = result.loss + imitation_weight * ce

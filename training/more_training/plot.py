@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,13 +14,31 @@ from .metrics import METRICS_FILE
 DEFAULT_KEYS = ("loss", "loss/td", "loss/conservative", "loss/il", "loss/moe", "q/taken", "lr", "samples_per_s")
 
 
+class PlotError(ValueError):
+    """No metrics to draw: the run directory or its metrics.jsonl is missing, unreadable or empty."""
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def read_metrics(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl: JSON objects with a numeric "step" (other lines, e.g. one cut by a kill,
+    are skipped)."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError as err:
+        raise PlotError(f"{path} not found: not a training run directory") from err
+    except OSError as err:
+        raise PlotError(f"{path}: cannot read ({err.strerror or err})") from err
     records = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue
+        if isinstance(record, dict) and _number(record.get("step")):
+            records.append(record)
     return records
 
 
@@ -30,16 +50,18 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None, keys: Sequen
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PlotError(f"{run_dir} is not a directory (a training run directory holds {METRICS_FILE})")
     records = read_metrics(run_dir / METRICS_FILE)
     if not records:
-        raise ValueError(f"{run_dir / METRICS_FILE} holds no records")
-    present = [k for k in keys if any(k in r for r in records)]
-    present += sorted({k for r in records for k in r if k.startswith("eval/")})
+        raise PlotError(f"{run_dir / METRICS_FILE} holds no records")
+    present = [k for k in keys if any(_number(r.get(k)) for r in records)]
+    present += sorted({k for r in records for k, v in r.items() if k.startswith("eval/") and _number(v)})
     cols = 2
     rows = max(1, -(-len(present) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(10, 2.8 * rows), squeeze=False)
     for ax, key in zip(axes.flat, present, strict=False):
-        pts = [(r["step"], r[key]) for r in records if key in r]
+        pts = [(r["step"], r[key]) for r in records if _number(r.get(key))]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if key.startswith("eval/") else None, lw=1)
         ax.set_title(key)
         ax.set_xlabel("step")
@@ -59,5 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="PNG path (default RUN_DIR/curves.png)")
     parser.add_argument("--keys", nargs="*", default=list(DEFAULT_KEYS), help="metrics to draw")
     args = parser.parse_args(argv)
-    print(plot_curves(args.run_dir, args.out, args.keys))
+    from more_common.errors import one_line
+
+    try:
+        print(plot_curves(args.run_dir, args.out, args.keys))
+    except (PlotError, OSError) as err:  # OSError: the PNG cannot be written (e.g. --out in a missing directory)
+        print(f"more-plot: {one_line(err)}", file=sys.stderr)
+        return 2
     return 0

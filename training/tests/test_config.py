@@ -7,7 +7,12 @@ import pytest
 from more_common.typed_config import ConfigError
 from more_training.config import TrainConfig, load_config
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+# ablations*.yaml are matrix definitions (more_training.ablation_config, tested in test_ablations.py)
+CONFIGS = sorted(
+    p for p in (Path(__file__).parents[1] / "configs").glob("*.yaml") if not p.name.startswith("ablations")
+)
+# recorded experiments keep loading too (their configs are history, re-runnable)
+EXPERIMENTS = sorted((Path(__file__).parents[1] / "experiments").glob("*/*.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +68,9 @@ def test_contradicting_suboptimal_switches():
         load_config(None, ["data.use_suboptimal=false", "data.suboptimal_fraction=0.5"])
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+@pytest.mark.parametrize(
+    "path", CONFIGS + EXPERIMENTS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS + EXPERIMENTS]
+)
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert isinstance(cfg, TrainConfig)

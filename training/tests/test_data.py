@@ -1,17 +1,21 @@
-"""The streaming pipeline: transition labels, determinism, rank/worker sharding, sample-mode equivalence,
-expert/sub-optimal mixing, corrupt shards named (or skipped and counted), exact resume of the batch stream."""
+"""The streaming pipeline: transition labels, the done rule down to the Bellman targets, determinism, rank/worker
+sharding, sample-mode equivalence, expert/sub-optimal mixing, corrupt shards named (or skipped and counted), exact
+resume of the batch stream."""
 
 import itertools
 import shutil
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_MODEL, synthetic_episode
+from helpers import IMAGE_SHAPE, TINY_MODEL, synthetic_episode
 
-from more_common.dataset import DatasetError, DatasetWriter, EpisodeDataset
+from more_common.action_contract import STAND_COMMAND, TERMINATE
+from more_common.dataset import DatasetError, DatasetWriter, Episode, EpisodeDataset
+from more_model.losses import bellman_targets
 from more_model.policy import MoREPolicy
 from more_training.config import DataConfig, MoREConfig
 from more_training.data import TrainBatches, TransitionStream, make_loader
@@ -37,7 +41,8 @@ def test_transition_labels_match_the_episode(tmp_path):
             w.add(ep)
     stream = TransitionStream(_cfg(tmp_path), SIZE, seed=0)
     items = {_key(t): t for _, t in itertools.islice(stream.transitions(), 9)}
-    assert not items[("ep0002", 1)].done  # ended by the time limit: not terminal, bootstraps
+    cut_last = items[("ep0002", 1)]  # ended by the time limit: not terminal, and no next state to bootstrap from
+    assert not cut_last.done and not cut_last.has_td_target and items[("ep0002", 0)].has_td_target
     t = items[("ep0000", 1)]
     assert (t.reward, t.done, t.steps_to_end, t.success) == (0.0, False, 2, True)
     assert np.array_equal(t.next_image, good.images[2])
@@ -182,3 +187,69 @@ def test_decision_points_are_oversampled(tiny_data):
     assert {counts[_key(t)] for t in a if t.step >= 2} == {1}
     with pytest.raises(ValueError, match="oversample_factor"):
         DataConfig(oversample_factor=0)
+
+
+def _constant_episode(eid: str, base: int, success: bool, terminated: bool, expert: bool) -> Episode:
+    """3 steps; image t is the constant grey level base + 10 t, so every state is recognisable."""
+    images = np.stack([np.full(IMAGE_SHAPE, base + 10 * t, np.uint8) for t in range(3)])
+    actions = np.tile(np.asarray(STAND_COMMAND, np.float32), (3, 1))
+    actions[-1, TERMINATE] = float(terminated)
+    instruction = "go to the red ball"
+    return Episode(images, actions, instruction, "go_to", success, expert, episode_id=eid, terminated=terminated)
+
+
+def test_bellman_targets_follow_the_done_rule(tmp_path, encoder):
+    """A terminated success (A), a time-limit truncation (B) and a terminated failure (C), 3 steps each, through
+    the dataset -> batch path into more_model's Bellman targets, against targets computed by hand.
+
+    The target network is replaced by a table: Q_next(episode, step) = the best first-slot Q on that state."""
+    eps = {
+        "A": _constant_episode("A", 20, success=True, terminated=True, expert=True),
+        "B": _constant_episode("B", 100, success=False, terminated=False, expert=False),
+        "C": _constant_episode("C", 180, success=False, terminated=True, expert=True),
+    }
+    with DatasetWriter(tmp_path / "ds", compress=False) as w:
+        for ep in eps.values():
+            w.add(ep)
+    q_next = {("A", 1): 0.4, ("A", 2): 0.6, ("B", 1): 0.5, ("B", 2): 0.7, ("C", 1): 0.3, ("C", 2): 0.9}
+    gamma = 0.5
+    # y^12 = r + gamma (1 - done) Q_next, then max with the MC bound gamma^steps_to_end * success:
+    by_hand = {
+        ("A", 0): (max(0 + 0.5 * 0.4, 0.5**2), 0 + 0.5 * 0.4),  # (with MC bound, without): 0.25, 0.2
+        ("A", 1): (max(0 + 0.5 * 0.6, 0.5**1), 0 + 0.5 * 0.6),  # 0.5, 0.3
+        ("A", 2): (1.0, 1.0),  # terminal success: r = 1, no bootstrap
+        ("B", 0): (0.5 * 0.5, 0.5 * 0.5),  # 0.25
+        ("B", 1): (0.5 * 0.7, 0.5 * 0.7),  # 0.35; B's last step (no next observation) is not in the batch
+        ("C", 0): (0.5 * 0.3, 0.5 * 0.3),  # 0.15
+        ("C", 1): (0.5 * 0.9, 0.5 * 0.9),  # 0.45
+        ("C", 2): (0.0, 0.0),  # terminal failure: r = 0, no bootstrap
+    }
+    # shuffle buffer 1: transitions leave in stream order, so two batches of 8 are epochs 0 and 1 (8 each)
+    ds = TrainBatches(_cfg(tmp_path / "ds", shuffle_buffer=1), encoder, SIZE, batch_size=8, seed=0, with_next=True)
+    seen = []
+    for b in _batches(ds, 2):
+        rows = []
+        for i in range(8):  # (success, expert) names the episode; steps_to_end the step
+            key = (bool(b.success[i]), bool(b.expert[i]))
+            rows.append(({(True, True): "A", (False, False): "B", (False, True): "C"}[key], 2 - int(b.steps_to_end[i])))
+        seen += rows
+        for i, (name, t) in enumerate(rows):  # s' is the next image (a placeholder = s at a terminal step)
+            ref = encoder.encode([eps[name].images[min(t + 1, 2)]], ["go to the red ball"]).pixel_values
+            assert torch.equal(b.next.pixel_values[6 * i : 6 * i + 6], ref), (name, t)
+            assert bool(b.done[i]) == (t == 2)
+            assert float(b.reward[i]) == (1.0 if (name, t) == ("A", 2) else 0.0)
+        next_logits = torch.full((8, 256), -30.0)
+        for i, (name, t) in enumerate(rows):
+            q = q_next.get((name, t + 1), 0.99)  # 0.99 where done: must be ignored
+            next_logits[i, 7] = float(np.log(q / (1 - q)))
+        slot_logits = torch.zeros(8, 12, 256)
+        for mc, col in ((True, 0), (False, 1)):
+            y = bellman_targets(slot_logits, next_logits, b.reward, b.done, b.success, b.steps_to_end, gamma, mc)
+            got = {key: float(y[i, 11]) for i, key in enumerate(rows)}
+            assert got == pytest.approx({k: by_hand[k][col] for k in rows}, abs=1e-6)
+    assert Counter(seen) == {key: 2 for key in by_hand}  # B's last step never, every other step once per epoch
+    # imitation keeps the truncated last step: its action is still a demonstration
+    il = TrainBatches(_cfg(tmp_path / "ds", shuffle_buffer=1), encoder, SIZE, batch_size=9, seed=0, with_next=False)
+    (b,) = _batches(il, 1)
+    labels = list(zip(b.success.tolist(), b.expert.tolist(), b.steps_to_end.tolist(), strict=True))
+    assert labels.count((False, False, 0)) == 1  # B's last step

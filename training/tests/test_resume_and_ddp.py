@@ -153,8 +153,9 @@ def test_cli_corrupt_shard_error_names_the_file(tiny_data, tmp_path):
         [sys.executable, "-m", "more_training.cli", *tiny_overrides(data, tmp_path / "out", data__shard_by="sample")],
         capture_output=True, text=True, timeout=120, env=_env(),
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr[-2000:]
-    assert shard.name in proc.stderr
+    assert proc.returncode == 2, proc.stderr[-2000:]  # bad input, not a training failure
+    assert shard.name in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing half written: the run directory it created is gone
 
 
 @pytest.mark.parametrize("tool", ["more-train", "more-plot"])

@@ -162,3 +162,30 @@ def test_imitation_term_on_expert_steps(tiny_data, tmp_path):
         assert with_term.metrics["imitation"] == pytest.approx(float(ce.detach()), rel=1e-5)
     finally:
         trainer.close()
+
+
+def test_bf16_autocast_keeps_router_and_q_head_fp32_and_balances_every_top_k_choice(tiny_data, tmp_path):
+    """run.precision=bf16 runs the step under torch.autocast (CPU here, CUDA on GPUs): every forward (target and
+    online) still gives fp32 slot logits and router probabilities, and the logged load balance counts both top-2
+    choices (recomputed by hand from the online forward's routing)."""
+    cfg = tiny_config(tiny_data, tmp_path, run__precision="bf16", optim__max_steps=3, run__ckpt_every=3)
+    trainer = Trainer(cfg)
+    outputs = []
+    hook = trainer.policy.register_forward_hook(lambda module, args, out: outputs.append(out))
+    try:
+        trainer.train()
+    finally:
+        hook.remove()
+        trainer.close()
+    assert len(outputs) == 3 * 3  # per step: target on s_t, target on s_{t+1}, online
+    for out in outputs:
+        assert out.slot_logits.dtype == torch.float32
+        assert [p.dtype for p in out.router_probs] == [torch.float32]  # one adapted layer
+    online = outputs[-1]
+    probs, experts = online.router_probs[0].detach(), online.router_experts[0]
+    assert experts.shape[-1] == 2 and torch.equal(experts, probs.topk(2, dim=-1).indices)
+    real = online.token_mask
+    counts = torch.bincount(experts[real].reshape(-1), minlength=4).float()  # both choices of each real token
+    f = counts / (2 * int(real.sum()))
+    expected = 4 * float((f * probs[real].mean(dim=0)).sum())
+    assert _records(tmp_path)[-1]["load_balance"] == pytest.approx(expected, rel=1e-5)

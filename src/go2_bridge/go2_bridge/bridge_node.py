@@ -7,8 +7,13 @@ between two cycles is seen by the next one. Nothing here may crash the node: a b
 exception in a callback is reported to the core (-> DAMPING, ERROR on /diagnostics); if computing a
 cycle itself fails, a precomputed damping LowCmd is sent instead.
 
-No LowCmd is published before the first LowState (nothing to talk to) or, with release_sport_mode,
-before the sport-mode release has completed. On SIGINT/SIGTERM the node sends damping before it exits.
+Each LowState goes through inputs.LowStateInput (CRC check, readings, remote combos) before the core
+sees it; bad inputs of every kind are counted and reported as WARN on /diagnostics (inputs.InputMonitor).
+
+No LowCmd is published before the first valid LowState (nothing to talk to) or, with release_sport_mode,
+before the sport-mode release has completed. `main` installs the SIGINT/SIGTERM handlers that send
+damping before the process exits (`install_exit_damping`): a signal handler is a process-wide setting,
+so it belongs to the program, not to the node's constructor.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from collections import deque
 import numpy as np
 from rclpy.node import Node
 
+from go2_bridge.inputs import InputMonitor, LowStateInput, Publishable, check_targets
 from go2_bridge.lowcmd import MotorCommands, fill_lowcmd, init_lowcmd
-from go2_bridge.lowstate import foot_contacts, parse_lowstate
-from go2_bridge.remote import ComboDetector, parse_remote
+from go2_bridge.lowstate import RobotState, foot_contacts
+from go2_bridge.remote import DAMP_HOLD_FRAMES, HOLD_FRAMES, RESET_HOLD_FRAMES, ComboDetector
 from go2_bridge.safety import Level, Mode, SafetyConfig, SafetyCore
 from more_common.errors import ConfigurationError
 from more_ros import diagnostics, names
@@ -52,6 +58,12 @@ PARAMS = {
     "min_damping_s": (_DEFAULTS.min_damping_s, non_negative, "DAMPING lasts at least this long [s]"),
     "auto_activate": (False, None, "go ACTIVE by itself once standing and targets are fresh (else: service)"),
     "remote_enabled": (True, None, "accept the Go2 remote's button combos (docs/deployment.md)"),
+    "remote_hold_frames": (HOLD_FRAMES, positive, "stand_up/activate combos: exact buttons held this many LowStates"),
+    "remote_damp_hold_frames": (DAMP_HOLD_FRAMES, positive, "damp combo: held this many LowStates"),
+    "remote_reset_hold_frames": (RESET_HOLD_FRAMES, positive, "reset combo (leaves DAMPING): held this many LowStates"),
+    "check_lowstate_crc": (True, None, "drop LowState with a wrong CRC (false only for a robot without LowState CRC)"),
+    "max_bad_crc_frames": (10, positive, "this many bad-CRC LowStates in a row count as sensor loss (damps)"),
+    "input_warn_hold_s": (2.0, positive, "a bad input keeps /diagnostics at WARN this long [s]"),
     "release_sport_mode": (False, None, "release the Go2's sport mode via the motion switcher before any LowCmd"),
     "sport_release_stand_down_s": (3.0, positive, "release: wait after StandDown before ReleaseMode [s]"),
     "sport_release_wait_s": (2.0, positive, "release: wait after ReleaseMode before checking again [s]"),
@@ -64,8 +76,8 @@ PERIOD_WINDOW = 2000
 
 
 class BridgeNode(Node):
-    def __init__(self) -> None:
-        super().__init__(NODE_NAME)
+    def __init__(self, **node_kwargs: object) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.clock import Clock, ClockType
         from sensor_msgs.msg import Imu, JointState
@@ -82,7 +94,18 @@ class BridgeNode(Node):
         except ValueError as err:
             raise ConfigurationError(str(err)) from err
         self.core = SafetyCore(config)
-        self.combos = ComboDetector()
+        self.monitor = InputMonitor(hold_s=p["input_warn_hold_s"])
+        try:
+            combos = ComboDetector(
+                hold_frames=p["remote_hold_frames"], damp_hold_frames=p["remote_damp_hold_frames"],
+                reset_hold_frames=p["remote_reset_hold_frames"],
+            )  # fmt: skip
+        except ValueError as err:
+            raise ConfigurationError(str(err)) from err
+        self.inputs = LowStateInput(
+            self.core, self.monitor, combos if p["remote_enabled"] else None,
+            check_crc=p["check_lowstate_crc"], max_bad_crc_frames=p["max_bad_crc_frames"],
+        )  # fmt: skip
         self._lowcmd = init_lowcmd(LowCmd())
         # The fallback if a cycle cannot be computed: damping, checksummed once here.
         damp = MotorCommands.zero_torque(config.stand_pose)
@@ -132,57 +155,44 @@ class BridgeNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(1.0 / p["rate_hz"], self._cycle, clock=steady)
         self._publish_state()
-        self._install_exit_damping()
+        if not p["check_lowstate_crc"]:
+            self.get_logger().warning("check_lowstate_crc is false: LowState frames are not checked")
         self.get_logger().info(
             f"bridge up: {p['rate_hz']:.0f} Hz, PASSIVE; stand up with {names.BRIDGE_STAND_UP}"
             + (" after releasing sport mode" if p["release_sport_mode"] else "")
         )
 
-    def _install_exit_damping(self) -> None:
-        """On SIGINT/SIGTERM send damping LowCmds before exiting, instead of leaving the motors on their last
-        command. (rclpy's own handler would shut the context down first, and nothing could be sent.)
-
-        The handler then shuts the context down, which wakes the executor and ends its spin; it does not raise:
-        a signal can arrive while rclpy converts a message in C++, where a raised KeyboardInterrupt comes back
-        as a RuntimeError and the process would exit with an error after damping."""
-        import signal
-
-        def handler(signum: int, _frame: object) -> None:
-            try:
-                if self._published:
-                    for _ in range(3):
-                        self._lowcmd_pub.publish(self._damping_lowcmd)
-                    self.get_logger().warning(f"signal {signum}: sent damping, exiting")
-            finally:
-                self.context.try_shutdown()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, handler)
+    def send_exit_damping(self, signum: int) -> None:
+        """Send damping LowCmds (if any LowCmd was ever sent) so the motors are not left on their last command."""
+        if self._published:
+            for _ in range(3):
+                self._lowcmd_pub.publish(self._damping_lowcmd)
+            self.get_logger().warning(f"signal {signum}: sent damping, exiting")
 
     # -- inputs ------------------------------------------------------------------------------------
     def _on_lowstate(self, msg) -> None:  # noqa: ANN001
         now = time.monotonic()
         try:
-            state = parse_lowstate(msg)
-        except Exception as err:  # malformed: never crash, damp
-            self.core.fault(f"bad LowState: {type(err).__name__}: {err}", now)
-            return
-        self.core.on_lowstate(state, now)
-        if self.params["remote_enabled"]:
-            request = self.combos.update(parse_remote(state.wireless_remote).keys)
-            if request is not None:
-                _, why = self.core.request(request, now)
-                self.get_logger().info(f"remote {request}: {why}")
-        self._lowstate_count += 1
-        if self._lowstate_count % self.params["state_publish_divider"] == 0:
-            self._publish_state_topics(state)
+            out = self.inputs.on_message(msg, now)
+            for request, accepted, why in self.inputs.requests:
+                self.get_logger().info(f"remote {request}: {why}" + ("" if accepted else " (refused)"))
+            self.inputs.requests.clear()
+            if out is None:
+                return
+            self._lowstate_count += 1
+            if self._lowstate_count % self.params["state_publish_divider"] == 0:
+                self._publish_state_topics(*out)
+        except Exception as err:  # never crash the node on a LowState: damp and say why
+            self.core.fault(f"LowState handling failed: {type(err).__name__}: {err}", now)
 
-    def _publish_state_topics(self, state) -> None:  # noqa: ANN001
+    def _publish_state_topics(self, state: RobotState, ok: Publishable) -> None:
         from go2_bridge.convert import contacts_msg, imu_msg, joint_state_msg
 
         stamp = self.get_clock().now().to_msg()
-        self._joint_pub.publish(joint_state_msg(state, stamp))
-        self._imu_pub.publish(imu_msg(state, stamp, self.params["imu_frame"]))
+        if ok.joint_state:
+            self._joint_pub.publish(joint_state_msg(state, stamp))
+        if ok.imu:
+            self._imu_pub.publish(imu_msg(state, stamp, self.params["imu_frame"], ok.accelerometer))
         self._contacts_pub.publish(contacts_msg(foot_contacts(state.foot_force, self.params["contact_threshold"])))
 
     def _on_targets(self, msg) -> None:  # noqa: ANN001
@@ -190,9 +200,17 @@ class BridgeNode(Node):
 
         now = time.monotonic()
         try:
-            self.core.on_targets(targets_from_msg(msg), now)
+            targets = targets_from_msg(msg)
         except Exception as err:
+            self.monitor.report("targets_malformed", f"{type(err).__name__}: {err}", now)
             self.core.fault(f"bad JointTargets: {type(err).__name__}: {err}", now)
+            return
+        problems = check_targets(targets, self.core.config.kp_max, self.core.config.kd_max)
+        if problems:
+            kind = "targets_beyond_limits" if targets.finite else "targets_invalid"
+            self.monitor.report(kind, "; ".join(problems), now)
+        # The core gets them all the same: non-finite targets damp an ACTIVE robot, the rest is clamped.
+        self.core.on_targets(targets, now)
 
     def _on_estop(self, msg) -> None:  # noqa: ANN001
         self.core.set_estop(bool(msg.data), time.monotonic())
@@ -226,10 +244,14 @@ class BridgeNode(Node):
             self._lowcmd_pub.publish(msg)
             self._published += 1
         try:
+            news = bool(self.monitor.news)
+            for kind, detail in self.monitor.news:
+                self.get_logger().warning(f"bad input {kind}: {detail}")
+            self.monitor.news.clear()
             if (self.core.mode, self.core.reason) != self._reported:
                 self._publish_state()
                 self._publish_diagnostics(now)
-            elif now - self._last_diag >= self.params["diagnostics_period_s"]:
+            elif news or now - self._last_diag >= self.params["diagnostics_period_s"]:
                 self._publish_diagnostics(now)
         except Exception as err:  # reporting must not stop the motor commands
             self.core.fault(f"reporting failed: {type(err).__name__}: {err}", now)
@@ -252,17 +274,28 @@ class BridgeNode(Node):
         return {"p50": float(np.percentile(d, 50)), "p99": float(np.percentile(d, 99)), "max": float(d.max())}
 
     def _publish_diagnostics(self, now: float) -> None:
+        """One status: level = the worse of the core's (ERROR when it damped on a fault) and WARN while bad
+        inputs were seen within input_warn_hold_s; message = state and reason, then the recent bad inputs."""
         self._last_diag = now
         values: dict[str, object] = dict(self.core.status(now))
         values["lowcmd_published"] = self._published
+        values["lowstate_accepted"] = self.inputs.accepted
+        values["lowstate_crc_errors"] = self.inputs.crc_errors
+        values["lowstate_crc_check"] = "on" if self.inputs.check_crc else "OFF"
+        for kind, count in self.monitor.counts().items():
+            values[f"bad_input.{kind}"] = count
         for k, v in self.loop_stats_ms().items():
             values[f"period_{k}_ms"] = v
         if self._release is not None:
             values["sport_mode_release"] = f"{self._release.phase.value}: {self._release.detail}"
+        level, message = int(self.core.level), f"{self.core.mode.value}: {self.core.reason}"
+        recent = self.monitor.summary(now)
+        if recent:
+            level, message = max(level, int(Level.WARN)), f"{message} | bad input: {recent}"
         array = diagnostics.diagnostic_array(
             f"{NODE_NAME}: safety",
-            int(self.core.level),
-            f"{self.core.mode.value}: {self.core.reason}",
+            level,
+            message,
             values,
             self.get_clock().now().to_msg(),
             hardware_id="unitree_go2",
@@ -316,9 +349,34 @@ class BridgeNode(Node):
                 self.core.fault(f"sport mode release failed: {self._release.detail}", now)
 
 
+def install_exit_damping(node: BridgeNode) -> None:
+    """On SIGINT/SIGTERM send damping LowCmds before exiting, instead of leaving the motors on their last
+    command. (rclpy's own handler would shut the context down first, and nothing could be sent.)
+
+    The handler then shuts the context down, which wakes the executor and ends its spin; it does not raise:
+    a signal can arrive while rclpy converts a message in C++, where a raised KeyboardInterrupt comes back
+    as a RuntimeError and the process would exit with an error after damping."""
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        try:
+            node.send_exit_damping(signum)
+        finally:
+            node.context.try_shutdown()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def _make_node() -> BridgeNode:
+    node = BridgeNode()
+    install_exit_damping(node)
+    return node
+
+
 def main(args: list[str] | None = None) -> int:
     return run_node(
-        BridgeNode,
+        _make_node,
         prog="go2_bridge_node",
         description="Unitree Go2 bridge: JointTargets -> LowCmd (500 Hz, CRC) through the safety state machine; "
         "LowState -> JointState/Imu/foot contacts. Services: stand_up, activate, damp, reset; e-stop topic.",

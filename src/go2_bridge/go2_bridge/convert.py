@@ -34,18 +34,25 @@ def joint_state_msg(state: RobotState, stamp: Any) -> Any:
     return msg
 
 
-def imu_msg(state: RobotState, stamp: Any, frame_id: str) -> Any:
+def imu_msg(state: RobotState, stamp: Any, frame_id: str, accelerometer_ok: bool = True) -> Any:
+    """The Imu of a state whose orientation and gyro are usable (inputs.Publishable.imu): orientation
+    normalised; without a finite accelerometer, linear acceleration is zero with covariance[0] = -1
+    (sensor_msgs/Imu's "no estimate"), so no NaN ever leaves the bridge."""
     from sensor_msgs.msg import Imu
 
     msg = Imu()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
-    w, x, y, z = (float(v) for v in state.quaternion_wxyz)
+    q = np.asarray(state.quaternion_wxyz, dtype=np.float64)
+    w, x, y, z = (float(v) for v in q / np.linalg.norm(q))
     msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = x, y, z, w
     g = state.gyroscope
     msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = (float(v) for v in g)
-    a = state.accelerometer
-    msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = (float(v) for v in a)
+    if accelerometer_ok:
+        a = state.accelerometer
+        msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = (float(v) for v in a)
+    else:
+        msg.linear_acceleration_covariance[0] = -1.0
     return msg
 
 

@@ -41,12 +41,28 @@ class RobotState:
     def roll_pitch_yaw(self) -> tuple[float, float, float]:
         return rpy_from_quaternion(self.quaternion_wxyz)
 
+    def nonfinite_fields(self) -> list[str]:
+        """Names of the fields holding NaN or inf (what must not be published downstream)."""
+        return [name for name in VALUE_FIELDS if not np.isfinite(getattr(self, name)).all()]
+
+    @property
+    def orientation_ok(self) -> bool:
+        """A finite quaternion that can be normalised (the IMU's orientation is usable)."""
+        q = self.quaternion_wxyz
+        return bool(np.isfinite(q).all() and math.sqrt(float(np.dot(q, q))) >= MIN_QUATERNION_NORM)
+
+
+# The numeric fields of RobotState, in the order they are reported.
+VALUE_FIELDS: tuple[str, ...] = ("q", "dq", "tau_est", "quaternion_wxyz", "gyroscope", "accelerometer", "foot_force")
+# Below this norm a quaternion has no direction worth normalising (the Go2 reports unit quaternions).
+MIN_QUATERNION_NORM = 1e-6
+
 
 def rpy_from_quaternion(q_wxyz: np.ndarray) -> tuple[float, float, float]:
     """ZYX Euler angles of a (w, x, y, z) quaternion; NaN in, NaN out; normalises first."""
     w, x, y, z = (float(v) for v in q_wxyz)
     n = math.sqrt(w * w + x * x + y * y + z * z)
-    if not math.isfinite(n) or n < 1e-9:
+    if not math.isfinite(n) or n < MIN_QUATERNION_NORM:
         return (math.nan, math.nan, math.nan)
     w, x, y, z = w / n, x / n, y / n, z / n
     roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))

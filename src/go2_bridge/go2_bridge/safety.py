@@ -13,7 +13,8 @@ DAMPING is entered from any state on: `damp` request, the e-stop; and from STAND
 or missing LowState, non-finite LowState, |roll| or |pitch| > max_tilt_rad, a measured joint position
 beyond its limit by more than joint_limit_margin_rad, a measured joint speed beyond
 velocity_limit_scale x the motor's limit; and from ACTIVE on: stale targets (older than
-target_timeout_s) or non-finite targets; and on `fault()` (the node reports exceptions through it).
+target_timeout_s) or non-finite targets; LowState declared lost (`lowstate_lost`: bad CRCs) counts as
+stale LowState; and on `fault()` (the node reports exceptions through it).
 Triggers are checked at the start of every cycle, so an e-stop received between two cycles damps the
 very next one; a target timeout damps on the first cycle later than target_timeout_s after the last
 target, i.e. within target_timeout_s + one cycle period. Every output goes through limit_commands.
@@ -138,11 +139,20 @@ class SafetyCore:
         self._blend_from: MotorCommands | None = None
         self._last = MotorCommands.zero_torque(self.stand_pose)
         self._pending_fault: str | None = None
+        self._lost_reason: str | None = None
 
     # -- inputs ------------------------------------------------------------------------------------
     def on_lowstate(self, state: RobotState, now: float) -> None:
         self._state = state
         self._state_time = now
+        self._lost_reason = None
+
+    def lowstate_lost(self, reason: str, now: float) -> None:
+        """LowState is arriving but cannot be trusted (e.g. bad CRCs): treat it as stale from now on, the
+        LowState timeout's path (DAMPING from STAND_UP/ACTIVE, stand_up/reset refused), until the next
+        valid frame."""
+        self._state_time = -math.inf
+        self._lost_reason = reason
 
     def on_targets(self, targets: JointTargetsData, now: float) -> None:
         self._targets = targets
@@ -239,6 +249,8 @@ class SafetyCore:
         s = self._state
         if s is None:
             return "no LowState received"
+        if self._lost_reason is not None:
+            return f"LowState lost: {self._lost_reason}"
         age = now - self._state_time
         if age > self.config.lowstate_timeout_s:
             return f"LowState stale ({age * 1e3:.0f} ms > {self.config.lowstate_timeout_s * 1e3:.0f} ms)"

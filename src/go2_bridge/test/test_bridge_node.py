@@ -6,6 +6,7 @@ can starve for a while, so the rig runs with lowstate_timeout_s 1 s (staleness o
 cycle by cycle in test_safety.py)."""
 
 import math
+import signal
 import time
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from go2_bridge.go2 import JOINT_NAMES, Q_MAX, Q_MIN, STAND_POSE, TORQUE_MAX
 from go2_bridge.lowcmd import lowcmd_crc
+from go2_bridge.lowstate_wire import lowstate_crc
 from go2_bridge.remote import encode_remote, keys_of
 from more_ros import names
 from more_ros.testing import NodeProcess, Probe
@@ -29,6 +31,11 @@ PARAMS = {
     "lowstate_timeout_s": 1.0,
     "target_timeout_s": TARGET_TIMEOUT,
     "state_publish_divider": 1,
+    # The fake robot sends LowState at ~100 Hz, not 500: the remote holds in frames are the defaults' times
+    # (100 ms, 20 ms, 1 s) at that rate.
+    "remote_hold_frames": 10,
+    "remote_damp_hold_frames": 2,
+    "remote_reset_hold_frames": 100,
 }
 
 
@@ -56,6 +63,10 @@ class FakeRobot:
         self.q = STAND_POSE.copy()
         self.quat = np.array([1.0, 0.0, 0.0, 0.0])
         self.keys = 0
+        self.remote = None  # raw remote bytes instead of `keys`
+        self.accel = np.array([0.0, 0.0, 9.81])
+        self.bad_crc = False
+        self.sent = 0
         self.feed_targets = False
         self.last_target_time = None
         self._n = 0
@@ -65,8 +76,12 @@ class FakeRobot:
         for i in range(12):
             msg.motor_state[i].q = float(self.q[i])
         msg.imu_state.quaternion = self.quat.astype(np.float32)
-        msg.wireless_remote = np.frombuffer(encode_remote(self.keys), dtype=np.uint8).copy()
+        msg.imu_state.accelerometer = self.accel.astype(np.float32)
+        remote = encode_remote(self.keys) if self.remote is None else self.remote
+        msg.wireless_remote = np.frombuffer(remote, dtype=np.uint8).copy()
+        msg.crc = lowstate_crc(msg) ^ (1 if self.bad_crc else 0)
         self.lowstate_pub.publish(msg)
+        self.sent += 1
         self._n += 1
         if self.feed_targets and self._n % 2 == 0:
             t = self.JointTargets()
@@ -81,7 +96,7 @@ class FakeRobot:
         return self.states[-1].data if self.states else ""
 
     def spin_until(self, predicate, timeout=10.0):
-        return self.probe.spin_until(predicate, timeout, self.act)
+        return self.probe.spin_until(predicate, timeout, self.act, every=0.01)
 
     def request(self, what):
         from std_srvs.srv import Trigger
@@ -95,6 +110,7 @@ class FakeRobot:
 
     def to_passive(self):
         self.q, self.quat, self.keys = STAND_POSE.copy(), np.array([1.0, 0, 0, 0]), 0
+        self.remote, self.bad_crc, self.accel = None, False, np.array([0.0, 0.0, 9.81])
         self.estop(False)
         self.feed_targets = False
         if not self.state.startswith("PASSIVE"):
@@ -238,6 +254,96 @@ def test_remote_combos_drive_the_state_machine(robot):
     robot.keys = keys_of("L2", "B")
     assert robot.spin_until(lambda: robot.state.startswith("DAMPING"), timeout=2.0)
     assert "operator damp" in robot.state
+    # Leaving DAMPING from the remote takes the long hold (100 frames here): a short press does nothing.
+    robot.keys = 0
+    robot.probe.spin_for(0.2, robot.act)
+    robot.keys = keys_of("L2", "X")
+    n0 = robot.sent
+    robot.probe.spin_for(0.3, robot.act)
+    assert robot.state.startswith("DAMPING") and robot.sent - n0 < 100
+    assert robot.spin_until(lambda: robot.state.startswith("PASSIVE"), timeout=5.0)
+    assert robot.sent - n0 >= 100
+
+
+def test_random_remote_bytes_do_not_drive_the_state_machine(robot):
+    """200 LowStates with random remote bytes (valid CRC) from DAMPING, then 200 from PASSIVE: the bridge
+    neither leaves DAMPING nor stands up (before the fix: one stand-up and six exits from DAMPING)."""
+    rng = np.random.default_rng(7)
+    for start in ("DAMPING", "PASSIVE"):
+        robot.to_passive()
+        if start == "DAMPING":
+            assert robot.request("damp").success
+            assert robot.spin_until(lambda: robot.state.startswith("DAMPING"))
+        first = len(robot.states) - 1  # the state it is in, then every change
+        n0 = robot.sent
+        while robot.sent - n0 < 200:
+            robot.remote = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
+            robot.act()
+            robot.probe.executor.spin_once(timeout_sec=0.005)
+        robot.probe.spin_for(0.2)
+        seen = [m.data.split(":")[0] for m in robot.states[first:]]
+        assert "STAND_UP" not in seen and "ACTIVE" not in seen, seen
+        if start == "DAMPING":
+            assert set(seen) == {"DAMPING"}, seen
+
+
+def test_bad_crc_lowstate_is_dropped_reported_and_damps(robot):
+    robot.to_active()
+    robot.diags.clear()
+    robot.bad_crc = True
+    assert robot.spin_until(lambda: robot.state.startswith("DAMPING"), timeout=3.0)
+    assert "bad CRC" in robot.state
+    # WARN from the first dropped frame, ERROR once it damped; both name the bad input and count it.
+    assert robot.spin_until(lambda: _has_status(robot, b"\x02", "bad input: lowstate_crc"))
+    assert _has_status(robot, b"\x01", "bad input: lowstate_crc")
+    assert int(_diag_value(robot.diags[-1], "lowstate_crc_errors")) >= 10
+    ok = robot.request("reset")
+    assert not ok.success and "bad CRC" in ok.message
+    robot.to_passive()  # valid frames again: reset works
+
+
+def test_junk_accelerometer_is_not_published_as_nan(robot):
+    robot.to_passive()
+    robot.accel = np.array([np.nan, np.inf, 1.0])
+    robot.imus.clear()
+    robot.diags.clear()
+
+    def flagged(m):
+        return m.linear_acceleration_covariance[0] == -1.0
+
+    assert robot.spin_until(lambda: sum(map(flagged, robot.imus)) > 5)  # Imu keeps flowing (orientation)
+    first = next(i for i, m in enumerate(robot.imus) if flagged(m))
+    for m in robot.imus[first:]:  # from the first junk frame on, every Imu says "no estimate"
+        a = m.linear_acceleration
+        assert (a.x, a.y, a.z) == (0.0, 0.0, 0.0) and m.linear_acceleration_covariance[0] == -1.0
+    assert robot.spin_until(
+        lambda: any(
+            s.level == b"\x01" and "non-finite accelerometer" in s.message for d in robot.diags for s in d.status
+        )
+    )
+    assert robot.state.startswith("PASSIVE")  # reported, not a reason to damp
+
+
+def test_nothing_non_finite_was_ever_published(robot):
+    """Over every test so far (NaN joint angles, junk accelerometer included)."""
+    assert robot.joint_states and robot.imus
+    for js in robot.joint_states:
+        assert np.isfinite(js.position).all() and np.isfinite(js.velocity).all() and np.isfinite(js.effort).all()
+    for m in robot.imus:
+        o, w, a = m.orientation, m.angular_velocity, m.linear_acceleration
+        assert np.isfinite([o.x, o.y, o.z, o.w, w.x, w.y, w.z, a.x, a.y, a.z]).all()
+
+
+def _has_status(robot, level, text):
+    return any(s.level == level and text in s.message for d in robot.diags for s in d.status)
+
+
+def _diag_value(array, key):
+    for s in array.status:
+        for kv in s.values:
+            if kv.key == key:
+                return kv.value
+    return None
 
 
 def test_stopping_the_bridge_sends_damping_first(robot):
@@ -251,3 +357,40 @@ def test_stopping_the_bridge_sends_damping_first(robot):
     robot.probe.spin_for(0.2)
     assert robot.process.proc.returncode == 0
     assert is_damping(robot.lowcmds[-1][1])
+
+
+def test_sigterm_sends_damping_first():
+    """Its own bridge (the module's one ended above): PASSIVE zero-torque LowCmds, then SIGTERM."""
+    bridge = NodeProcess("go2_bridge.bridge_node", PARAMS)
+    probe = Probe("fake_go2_sigterm")
+    fake = FakeRobot(probe)
+    try:
+        assert fake.spin_until(lambda: len(fake.lowcmds) > 5, timeout=30), bridge.output()
+        assert not is_damping(fake.lowcmds[-1][1])  # PASSIVE: kd 0
+        bridge.proc.send_signal(signal.SIGTERM)
+        fake.spin_until(lambda: not bridge.alive, timeout=10.0)
+        probe.spin_for(0.2)
+        assert bridge.returncode == 0, bridge.output()
+        assert is_damping(fake.lowcmds[-1][1])
+    finally:
+        probe.close()
+        bridge.stop()
+    assert "Traceback" not in bridge.output()
+
+
+def test_constructing_the_node_installs_no_signal_handlers():
+    """Signal handlers are the program's (main's) business: a BridgeNode built elsewhere leaves them alone."""
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    from go2_bridge.bridge_node import BridgeNode
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        node = BridgeNode(context=context)
+        assert {sig: signal.getsignal(sig) for sig in before} == before
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from go2_bridge.go2 import STAND_POSE
+from go2_bridge.lowstate_wire import lowstate_crc
 from go2_bridge.sport_mode import CHECK_MODE, RELEASE_MODE, SPORT_STAND_DOWN
 from more_ros import names
 from more_ros.testing import NodeProcess, Probe
@@ -38,6 +39,7 @@ def test_no_lowcmd_until_sport_mode_is_released():
             for i in range(12):
                 ls.motor_state[i].q = float(STAND_POSE[i])
             ls.imu_state.quaternion = np.array([1, 0, 0, 0], dtype=np.float32)
+            ls.crc = lowstate_crc(ls)  # the bridge drops LowState without a valid CRC
             lowstate_pub.publish(ls)
             # answer each CheckMode once; ReleaseMode clears the mode
             for _, req in switcher_requests[mode["answered"] :]:

@@ -111,7 +111,7 @@ def rig(tmp_path_factory):
 
 def test_stand_up_from_lying_and_hold_ten_simulated_seconds(rig):
     rig.wait_sim(0.2)
-    assert rig.samples(0, rig.sim_time)[-1][1] < 0.1  # lying on its belly
+    assert rig.samples(0, rig.sim_time)[-1][1] < 0.12  # lying on its belly (folded legs: ~0.10 m)
     assert rig.call(names.BRIDGE_STAND_UP).success
     t0 = rig.sim_time
     rig.wait_sim(2.5 + 10.0)

@@ -1,4 +1,4 @@
-"""The MuJoCo Go2 with the bridge's safety core in one process, lock-stepped at 500 Hz (no ROS)."""
+"""The MuJoCo (Menagerie) Go2 with the bridge's safety core in one process, lock-stepped at 500 Hz (no ROS)."""
 
 import numpy as np
 import pytest
@@ -6,32 +6,11 @@ import pytest
 from go2_bridge.go2 import POS_STOP_F, STAND_POSE
 from go2_bridge.lowcmd import LowCmdData, MotorCommands, fill_lowcmd, init_lowcmd
 from go2_bridge.lowstate import parse_lowstate
+from go2_bridge.lowstate_wire import LowStateData, lowstate_crc
 from go2_bridge.safety import Mode, SafetyCore
 from go2_sim.physics import Go2Sim
 
 DT = 0.002
-
-
-class LowStateData:
-    """A LowState look-alike (so this test needs no ROS interfaces)."""
-
-    class _Imu:
-        def __init__(self):
-            self.quaternion = np.zeros(4, np.float32)
-            self.gyroscope = np.zeros(3, np.float32)
-            self.accelerometer = np.zeros(3, np.float32)
-            self.rpy = np.zeros(3, np.float32)
-
-    class _Motor:
-        mode = q = dq = ddq = tau_est = q_raw = dq_raw = ddq_raw = temperature = 0
-
-    def __init__(self):
-        self.head = np.zeros(2, np.uint8)
-        self.imu_state = self._Imu()
-        self.motor_state = [self._Motor() for _ in range(20)]
-        self.foot_force = np.zeros(4, np.int16)
-        self.wireless_remote = np.zeros(40, np.uint8)
-        self.tick = 0
 
 
 class Loop:
@@ -63,7 +42,8 @@ def standing():
 
 def test_lying_start_is_low_and_level():
     sim = Go2Sim()
-    assert 0.03 < sim.base_position[2] < 0.1
+    # trunk origin above the folded legs: thigh 1.2 and calf -2.7 put the feet ~0.11 m below the hips
+    assert 0.05 < sim.base_position[2] < 0.12
     assert max(abs(a) for a in sim.base_rpy[:2]) < 0.05
 
 
@@ -104,7 +84,15 @@ def test_bad_crc_is_dropped_and_previous_command_kept():
     bad = fill_lowcmd(init_lowcmd(LowCmdData()), MotorCommands.zero_torque())
     bad.crc ^= 1
     assert not sim.apply_lowcmd(bad)
-    assert sim.dropped_commands == 1 and np.allclose(-sim.model.actuator_biasprm[:, 1], 30.0)
+    assert sim.dropped_commands == 1 and np.allclose(sim.command.kp, 30.0)
+
+
+def test_lowstate_carries_a_valid_crc():
+    sim = Go2Sim()
+    ls = sim.fill_lowstate(LowStateData())
+    assert ls.crc == lowstate_crc(ls) != lowstate_crc(LowStateData())  # filled last, over the readings
+    sim.step(5)
+    assert sim.fill_lowstate(ls).crc == lowstate_crc(ls)
 
 
 def test_pos_stop_value_disables_position_term():
@@ -115,5 +103,27 @@ def test_pos_stop_value_disables_position_term():
                       tau=np.zeros(12)),
     )  # fmt: skip
     assert sim.apply_lowcmd(cmd)
-    assert np.all(sim.model.actuator_biasprm[:, 1] == 0) and np.all(sim.data.ctrl == 0)
-    assert np.allclose(-sim.model.actuator_biasprm[:, 2], 1.0)
+    assert np.all(sim.command.kp == 0) and np.all(sim.command.q == 0)
+    assert np.allclose(sim.command.kd, 1.0)
+    sim.step(50)  # kd only: a robot at rest gets (almost) no torque
+    assert np.abs(sim.body.applied).max() < 1.0
+
+
+def test_motor_audit_holds_the_bridge_to_its_torque_promise(standing):
+    """Lock-stepped with the safety core (stand-up, hold, damping), every LowCmd kept |tau + kp (q - q_m)| within
+    the limit at a LowState the simulator sent; a LowCmd that pulls hard away from the robot's pose is caught."""
+    audit = standing.sim.audit
+    assert standing.sim.accepted_commands > 5000
+    assert audit.worst_pd_excess <= 1e-3 and audit.q_outside == 0 and audit.tau_outside == 0
+    sim = Go2Sim(start="standing")
+    sim.fill_lowstate(LowStateData())  # the one LowState a bridge could have heard
+    q_m = sim.q.astype(np.float32).astype(np.float64)
+    far = STAND_POSE.copy()
+    far[2] = -0.9  # FR calf pulled ~0.6 rad away with kp 100: ~60 Nm asked of a 45.43 Nm motor
+    cmd = fill_lowcmd(
+        init_lowcmd(LowCmdData()),
+        MotorCommands(q=far, dq=np.zeros(12), kp=np.full(12, 100.0), kd=np.ones(12), tau=np.zeros(12)),
+    )
+    assert sim.apply_lowcmd(cmd)
+    expected = np.max(np.abs(100.0 * (far.astype(np.float32) - q_m)) - np.array([23.7, 23.7, 45.43] * 4))
+    assert expected > 10.0 and sim.audit.worst_pd_excess == pytest.approx(expected, abs=1e-4)

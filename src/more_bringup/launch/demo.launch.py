@@ -20,6 +20,7 @@ def generate_launch_description() -> LaunchDescription:
             executable=spec.executable,
             name=spec.name,
             output="screen",
+            remappings=list(spec.remappings),
             parameters=[command] if spec == COMMAND_PUBLISHER else [],
         )
         for spec in STACKS["talk"]

@@ -24,6 +24,7 @@ def generate_launch_description() -> LaunchDescription:
             executable=spec.executable,
             name=spec.name,
             output="screen",
+            remappings=list(spec.remappings),
             parameters=[params, {"bag": LaunchConfiguration("bag")}] if spec.name == PLAYER.name else [params],
         )
         for spec in STACKS[STACK]

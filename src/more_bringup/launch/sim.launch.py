@@ -23,6 +23,7 @@ def generate_launch_description() -> LaunchDescription:
             executable=spec.executable,
             name=spec.name,
             output="screen",
+            remappings=list(spec.remappings),
             parameters=[params],
         )
         for spec in STACKS[STACK]

@@ -1,38 +1,63 @@
-"""more-stack: start the stack's nodes in one process from the launch files' YAML (no `ros2 launch` needed).
+"""more-stack: start a stack's nodes from the launch files' YAML, each its own process (no `ros2 launch` needed).
 
-    more-stack sim    [--params launch/config/sim.yaml]    simulator node + policy node
+    more-stack sim    [--params launch/config/sim.yaml]    simulator node + policy node (kinematic base)
+    more-stack sim --embodiment go2 [--time-scale auto|X]  the whole chain on the physics Go2 (sim_go2.yaml):
+                      simulator (the robot on LowCmd/LowState) + policy + controller + bridge
     more-stack robot  [--params launch/config/robot.yaml]  camera + policy + wtw controller + Go2 bridge
+    more-stack robot --backend sport                       camera + policy + Go2 sport-mode backend
     more-stack replay --bag BAG [--params ...]             bag player + policy node
 
-Same nodes and the same parameter file as launch/{sim,robot,replay}.launch.py. Every section of the file is
-checked before anything starts (unknown node, unknown key or wrong type: exit 2 naming it). The nodes share a
-multi-threaded executor. `--record DIR` also records the stack's topics to an MCAP bag.
-`more-stack sim --instruction TEXT --json` runs simulated episodes with the demo checkpoint (or --checkpoint) and
-prints JSON with success, steps, task and mean_step_latency_ms.
+The same nodes (more_bringup.stacks.STACKS) and the same parameter file as launch/{sim,robot,replay}.launch.py;
+the robot stack's `--backend` (lowlevel, the default, or sport) is robot.launch.py's `backend:=`.
+Every section of the file is checked before anything starts (unknown node, unknown key or wrong type: exit 2
+naming it). Each node runs in its own OS process, as under `ros2 launch`; this process supervises them: when
+one ends unexpectedly the others are stopped (SIGINT: the bridge damps first) and the exit status is 1.
+`--record DIR` also records the stack's topics to an MCAP bag. `more-stack sim --instruction TEXT --json` runs
+simulated episodes with the demo checkpoint (or --checkpoint) and prints JSON with success, steps, task,
+mean_step_latency_ms, embodiment, tracking (commanded vs achieved vx, vy, wz: RMSE) and falls.
+
+With `--embodiment go2` every node's rates and durations follow one time scale (more_bringup.dilation:
+`--time-scale`, default auto) and this process brings the bridge up through its real state machine: stand_up,
+then activate, and after a fall reset, stand_up, activate (more_sim_ros.bridge_bringup). Only in this simulated
+mode: the robot stack is never stood up or activated by this program (a person does that, docs/deployment.md).
+`--video DIR` writes one video per episode (the robot's camera with the decoded command and Q-values beside a
+third-person view of the Go2) and lists the paths in the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import json
 import math
+import signal
 import sys
 import tempfile
-import threading
 import time
-import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from more_bringup.stacks import CONFIGURED, POLICY, RECORDER, STACKS, WORLD, config_file
+from more_bringup.stacks import (
+    DEFAULT_BACKEND,
+    PLAYER,
+    POLICY,
+    RECORDER,
+    ROBOT_BACKENDS,
+    SHARED_CONFIG,
+    STACKS,
+    WORLD,
+    NodeSpec,
+    config_file,
+    configured_nodes,
+    stack_for,
+)
 
 SIM = WORLD.name
-# Nodes whose resources belong to the thread that created them (the simulator's EGL/OSMesa rendering context):
-# built, spun (single-threaded) and destroyed on one thread of their own instead of the shared executor.
-THREAD_BOUND = frozenset({WORLD.module})
+MODES = ("robot", "sim", "replay")
+POLICY_READY_TIMEOUT_S = 180.0  # loading a full-size checkpoint takes a while
+GO2_EPISODE_S = 30.0  # [simulated s] per episode the go2 stack's default timeout allows (20 s limit + reset)
+GO2_BRINGUP_S = 20.0  # [simulated s] to stand up and activate before the first episode
 MODULE_NODE_NAMES = {spec.module: spec.name for stack in STACKS.values() for spec in stack} | {
     RECORDER.module: RECORDER.name
 }
@@ -49,8 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
-    p.add_argument("mode", choices=CONFIGURED, help="which stack to start")
+    p.add_argument("mode", choices=MODES, help="which stack to start")
+    p.add_argument(
+        "--embodiment",
+        choices=("kinematic", "go2"),
+        default="kinematic",
+        help="sim: kinematic base (default) or the whole chain on the physics Go2",
+    )
+    p.add_argument(
+        "--time-scale",
+        default="auto",
+        help="sim --embodiment go2: simulated seconds per wall second for every node (auto: 1 with >= 8 idle CPUs, "
+        "else 0.2)",
+    )
+    p.add_argument("--video", default=None, metavar="DIR", help="sim: write one video per episode into DIR")
     p.add_argument("--params", default="", help="ROS 2 parameter file (default launch/config/<mode>.yaml)")
+    p.add_argument(
+        "--backend", default=None, choices=sorted(ROBOT_BACKENDS),
+        help="robot: the locomotion backend: lowlevel (default: controller + bridge, LowCmd) | sport (the Go2's own "
+        "locomotion through its sport API)",
+    )  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", help="override a parameter")
     p.add_argument("--instruction", default=None, help="the instruction (policy_node and, in sim, more_sim)")
     p.add_argument("--task", default=None, help="sim: the task to simulate (more_sim.task), e.g. go_to, crawl")
@@ -63,24 +106,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _node_class(module: ModuleType) -> type:
-    from rclpy.node import Node
+def stack_of(args: argparse.Namespace) -> str:
+    """The stack a command line runs: sim with --embodiment go2 is sim_go2, robot with --backend sport robot_sport."""
+    from more_common.errors import ConfigurationError
 
-    found = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Node) and obj is not Node and obj.__module__ == module.__name__
-    ]
-    if len(found) != 1:
-        raise TypeError(f"{module.__name__} must define exactly one Node class, found {[c.__name__ for c in found]}")
-    return found[0]
+    if args.embodiment == "go2":
+        if args.mode != "sim":
+            raise ConfigurationError("--embodiment go2 applies to the sim stack only")
+        return "sim_go2"
+    try:
+        return stack_for(args.mode, args.backend)
+    except ValueError as err:
+        raise ConfigurationError(str(err)) from err
+
+
+def time_scale(args: argparse.Namespace) -> float:
+    from more_bringup.dilation import auto_scale
+    from more_common.errors import ConfigurationError
+
+    if args.time_scale == "auto":
+        return auto_scale()
+    try:
+        scale = float(args.time_scale)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and 0.0 < scale <= 1.0):
+        raise ConfigurationError(f"--time-scale must be auto or a number in (0, 1], got {args.time_scale!r}")
+    return scale
 
 
 def load_modules(mode: str, record: bool) -> list[ModuleType]:
+    """The node modules whose parameters launch/config/<mode>.yaml holds (every backend of the robot stack: the
+    file configures both, and each section is checked whichever backend runs)."""
     from more_common.errors import ConfigurationError
 
     modules = []
-    for name in (*(spec.module for spec in STACKS[mode]), *((RECORDER.module,) if record else ())):
+    for name in (*(spec.module for spec in configured_nodes(mode)), *((RECORDER.module,) if record else ())):
         try:
             modules.append(importlib.import_module(name))
         except ImportError as err:
@@ -95,7 +156,8 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
     from more_common.errors import ConfigurationError
     from more_ros.params import load_params_file, validate_params
 
-    path = Path(args.params) if args.params else config_file(args.mode)
+    stack = stack_of(args)
+    path = Path(args.params) if args.params else config_file(stack)
     sections = load_params_file(path)
     overrides: list[tuple[str, str, Any]] = []
     for item in args.set:
@@ -103,7 +165,10 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         node, dot, param = key.partition(".")
         if not (sep and dot and node and param):
             raise ConfigurationError(f"--set {item!r} must look like node.param=value")
-        overrides.append((node, param, yaml.safe_load(raw)))
+        try:
+            overrides.append((node, param, yaml.safe_load(raw)))
+        except yaml.YAMLError as err:
+            raise ConfigurationError(f"--set {item!r}: the value is not valid YAML") from err
     if args.instruction is not None:
         overrides.append((POLICY.name, "instruction", args.instruction))
         if args.mode == "sim":  # the simulator announces its episode's instruction: make it this one
@@ -115,18 +180,54 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
     if args.checkpoint is not None:
         overrides.append((POLICY.name, "checkpoint", str(Path(args.checkpoint).resolve())))
     if args.bag is not None:
-        overrides.append(("bag_player", "bag", str(Path(args.bag).resolve())))
+        overrides.append((PLAYER.name, "bag", str(Path(args.bag).resolve())))
+    if args.mode == "replay":  # the player ends its process when the bag is played: the runner's end condition
+        overrides.append((PLAYER.name, "exit_when_done", True))
     if args.record is not None:
-        overrides.append(("bag_recorder", "path", str(Path(args.record).resolve())))
+        overrides.append((RECORDER.name, "path", str(Path(args.record).resolve())))
     for node, param, value in overrides:
         sections.setdefault(node, {})[param] = value
+    for node, param, count in connection_gates(stack, args.record is not None):
+        section = sections.setdefault(node, {})
+        if isinstance(section.get(param, 0), int):  # else validation names the file's bad value
+            section[param] = max(count, section.get(param, 0))
     specs = {node_name(m): getattr(m, "PARAMS", None) for m in modules}
     recorder = importlib.import_module(RECORDER.module)
     specs.setdefault(RECORDER.name, recorder.PARAMS)  # a file may configure recording for --record
-    validate_params(sections, specs)  # raises naming node.param
+    try:
+        validate_params(sections, specs)  # raises naming node.param
+    except ConfigurationError as err:
+        raise ConfigurationError(f"{path}{' with the command-line overrides' if overrides else ''}: {err}") from err
     if args.record is None:
         sections.pop(RECORDER.name, None)
+    if stack == "sim_go2":
+        from more_bringup.dilation import dilate
+
+        if sections.get(SIM, {}).get("embodiment", "kinematic") != "go2":
+            raise ConfigurationError(f"{path}: more_sim.embodiment must be go2 for --embodiment go2")
+        sections = dilate(sections, specs, getattr(args, "scale", None) or time_scale(args))
+        validate_params(sections, specs)
     return sections
+
+
+def connection_gates(stack: str, record: bool) -> list[tuple[str, str, int]]:
+    """What the stack's data source waits for before its first message: (node, parameter, count).
+
+    DDS discovery takes seconds on a busy machine; a simulator episode or a bag played before the policy, this
+    runner's monitor and the recorder are matched would be lost to them (and the JSON and the bag short). The
+    readers are counted here, where the stack's node list is known: the policy and the monitor read the camera,
+    the monitor reads episode status, the recorder reads both.
+    """
+    extra = 1 if record else 0
+    if stack == "replay":
+        return [(PLAYER.name, "min_subscribers", 2 + extra)]
+    if stack in ("sim", "sim_go2"):
+        return [
+            (SIM, "wait_for_image_subscribers", 2 + extra),
+            (SIM, "wait_for_status_subscribers", 1 + extra),
+            (SIM, "wait_for_command_publishers", 1),  # the command mux (sim) or the policy (sim_go2)
+        ]
+    return []
 
 
 def write_params_file(sections: dict[str, dict[str, Any]], directory: str) -> Path:
@@ -137,200 +238,134 @@ def write_params_file(sections: dict[str, dict[str, Any]], directory: str) -> Pa
     return path
 
 
-class Monitor:
-    """What the runner watches (a plain node in the stack): commands, policy status and episode status."""
-
-    def __init__(self) -> None:
-        import rclpy
-        from rclpy.qos import qos_profile_sensor_data
-
-        from more_msgs.msg import EpisodeStatus, PolicyStatus, QuadrupedCommand
-        from more_ros import names
-        from more_ros.qos import COMMAND_QOS, STATUS_QOS
-
-        self.node = rclpy.create_node("more_stack_monitor")
-        self.latencies_ms: list[float] = []
-        self.inference_ms: list[float] = []
-        self.commands = 0
-        self.decided = 0
-        self.faults: dict[str, int] = {}
-        self.episodes: dict[int, dict[str, Any]] = {}
-        self.current: dict[str, Any] = {}
-        self.node.create_subscription(QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS)
-        self.node.create_subscription(PolicyStatus, names.POLICY_STATUS, self._on_status, STATUS_QOS)
-        # Best effort matches the simulator whether it publishes reliably or not.
-        self.node.create_subscription(EpisodeStatus, names.SIM_EPISODE, self._on_episode, qos_profile_sensor_data)
-
-    def _on_command(self, msg: Any) -> None:
-        self.commands += 1
-        if msg.bins[0] >= 0:
-            self.decided += 1
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            if stamp:
-                self.latencies_ms.append((self.node.get_clock().now().nanoseconds - stamp) / 1e6)
-
-    def _on_status(self, msg: Any) -> None:
-        if msg.fault:
-            key = msg.fault.split(":")[0]
-            self.faults[key] = self.faults.get(key, 0) + 1
-        if math.isfinite(msg.inference_ms) and msg.state in (1, 3):
-            self.inference_ms.append(float(msg.inference_ms))
-
-    def _on_episode(self, msg: Any) -> None:
-        self.current = {"task": msg.task, "instruction": msg.instruction, "episode": int(msg.episode)}
-        if (msg.terminated or msg.truncated) and int(msg.episode) not in self.episodes:
-            self.episodes[int(msg.episode)] = {
-                "episode": int(msg.episode),
-                "task": msg.task,
-                "instruction": msg.instruction,
-                "steps": int(msg.step),
-                "success": bool(msg.success),
-                "terminated": bool(msg.terminated),
-                "truncated": bool(msg.truncated),
-            }
-
-    def summary(self) -> dict[str, Any]:
-        mean = lambda xs: float(sum(xs) / len(xs)) if xs else None  # noqa: E731
-        from more_vla_policy.policy_core import percentile
-
-        return {
-            "commands": self.commands,
-            "decisions": self.decided,
-            "faults": self.faults,
-            "mean_step_latency_ms": mean(self.latencies_ms),
-            "step_latency_ms_p50": percentile(self.latencies_ms, 50) if self.latencies_ms else None,
-            "step_latency_ms_p99": percentile(self.latencies_ms, 99) if self.latencies_ms else None,
-            "mean_inference_ms": mean(self.inference_ms),
-        }
-
-
-class OwnThread:
-    """A node built, spun by a single-threaded executor and destroyed on one thread of its own."""
-
-    def __init__(self, cls: type, timeout: float = 120.0) -> None:
-        self.node: Any = None
-        self.error: BaseException | None = None
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, args=(cls,), name=f"{cls.__name__}_thread", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError(f"{cls.__name__} did not start within {timeout} s")
-        if self.error is not None:
-            raise self.error
-
-    def _main(self, cls: type) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        try:
-            self.node = cls()
-        except BaseException as err:  # handed to the constructing thread, which re-raises it
-            self.error = err
-            self._ready.set()
-            return
-        executor = SingleThreadedExecutor()
-        executor.add_node(self.node)
-        self._ready.set()
-        try:
-            while not self._stop.is_set() and rclpy.ok():
-                executor.spin_once(timeout_sec=0.05)
-        except Exception as err:  # reported by the runner's loop
-            self.error = err
-        finally:
-            executor.remove_node(self.node)
-            self.node.destroy_node()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10.0)
+class StackError(RuntimeError):
+    """A node of the stack ended or did not come up; the message names it."""
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
 
-    from more_common.errors import ConfigurationError
-    from more_ros.params import unknown_overrides
+    from more_bringup.monitor import Monitor
+    from more_bringup.supervisor import NodeProcesses
 
-    modules = load_modules(args.mode, args.record is not None)
+    stack = stack_of(args)
+    go2 = stack == "sim_go2"
+    args.scale = time_scale(args) if go2 else 1.0
+    modules = load_modules(SHARED_CONFIG.get(stack, stack), args.record is not None)
     sections = effective_params(args, modules)
-    timeout = args.timeout or (300.0 if args.mode == "sim" else math.inf)
-    nodes: list[Any] = []  # spun by the shared executor
-    owned: list[OwnThread] = []  # spun on their own threads
+    timeout = args.timeout or default_timeout(args)
+    # The recorder starts first so it sees every topic from its first message.
+    specs = [*((RECORDER,) if args.record is not None else ()), *STACKS[stack]]
     result: dict[str, Any] = {"mode": args.mode}
+    if args.mode == "robot":
+        result["backend"] = args.backend or DEFAULT_BACKEND
+    if args.mode == "sim":
+        result["embodiment"] = args.embodiment
     with tempfile.TemporaryDirectory(prefix="more-stack-") as tmp:
         params_file = write_params_file(sections, tmp)
-        rclpy.init(args=["more-stack", "--ros-args", "--params-file", str(params_file)])
+        rclpy.init(args=["more-stack"])
+        monitor = Monitor(bring_up_bridge=go2, video=args.video)
+        executor = SingleThreadedExecutor()
+        executor.add_node(monitor.node)
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        processes = NodeProcesses()
+        start = time.monotonic()
         try:
-            all_nodes = []
-            for module in modules:
-                if module.__name__ in THREAD_BOUND:
-                    owned.append(OwnThread(_node_class(module)))
-                    node = owned[-1].node
-                else:
-                    node = _node_class(module)()
-                    nodes.append(node)
-                all_nodes.append(node)
-                unknown = unknown_overrides(node, getattr(module, "PARAMS", None))  # spec, else what it declared
-                if unknown:
-                    raise ConfigurationError(f"unknown parameter(s) for node {node.get_name()!r}: {unknown}")
-            monitor = Monitor()
-            executor = MultiThreadedExecutor(num_threads=max(4, len(nodes) + 2))
-            for node in [*nodes, monitor.node]:
-                executor.add_node(node)
-            by_name = {n.get_name(): n for n in all_nodes}
-            start = time.monotonic()
-            try:
-                _spin(args, executor, monitor, by_name, owned, timeout)
-            except (KeyboardInterrupt, ExternalShutdownException):
-                result["interrupted"] = True
-            except Exception as err:  # a node crashed: report it (with its traceback) and shut down cleanly
-                traceback.print_exc()
-                result["error"] = f"{type(err).__name__}: {err}"
-            result["seconds"] = round(time.monotonic() - start, 3)
-            result.update(monitor.summary())
-            result.update(_mode_result(args, by_name, monitor, sections))
-            monitor.node.destroy_node()
+            for spec in specs:
+                processes.start(spec, params_file, spec.ros_args())
+                # what follows (simulator episodes, bag playback, motors) waits for the model
+                if spec.name == POLICY.name:
+                    _wait_for_policy(executor, monitor, processes)
+            _supervise(args, executor, monitor, processes, start + timeout)
+        except KeyboardInterrupt:
+            result["interrupted"] = True
+        except StackError as err:
+            result["error"] = str(err)
         finally:
-            for own in reversed(owned):
-                own.stop()
-            for node in reversed(nodes):
-                node.destroy_node()
-            if rclpy.ok():
-                rclpy.shutdown()
+            result["exit_status"] = processes.stop()
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        result["seconds"] = round(time.monotonic() - start, 3)
+        result.update(monitor.summary())
+        result.update(_mode_result(args, monitor, sections))
+        if args.mode == "sim":
+            result.update(monitor.motion())
+        if go2:
+            result["time_scale"] = args.scale
+            result["bridge"] = monitor.bringup.summary()
+        if args.video is not None:
+            result["videos"] = monitor.finish_videos()
+        monitor.destroy()
+        rclpy.shutdown()
+    if args.record is not None:
+        result["record"] = {"path": str(Path(args.record).resolve()), "messages": _bag_counts(Path(args.record))}
     return result
 
 
-def _spin(
-    args: argparse.Namespace, executor: Any, monitor: Monitor, by_name: dict, owned: list, timeout: float
-) -> None:
-    """Spin until the mode's end condition (sim: episodes done; replay: bag played), the timeout or Ctrl-C."""
-    start = time.monotonic()
-    player_done_at = None
-    while time.monotonic() - start < timeout:
-        executor.spin_once(timeout_sec=0.1)
-        for own in owned:
-            if own.error is not None:
-                raise own.error
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _check_children(processes: Any, allowed_exit: NodeSpec | None = None) -> bool:
+    """Raise StackError if a node ended; True if `allowed_exit` ended with status 0 (its job done)."""
+    done = False
+    for child in processes.exited():
+        if child.spec == allowed_exit and child.returncode == 0:
+            done = True
+            continue
+        raise StackError(f"node {child.spec.name} ({child.spec.executable}) exited with status {child.returncode}")
+    return done
+
+
+def _wait_for_policy(executor: Any, monitor: Any, processes: Any) -> None:
+    deadline = time.monotonic() + POLICY_READY_TIMEOUT_S
+    while monitor.policy_statuses == 0:
+        if time.monotonic() > deadline:
+            raise StackError(f"{POLICY.name} did not report within {POLICY_READY_TIMEOUT_S:.0f} s")
+        _check_children(processes)
+        executor.spin_once(timeout_sec=0.05)
+
+
+def default_timeout(args: argparse.Namespace) -> float:
+    """sim: 300 s (kinematic), or the go2 stack's bring-up and episodes in simulated time over the time scale."""
+    if args.mode != "sim":
+        return math.inf
+    if stack_of(args) == "sim_go2":
+        return 60.0 + (GO2_BRINGUP_S + GO2_EPISODE_S * args.episodes) / args.scale
+    return 300.0
+
+
+def _supervise(args: argparse.Namespace, executor: Any, monitor: Any, processes: Any, deadline: float) -> None:
+    """Spin until the mode's end (sim: episodes done; replay: bag played), the deadline, Ctrl-C or a node's end."""
+    played_at = None
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+        monitor.bring_up_step()  # sim --embodiment go2 only (nothing otherwise)
+        if _check_children(processes, allowed_exit=PLAYER if args.mode == "replay" else None):
+            played_at = played_at or time.monotonic()
         if args.mode == "sim" and len(monitor.episodes) >= args.episodes:
             return
-        player = by_name.get("bag_player")
-        if player is not None and player.done.is_set():
-            player_done_at = player_done_at or time.monotonic()
-            if time.monotonic() - player_done_at > 1.5:  # let the last decisions through
-                return
+        if played_at is not None and time.monotonic() - played_at > 1.5:  # let the last decisions through
+            return
 
 
-def _mode_result(args: argparse.Namespace, nodes: dict[str, Any], monitor: Monitor, sections: dict) -> dict:
+def _bag_counts(path: Path) -> dict[str, int]:
+    from more_vla_policy.replay.bag_io import BagError, read_messages
+
+    counts: dict[str, int] = {}
+    try:
+        for topic, _, _, _ in read_messages(path, raw=True):
+            counts[topic] = counts.get(topic, 0) + 1
+    except BagError as err:
+        return {"error": str(err)}  # type: ignore[dict-item]
+    return counts
+
+
+def _mode_result(args: argparse.Namespace, monitor: Any, sections: dict) -> dict:
     from more_vla_policy.checkpoint_path import resolve_checkpoint
 
     out: dict[str, Any] = {}
-    if POLICY.name in nodes:
+    if any(spec.name == POLICY.name for spec in STACKS[stack_of(args)]):
         out["checkpoint"] = str(resolve_checkpoint(sections.get(POLICY.name, {}).get("checkpoint", "")))
     if args.mode == "sim":
         episodes = [monitor.episodes[k] for k in sorted(monitor.episodes)][: args.episodes]
@@ -346,10 +381,8 @@ def _mode_result(args: argparse.Namespace, nodes: dict[str, Any], monitor: Monit
                 "completed": len(episodes) >= args.episodes,
             }
         )
-    if "bag_player" in nodes:
-        out["images_played"] = nodes["bag_player"].images_published
-    if "bag_recorder" in nodes:
-        out["record"] = {"path": str(nodes["bag_recorder"].writer.path), "messages": nodes["bag_recorder"].counts}
+    if args.mode == "replay":
+        out["images_played"] = monitor.images
     return out
 
 
@@ -363,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else _summary(result))
+    for path in result.get("videos", []):  # where people look first: the last lines
+        print(f"video: {path}", file=sys.stderr)
     if "error" in result:
+        print(f"error: {result['error']}", file=sys.stderr)
         return 1
     if args.mode == "sim":
         return 0 if result.get("completed") else 1
@@ -371,7 +407,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _summary(result: dict[str, Any]) -> str:
-    keys = ("mode", "success", "steps", "task", "decisions", "commands", "mean_step_latency_ms", "faults", "record")
+    keys = (
+        "mode",
+        "success",
+        "steps",
+        "task",
+        "decisions",
+        "commands",
+        "mean_step_latency_ms",
+        "embodiment",
+        "tracking",
+        "falls",
+        "videos",
+        "faults",
+        "record",
+        "error",
+    )
     return "\n".join(f"{k}: {result[k]}" for k in keys if k in result)
 
 

@@ -17,7 +17,7 @@ from more_vla_policy.replay.testing import BagBuilder
 CONFIG = repo_root() / "launch" / "config"
 
 
-MODES = ["replay", "robot", "sim"]
+MODES = ["replay", "robot", "sim", "sim_go2"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -46,6 +46,8 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
     unknown.write_text("policy_node:\n  ros__parameters:\n    rate: 5.0\n")
     stranger = tmp_path / "s.yaml"
     stranger.write_text("camera_node:\n  ros__parameters:\n    fps: 5.0\n")
+    kinematic = tmp_path / "k.yaml"  # the go2 stack's nodes, the simulator left kinematic
+    kinematic.write_text((CONFIG / "sim_go2.yaml").read_text().replace("embodiment: go2", "embodiment: kinematic"))
     cases = [
         (
             ["replay", "--params", bad_type],
@@ -55,7 +57,14 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
         (["replay", "--params", stranger], "parameter sections for unknown node(s) ['camera_node']"),
         (["robot", "--set", "go2_bridge.rate_hz=fast"], "go2_bridge.rate_hz must be of type double"),
         (["robot", "--set", "camera_node"], "--set 'camera_node' must look like node.param=value"),
+        (["robot", "--backend", "sport", "--set", "go2_sport.move_rate_hz=fast"], "go2_sport.move_rate_hz must be of"),
+        (["robot", "--backend", "sport", "--set", "go2_sport.mvoe_rate_hz=5.0"], "['go2_sport.mvoe_rate_hz']"),
+        (["sim", "--backend", "sport"], "--backend applies to the robot stack only, not 'sim'"),
         (["replay", "--params", tmp_path / "missing.yaml"], "cannot read parameter file"),
+        (["robot", "--embodiment", "go2"], "--embodiment go2 applies to the sim stack only"),
+        (["sim", "--embodiment", "go2", "--time-scale", "0"], "--time-scale must be auto or a number in (0, 1]"),
+        (["sim", "--embodiment", "go2", "--time-scale", "fast"], "--time-scale must be auto or a number in (0, 1]"),
+        (["sim", "--embodiment", "go2", "--params", kinematic], "more_sim.embodiment must be go2"),
     ]
     procs = [  # all at once: each is a short-lived process that fails before starting ROS
         (subprocess.Popen([sys.executable, "-m", "more_bringup.runner", *map(str, argv)], stdout=subprocess.PIPE,
@@ -102,7 +111,8 @@ def test_replay_stack_records_a_bag_that_replays_to_exact_agreement(tmp_path, ca
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["images_played"] == 16 and result["decisions"] >= 3
-    assert result["record"]["messages"]["/more/command"] == result["commands"]
+    # every decision is in the bag (a stop the policy sends while the stack shuts down may come after the recorder)
+    assert result["decisions"] <= result["record"]["messages"]["/more/command"] <= result["commands"]
     assert result["record"]["messages"]["/camera/camera/color/image_raw"] == 16
     assert result["mean_step_latency_ms"] > 0 and result["mean_inference_ms"] > 0
 
@@ -132,3 +142,89 @@ def test_rviz_config_shows_the_monitoring_topics():
     assert displays[names.ANNOTATED_IMAGE]["Class"] == "rviz_default_plugins/Image"
     assert displays[names.ANNOTATED_IMAGE]["Topic"]["Reliability Policy"] == "Best Effort"  # sensor QoS
     assert names.CAMERA_IMAGE in displays and names.SIM_ODOM in displays
+
+
+@pytest.mark.ros
+def test_a_node_that_dies_stops_the_stack(tmp_path):
+    """Each node is its own process; when one ends, the runner stops the others and exits 1 naming it."""
+    from more_model.testing import make_tiny_checkpoint
+
+    checkpoint = make_tiny_checkpoint(tmp_path / "ckpt", seed=1)
+    proc = run_stack(
+        "robot",
+        "--checkpoint",
+        checkpoint,
+        "--json",
+        "--set",
+        "camera_node.source=synthetic",
+        "--set",
+        "policy_node.torch_threads=1",
+        "--set",
+        "wtw_controller.run_dir=/nonexistent/run",  # the controller refuses to start: exit status 2
+        timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["error"].startswith("node wtw_controller (wtw_controller_node) exited with status 2")
+    assert result["exit_status"]["wtw_controller"] == 2
+    # the others were stopped by the runner (SIGINT), cleanly, and none is left running
+    assert {k: v for k, v in result["exit_status"].items() if k != "wtw_controller"} == {
+        "camera_node": 0,
+        "policy_node": 0,
+        "command_mux": 0,
+        "episode_control": 0,
+        "go2_bridge": 0,
+    }
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: node wtw_controller")
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_robot_stack_with_the_sport_backend_drives_a_simulated_go2(tmp_path):
+    """`more-stack robot --backend sport`: camera (synthetic) -> policy (disabled: stop commands) -> go2_sport ->
+    a simulated Go2 in sport mode (go2_sport_sim). Move requests reach it and are answered; nothing is ever
+    published on /lowcmd or to the motion switcher, and no controller or bridge runs."""
+    from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+
+    from more_model.testing import make_tiny_checkpoint
+    from more_ros import names
+    from more_ros.qos import STATUS_QOS
+    from more_ros.testing import NodeProcess, Probe
+    from unitree_api.msg import Request, Response
+    from unitree_go.msg import LowCmd
+
+    checkpoint = make_tiny_checkpoint(tmp_path / "ckpt", seed=2)
+    sim = NodeProcess("go2_sim.sport_sim_node")
+    probe = Probe("robot_sport_stack_test")
+    best_effort = QoSProfile(depth=50, reliability=QoSReliabilityPolicy.BEST_EFFORT)
+    requests = probe.listen(Request, names.SPORT_REQUEST, STATUS_QOS)
+    answers = probe.listen(Response, names.SPORT_RESPONSE, STATUS_QOS)
+    lowcmds = probe.listen(LowCmd, names.LOWCMD, best_effort)
+    switcher = probe.listen(Request, names.MOTION_SWITCHER_REQUEST, best_effort)
+    argv = ["robot", "--backend", "sport", "--checkpoint", checkpoint, "--json", "--timeout", "25",
+            "--set", "camera_node.source=synthetic", "--set", "policy_node.torch_threads=1"]  # fmt: skip
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "more_bringup.runner", *map(str, argv)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        probe.spin_until(lambda: stack.poll() is not None, 240.0)
+        out, err = stack.communicate(timeout=30)
+        probe.spin_for(0.5)
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+        probe.close()
+        assert sim.stop() == 0 and "Traceback" not in sim.output(), sim.output()
+    assert stack.returncode == 0, err[-3000:]
+    result = json.loads(out)
+    assert result["backend"] == "sport"
+    assert result["exit_status"] == {
+        "camera_node": 0, "policy_node": 0, "command_mux": 0, "episode_control": 0, "go2_sport": 0,
+    }  # fmt: skip
+    moves = [r for r in requests if r.header.identity.api_id == 1008]
+    assert moves and all(r.parameter == '{"x":0.0,"y":0.0,"z":0.0}' for r in moves)  # the disabled policy's stop
+    assert requests[-1].header.identity.api_id == 1003  # StopMove when the stack was stopped
+    assert any(a.header.identity.api_id == 1008 and a.header.status.code == 0 for a in answers)
+    assert lowcmds == [] and switcher == []

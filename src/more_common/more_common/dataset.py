@@ -2,13 +2,13 @@
 
 The simulator writes it, the QUARD and rosbag converters write it, the training package streams it.
 
-[Format] (version 1) A dataset is a directory:
+[Format] (version 2) A dataset is a directory:
 
     DIR/index.json          the index (written last, atomically: a dataset without it is incomplete)
     DIR/<name>.npz          shards: uncompressed or zip-deflated numpy archives, never pickles
 
 index.json:
-    {"format": "more-episodes", "version": 1,
+    {"format": "more-episodes", "version": 2,
      "action_names": [...12 names in contract order...],
      "episodes": E, "transitions": T,
      "shards": [{"file": "shard-00000.npz", "episodes": 32, "transitions": 1234, "bytes": ...,
@@ -20,20 +20,32 @@ One shard holds whole episodes, concatenated along the step axis (N steps in all
     images         uint8   [N, H, W, 3]  RGB camera image the action was decided on
     actions        float32 [N, 12]       the command in the action contract's order (terminate last)
     rewards        float32 [N]           1 at the last step of a successful episode, else 0
-    dones          bool    [N]           True at the last step of every episode
+    dones          bool    [N]           True at the last step of a *terminated* episode (terminal), else False
     steps_to_end   int32   [N]           steps left after this one (0 at the last step)
     episode_starts int64   [E + 1]       episode e spans steps [starts[e], starts[e + 1])
     episode_meta   uint8   [bytes]       UTF-8 JSON list of E dicts: episode_id, instruction, task, split,
                                          success, expert, terminated, length, meta
     extra/<name>   float32 [N, ...]      optional per-step arrays (e.g. the simulator's privileged state)
 
-Rewards, dones and steps-to-end are derived from the episode's length and success (the rule above)
-and stored for the consumers' convenience; the reader checks they agree. `terminated` is False when
-a time limit (not the policy or a task condition) ended the episode.
+Rewards, dones and steps-to-end are derived from the episode's length, success and `terminated` (the rule
+below) and stored for the consumers' convenience; the reader checks they agree.
+
+[The done rule] (the one rule of the project; training/more_training/data.py and more_model.losses follow it)
+- `terminated` True: the policy's terminate or a task condition (success or failure) ended the episode. Its
+  last step is terminal: done = True, Bellman target = r (1 on success, else 0), no bootstrap.
+- `terminated` False (truncated): a time limit cut the episode. No step is terminal (done = False
+  everywhere), and the observation after the last step is not stored (one image per episode, for one
+  transition in ~100), so the last step has no Bellman target: `Episode.td_mask` is False there and the RL
+  stream leaves that transition out (imitation keeps it: its action is still a demonstration). Every other step
+  bootstraps from the next stored image.
+Version 1 datasets (dones True at every episode's last step) stay readable: the reader checks their stored
+dones against the version-1 rule and then applies this one.
 
 Reading streams one shard at a time. Any defect (unreadable zip, checksum mismatch, missing array,
-wrong dtype or shape, non-finite action, inconsistent rewards) raises `DatasetError` naming the shard
-file and, where it is one episode's fault, the episode.
+wrong dtype or shape, non-finite action, inconsistent rewards, an index or episode header with wrong types)
+raises `DatasetError` naming the shard or index file and, where it is one episode's fault, the episode.
+Writing is all or nothing: `DatasetWriter` stages shards in a hidden directory and publishes them with the
+index on a clean `close()`; an exception removes what it wrote (and the directories it created).
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ import hashlib
 import io
 import json
 import os
-import zipfile
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +65,8 @@ import numpy as np
 from more_common.action_contract import ACTION_NAMES, NUM_DIMS
 
 FORMAT_NAME = "more-episodes"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: dones at every episode's last step (see the done rule)
 INDEX_FILE = "index.json"
 SHARD_SUFFIX = ".npz"
 _REQUIRED = ("images", "actions", "rewards", "dones", "steps_to_end", "episode_starts", "episode_meta")
@@ -100,10 +113,19 @@ class Episode:
 
     @property
     def dones(self) -> np.ndarray:
+        """Terminal steps: the last step of a terminated episode (a truncated episode has none)."""
         d = np.zeros(self.length, dtype=bool)
-        if self.length:
+        if self.length and self.terminated:
             d[-1] = True
         return d
+
+    @property
+    def td_mask(self) -> np.ndarray:
+        """Steps with a Bellman target: all but the last step of a truncated episode (its next state is unknown)."""
+        m = np.ones(self.length, dtype=bool)
+        if self.length and not self.terminated:
+            m[-1] = False
+        return m
 
     @property
     def steps_to_end(self) -> np.ndarray:
@@ -148,7 +170,7 @@ class Transition:
     """One step (s, a, r, s', done) with the labels the offline-RL targets need."""
 
     image: np.ndarray
-    next_image: np.ndarray  # equals `image` at the last step (never used there: done is True)
+    next_image: np.ndarray  # a placeholder (= `image`) at the last step: done there, or no TD target
     action: np.ndarray
     reward: float
     done: bool
@@ -159,6 +181,7 @@ class Transition:
     task: str
     episode_id: str
     step: int
+    has_td_target: bool = True  # False at the last step of a truncated episode (see the done rule)
 
 
 @dataclass(frozen=True)
@@ -187,21 +210,41 @@ class ShardInfo:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ShardInfo:
-        try:
-            return cls(
-                file=str(data["file"]),
-                episodes=int(data["episodes"]),
-                transitions=int(data["transitions"]),
-                bytes=int(data.get("bytes", -1)),
-                sha256=str(data.get("sha256", "")),
-                image_shape=tuple(int(v) for v in data.get("image_shape", ())),
-                tasks={str(k): int(v) for k, v in data.get("tasks", {}).items()},
-                successes=int(data.get("successes", -1)),
-                experts=int(data.get("experts", -1)),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise DatasetError(f"bad shard entry in {INDEX_FILE}: {data!r} ({err})") from err
+    def from_dict(cls, data: Any, where: str = INDEX_FILE) -> ShardInfo:
+        """One entry of index.json's "shards"; wrong types raise DatasetError naming `where` (the index file)."""
+        if not isinstance(data, Mapping):
+            raise DatasetError(f"{where}: a shard entry must be a mapping, got {type(data).__name__}")
+        name = data.get("file")
+        if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+            raise DatasetError(f"{where}: shard file {name!r} must be a plain file name in the dataset directory")
+        what = f"{where}: shard {name}"
+        shape = data.get("image_shape", [])
+        tasks = data.get("tasks", {})
+        if not isinstance(shape, list) or not isinstance(tasks, Mapping):
+            raise DatasetError(f"{what}: image_shape must be a list and tasks a mapping")
+        return cls(
+            file=name,
+            episodes=_count(data.get("episodes"), f"{what} episodes", minimum=1),
+            transitions=_count(data.get("transitions"), f"{what} transitions", minimum=1),
+            bytes=_count(data.get("bytes", -1), f"{what} bytes", minimum=-1),
+            sha256=_text(data.get("sha256", ""), f"{what} sha256"),
+            image_shape=tuple(_count(v, f"{what} image_shape") for v in shape),
+            tasks={str(k): _count(v, f"{what} tasks.{k}") for k, v in tasks.items()},
+            successes=_count(data.get("successes", -1), f"{what} successes", minimum=-1),
+            experts=_count(data.get("experts", -1), f"{what} experts", minimum=-1),
+        )
+
+
+def _count(value: Any, what: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DatasetError(f"{what}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise DatasetError(f"{what}: expected a string, got {type(value).__name__} {value!r}")
+    return value
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -293,10 +336,12 @@ def write_index(root: str | Path, shards: Iterable[ShardInfo], meta: Mapping[str
 
 
 class DatasetWriter:
-    """Buffer episodes, write a shard every `episodes_per_shard`, write the index on `close()`.
+    """Buffer episodes, write a shard every `episodes_per_shard`, publish shards + index on `close()`.
 
-    Use as a context manager; the index is only written when the block ends without an exception,
-    so an interrupted run never looks like a complete dataset.
+    All or nothing: shards are staged in a hidden directory inside `root` and moved into place, followed by
+    the index, only by `close()`. Use as a context manager: an exception in the block (or `abort()`) removes
+    the staged shards and any directory the writer created, so a failed conversion leaves `root` as it was
+    (an existing dataset replaced with `overwrite` stays intact until the new one is complete).
     """
 
     def __init__(
@@ -311,9 +356,14 @@ class DatasetWriter:
         if episodes_per_shard < 1:
             raise ValueError(f"episodes_per_shard must be >= 1, got {episodes_per_shard}")
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetError(f"{self.root} exists and is not a directory")
         if (self.root / INDEX_FILE).exists() and not overwrite:
             raise DatasetError(f"{self.root} already holds a dataset ({INDEX_FILE}); pass overwrite=True")
+        self._created = [d for d in (self.root, *self.root.parents) if not d.exists()]
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._staging = self.root / f".staging-{os.getpid()}-{id(self):x}"
+        self._staging.mkdir()
         self.episodes_per_shard = episodes_per_shard
         self.compress = compress
         self.meta = dict(meta or {})
@@ -333,13 +383,38 @@ class DatasetWriter:
     def flush(self) -> None:
         if self._buffer:
             name = f"{self.shard_prefix}-{len(self.shards):05d}{SHARD_SUFFIX}"
-            self.shards.append(write_shard(self.root / name, self._buffer, self.compress))
+            self.shards.append(write_shard(self._staging / name, self._buffer, self.compress))
             self._buffer = []
 
     def close(self) -> Path:
-        self.flush()
+        """Publish: remove a replaced dataset's index, move the shards in, write the index, drop stale shards."""
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        try:
+            self.flush()
+        except BaseException:
+            self.abort()
+            raise
         self._closed = True
-        return write_index(self.root, self.shards, self.meta)
+        old_files = _indexed_files(self.root / INDEX_FILE)
+        (self.root / INDEX_FILE).unlink(missing_ok=True)  # from here until the new index: incomplete, as it is
+        for info in self.shards:
+            os.replace(self._staging / info.file, self.root / info.file)
+        shutil.rmtree(self._staging, ignore_errors=True)
+        path = write_index(self.root, self.shards, self.meta)
+        for name in old_files - {s.file for s in self.shards}:
+            (self.root / name).unlink(missing_ok=True)
+        return path
+
+    def abort(self) -> None:
+        """Forget everything written so far: staged shards and the directories this writer created."""
+        self._closed = True
+        shutil.rmtree(self._staging, ignore_errors=True)
+        for d in self._created:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                break  # not empty (someone else's files) or already gone: leave it and its parents
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -347,11 +422,51 @@ class DatasetWriter:
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
         if exc_type is None:
             self.close()
-        else:
-            self._closed = True
+        elif not self._closed:
+            self.abort()
+
+
+def _indexed_files(index_path: Path) -> set[str]:
+    """Shard file names listed by an existing index (plain names only; nothing if it is unreadable)."""
+    try:
+        index = json.loads(index_path.read_text())
+        entries = index.get("shards", []) if isinstance(index, dict) else []
+    except (OSError, ValueError):
+        return set()
+    names = {e.get("file") for e in entries if isinstance(e, dict)}
+    return {n for n in names if isinstance(n, str) and n and Path(n).name == n and not n.startswith(".")}
 
 
 # -- reading ---------------------------------------------------------------------------------------
+
+
+_HEADER_TYPES: dict[str, tuple[type, Any]] = {
+    "instruction": (str, ""),
+    "task": (str, ""),
+    "split": (str, "id"),
+    "episode_id": (str, ""),
+    "success": (bool, False),
+    "expert": (bool, False),
+    "terminated": (bool, True),
+    "meta": (dict, {}),
+}
+
+
+def _header_values(header: Any, where: str) -> dict[str, Any]:
+    """An episode_meta entry's fields, type-checked (a wrong type is a defect, never silently converted)."""
+    if not isinstance(header, dict):
+        raise DatasetError(f"{where}: episode_meta entry must be a mapping, got {type(header).__name__}")
+    values = {}
+    for key, (tp, default) in _HEADER_TYPES.items():
+        value = header.get(key, default)
+        if not isinstance(value, tp):
+            raise DatasetError(f"{where}: episode_meta {key} must be {tp.__name__}, got {type(value).__name__}")
+        values[key] = value
+    length = header.get("length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
+        raise DatasetError(f"{where}: episode_meta length must be an integer, got {length!r}")
+    values["length"] = length
+    return values
 
 
 def _episode_from_arrays(arrays: Mapping[str, np.ndarray], header: Mapping[str, Any], a: int, b: int) -> Episode:
@@ -359,20 +474,26 @@ def _episode_from_arrays(arrays: Mapping[str, np.ndarray], header: Mapping[str, 
     return Episode(
         images=arrays["images"][a:b],
         actions=arrays["actions"][a:b],
-        instruction=str(header.get("instruction", "")),
-        task=str(header.get("task", "")),
-        success=bool(header.get("success", False)),
-        expert=bool(header.get("expert", False)),
-        split=str(header.get("split", "id")),
-        episode_id=str(header.get("episode_id", "")),
-        terminated=bool(header.get("terminated", True)),
+        instruction=header["instruction"],
+        task=header["task"],
+        success=header["success"],
+        expert=header["expert"],
+        split=header["split"],
+        episode_id=header["episode_id"],
+        terminated=header["terminated"],
         extras=extras,
-        meta=dict(header.get("meta", {})),
+        meta=dict(header["meta"]),
     )
 
 
-def decode_shard(payload: bytes, name: str = "shard") -> list[Episode]:
-    """Parse and check one shard's bytes; errors name `name` and the episode at fault."""
+def _dones_v1(ep: Episode) -> np.ndarray:
+    d = np.zeros(ep.length, dtype=bool)
+    d[-1] = True
+    return d
+
+
+def decode_shard(payload: bytes, name: str = "shard", version: int = FORMAT_VERSION) -> list[Episode]:
+    """Parse and check one shard's bytes (of a dataset of format `version`); errors name `name` and the episode."""
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
             missing = [k for k in _REQUIRED if k not in npz.files]
@@ -381,37 +502,44 @@ def decode_shard(payload: bytes, name: str = "shard") -> list[Episode]:
             arrays = {k: npz[k] for k in npz.files}
     except DatasetError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+    except Exception as err:  # BadZipFile, zlib.error, ValueError, EOFError, ...: all mean a corrupt file
         raise DatasetError(f"{name}: unreadable shard ({type(err).__name__}: {err})") from err
     starts = arrays["episode_starts"]
     n = arrays["actions"].shape[0] if arrays["actions"].ndim else -1
     if (
         starts.ndim != 1
+        or starts.dtype.kind not in "iu"
         or starts.size < 2
         or starts[0] != 0
         or starts[-1] != n
         or (np.diff(starts) <= 0).any()
         or any(arrays[k].shape[:1] != (n,) for k in ("images", "rewards", "dones", "steps_to_end"))
     ):
-        raise DatasetError(f"{name}: episode_starts {starts.tolist()[:8]}... do not match {n} steps")
+        raise DatasetError(f"{name}: episode_starts {starts.reshape(-1).tolist()[:8]}... do not match {n} steps")
+    meta_bytes = arrays["episode_meta"]
+    if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
+        raise DatasetError(f"{name}: episode_meta must be uint8 [bytes], got {meta_bytes.dtype} {meta_bytes.shape}")
     try:
-        headers = json.loads(arrays["episode_meta"].tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        headers = json.loads(meta_bytes.tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise DatasetError(f"{name}: episode_meta is not UTF-8 JSON ({err})") from err
     if not isinstance(headers, list) or len(headers) != starts.size - 1:
-        raise DatasetError(f"{name}: episode_meta lists {len(headers)} episodes, episode_starts {starts.size - 1}")
+        count = len(headers) if isinstance(headers, list) else type(headers).__name__
+        raise DatasetError(f"{name}: episode_meta lists {count} episodes, episode_starts {starts.size - 1}")
     episodes = []
-    for e, header in enumerate(headers):
+    for e, raw_header in enumerate(headers):
         a, b = int(starts[e]), int(starts[e + 1])
         where = f"{name} episode {e}"
+        header = _header_values(raw_header, where)
         ep = _episode_from_arrays(arrays, header, a, b)
         ep.validate(where)
         what = f"{where} (id {ep.episode_id!r})"
-        if header.get("length", ep.length) != ep.length:
-            raise DatasetError(f"{what}: header length {header.get('length')} but {ep.length} steps")
-        for key, expected in (("rewards", ep.rewards), ("dones", ep.dones), ("steps_to_end", ep.steps_to_end)):
+        if header["length"] is not None and header["length"] != ep.length:
+            raise DatasetError(f"{what}: header length {header['length']} but {ep.length} steps")
+        dones = _dones_v1(ep) if version == 1 else ep.dones
+        for key, expected in (("rewards", ep.rewards), ("dones", dones), ("steps_to_end", ep.steps_to_end)):
             if not np.array_equal(arrays[key][a:b], expected):
-                raise DatasetError(f"{what}: {key} disagree with the episode's length and success")
+                raise DatasetError(f"{what}: {key} disagree with the episode's length, success and termination")
         episodes.append(ep)
     return episodes
 
@@ -426,17 +554,25 @@ class EpisodeDataset:
             index = json.loads(index_path.read_text())
         except FileNotFoundError as err:
             raise DatasetError(f"{index_path} not found: not a dataset or an incomplete one") from err
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DatasetError(f"{index_path}: unreadable index ({err})") from err
+        except (OSError, ValueError, RecursionError) as err:  # ValueError: JSON and UTF-8 decoding errors
+            raise DatasetError(f"{index_path}: unreadable index ({type(err).__name__}: {err})") from err
         if not isinstance(index, dict) or index.get("format") != FORMAT_NAME:
             raise DatasetError(f"{index_path}: not a {FORMAT_NAME} index")
-        if index.get("version") != FORMAT_VERSION:
-            raise DatasetError(f"{index_path}: version {index.get('version')} (this reader: {FORMAT_VERSION})")
-        if list(index.get("action_names", [])) != list(ACTION_NAMES):
+        version = index.get("version")
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise DatasetError(f"{index_path}: version {version!r} (this reader: {list(READABLE_VERSIONS)})")
+        if index.get("action_names") != list(ACTION_NAMES):
             raise DatasetError(f"{index_path}: action_names differ from the contract {list(ACTION_NAMES)}")
+        shards, meta = index.get("shards", []), index.get("meta", {})
+        if not isinstance(shards, list) or not isinstance(meta, dict):
+            raise DatasetError(f"{index_path}: shards must be a list and meta a mapping")
         self.index = index
-        self.shards = [ShardInfo.from_dict(s) for s in index.get("shards", [])]
-        self.meta: dict[str, Any] = dict(index.get("meta", {}))
+        self.version = int(version)
+        self.shards = [ShardInfo.from_dict(s, str(index_path)) for s in shards]
+        names = [s.file for s in self.shards]
+        if len(set(names)) != len(names):
+            raise DatasetError(f"{index_path}: a shard file is listed twice")
+        self.meta: dict[str, Any] = dict(meta)
         self.verify_checksums = verify_checksums
 
     def __len__(self) -> int:
@@ -461,7 +597,7 @@ class EpisodeDataset:
             raise DatasetError(f"{path}: cannot read shard ({err})") from err
         if self.verify_checksums and info.sha256 and hashlib.sha256(payload).hexdigest() != info.sha256:
             raise DatasetError(f"{path}: checksum mismatch (file changed or corrupt)")
-        episodes = decode_shard(payload, str(path))
+        episodes = decode_shard(payload, str(path), self.version)
         if len(episodes) != info.episodes:
             raise DatasetError(f"{path}: {len(episodes)} episodes, index says {info.episodes}")
         return episodes
@@ -488,7 +624,8 @@ class EpisodeDataset:
 
 
 def episode_transitions(ep: Episode) -> Iterator[Transition]:
-    rewards, dones, to_end = ep.rewards, ep.dones, ep.steps_to_end
+    """The episode's transitions (all of them: an RL consumer leaves out those with has_td_target False)."""
+    rewards, dones, to_end, td = ep.rewards, ep.dones, ep.steps_to_end, ep.td_mask
     for t in range(ep.length):
         yield Transition(
             image=ep.images[t],
@@ -503,4 +640,5 @@ def episode_transitions(ep: Episode) -> Iterator[Transition]:
             task=ep.task,
             episode_id=ep.episode_id,
             step=t,
+            has_td_target=bool(td[t]),
         )

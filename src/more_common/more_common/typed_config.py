@@ -163,18 +163,32 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return out
 
 
+def yaml_error_text(err: Exception) -> str:
+    """A YAML parser error as one line: the problem and where ("line 3, column 5"), without the source excerpt."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or getattr(err, "context", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(err).split())
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping (yaml.safe_load); ConfigError naming the file otherwise."""
     import yaml
 
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_bytes().decode("utf-8")
     except OSError as err:
-        raise ConfigError(f"cannot read config {p}: {err}") from err
+        raise ConfigError(f"cannot read config {p}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{p} is not a UTF-8 text file (byte {err.start}: {err.reason})") from err
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{p} is not valid YAML: {err}") from err
+        raise ConfigError(f"{p} is not valid YAML: {yaml_error_text(err)}") from err
+    except RecursionError as err:
+        raise ConfigError(f"{p} is not valid YAML: nested too deeply") from err
     if data is None:
         return {}
     if not isinstance(data, dict):

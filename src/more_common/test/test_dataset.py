@@ -38,13 +38,20 @@ def make_episode(i: int, length: int = 4, success: bool = True, shape=(6, 5)) ->
 
 
 def test_derived_labels_follow_the_rule():
-    ep = make_episode(0, length=3, success=True)
+    ep = make_episode(0, length=3, success=True)  # terminated (make_episode: terminated = success)
     assert ep.rewards.tolist() == [0.0, 0.0, 1.0]
     assert ep.dones.tolist() == [False, False, True]
+    assert ep.td_mask.tolist() == [True, True, True]
     assert ep.steps_to_end.tolist() == [2, 1, 0]
     failed = make_episode(1, length=2, success=False)
+    failed.terminated = True  # a failure the policy or a task condition ended: terminal
     assert failed.rewards.tolist() == [0.0, 0.0]
     assert failed.dones.tolist() == [False, True]
+    assert failed.td_mask.tolist() == [True, True]
+    cut = make_episode(2, length=3, success=False)  # truncated by the time limit: nothing is terminal
+    assert not cut.terminated
+    assert cut.dones.tolist() == [False, False, False]
+    assert cut.td_mask.tolist() == [True, True, False]  # the last step's next observation is not stored
 
 
 def test_writer_reader_round_trip(tmp_path):
@@ -79,15 +86,58 @@ def test_writer_reader_round_trip(tmp_path):
 
 def test_transitions_carry_next_image_and_labels(tmp_path):
     ep = make_episode(0, length=3, success=True)
+    cut = make_episode(1, length=2, success=False)  # truncated
     with DatasetWriter(tmp_path) as w:
         w.add(ep)
+        w.add(cut)
     ts = list(EpisodeDataset(tmp_path).iter_transitions())
-    assert [t.step for t in ts] == [0, 1, 2]
+    assert [(t.episode_id, t.step) for t in ts] == [("ep-0", 0), ("ep-0", 1), ("ep-0", 2), ("ep-1", 0), ("ep-1", 1)]
     np.testing.assert_array_equal(ts[0].next_image, ep.images[1])
     np.testing.assert_array_equal(ts[2].next_image, ep.images[2])
-    assert [t.reward for t in ts] == [0.0, 0.0, 1.0]
-    assert [t.done for t in ts] == [False, False, True]
-    assert [t.steps_to_end for t in ts] == [2, 1, 0]
+    np.testing.assert_array_equal(ts[3].next_image, cut.images[1])
+    assert [t.reward for t in ts] == [0.0, 0.0, 1.0, 0.0, 0.0]
+    assert [t.done for t in ts] == [False, False, True, False, False]
+    assert [t.has_td_target for t in ts] == [True, True, True, True, False]
+    assert [t.steps_to_end for t in ts] == [2, 1, 0, 1, 0]
+
+
+def _write_v1(root, episodes):
+    """A version-1 dataset as the old writer made it: dones True at every episode's last step."""
+    import hashlib
+    import io
+
+    with np.load(io.BytesIO(encode_shard(episodes, compress=False))) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    starts = arrays["episode_starts"]
+    dones = np.zeros_like(arrays["dones"])
+    dones[starts[1:] - 1] = True
+    arrays["dones"] = dones
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "shard-00000.npz").write_bytes(buf.getvalue())
+    entry = {"file": "shard-00000.npz", "episodes": len(episodes), "transitions": int(starts[-1]),
+             "sha256": hashlib.sha256(buf.getvalue()).hexdigest()}  # fmt: skip
+    index = {"format": "more-episodes", "version": 1, "action_names": list(ACTION_NAMES), "shards": [entry]}
+    (root / INDEX_FILE).write_text(json.dumps(index))
+
+
+def test_version_1_datasets_stay_readable_under_the_one_rule(tmp_path):
+    ep, cut = make_episode(0, length=3, success=True), make_episode(1, length=2, success=False)
+    _write_v1(tmp_path / "v1", [ep, cut])
+    ds = EpisodeDataset(tmp_path / "v1")
+    assert ds.version == 1
+    back = list(ds.iter_episodes())
+    assert [e.dones.tolist() for e in back] == [[False, False, True], [False, False]]  # the version-2 rule
+    assert [t.has_td_target for t in ds.iter_transitions()] == [True, True, True, True, False]
+    # the version-1 file's stored dones are still checked against the version-1 rule
+    (tmp_path / "v2").mkdir()
+    _write_v1(tmp_path / "v2", [ep, cut])
+    index = json.loads((tmp_path / "v2" / INDEX_FILE).read_text())
+    index["version"] = 2
+    (tmp_path / "v2" / INDEX_FILE).write_text(json.dumps(index))
+    with pytest.raises(DatasetError, match=r"episode 1 \(id 'ep-1'\): dones disagree"):
+        list(EpisodeDataset(tmp_path / "v2").iter_episodes())
 
 
 def test_rank_split_is_disjoint_and_complete(tmp_path):
@@ -114,10 +164,32 @@ def test_shuffle_is_a_seeded_permutation(tmp_path):
 def test_index_only_after_clean_close(tmp_path):
     with pytest.raises(RuntimeError), DatasetWriter(tmp_path, episodes_per_shard=1) as w:
         w.add(make_episode(0))
+        w.add(make_episode(1))  # a shard is written (staged) ...
         raise RuntimeError("crash")
-    assert not (tmp_path / INDEX_FILE).exists()
+    assert list(tmp_path.iterdir()) == []  # ... and removed with everything else: nothing half written
     with pytest.raises(DatasetError, match="not found"):
         EpisodeDataset(tmp_path)
+    out = tmp_path / "a" / "b"
+    with pytest.raises(RuntimeError), DatasetWriter(out, episodes_per_shard=1) as w:
+        w.add(make_episode(0))
+        raise RuntimeError("crash")
+    assert not (tmp_path / "a").exists()  # the directories the writer created go too
+
+
+def test_overwrite_keeps_the_old_dataset_until_the_new_one_is_complete(tmp_path):
+    with DatasetWriter(tmp_path, episodes_per_shard=1) as w:
+        for i in range(3):
+            w.add(make_episode(i))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(RuntimeError), DatasetWriter(tmp_path, episodes_per_shard=1, overwrite=True) as w:
+        w.add(make_episode(7))
+        w.add(make_episode(8))
+        raise RuntimeError("crash")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    with DatasetWriter(tmp_path, episodes_per_shard=1, overwrite=True) as w:
+        w.add(make_episode(9))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [INDEX_FILE, "shard-00000.npz"]  # stale shards removed
+    assert [e.episode_id for e in EpisodeDataset(tmp_path).iter_episodes()] == ["ep-9"]
 
 
 def test_refuses_to_overwrite(tmp_path):

@@ -1,8 +1,12 @@
 """`more-bench`: model micro-benchmarks, printed as JSON (variants run in turn in one process; best and median).
 
-    more-bench decode --json    our bin-restricted KV-cache decoder vs transformers' generate (KV cache, a
-                                logits processor restricting to the bin tokens), same tiny model and inputs:
-                                ours_ms, baseline_ms, speedup (per 12-token action, batch 1, model time only)
+    more-bench decode --json    decoders side by side on recorded simulator episodes (scripted expert, go_to;
+                                every frame decoded in order, batch 1, model time per action) with the demo
+                                policy (models/demo): our greedy KV-cache decoder (ours_ms), transformers'
+                                generate with a bins-only logits processor (baseline_ms, speedup), temporal
+                                drafts (draft_ms, draft_passes_mean, draft_speedup vs ours,
+                                draft_speedup_vs_generate), window-pass greedy, and with --compiled the
+                                compiled window pass; same_actions: every decoder chose the same bins
     more-bench mixlora --json   MixLoRA token dispatch vs all-experts-dense, training tokens/s:
                                 dispatch_tok_s, dense_tok_s, speedup
 
@@ -18,7 +22,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+DEMO_CHECKPOINT = "models/demo"  # relative to the repository root, where the benchmarks run
 
 
 def _timeit(fns: dict[str, Callable[[], Any]], rounds: int, warmup: int) -> dict[str, list[float]]:
@@ -56,109 +63,202 @@ def _env(device: str) -> dict[str, Any]:
     return env
 
 
-def bench_decode(rounds: int, warmup: int, device: str, full_size: bool) -> dict[str, Any]:
+def record_episodes(
+    image_size: tuple[int, int], episodes: int = 3, max_frames: int = 24, task: str = "go_to", seed: int = 0
+) -> list[tuple[str, list[Any]]]:
+    """Consecutive frames of scripted-expert episodes in the simulator (more_sim), at `image_size`:
+    [(instruction, [HxWx3 uint8 frames])] per episode, at most `max_frames` frames each (5 Hz decisions)."""
+    try:
+        from more_sim.config import SimConfig
+        from more_sim.env import make_env
+        from more_sim.expert import ScriptedExpert
+    except ImportError as err:  # more_model does not depend on the simulator; this benchmark does
+        raise RuntimeError(f"recorded episodes need the simulator package more_sim ({err})") from err
+    height, width = image_size
+    env = make_env(task, config=SimConfig(image_height=height, image_width=width))
+    recorded = []
+    try:
+        for i in range(episodes):
+            obs, info = env.reset(seed=seed + i)
+            expert, instruction, frames = ScriptedExpert(), obs["instruction"], [obs["image"]]
+            while len(frames) < max_frames:
+                obs, _, terminated, truncated, info = env.step(expert.act(info))
+                frames.append(obs["image"])
+                if terminated or truncated:
+                    break
+            recorded.append((instruction, frames))
+    finally:
+        env.close()
+    return recorded
+
+
+def bench_decode(
+    rounds: int,
+    warmup: int,
+    device: str,
+    full_size: bool,
+    checkpoint: str | None = None,
+    episodes: int = 3,
+    frames: int = 24,
+    compiled: bool = False,
+    policy: Any = None,
+) -> dict[str, Any]:
+    """Decoders side by side on the frames of recorded simulator episodes, each frame decoded in order:
+    greedy (ours: MoREPolicy.decode_batch), transformers' generate, temporal drafts (DraftState: the previous
+    frame's bins as the draft, dropped at a new episode/instruction and after terminate), window-pass greedy,
+    and with `compiled` the drafts through the compiled (+ CUDA-graph on CUDA) window pass. Model time per
+    action (inputs encoded beforehand); one round = every frame once per decoder, rounds alternate."""
     import numpy as np
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
+    from .checkpoint import load_policy
     from .config import MoREConfig
+    from .draft_decoder import DraftState
     from .policy import MoREPolicy
     from .testing import randomize_adapters
 
-    if full_size:
-        policy = _random_fuyu_8b_policy(device)
-        image_hw = (240, 240)
+    if policy is not None:
+        model = "given"
+    elif full_size:
+        policy, model = _random_fuyu_8b_policy(device), "fuyu-8b (random weights)"
+    elif checkpoint:
+        policy, model = load_policy(checkpoint, device=device), f"checkpoint {checkpoint}"
     else:
         policy = randomize_adapters(MoREPolicy.from_config(MoREConfig(), seed=0, device=device)).eval()
-        image_hw = policy.image_size
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (*image_hw, 3), dtype=np.uint8)
-    instruction = "go to the red ball"
-    batch = policy.encode([image], [instruction])
-    bin_ids = policy.bin_token_ids
+        model = "tiny (random weights)"
+    recorded = record_episodes(policy.image_size, episodes, frames)
+    encoded = [(ins, [policy.encode([f], [ins]) for f in fs]) for ins, fs in recorded]
+    n_frames = sum(len(fs) for _, fs in encoded)
+    bin_ids, valid_bins, slots = policy.bin_token_ids, policy.valid_bins, policy.num_slots
+    tok = policy.action_tokenizer
+    cuda = device.startswith("cuda")
 
     class BinsOnly(LogitsProcessor):
+        """Only the bin tokens the slot being generated has (all 256 in every slot by default)."""
+
+        def __init__(self, prompt_length: int) -> None:
+            self.prompt_length = prompt_length
+
         def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            slot = input_ids.shape[1] - self.prompt_length
             masked = torch.full_like(scores, float("-inf"))
-            masked[:, bin_ids] = scores[:, bin_ids]
+            ids = bin_ids[valid_bins[slot]]
+            masked[:, ids] = scores[:, ids]
             return masked
 
-    def ours() -> torch.Tensor:
-        return policy.decode_batch(batch)[0]
-
-    def baseline() -> torch.Tensor:
+    def generate(batch: Any) -> np.ndarray:
         out = policy.backbone.generate(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             pixel_values=batch.pixel_values.to(policy.dtype),
-            max_new_tokens=12,
-            min_new_tokens=12,
+            max_new_tokens=slots,
+            min_new_tokens=slots,
             do_sample=False,
             use_cache=True,
-            logits_processor=LogitsProcessorList([BinsOnly()]),
+            logits_processor=LogitsProcessorList([BinsOnly(batch.input_ids.shape[1])]),
             pad_token_id=0,
         )
-        return out[:, batch.input_ids.shape[1] :]
+        return tok.contract_bins(tok.token_ids_to_bins(out[:, batch.input_ids.shape[1] :].cpu().numpy()))
 
     def sync() -> None:
-        if device.startswith("cuda"):
+        if cuda:
             torch.cuda.synchronize()
 
+    decoders = {"draft": policy.action_decoder()}
+    if compiled:
+        decoders["compiled"] = policy.action_decoder(compile=True, cuda_graph=cuda)
+    passes: dict[str, list[int]] = {name: [] for name in decoders}
+
+    def run(name: str) -> list[np.ndarray]:
+        """Bins of every frame, in order, by one decoder."""
+        bins = []
+        if name in decoders:
+            state = DraftState(decoders[name])
+            passes[name].clear()
+            for ins, batches in encoded:
+                state.reset()  # a new episode
+                for b in batches:
+                    out = state.decode_encoded(b, [ins])
+                    bins.append(out.bins[0])
+                    passes[name].append(int(out.passes[0]))
+        else:
+            for _, batches in encoded:
+                for b in batches:
+                    if name == "greedy":  # slot order -> contract order [12], as the drafts return
+                        bins.append(tok.contract_bins(policy.decode_batch(b)[0][0].cpu().numpy()))
+                    elif name == "window_greedy":
+                        bins.append(tok.contract_bins(decoders["draft"].greedy_batch(b).bins[0].cpu().numpy()))
+                    else:
+                        bins.append(generate(b)[0])
+        sync()
+        return bins
+
+    names = ["greedy", "generate", "window_greedy", *decoders]
     with torch.no_grad():
-        same = bool(torch.equal(bin_ids[ours()], baseline()))
-        times = _timeit({"ours": lambda: (ours(), sync()), "baseline": lambda: (baseline(), sync())}, rounds, warmup)
-        e2e = _timeit({"e2e": lambda: (policy.decode([image], [instruction]), sync())}, max(3, rounds // 2), 1)["e2e"]
-    ours_ms, base_ms = 1e3 * min(times["ours"]), 1e3 * min(times["baseline"])
-    return {
+        results = {name: np.stack(run(name)) for name in names}  # also compiles / captures what needs it
+        same = all(np.array_equal(results["greedy"], r) for r in results.values())
+        times = _timeit({name: (lambda n=name: run(n)) for name in names}, rounds, warmup)
+        one = encoded[0][1][0]
+        e2e_frames = [(recorded[0][0], f) for f in recorded[0][1][:4]]
+        e2e = _timeit({"e2e": lambda: [(policy.decode([f], [i]), sync()) for i, f in e2e_frames]}, 3, 1)["e2e"]
+    ms = {name: 1e3 * min(t) / n_frames for name, t in times.items()}
+    med = {name: 1e3 * statistics.median(t) / n_frames for name, t in times.items()}
+    changed, start = [], 0  # bins that differ from the previous frame's (same episode): the drafts' room
+    for _, batches in encoded:
+        episode = results["greedy"][start : start + len(batches)]
+        changed += (episode[1:] != episode[:-1]).sum(axis=1).tolist()
+        start += len(batches)
+    out: dict[str, Any] = {
         "benchmark": "decode",
-        "model": "fuyu-8b (random weights)" if full_size else "tiny",
+        "model": model,
         "params": sum(p.numel() for p in policy.parameters()),
         "batch": 1,
-        "image": list(image_hw),
-        "prompt_tokens": int(batch.input_ids.shape[1]),
-        "ours_ms": round(ours_ms, 3),
-        "baseline_ms": round(base_ms, 3),
-        "speedup": round(base_ms / ours_ms, 2),
-        "ours_median_ms": round(1e3 * statistics.median(times["ours"]), 3),
-        "baseline_median_ms": round(1e3 * statistics.median(times["baseline"]), 3),
-        "ours_hz": round(1e3 / ours_ms, 1),
-        "end_to_end_ms": round(1e3 * min(e2e), 3),
+        "image": list(policy.image_size),
+        "prompt_tokens": int(one.input_ids.shape[1]),
+        "inputs": f"{len(encoded)} recorded go_to episodes (scripted expert), {n_frames} frames decoded in order",
+        "bins_changed_per_decision_mean": round(float(np.mean(changed)), 2) if changed else None,
+        "ours_ms": round(ms["greedy"], 3),
+        "baseline_ms": round(ms["generate"], 3),
+        "speedup": round(ms["generate"] / ms["greedy"], 2),
+        "ours_median_ms": round(med["greedy"], 3),
+        "baseline_median_ms": round(med["generate"], 3),
+        "ours_hz": round(1e3 / ms["greedy"], 1),
+        "window_greedy_ms": round(ms["window_greedy"], 3),
+        "window_greedy_median_ms": round(med["window_greedy"], 3),
+        "draft_ms": round(ms["draft"], 3),
+        "draft_median_ms": round(med["draft"], 3),
+        "draft_hz": round(1e3 / ms["draft"], 1),
+        "draft_passes_mean": round(float(np.mean(passes["draft"])), 3),
+        "draft_passes_histogram": np.bincount(passes["draft"], minlength=13)[2:].tolist(),
+        "draft_speedup": round(ms["greedy"] / ms["draft"], 2),
+        "draft_speedup_median": round(med["greedy"] / med["draft"], 2),
+        "draft_speedup_vs_generate": round(ms["generate"] / ms["draft"], 2),
+        "greedy_passes": slots,
+        "end_to_end_ms": round(1e3 * min(e2e) / len(e2e_frames), 3),
         "same_actions": same,
+        "decoders_compared": names,
         "rounds": rounds,
         **_env(device),
     }
+    if compiled:
+        out.update(
+            compiled_ms=round(ms["compiled"], 3),
+            compiled_median_ms=round(med["compiled"], 3),
+            compiled_hz=round(1e3 / ms["compiled"], 1),
+            compiled_passes_mean=round(float(np.mean(passes["compiled"])), 3),
+            compiled_cuda_graph=cuda,
+        )
+    return out
 
 
 def _random_fuyu_8b_policy(device: str, **text_changes: Any) -> Any:
-    """A Fuyu-8B sized policy with random bf16 weights (19 GB: GPU only), a tiny tokenizer for the inputs.
+    """A Fuyu-8B sized policy with random bf16 weights (19 GB: GPU only) and random adapters, a tiny tokenizer
+    for the inputs. `text_changes` shrink the language model (tests run this code path on CPU at toy size)."""
+    from .random_fuyu import random_fuyu_policy
+    from .testing import randomize_adapters
 
-    `text_changes` shrink the language model (tests run this code path on CPU at toy size).
-    """
-    import torch
-    from transformers import FuyuConfig, FuyuForCausalLM
-
-    from more_common.action_contract import ActionSpec
-
-    from .action_tokenizer import ActionTokenizer
-    from .config import fuyu_8b_config
-    from .policy import MoREPolicy
-    from .tiny_backbone import IMAGE_TOKEN, build_tiny_tokenizer
-
-    tokenizer = build_tiny_tokenizer()  # its ids stand in for Fuyu's; the cost is in the decoder and the head
-    config = FuyuConfig(image_token_id=tokenizer.get_vocab()[IMAGE_TOKEN], pad_token_id=0)
-    for key, value in text_changes.items():
-        setattr(config.text_config, key, value)
-    config.text_config.rope_parameters["rope_theta"] = 25000.0  # Fuyu-8B's value (the dict default is 10000)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)  # build in bf16 directly: an fp32 copy would need 38 GB
-    try:
-        with torch.device(device):
-            backbone = FuyuForCausalLM(config).eval()
-    finally:
-        torch.set_default_dtype(default)
-    spec = ActionSpec()
-    policy = MoREPolicy(fuyu_8b_config(), backbone, tokenizer, ActionTokenizer.from_tokenizer(tokenizer, spec))
-    return policy.to(device).eval()
+    return randomize_adapters(random_fuyu_policy(device, **text_changes), std=0.02)
 
 
 def bench_mixlora(rounds: int, warmup: int, device: str, tokens: int) -> dict[str, Any]:
@@ -220,10 +320,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="more-bench", description="MoRE model benchmarks (JSON on stdout).")
     parser.add_argument("which", choices=("decode", "mixlora"), help="benchmark to run")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
-    parser.add_argument("--rounds", type=int, default=20, help="timed rounds per variant")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per variant first")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per variant (decode 5, mixlora 20)")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls per variant first (decode 1, mixlora 3)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--full-size", action="store_true", help="decode: Fuyu-8B size with random weights (GPU)")
+    parser.add_argument(
+        "--checkpoint",
+        default=DEMO_CHECKPOINT,
+        help=f"decode: the policy to decode with (default {DEMO_CHECKPOINT}; 'random': a random tiny model)",
+    )
+    parser.add_argument("--episodes", type=int, default=3, help="decode: recorded simulator episodes")
+    parser.add_argument("--frames", type=int, default=24, help="decode: at most this many frames per episode")
+    parser.add_argument("--compiled", action="store_true", help="decode: also the compiled window pass (slow on CPU)")
     parser.add_argument("--tokens", type=int, default=1024, help="mixlora: tokens per training step")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     return parser.parse_args(argv)
@@ -231,17 +341,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0:
-        print("more-bench: --rounds must be >= 1 and --warmup >= 0", file=sys.stderr)
+    decode = args.which == "decode"
+    rounds = args.rounds if args.rounds is not None else (5 if decode else 20)
+    warmup = args.warmup if args.warmup is not None else (1 if decode else 3)
+    if rounds < 1 or warmup < 0 or args.episodes < 1 or args.frames < 2:
+        print("more-bench: --rounds, --episodes must be >= 1, --frames >= 2 and --warmup >= 0", file=sys.stderr)
+        return 2
+    checkpoint = None if args.checkpoint == "random" else args.checkpoint
+    if decode and not args.full_size and checkpoint and not Path(checkpoint, "more_checkpoint.json").is_file():
+        print(
+            f"more-bench: --checkpoint {checkpoint} is not a MoRE checkpoint (run from the repository root, "
+            "or pass --checkpoint DIR / random)",
+            file=sys.stderr,
+        )
         return 2
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.which == "decode":
-        result = bench_decode(args.rounds, args.warmup, args.device, args.full_size)
+    if decode:
+        result = bench_decode(
+            rounds, warmup, args.device, args.full_size, checkpoint, args.episodes, args.frames, args.compiled
+        )
     else:
-        result = bench_mixlora(args.rounds, args.warmup, args.device, args.tokens)
+        result = bench_mixlora(rounds, warmup, args.device, args.tokens)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

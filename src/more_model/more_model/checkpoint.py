@@ -13,8 +13,10 @@ Nothing is unpickled: tensors come from safetensors, the rest from JSON. The JSO
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,8 @@ def save_checkpoint(
     `state_dict`: the policy's tensors by `policy.state_dict()` names, when the policy's own are not whole
     (FSDP shards, gathered by the caller): the adapters (+ the tiny backbone's tensors) are taken from it.
     """
+    if policy.attention_lora_merged:
+        raise CheckpointError("the policy's attention LoRA is merged into its base weights: save the unmerged policy")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     extra = dict(extra or {})
@@ -114,17 +118,87 @@ def tokenizer_summary(tokenizer: Any) -> dict[str, int]:
     }
 
 
+_META_TYPES: dict[str, tuple[type | tuple[type, ...], bool]] = {  # key -> (types, required)
+    "model": (dict, True),
+    "action_tokenizer": (dict, True),
+    "tokenizer": ((dict, type(None)), False),
+    "train_mode": (str, False),
+    "backbone_dir": ((str, type(None)), True),
+    "has_target": (bool, False),
+    "extra": (dict, False),
+}
+
+
 def read_meta(directory: str | Path) -> dict[str, Any]:
-    """The checkpoint's JSON, validated for format and version."""
+    """The checkpoint's JSON, validated for format, version and the types of its fields."""
     path = Path(directory) / META_FILE
     if not path.is_file():
         raise CheckpointError(f"{directory} is not a MoRE checkpoint (no {META_FILE})")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
+        raise CheckpointError(f"{path}: unreadable ({type(err).__name__}: {err})") from err
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta.get("version") != VERSION:
+    if meta.get("version") != VERSION or isinstance(meta.get("version"), bool):
         raise CheckpointError(f"{path}: version {meta.get('version')!r} is not supported (this code reads {VERSION})")
+    for key, (types, required) in _META_TYPES.items():
+        if key not in meta:
+            if required:
+                raise CheckpointError(f"{path}: missing {key!r}")
+            continue
+        if not isinstance(meta[key], types):
+            raise CheckpointError(f"{path}: {key} has the wrong type ({type(meta[key]).__name__})")
     return meta
+
+
+def _load_tensors(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """A safetensors file; a missing, truncated or corrupt one raises CheckpointError naming it."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    try:
+        return load_file(str(path), device=device)
+    except Exception as err:  # SafetensorError (a plain Exception), OSError, ...: the file is unusable
+        raise CheckpointError(f"{path}: unreadable safetensors ({type(err).__name__}: {err})") from err
+
+
+@contextlib.contextmanager
+def _quiet_progress(quiet: bool) -> Iterator[None]:
+    """No "Loading weights" progress bar on stderr for a tiny backbone (it loads in milliseconds; a program's
+    stderr is for its errors)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if quiet and was:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was:
+            hf_logging.enable_progress_bar()
+
+
+def _check_backbone_names(directory: Path, backbone: torch.nn.Module) -> None:
+    """A tiny backbone's weight file must name exactly the model's tensors: transformers initialises a missing
+    (e.g. misspelt by a damaged header) tensor at random with only a warning."""
+    from safetensors import safe_open
+
+    files = sorted(directory.glob("*.safetensors"))
+    names: set[str] = set()
+    for f in files:
+        try:
+            with safe_open(str(f), "pt") as handle:
+                names |= set(handle.keys())
+        except Exception as err:  # SafetensorError is a plain Exception
+            raise CheckpointError(f"{f}: unreadable safetensors ({type(err).__name__}: {err})") from err
+    expected = set(backbone.state_dict())
+    if names != expected:
+        missing, extra = sorted(expected - names), sorted(names - expected)
+        raise CheckpointError(
+            f"{directory}: weights do not match the model: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
 
 
 def _load_named(policy: MoREPolicy, tensors: dict[str, torch.Tensor], expected: set[str], what: str) -> None:
@@ -138,6 +212,8 @@ def _load_named(policy: MoREPolicy, tensors: dict[str, torch.Tensor], expected: 
                 raise CheckpointError(
                     f"{what}: {name} has shape {tuple(t.shape)}, model has {tuple(params[name].shape)}"
                 )
+            if not t.is_floating_point() or not torch.isfinite(t).all():
+                raise CheckpointError(f"{what}: {name} is not finite floating point ({t.dtype})")
             params[name].copy_(t)
 
 
@@ -145,40 +221,81 @@ def load_checkpoint(
     directory: str | Path,
     device: str | torch.device = "cpu",
     backbone_path: str | None = None,
+    backbone: tuple[Any, Any] | None = None,
 ) -> Checkpoint:
-    """Rebuild the policy (train mode restored, module in eval mode) and its target network from a directory."""
+    """Rebuild the policy (train mode restored, module in eval mode) and its target network from a directory.
+
+    Any defect of the directory (a missing, truncated or corrupt file, a field of the wrong type) raises
+    CheckpointError naming the file.
+
+    `backbone`: a (FuyuForCausalLM, tokenizer) already in memory, used instead of loading one from a directory
+    (Fuyu checkpoints only; random-weight models at Fuyu-8B width in tests and benchmarks). It must not carry
+    adapters yet; the tokenizer checks below apply to it as to a loaded one.
+    """
     d = Path(directory)
     meta = read_meta(d)
-    config = MoREConfig.from_dict(meta["model"])
-    action_tokenizer = ActionTokenizer.from_dict(meta["action_tokenizer"])
-    if config.backbone == "tiny":
-        bb_path = d / meta["backbone_dir"]
+    meta_path = d / META_FILE
+    try:
+        config = MoREConfig.from_dict(meta["model"])
+        action_tokenizer = ActionTokenizer.from_dict(meta["action_tokenizer"])
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+        raise CheckpointError(f"{meta_path}: invalid model or action_tokenizer ({type(err).__name__}: {err})") from err
+    # the tensor files first: a damaged one fails in milliseconds, before the (possibly large) backbone loads
+    adapters = _load_tensors(d / ADAPTERS_FILE)
+    target_state = _load_tensors(d / TARGET_FILE, device=str(torch.device(device))) if meta.get("has_target") else None
+    if backbone is not None:
+        if config.backbone == "tiny":
+            raise CheckpointError(f"{meta_path}: a tiny checkpoint carries its own backbone: pass no backbone")
+        backbone, tokenizer = backbone
+        bb_path = Path("<in-memory backbone>")
     else:
-        bb_path = Path(backbone_path or meta["backbone_dir"] or "")
-        if not str(bb_path):
-            raise CheckpointError("this Fuyu checkpoint names no backbone directory: pass backbone_path")
-        config = config.replace(backbone_path=str(bb_path))
-    backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
+        if config.backbone == "tiny":
+            if not meta["backbone_dir"]:
+                raise CheckpointError(f"{meta_path}: a tiny-backbone checkpoint needs backbone_dir")
+            bb_path = d / meta["backbone_dir"]
+        else:
+            bb_path = Path(backbone_path or meta["backbone_dir"] or "")
+            if not str(bb_path):
+                raise CheckpointError(
+                    f"{meta_path}: this Fuyu checkpoint names no backbone directory: pass backbone_path"
+                )
+            config = config.replace(backbone_path=str(bb_path))
+        try:
+            with _quiet_progress(config.backbone == "tiny"):
+                backbone, tokenizer = load_backbone(bb_path, dtype=config.resolve_dtype(), device=device)
+        except Exception as err:  # transformers/tokenizers/safetensors raise many types for a damaged directory
+            raise CheckpointError(f"{bb_path}: cannot load the backbone ({type(err).__name__}: {err})") from err
+        if config.backbone == "tiny":
+            _check_backbone_names(bb_path, backbone)
+    try:
+        summary = tokenizer_summary(tokenizer)
+        same_ids = action_tokenizer.matches(tokenizer)  # the bins of its largest slot (256 by default)
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(f"{bb_path}: the tokenizer lacks the special or action bin tokens ({err})") from err
     saved = meta.get("tokenizer")
-    if saved is not None and saved != tokenizer_summary(tokenizer):
-        raise CheckpointError(f"the backbone's tokenizer {tokenizer_summary(tokenizer)} is not the saved one {saved}")
-    if not action_tokenizer.matches(tokenizer):
+    if saved is not None and saved != summary:
+        raise CheckpointError(f"{meta_path}: the backbone's tokenizer {summary} is not the saved one {saved}")
+    if not same_ids:
         raise CheckpointError(
-            "the backbone's tokenizer maps bins to other token ids than the checkpoint was trained on"
+            f"{meta_path}: the backbone's tokenizer maps bins to other token ids than the checkpoint was trained on"
         )
     if tuple(action_tokenizer.slots) != tuple(config.action_slots):
-        raise CheckpointError("the checkpoint's action tokenizer slots differ from its model config's action_slots")
+        raise CheckpointError(f"{meta_path}: the action tokenizer's slots differ from the model config's action_slots")
     policy = MoREPolicy(config, backbone, tokenizer, action_tokenizer).to(device)
-    adapters = load_file(str(d / ADAPTERS_FILE))
-    _load_named(policy, adapters, set(policy.adapter_state_dict()), ADAPTERS_FILE)
-    policy.set_trainable(meta.get("train_mode", "adapters"))
+    _load_named(policy, adapters, set(policy.adapter_state_dict()), str(d / ADAPTERS_FILE))
+    try:
+        policy.set_trainable(meta.get("train_mode", "adapters"))
+    except ValueError as err:
+        raise CheckpointError(f"{meta_path}: train_mode: {err}") from err
     target = None
-    if meta.get("has_target"):
-        state = load_file(str(d / TARGET_FILE), device=str(torch.device(device)))
-        expected = set(policy.trainable_state_dict())
-        if set(state) != expected:
-            raise CheckpointError(f"{TARGET_FILE} does not hold the policy's trainable tensors")
-        target = TargetNetwork(state)
+    if target_state is not None:
+        trainable = policy.trainable_state_dict()
+        if set(target_state) != set(trainable):
+            raise CheckpointError(f"{d / TARGET_FILE} does not hold the policy's trainable tensors")
+        bad = [k for k, t in target_state.items() if t.shape != trainable[k].shape or not torch.isfinite(t).all()]
+        if bad:
+            raise CheckpointError(f"{d / TARGET_FILE}: {bad[0]} has the wrong shape or non-finite values")
+        target = TargetNetwork(target_state)
     return Checkpoint(policy=policy.eval(), target=target, extra=meta.get("extra", {}))
 
 

@@ -8,7 +8,8 @@ Autoregressive Bellman target (eq. 7), from a target network (target.py), for tr
     y^12 = r_t + gamma * (1 - done_t) * max_b Q_tgt(s_{t+1}, b) at slot 1
     y^i  = max(y^i, gamma^steps_to_end * success)                  (Monte-Carlo lower bound, Q-Transformer)
 with r_t = 1 at the final step of a successful episode, else 0, and steps_to_end = 0 at the final step.
-`done` means terminal (the episode ended there); a time-limit truncation is not done and bootstraps.
+`done` means terminal (the episode ended there); a time-limit truncation is not done and bootstraps, except its
+last step, whose next state is not stored: the data pipeline leaves it out (more_common.dataset's done rule).
 
 RL loss (eq. 8, 10): 0.5 * mean_{data}(Q(a^i) - y^i)^2 + alpha * 0.5 * mean_{bins b != a^i} Q(b)^2 (+ beta L_MoE).
 `regression="bce"` swaps both squared errors for binary cross-entropy on the same sigmoid Q, with the same
@@ -17,8 +18,9 @@ targets: BCE(Q(a^i), y^i) + alpha * mean_{b != a^i} BCE(Q(b), 0). Both losses ar
 to the logit is Q - y instead of (Q - y) Q (1 - Q), which does not vanish on bins that the conservative term has
 already pushed towards 0 (the classification-loss argument of Farebrother et al., "Stop Regressing", 2024).
 Imitation (QUART, "w/o RL"): cross-entropy of the data's bins over the 256 bin logits of each slot.
-Load balance (Switch): L = N * sum_k f_k P_k per MixLoRA layer, f_k = share of real (unpadded) tokens
-whose top-1 expert is k, P_k = mean router probability of k; averaged over layers.
+Load balance (Switch eq. 4-6 extended to top-K as MixLoRA and Mixtral do): L = N * sum_k f_k P_k per MixLoRA
+layer, f_k = share of the routed (token, choice) assignments of real (unpadded) tokens that go to expert k (all K
+choices count, sum_k f_k = 1), P_k = mean router probability of k; averaged over layers (see load_balance_loss).
 """
 
 from __future__ import annotations
@@ -156,16 +158,49 @@ def imitation_loss(logits: torch.Tensor, bins: torch.Tensor, weights: torch.Tens
     return _weighted_mean(ce.view(bins.shape).mean(dim=1), weights)
 
 
-def load_balance_loss(router_probs: Sequence[torch.Tensor], token_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Switch load balance N * sum_k f_k P_k per layer, padding excluded, averaged over layers (0 if none)."""
+def load_balance_loss(
+    router_probs: Sequence[torch.Tensor],
+    router_experts: Sequence[torch.Tensor],
+    token_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Load balance N * sum_k f_k P_k per layer over every top-K choice, padding excluded, averaged over layers.
+
+    router_probs[l] [B, T, N]: the full router softmax (in the graph); router_experts[l] [B, T, K]: the experts the
+    tokens were routed to (PolicyOutput carries both); token_mask [B, T]: False on padding.
+        f_k = (number of routed (token, choice) pairs with expert k) / (K * real tokens)     sum_k f_k = 1
+        P_k = mean over real tokens of the router probability of k
+    f carries no gradient; P does. Uniform f or uniform P gives 1; every token on the same K experts (and all the
+    probability on them) gives N / K.
+
+    Why all K choices: every one of a token's K experts runs on it (and gets its gradient). A top-1 count ignores
+    the other K - 1 calls: an expert that is only ever some token's second choice looks idle to the loss while
+    it processes those tokens. MixLoRA (Li et al. 2024; its code uses Mixtral's `load_balancing_loss_func`)
+    and Mixtral (transformers' `load_balancing_loss_func`) count all top-K choices. Those divide the counts by
+    the tokens only (sum_k f_k = K), so their value is K times this one; normalising by K keeps Switch's scale
+    (1 when balanced, whatever K), so the paper's beta (tuned on that scale) means the same for any K.
+    Those pool the layers; here each layer gets its own loss and the layers are averaged, as before.
+    """
+    if len(router_probs) != len(router_experts):
+        raise ValueError(
+            f"load balance needs the chosen experts of every routed layer (PolicyOutput.router_experts): "
+            f"{len(router_probs)} router_probs, {len(router_experts)} router_experts"
+        )
     if not router_probs:
         return torch.zeros((), device=token_mask.device if token_mask is not None else None)
     losses = []
-    for probs in router_probs:  # (B, T, N)
-        N = probs.shape[-1]
-        p = probs.reshape(-1, N) if token_mask is None else probs[token_mask.bool()]  # (S, N) real tokens
-        f = torch.bincount(p.argmax(dim=-1), minlength=N).to(p.dtype) / p.shape[0]  # (N,) no gradient
-        P = p.mean(dim=0)  # (N,)
+    for probs, experts in zip(router_probs, router_experts, strict=True):  # (B, T, N), (B, T, K)
+        N, K = probs.shape[-1], experts.shape[-1]
+        if probs.shape[:-1] != experts.shape[:-1]:
+            raise ValueError(f"router_probs {tuple(probs.shape)} and router_experts {tuple(experts.shape)} differ")
+        # token weights (1 real, 0 padding) instead of boolean indexing: no host sync on a GPU
+        w = torch.ones(probs.shape[:-1], device=probs.device) if token_mask is None else token_mask.float()
+        w = w.reshape(-1).to(probs.device)  # (S,)
+        real = w.sum().clamp(min=1.0)
+        counts = torch.zeros(N, device=probs.device).scatter_add_(
+            0, experts.reshape(-1).long(), w.repeat_interleave(K)
+        )  # (N,) routed assignments per expert
+        f = counts / (K * real)
+        P = (probs.float().reshape(-1, N) * w[:, None]).sum(dim=0) / real  # (N,)
         losses.append(N * (f * P).sum())
     return torch.stack(losses).mean()
 
@@ -184,10 +219,12 @@ def more_loss(
     token_mask: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
+    router_experts: Sequence[torch.Tensor] = (),
     valid: torch.Tensor | None = None,
 ) -> LossOutput:
-    """The full objective: RL (needs `targets` from `bellman_targets`) or IL, plus beta * load balance."""
-    lb = load_balance_loss(router_probs, token_mask)
+    """The full objective: RL (needs `targets` from `bellman_targets`) or IL, plus beta * load balance
+    (router_probs and router_experts come from PolicyOutput)."""
+    lb = load_balance_loss(router_probs, router_experts, token_mask)
     metrics: dict[str, float] = {"load_balance": float(lb.detach())}
     if cfg.objective == "rl":
         if targets is None:

@@ -3,7 +3,8 @@
 Expert k of a Persimmon FFN (W_up = dense_h_to_4h, W_down = dense_4h_to_h, f = relu^2):
     E_k(x) = (W_down + s B_down^k A_down^k) f((W_up + s B_up^k A_up^k) x)        s = alpha / rank
 Router (fp32, no bias): p = softmax(W_g x); keep the top-K experts and renormalise their weights
-(= softmax over the K kept logits); y = sum_{k in TopK} w_k E_k(x).
+(= softmax over the K kept logits); y = sum_{k in TopK} w_k E_k(x). The router runs with autocast disabled:
+under a bf16 autocast region `F.linear` would otherwise compute the logits in bf16 whatever its inputs are.
 
 Efficient form (as in the MixLoRA repo): W_up x is computed once for all tokens; each expert adds its
 LoRA delta only on the tokens routed to it, runs f and the down-projection on them, and the weighted
@@ -13,6 +14,9 @@ benchmark's baseline); both read the same parameters.
 With num_experts = 1 and no router the same module is one plain LoRA on the FFN (the "w/o MoE" ablation).
 B matrices start at zero, so a freshly injected model computes exactly what the backbone computes.
 Adapter parameters are the ones whose names contain "lora_" or "router." (see `is_adapter_name`).
+
+For inference the attention LoRA can be folded into its base weights (`merge_attention_lora`); the FFN
+experts cannot (which experts apply depends on the token), so they always run as LoRA.
 """
 
 from __future__ import annotations
@@ -56,12 +60,28 @@ class LoRALinear(nn.Module):
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, rank={self.lora_A.shape[0]}, scale={self.scale}"
 
+    @torch.no_grad()
+    def merged(self) -> nn.Linear:
+        """A plain nn.Linear computing W' x + b with W' = W + s B A, written into W in place.
+
+        The product is formed in fp32 and rounded once to W's dtype, so outputs differ from the unmerged forward
+        (which adds s B (A x) to W x) by rounding only. The LoRA tensors are left behind: the result is for
+        inference, the adapter can no longer train or be saved separately.
+        """
+        w = self.weight
+        delta = self.scale * (self.lora_B.detach().float() @ self.lora_A.detach().float())  # (out, in)
+        w.copy_((w.float() + delta.to(w.device)).to(w.dtype))
+        linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device="meta")
+        linear.weight = w
+        linear.bias = self.bias
+        return linear
+
 
 class MixLoRAFFN(nn.Module):
     """A Persimmon MLP turned into N LoRA experts with a top-K router (or one LoRA when N == 1, no router).
 
-    After each forward, `router_probs` holds the full router softmax [B, T, N] (fp32, in the graph) for the
-    load-balance loss; None without a router.
+    After each forward, `router_probs` holds the full router softmax [B, T, N] (fp32, in the graph) and
+    `router_experts` the chosen experts [B, T, K] (int64) for the load-balance loss; both None without a router.
     """
 
     def __init__(
@@ -92,6 +112,7 @@ class MixLoRAFFN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.dense = False  # True: every expert on every token (reference/benchmark path)
         self.router_probs: torch.Tensor | None = None
+        self.router_experts: torch.Tensor | None = None
 
     def extra_repr(self) -> str:
         return f"experts={self.num_experts}, top_k={self.top_k}, rank={self.lora_up_A.shape[1]}, scale={self.scale}"
@@ -103,7 +124,11 @@ class MixLoRAFFN(nn.Module):
         if self.router is None:
             ones = torch.ones(S, 1, device=x.device, dtype=torch.float32)
             return ones, ones, torch.zeros(S, 1, device=x.device, dtype=torch.long)
-        probs = torch.softmax(self.router(x.float()), dim=-1)  # (S, N)
+        # fp32 even inside a bf16 autocast region (autocast would run this F.linear in bf16); the weight is cast
+        # too, so a router stored in another dtype (a policy cast as a whole) still computes in fp32
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            logits = F.linear(x.float(), self.router.weight.float())  # (S, N)
+            probs = torch.softmax(logits, dim=-1)
         top_p, experts = probs.topk(self.top_k, dim=-1)  # (S, K)
         weights = top_p / top_p.sum(dim=-1, keepdim=True)
         return probs, weights, experts
@@ -127,6 +152,7 @@ class MixLoRAFFN(nn.Module):
         x = hidden_states.reshape(B * T, H)  # (S, H)
         probs, weights, experts = self.route(x)
         self.router_probs = probs.view(B, T, -1) if self.router is not None else None
+        self.router_experts = experts.view(B, T, -1) if self.router is not None else None
         h_base = self.dense_h_to_4h(x)  # (S, I): the frozen up-projection, once for all tokens
         if self.router is None:
             out = self._expert(0, x, h_base)
@@ -215,6 +241,19 @@ def decoder_layers(backbone: nn.Module) -> Any:
 
 def mixlora_modules(module: nn.Module) -> list[MixLoRAFFN]:
     return [m for m in module.modules() if isinstance(m, MixLoRAFFN)]
+
+
+@torch.no_grad()
+def merge_attention_lora(module: nn.Module) -> int:
+    """Fold every attention LoRA of `module` into its base weight (W <- W + s B A, in place) and put a plain
+    nn.Linear in the LoRALinear's place; returns how many were merged. Inference only (see LoRALinear.merged)."""
+    merged = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, LoRALinear):
+                setattr(parent, name, child.merged())
+                merged += 1
+    return merged
 
 
 def set_dense_experts(module: nn.Module, dense: bool) -> None:

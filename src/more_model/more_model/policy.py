@@ -8,12 +8,17 @@ With `MoREConfig.action_slots` the model decodes S slots (some dims, each with i
 
 [Contract]
 - Only the 256 rows of lm_head that belong to the bin tokens are ever multiplied (W_bins, gathered per
-  call); full-vocabulary logits are never computed. Bin logits are computed in float32.
+  call); full-vocabulary logits are never computed. Bin logits are computed in float32, also inside a bf16
+  autocast region (the head runs with autocast disabled).
 - Slot i's logits come from the position before action token i (processor.py explains the layout).
 - `decode` is greedy over bins with a KV cache: 1 prefill + 11 one-token steps, so no other token can
   come out. Batched; left padding is neutralised by position ids counted from each row's first token.
 - Only adapter parameters (LoRA + routers) train by default; `set_trainable("full")` also trains the
   backbone (meant for the tiny backbone trained from scratch).
+- `merge_attention_lora()` folds the attention LoRA into the base weights for inference; such a policy
+  cannot be saved (its base weights are no longer the backbone's).
+- `action_decoder()` gives the fast decoders (draft_decoder.py, window_decoder.py): temporal drafts verified
+  in parallel, equal to greedy bit for bit; compiled / CUDA-graph window passes.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from more_common.action_contract import ActionSpec
 from .action_tokenizer import ActionTokenizer
 from .config import MoREConfig
 from .fuyu_loader import DTYPES, load_backbone
-from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name
+from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name, merge_attention_lora
 from .processor import Batch, BatchEncoder, build_processor
 from .tiny_backbone import build_tiny_backbone, build_tiny_tokenizer
 
@@ -56,6 +61,7 @@ class PolicyOutput:
     slot_logits: torch.Tensor  # [B, S, bins] float32 (teacher-forced; S = 12, bins = 256 by default), or [B, 1, bins]
     router_probs: tuple[torch.Tensor, ...]  # per MixLoRA layer [B, T, N] fp32 (empty without routers)
     token_mask: torch.Tensor  # [B, T] bool, False on padding
+    router_experts: tuple[torch.Tensor, ...] = ()  # per MixLoRA layer [B, T, K] int64: the experts each token used
 
 
 class MoREPolicy(nn.Module):
@@ -75,6 +81,7 @@ class MoREPolicy(nn.Module):
         if getattr(backbone.lm_head, "bias", None) is not None:
             raise ValueError("lm_head with a bias is not supported (Fuyu has none)")
         self.ffns: list[MixLoRAFFN] = inject_adapters(backbone, config)
+        self.attention_lora_merged = False
         self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(), persistent=False)
         self.register_buffer("valid_bins", action_tokenizer.valid_mask(), persistent=False)  # [S, num_bins]
         self.processor = build_processor(tokenizer, config.image_size, config.patch_size)
@@ -166,6 +173,20 @@ class MoREPolicy(nn.Module):
                 p.requires_grad_(False)
         return self
 
+    def merge_attention_lora(self) -> MoREPolicy:
+        """Fold the attention LoRA into query_key_value / dense (W <- W + s B A) for inference.
+
+        Decoding then runs no attention LoRA at all; the FFN experts stay LoRA (routing is per token). fp32:
+        slot logits equal the unmerged ones up to rounding order (measured 3e-7 on the tiny test model, 9e-6 on
+        models/demo); bf16: the merged weight is rounded to bf16 once. The policy can no longer train its
+        attention LoRA nor be saved; keep the unmerged one for that. A no-op without attention LoRA (attn_rank=0)
+        or when already merged.
+        """
+        if merge_attention_lora(self.backbone):
+            self.attention_lora_merged = True
+            self.set_trainable(self.train_mode)  # the merged weights are backbone weights: frozen in "adapters"
+        return self
+
     def base_state_dict(self) -> dict[str, torch.Tensor]:
         """The backbone's own tensors under its HF names (adapters left out), e.g. to save the tiny backbone."""
         return {n: t for n, t in self.backbone.state_dict().items() if not is_adapter_name(n)}
@@ -181,9 +202,13 @@ class MoREPolicy(nn.Module):
         return self.backbone.lm_head.weight.index_select(0, self.bin_token_ids)
 
     def bin_logits(self, hidden: torch.Tensor, first_slot: int = 0) -> torch.Tensor:
-        """hidden [B, n, H] at slots first_slot .. first_slot + n - 1 -> logits [B, n, num_bins] float32; a bin
-        its slot does not have gets MASKED_LOGIT (all bins exist in the default 12 x 256 decoder)."""
-        logits = torch.nn.functional.linear(hidden.float(), self.bin_head().float())
+        """hidden [B, n, H] at slots first_slot .. first_slot + n - 1 -> logits [B, n, num_bins] float32 (also
+        under bf16 autocast); a bin its slot does not have gets MASKED_LOGIT (all bins exist in the default
+        12 x 256 decoder)."""
+        head = self.bin_head()
+        # autocast would run this F.linear in bf16 whatever its inputs are: the Q-values must be fp32
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            logits = torch.nn.functional.linear(hidden.float(), head.float())
         valid = self.valid_bins[first_slot : first_slot + logits.shape[-2]]
         return logits.masked_fill(~valid, MASKED_LOGIT)
 
@@ -206,7 +231,10 @@ class MoREPolicy(nn.Module):
         n = batch.num_slots if batch.has_actions else 1
         logits = self.bin_logits(hidden[:, -n:])  # (B, n, bins): left padding aligns the last n positions
         probs = tuple(m.router_probs for m in self.ffns if m.router_probs is not None)
-        return PolicyOutput(slot_logits=logits, router_probs=probs, token_mask=batch.attention_mask.bool())
+        experts = tuple(m.router_experts for m in self.ffns if m.router_experts is not None)
+        return PolicyOutput(
+            slot_logits=logits, router_probs=probs, token_mask=batch.attention_mask.bool(), router_experts=experts
+        )
 
     def slot_logits(self, batch: Batch) -> torch.Tensor:
         """Teacher-forced logits of all S slots [B, S, bins]; the batch must carry actions."""
@@ -245,6 +273,14 @@ class MoREPolicy(nn.Module):
             )
             cache, hidden = out.cache, out.last_hidden_state[:, -1]
         return torch.stack(bins, dim=1), torch.stack(chosen, dim=1)
+
+    def action_decoder(self, compile: bool = False, cuda_graph: bool = False, bucket: int | None = None) -> Any:
+        """Greedy and temporal-draft decoding over window passes (draft_decoder.ActionDecoder): all 11 action
+        inputs in one forward, bit-exact drafts, optionally torch.compile'd and/or CUDA-graphed. It reads the
+        weights once: build it after `merge_attention_lora` / `cast_adapters_for_inference`."""
+        from .draft_decoder import ActionDecoder
+
+        return ActionDecoder(self, compile=compile, cuda_graph=cuda_graph, bucket=bucket)
 
     @torch.no_grad()
     def decode(self, images: Sequence[Any], instructions: Sequence[str]) -> DecodeResult:

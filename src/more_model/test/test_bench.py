@@ -1,13 +1,27 @@
 """`more-bench`: both benchmarks run (one short round here) and report their fields; timings are not tested."""
 
-from more_model.bench import bench_decode, bench_mixlora, parse_args
+from pathlib import Path
+
+import pytest
+
+from more_model.bench import bench_decode, bench_mixlora, main, parse_args
+
+DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
 
 
-def test_decode_benchmark_reports_and_agrees_with_generate():
-    out = bench_decode(rounds=1, warmup=0, device="cpu", full_size=False)
+@pytest.mark.slow
+def test_decode_benchmark_reports_and_every_decoder_agrees():
+    """Recorded simulator episodes, the demo policy: greedy, generate, window greedy and drafts choose the same
+    bins on every frame; the drafts need fewer passes than greedy's 12."""
+    out = bench_decode(rounds=1, warmup=0, device="cpu", full_size=False, checkpoint=str(DEMO), episodes=2, frames=5)
     assert out["same_actions"] is True
-    assert out["ours_ms"] > 0 and out["baseline_ms"] > 0
+    assert out["decoders_compared"] == ["greedy", "generate", "window_greedy", "draft"]
+    assert out["inputs"].startswith("2 recorded go_to episodes") and out["image"] == [64, 96]
+    assert out["ours_ms"] > 0 and out["baseline_ms"] > 0 and out["draft_ms"] > 0
     assert out["speedup"] == round(out["baseline_ms"] / out["ours_ms"], 2)
+    assert out["draft_speedup"] == round(out["ours_ms"] / out["draft_ms"], 2)
+    assert 2 <= out["draft_passes_mean"] < 12
+    assert sum(out["draft_passes_histogram"]) == 10  # 2 episodes x 5 frames, passes 2..12
 
 
 def test_mixlora_benchmark_reports():
@@ -16,9 +30,13 @@ def test_mixlora_benchmark_reports():
     assert out["dispatch_tok_s"] > 0 and out["dense_tok_s"] > 0
 
 
-def test_cli_arguments():
-    args = parse_args(["decode", "--json", "--rounds", "3"])
-    assert args.which == "decode" and args.json and args.rounds == 3
+def test_cli_arguments(capsys, tmp_path):
+    args = parse_args(["decode", "--json", "--rounds", "3", "--frames", "6", "--compiled"])
+    assert args.which == "decode" and args.json and args.rounds == 3 and args.frames == 6 and args.compiled
+    assert parse_args(["decode"]).checkpoint == "models/demo"
+    assert main(["decode", "--checkpoint", str(tmp_path)]) == 2
+    assert "is not a MoRE checkpoint" in capsys.readouterr().err
+    assert main(["decode", "--frames", "1"]) == 2
 
 
 def test_full_size_builder_runs_at_toy_size():

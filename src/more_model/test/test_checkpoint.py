@@ -1,6 +1,7 @@
 """Checkpoints: identical outputs after save/load, target restored, tiny backbone carried, errors named."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,3 +103,54 @@ def test_bad_checkpoints_are_named(tmp_path):
         load_policy(path)
     with pytest.raises(TypeError):
         save_checkpoint(tmp_path / "d", make_tiny_policy(), extra={"bad": object()})
+
+
+# models/demo, the committed demo policy, decodes three fixed inputs to these check values, recorded with the code
+# of commit ee8f1b5 (before the top-K load balance, the fp32 router/head under autocast and attention-LoRA
+# merging; none of them may change inference). Retraining the demo changes them: re-record the values then.
+DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
+DEMO_ADAPTERS_SHA256 = "a6132f1f0aa1c7d193c9a3f946b1366febc7ee98bfc56139f1d1364b6b60ff89"
+DEMO_BINS = [
+    [193, 128, 226, 128, 0, 0, 128, 160, 128, 109, 39, 0],
+    [137, 128, 255, 128, 0, 0, 128, 160, 128, 109, 39, 0],
+    [128, 128, 73, 128, 0, 0, 128, 160, 128, 109, 39, 255],
+]
+DEMO_Q = [
+    [0.431448, 0.558086, 0.43954, 0.468879, 0.452948, 0.446884, 0.471155, 0.501615, 0.481523, 0.510104, 0.434902,
+     0.407091],
+    [0.314935, 0.375735, 0.450024, 0.430644, 0.40642, 0.400711, 0.410458, 0.44357, 0.38508, 0.455257, 0.391781,
+     0.340144],
+    [0.827292, 0.928185, 0.885855, 0.55883, 0.693154, 0.691862, 0.875027, 0.820545, 0.887755, 0.294839, 0.254367,
+     0.201872],
+]  # fmt: skip
+
+
+def _demo_inputs():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(2)]
+    red_left = np.zeros((64, 96, 3), np.uint8)
+    red_left[16:48, 8:40, 0] = 230
+    return [*images, red_left], ["go to the red ball", "go to the blue ball", "go to the red ball"]
+
+
+def test_demo_checkpoint_decodes_as_recorded_also_merged():
+    import hashlib
+
+    assert (DEMO / META_FILE).is_file(), f"no demo checkpoint at {DEMO}"
+    sha = hashlib.sha256((DEMO / ADAPTERS_FILE).read_bytes()).hexdigest()
+    assert sha == DEMO_ADAPTERS_SHA256, "models/demo was retrained: re-record DEMO_BINS / DEMO_Q with its decode"
+    images, instructions = _demo_inputs()
+    policy = load_policy(DEMO)
+    out = policy.decode(images, instructions)
+    np.testing.assert_array_equal(out.bins, DEMO_BINS)
+    np.testing.assert_allclose(out.q_values, DEMO_Q, rtol=0, atol=1e-6)
+    with torch.no_grad():
+        batch = policy.encode(images, instructions, bins=out.bins)
+        logits = policy.slot_logits(batch)
+        policy.merge_attention_lora()
+        merged_logits = policy.slot_logits(batch)
+    # fp32, logits up to ~14: the merged weights only change the rounding order (measured 9e-6)
+    torch.testing.assert_close(merged_logits, logits, rtol=1e-5, atol=1e-4)
+    merged = policy.decode(images, instructions)
+    np.testing.assert_array_equal(merged.bins, DEMO_BINS)
+    np.testing.assert_allclose(merged.q_values, DEMO_Q, rtol=0, atol=2e-6)

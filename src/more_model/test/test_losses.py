@@ -1,5 +1,5 @@
 """Losses: Bellman targets against hand numbers and a brute-force loop, the conservative term's support,
-TD / imitation values, the load-balance loss for a fixed routing, and the combined objective."""
+TD / imitation values, the top-K load-balance loss by hand and against Mixtral's, and the combined objective."""
 
 import math
 
@@ -180,24 +180,70 @@ def test_imitation_loss_is_cross_entropy_over_the_bins():
     assert float(imitation_loss(logits, bins)) == pytest.approx(float(manual), rel=1e-6)
 
 
-def test_load_balance_for_a_fixed_routing():
-    layer1 = torch.tensor([[[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.0, 1.0]]])  # (1, 5, 2)
-    layer2 = torch.full((1, 5, 2), 0.5)
-    mask = torch.tensor([[True, True, True, True, False]])  # the last token is padding
-    # layer 1: f = (3/4, 1/4), P = (0.65, 0.35) -> 2 * (0.4875 + 0.0875) = 1.15
-    assert float(load_balance_loss([layer1], mask)) == pytest.approx(1.15)
-    # layer 2: ties go to expert 0: f = (1, 0), P = (0.5, 0.5) -> 1.0; layers are averaged
-    assert float(load_balance_loss([layer1, layer2], mask)) == pytest.approx((1.15 + 1.0) / 2)
-    # without the mask the padded token counts: f = (3/5, 2/5), P = (0.52, 0.48)
-    assert float(load_balance_loss([layer1])) == pytest.approx(2 * (0.6 * 0.52 + 0.4 * 0.48))
-    assert float(load_balance_loss([])) == 0.0
+def _top2_routing():
+    """3 real tokens + 1 padding token, 4 experts, top-2 (no ties), as the router produces them."""
+    probs = torch.tensor(
+        [
+            [0.5, 0.3, 0.1, 0.1],  # top-2: experts 0, 1
+            [0.1, 0.6, 0.2, 0.1],  # 1, 2
+            [0.2, 0.1, 0.3, 0.4],  # 3, 2
+            [0.0, 0.0, 0.1, 0.9],  # padding: 3, 2
+        ]
+    )[None]  # (1, 4, 4)
+    experts = torch.tensor([[0, 1], [1, 2], [3, 2], [3, 2]])[None]  # (1, 4, 2)
+    mask = torch.tensor([[True, True, True, False]])
+    return probs, experts, mask
+
+
+def test_load_balance_counts_every_top_k_choice_by_hand():
+    probs, experts, mask = _top2_routing()
+    # real tokens: assignments per expert (1, 2, 2, 1) of 3 tokens x 2 choices -> f = (1, 2, 2, 1) / 6
+    # P = column means over the 3 real tokens = (0.8, 1.0, 0.6, 0.6) / 3
+    # L = N sum f P = 4 * (1*0.8 + 2*1.0 + 2*0.6 + 1*0.6) / 18 = 4 * 4.6 / 18 = 1.0222...
+    assert float(load_balance_loss([probs], [experts], mask)) == pytest.approx(4 * 4.6 / 18, rel=1e-6)
+    # (a top-1 count would give f = (1, 1, 0, 1) / 3 -> 4 * (0.8 + 1.0 + 0.6) / 9 = 1.0667)
+    # without the mask the padding token counts: f = (1, 2, 3, 2) / 8, P = (0.8, 1.0, 0.7, 1.5) / 4
+    # L = 4 * (0.8 + 2.0 + 2.1 + 3.0) / 32 = 0.9875
+    assert float(load_balance_loss([probs], [experts])) == pytest.approx(4 * 7.9 / 32, rel=1e-6)
+    # layers are averaged: uniform P gives exactly 1 whatever the routing
+    uniform = torch.full((1, 4, 4), 0.25)
+    two_layers = load_balance_loss([probs, uniform], [experts, experts], mask)
+    assert float(two_layers) == pytest.approx((4 * 4.6 / 18 + 1.0) / 2, rel=1e-6)
+    assert float(load_balance_loss([], [])) == 0.0
 
 
 def test_load_balance_gradient_flows_through_p_only():
-    probs = torch.softmax(torch.randn(1, 6, 4), -1).requires_grad_(True)
-    load_balance_loss([probs]).backward()
-    f = torch.bincount(probs.detach()[0].argmax(-1), minlength=4).float() / 6
-    torch.testing.assert_close(probs.grad[0], (4 * f / 6).expand(6, 4))
+    probs, experts, mask = _top2_routing()
+    probs.requires_grad_(True)
+    load_balance_loss([probs], [experts], mask).backward()
+    # dL/dprobs[t, k] = N f_k / (real tokens) = 4 f_k / 3 on real tokens, 0 on padding
+    f = torch.tensor([1.0, 2.0, 2.0, 1.0]) / 6
+    expected = torch.cat([(4 * f / 3).expand(3, 4), torch.zeros(1, 4)])
+    torch.testing.assert_close(probs.grad[0], expected)
+
+
+def test_load_balance_is_mixtrals_divided_by_k():
+    """transformers' Mixtral loss (independent code) counts the same top-K choices over tokens only (sum f = K)."""
+    from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
+
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(2, 7, 8, generator=g) * 2
+    probs = torch.softmax(logits, -1)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[0, :3] = False  # left padding
+    for k in (1, 2, 3):
+        experts = probs.topk(k, dim=-1).indices
+        ours = load_balance_loss([probs], [experts], mask)
+        theirs = load_balancing_loss_func((logits.reshape(14, 8),), num_experts=8, top_k=k, attention_mask=mask)
+        assert float(ours) == pytest.approx(float(theirs) / k, rel=1e-5), k
+
+
+def test_load_balance_needs_the_chosen_experts():
+    probs, experts, mask = _top2_routing()
+    with pytest.raises(ValueError, match="router_experts"):
+        load_balance_loss([probs], [], mask)
+    with pytest.raises(ValueError, match="differ"):
+        load_balance_loss([probs], [experts[:, :2]], mask)
 
 
 def test_more_loss_combines_the_terms():
@@ -206,9 +252,13 @@ def test_more_loss_combines_the_terms():
     bins = torch.randint(0, 256, (2, 12), generator=g)
     targets = torch.rand(2, 12, generator=g)
     probs = [torch.softmax(torch.randn(2, 5, 4, generator=g), -1)]
+    experts = [probs[0].topk(2, dim=-1).indices]
     cfg = LossConfig(alpha=0.5, beta=0.01)
-    out = more_loss(cfg, logits, bins, probs, targets=targets)
-    expected = td_loss(logits, bins, targets) + 0.5 * conservative_loss(logits, bins) + 0.01 * load_balance_loss(probs)
+    out = more_loss(cfg, logits, bins, probs, targets=targets, router_experts=experts)
+    lb = load_balance_loss(probs, experts)
+    expected = td_loss(logits, bins, targets) + 0.5 * conservative_loss(logits, bins) + 0.01 * lb
+    with pytest.raises(ValueError, match="router_experts"):
+        more_loss(cfg, logits, bins, probs, targets=targets)  # routed layers without their choices
     assert float(out.loss) == pytest.approx(float(expected))
     assert {"td", "conservative", "load_balance", "bin_accuracy", "loss"} <= set(out.metrics)
     il = more_loss(LossConfig(objective="il", beta=0.0), logits, bins)

@@ -12,6 +12,7 @@ from more_model.mixlora import (
     MixLoRAFFN,
     inject_adapters,
     is_adapter_name,
+    merge_attention_lora,
     mixlora_modules,
     set_dense_experts,
 )
@@ -89,6 +90,10 @@ def test_dispatch_equals_dense_equals_brute_force():
     torch.testing.assert_close(dispatch, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(dense, ref, rtol=1e-5, atol=1e-5)
     assert ffn.router_probs.shape == (2, 9, 4)
+    # the recorded choices (for the load-balance loss) are the brute force's top-2 of each token's probabilities
+    for t, p in enumerate(ffn.router_probs.reshape(-1, 4)):
+        expected = sorted(range(4), key=lambda e: -float(p[e]))[:2]
+        assert ffn.router_experts.reshape(-1, 2)[t].tolist() == expected
 
 
 def test_single_token_path_equals_brute_force():
@@ -221,6 +226,61 @@ def test_bf16_activations_keep_an_fp32_router():
     assert y.dtype == torch.bfloat16 and ffn.router_probs.dtype == torch.float32
 
 
+@pytest.mark.parametrize("x_dtype", [torch.float32, torch.bfloat16])
+def test_router_is_fp32_under_bf16_autocast(x_dtype):
+    """Under autocast F.linear runs in bf16 whatever its inputs; the router must not. Reference: the same
+    inputs cast to fp32, multiplied outside autocast (same kernel: exact equality)."""
+    ffn = _ffn(num_experts=5, top_k=2, seed=6)
+    x = torch.randn(2, 7, H, generator=torch.Generator().manual_seed(7)).to(x_dtype)
+    with torch.no_grad():
+        want = torch.softmax(torch.nn.functional.linear(x.reshape(-1, H).float(), ffn.router.weight), dim=-1)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            probs, weights, experts = ffn.route(x.reshape(-1, H))
+            ffn(x)
+    assert probs.dtype == weights.dtype == torch.float32
+    torch.testing.assert_close(probs, want, rtol=0, atol=0)
+    assert torch.equal(experts, want.topk(2, dim=-1).indices)
+    assert ffn.router_probs.dtype == torch.float32
+    torch.testing.assert_close(ffn.router_probs.reshape(-1, 5), want, rtol=0, atol=0)
+    # what the router computed before: autocast's bf16 linear, visibly different probabilities
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = torch.softmax(ffn.router(x.reshape(-1, H).float()), dim=-1)
+    assert (bf16.float() - want).abs().max() > 1e-4
+
+
+def _attention_lora_modules(module):
+    return [m for m in module.modules() if isinstance(m, LoRALinear)]
+
+
+def test_merged_lora_linear_is_w_plus_s_b_a():
+    base = nn.Linear(H, 10)
+    lora = LoRALinear(base, rank=3, scale=0.5, dropout=0.0)
+    with torch.no_grad():
+        lora.lora_B.normal_(0, 0.3)
+    w_before = base.weight.detach().clone()
+    x = torch.randn(4, H)
+    with torch.no_grad():
+        want = lora(x)
+        merged = lora.merged()
+    assert type(merged) is nn.Linear and merged.bias is base.bias
+    expected_w = w_before + 0.5 * lora.lora_B.detach() @ lora.lora_A.detach()  # by hand, fp32
+    torch.testing.assert_close(merged.weight, expected_w, rtol=0, atol=1e-7)
+    with torch.no_grad():
+        torch.testing.assert_close(merged(x), want, rtol=1e-6, atol=1e-6)
+
+
+def test_merge_attention_lora_replaces_every_attention_lora_and_nothing_else():
+    cfg, _tok, backbone = _tiny_backbone()
+    inject_adapters(backbone, cfg)
+    randomize_adapters(backbone, seed=1)
+    ffn_params = {n for n, _ in backbone.named_parameters() if "mlp." in n}
+    assert merge_attention_lora(backbone) == 2 * cfg.tiny.num_layers  # query_key_value + dense per layer
+    assert _attention_lora_modules(backbone) == []
+    assert not any("self_attn" in n and "lora_" in n for n, _ in backbone.named_parameters())
+    assert {n for n, _ in backbone.named_parameters() if "mlp." in n} == ffn_params  # experts stay LoRA
+    assert merge_attention_lora(backbone) == 0  # nothing left to merge
+
+
 def test_gradient_checkpointing_keeps_every_gradient(images, instructions):
     from more_model.losses import load_balance_loss
 
@@ -231,7 +291,8 @@ def test_gradient_checkpointing_keeps_every_gradient(images, instructions):
             policy.backbone.activation_checkpointing_enable()  # non-reentrant: router probs stay in the graph
         batch = policy.encode(images, instructions, bins=torch.arange(36).reshape(3, 12).numpy())
         out = policy(batch)
-        (out.slot_logits.pow(2).mean() + load_balance_loss(out.router_probs, out.token_mask)).backward()
+        lb = load_balance_loss(out.router_probs, out.router_experts, out.token_mask)
+        (out.slot_logits.pow(2).mean() + lb).backward()
         grads.append({n: p.grad for n, p in policy.named_adapter_parameters()})
     for name, g in grads[0].items():
         torch.testing.assert_close(grads[1][name], g, rtol=1e-4, atol=1e-6, msg=name)

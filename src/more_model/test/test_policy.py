@@ -158,3 +158,63 @@ def test_dense_lora_policy_decodes(images, instructions):
     out = policy.decode(images, instructions)
     assert out.bins.shape == (3, 12)
     assert policy(policy.encode(images, instructions)).router_probs == ()
+
+
+@torch.no_grad()
+def test_slot_logits_and_router_are_fp32_under_bf16_autocast(images, instructions):
+    """The trainer runs the forward under bf16 autocast; the Q head and the routers must still compute in fp32.
+    Reference: the same hidden states (what the bf16 decoder produced), multiplied in fp32 outside autocast."""
+    policy = make_tiny_policy(seed=11)
+    batch = policy.encode(images, instructions, bins=np.random.default_rng(2).integers(0, 256, (3, 12)))
+    inputs = {}  # each MixLoRA layer's input (produced by the bf16 layers before it)
+    hooks = [
+        ffn.register_forward_pre_hook(lambda m, args: inputs.__setitem__(m, args[0].detach())) for ffn in policy.ffns
+    ]
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = policy(batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = policy._decoder(batch).last_hidden_state[:, -12:]
+    assert out.slot_logits.dtype == torch.float32
+    want = torch.nn.functional.linear(hidden.float(), policy.bin_head().float())
+    torch.testing.assert_close(out.slot_logits, want, rtol=0, atol=0)
+    assert len(out.router_probs) == len(out.router_experts) == len(inputs) == 2
+    for ffn, probs, experts in zip(policy.ffns, out.router_probs, out.router_experts, strict=True):
+        x = inputs[ffn].reshape(-1, inputs[ffn].shape[-1])
+        want_p = torch.softmax(torch.nn.functional.linear(x.float(), ffn.router.weight.float()), dim=-1)
+        assert probs.dtype == torch.float32
+        torch.testing.assert_close(probs.reshape(-1, want_p.shape[-1]), want_p, rtol=0, atol=0)
+        assert torch.equal(experts.reshape(-1, 2), want_p.topk(2, dim=-1).indices)
+
+
+@torch.no_grad()
+def test_merged_attention_lora_gives_the_same_slot_logits(images, instructions, tmp_path):
+    """fp32 tiny model: merged W + s B A vs W x + s B (A x) differ only by rounding order; tolerance 1e-5
+    (logits are O(1)). The merge must matter (without the LoRA the logits move by > 1e-2)."""
+    import copy
+
+    from more_model.checkpoint import CheckpointError, save_checkpoint
+
+    policy = make_tiny_policy(seed=12)
+    batch = policy.encode(images, instructions, bins=np.random.default_rng(3).integers(0, 256, (3, 12)))
+    before = policy.slot_logits(batch)
+    unmerged_decode = policy.decode(images, instructions)
+    without = copy.deepcopy(policy)
+    for name, p in without.named_adapter_parameters():
+        if "self_attn" in name and name.endswith("lora_B"):
+            p.zero_()
+    assert (without.slot_logits(batch) - before).abs().max() > 1e-2  # the attention LoRA matters here
+    n_adapters = len(dict(policy.named_adapter_parameters()))
+    assert policy.merge_attention_lora() is policy and policy.attention_lora_merged
+    assert len(dict(policy.named_adapter_parameters())) == n_adapters - 2 * 2 * 2  # 2 layers x 2 modules x A, B
+    torch.testing.assert_close(policy.slot_logits(batch), before, rtol=1e-5, atol=1e-5)
+    merged_decode = policy.decode(images, instructions)
+    np.testing.assert_array_equal(merged_decode.bins, unmerged_decode.bins)
+    np.testing.assert_allclose(merged_decode.q_values, unmerged_decode.q_values, rtol=1e-5, atol=1e-6)
+    assert not any(p.requires_grad for n, p in policy.named_parameters() if "self_attn" in n)
+    with pytest.raises(CheckpointError, match="merged"):
+        save_checkpoint(tmp_path / "merged", policy)
+    assert not (tmp_path / "merged").exists()  # nothing half written

@@ -65,9 +65,8 @@ def test_polyak_update(policy):
 
 
 def test_target_forward_is_eval_mode_without_grad(images, instructions):
-    policy = make_tiny_policy(seed=5, config=None)
-    policy.config.__class__  # noqa: B018 (config is frozen; dropout comes from the modules)
-    for m in policy.modules():
+    policy = make_tiny_policy(seed=5)
+    for m in policy.modules():  # the config is frozen and says 0: dropout is set on the modules
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.5
     policy.train()
@@ -91,9 +90,10 @@ def test_full_mode_copies_the_backbone_too(policy):
         target.update(policy, 0.5)
 
 
-def test_target_forward_equals_a_separate_copy_and_restores_the_online_weights(policy, batch):
-    """Brute-force reference: a deep copy of the policy with the target tensors loaded; the online weights come
-    back bit-identical afterwards, also when the forward raises."""
+def test_target_forward_equals_a_separate_copy_without_touching_the_online_weights(policy, batch):
+    """Brute-force reference: a deep copy of the policy with the target tensors loaded. The plain-parameter path
+    swaps tensors in for the call (torch.func.functional_call): no online parameter is written at all (their
+    version counters, bumped by any in-place write such as a copy-swap, stay put)."""
     import copy
 
     policy.train()
@@ -103,18 +103,49 @@ def test_target_forward_equals_a_separate_copy_and_restores_the_online_weights(p
             t.add_(0.05 * torch.randn_like(t))
     reference = copy.deepcopy(policy).eval()
     reference.load_state_dict(target.state, strict=False)
-    online = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    versions = {n: p._version for n, p in policy.named_parameters()}
     torch.testing.assert_close(target.slot_logits(policy, batch), reference.slot_logits(batch), rtol=0, atol=0)
-    assert all(torch.equal(p, online[n]) for n, p in policy.named_parameters())
+    assert {n: p._version for n, p in policy.named_parameters()} == versions
     assert policy.training  # mode restored
+    # and the online forward is the online one again (a swap that stuck would give the target's logits)
+    policy.eval()
+    assert (policy.slot_logits(batch) - reference.slot_logits(batch)).abs().max() > 1e-3
 
-    original_forward = policy.forward
 
+def _raising_forward(policy, monkeypatch):
     def boom(b):
         raise RuntimeError("forward failed")
 
-    policy.forward = boom
+    monkeypatch.setattr(policy, "forward", boom)
+
+
+def test_a_failing_target_forward_restores_the_training_mode(policy, batch, monkeypatch):
+    policy.train()
+    target = TargetNetwork.from_policy(policy)
+    _raising_forward(policy, monkeypatch)
     with pytest.raises(RuntimeError, match="forward failed"):
         target.slot_logits(policy, batch)
-    policy.forward = original_forward
+    assert policy.training
+
+
+def test_copy_swap_path_restores_the_online_weights_also_on_an_exception(policy, batch, monkeypatch):
+    """The FSDP path copies the target values into the parameters and back. Forced here on plain parameters
+    (resharding is then a no-op): it gives the target's logits, and the online values come back bit-identical,
+    also when the forward raises. (2-rank FSDP runs it for real in training/tests/test_resume_and_ddp.py.)"""
+    import more_model.target as target_module
+
+    target = TargetNetwork.from_policy(policy)
+    with torch.no_grad():
+        for t in target.state.values():
+            t.add_(0.05 * torch.randn_like(t))
+    want = target.slot_logits(policy, batch)  # the functional_call path
+    online = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    versions = {n: p._version for n, p in policy.named_parameters()}
+    monkeypatch.setattr(target_module, "_is_sharded", lambda _policy: True)
+    torch.testing.assert_close(target.slot_logits(policy, batch), want, rtol=0, atol=0)
+    assert all(torch.equal(p, online[n]) for n, p in policy.named_parameters())
+    assert all(p._version > versions[n] for n, p in policy.named_parameters() if n in target.state)  # it copied
+    _raising_forward(policy, monkeypatch)
+    with pytest.raises(RuntimeError, match="forward failed"):
+        target.slot_logits(policy, batch)
     assert all(torch.equal(p, online[n]) for n, p in policy.named_parameters())

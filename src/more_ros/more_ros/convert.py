@@ -53,10 +53,26 @@ def stamp_to_ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+# builtin_interfaces/Time holds int32 seconds; stamps before the epoch are not a time this stack produces.
+MAX_STAMP_NS = 2**31 * 1_000_000_000 - 1  # 2038-01-19T03:14:07.999999999Z
+
+
 def ns_to_stamp(ns: int):  # noqa: ANN201 - builtin_interfaces/Time
+    """builtin_interfaces/Time of `ns` nanoseconds since the epoch, 0 <= ns <= MAX_STAMP_NS.
+
+    Raises ValueError naming the value for anything else (negative, past int32 seconds, not an integer):
+    such a stamp used to wrap silently into a wrong but plausible time."""
+    import operator
+
+    try:
+        n = operator.index(ns)
+    except TypeError:
+        raise ValueError(f"stamp must be an integer number of nanoseconds, got {ns!r}") from None
+    if not 0 <= n <= MAX_STAMP_NS:
+        raise ValueError(f"stamp {n} ns is outside builtin_interfaces/Time's range [0, {MAX_STAMP_NS}] ns")
     from builtin_interfaces.msg import Time
 
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+    return Time(sec=n // 1_000_000_000, nanosec=n % 1_000_000_000)
 
 
 def image_msg(rgb: np.ndarray, frame_id: str, stamp: Any):  # noqa: ANN201 - sensor_msgs/Image

@@ -123,13 +123,17 @@ def parse_params(data: Any, where: str = "parameters") -> dict[str, dict[str, An
 def load_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
     import yaml
 
+    from more_common.typed_config import yaml_error_text
+
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
     except OSError as err:
-        raise ConfigurationError(f"cannot read parameter file {p}: {err}") from err
+        raise ConfigurationError(f"cannot read parameter file {p}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigurationError(f"{p} is not a UTF-8 text file (byte {err.start}: {err.reason})") from err
     except yaml.YAMLError as err:
-        raise ConfigurationError(f"{p} is not valid YAML: {err}") from err
+        raise ConfigurationError(f"{p} is not valid YAML: {yaml_error_text(err)}") from err
     return parse_params(data or {}, str(p))
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from more_ros.process import die_with_parent
+
 
 class NodeProcess:
     """`python -m module --ros-args -p k:=v ... [--params-file F]` with its output kept for the test to read."""
@@ -39,7 +41,9 @@ class NodeProcess:
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix=module.replace(".", "_") + "_", suffix=".log", delete=False
         )
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self.proc = subprocess.Popen(
+            argv, stdout=self.log, stderr=subprocess.STDOUT, env=os.environ.copy(), preexec_fn=die_with_parent
+        )
 
     @property
     def alive(self) -> bool:

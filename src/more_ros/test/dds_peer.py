@@ -48,6 +48,16 @@ def subscribe() -> int:
     end = time.monotonic() + 30
     while not got and time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.1)
+
+    # who offers the topic, as ROS discovery reports it (the sender must be the other process's node); node names
+    # arrive on their own discovery topic, possibly after the first message
+    def publishers() -> list[str]:
+        return sorted(i.node_name for i in node.get_publishers_info_by_topic(COMMAND))
+
+    end = time.monotonic() + 10
+    while "_NODE_NAME_UNKNOWN_" in publishers() and time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    publishers = publishers()
     node.destroy_node()
     rclpy.try_shutdown()
     if not got:
@@ -60,6 +70,7 @@ def subscribe() -> int:
                 "bins": [int(b) for b in msg.bins],
                 "q_values": [None if math.isnan(q) else float(q) for q in msg.q_values],
                 "frame_id": msg.header.frame_id,
+                "publishers": publishers,
             }
         )
     )

@@ -20,11 +20,11 @@ def test_builds_one_status_with_formatted_values():
 def test_levels_are_the_message_constants():
     from diagnostic_msgs.msg import DiagnosticStatus
 
-    assert (diagnostics.OK, diagnostics.WARN, diagnostics.ERROR, diagnostics.STALE) == (
+    assert (
         int.from_bytes(DiagnosticStatus.OK),
         int.from_bytes(DiagnosticStatus.WARN),
         int.from_bytes(DiagnosticStatus.ERROR),
         int.from_bytes(DiagnosticStatus.STALE),
-    )
+    ) == (diagnostics.OK, diagnostics.WARN, diagnostics.ERROR, diagnostics.STALE)
     with pytest.raises(ValueError, match="level"):
         diagnostics.diagnostic_array("n", 7, "m", {}, None)

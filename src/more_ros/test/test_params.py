@@ -102,3 +102,63 @@ def test_a_real_node_rejects_unknown_and_mistyped_overrides(tmp_path):
         build(unknown)
     with pytest.raises(ConfigurationError, match=r"parameter 'rate_hz'.*INTEGER.*DOUBLE"):
         build(wrong)
+
+
+@pytest.mark.ros
+def test_qos_overrides_are_applied_and_unknown_ones_rejected():
+    """A running node's publisher takes `qos_overrides.*`; a key for a topic it does not use, or a bad value,
+    ends it with exit status 2 and one line naming the key."""
+    from rclpy.qos import ReliabilityPolicy
+
+    from more_ros.names import COMMAND
+    from more_ros.testing import NodeProcess, Probe
+
+    key = f"qos_overrides.{COMMAND}.publisher.reliability"
+    overridden = NodeProcess("more_vla_policy.command_publisher", {key: "best_effort"})
+    plain = NodeProcess("more_vla_policy.command_publisher", {"topic": "/more/test/plain"})
+    bad = [
+        (NodeProcess("more_vla_policy.command_publisher", {"qos_overrides./no/such/topic.publisher.depth": 3}),
+         "qos_overrides./no/such/topic.publisher.depth"),
+        (NodeProcess("more_vla_policy.command_publisher", {key: "sometimes"}), "sometimes"),
+    ]  # fmt: skip
+    probe = Probe("qos_probe")
+    try:
+
+        def reliability(topic):
+            infos = probe.node.get_publishers_info_by_topic(topic)
+            return infos[0].qos_profile.reliability if infos else None
+
+        assert probe.spin_until(lambda: reliability(COMMAND) and reliability("/more/test/plain"), 60)
+        assert reliability(COMMAND) == ReliabilityPolicy.BEST_EFFORT
+        assert reliability("/more/test/plain") == ReliabilityPolicy.RELIABLE  # the default, without an override
+        for proc, needle in bad:
+            assert proc.wait(60) == 2, proc.output()
+            lines = proc.output().strip().splitlines()
+            assert needle in lines[-1] and lines[-1].startswith("error:") and "Traceback" not in proc.output()
+    finally:
+        probe.close()
+        for proc in (overridden, plain, *(p for p, _ in bad)):
+            proc.stop()
+
+
+@pytest.mark.ros
+def test_parameters_are_read_only_at_run_time():
+    """`ros2 param set` on a running node is refused (it reads its parameters once), not accepted and ignored."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import GetParameters, SetParameters
+
+    from more_ros.testing import NodeProcess, Probe
+
+    node = NodeProcess("more_vla_policy.command_publisher", {"rate_hz": 20.0})
+    probe = Probe("param_probe")
+    try:
+        value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=5.0)
+        result = probe.call(
+            SetParameters, "/command_publisher/set_parameters", 60, parameters=[Parameter(name="rate_hz", value=value)]
+        ).results[0]
+        assert not result.successful and "read-only" in result.reason
+        got = probe.call(GetParameters, "/command_publisher/get_parameters", 10, names=["rate_hz"])
+        assert got.values[0].double_value == 20.0
+    finally:
+        probe.close()
+        node.stop()

@@ -1,10 +1,13 @@
 """`more-sim`: generate data, evaluate policies, convert QUARD data, render previews, list the envs.
 
 more-sim generate --tasks all --episodes 600 --out data/sim [--suboptimal-fraction 0.5] [--workers 2]
-more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json [--grounding]
+more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json [--embodiment go2]
+    [--grounding]
 more-sim grounding --policy CHECKPOINT_DIR --scenes-per-task 100 --split id --json
-more-sim quard-import QUARD_ROOT OUT --trust-pickle [--success true|false] [--stride 10]
+more-sim quard-import QUARD_ROOT OUT --trust-pickle --success true|false [--stride 10]
 more-sim quard-export DATASET OUT
+more-sim lerobot-export DATASET OUT [--vcodec libx264|libsvtav1] [--pix-fmt yuv444p|yuv420p] [--crf 0]
+more-sim lerobot-import SRC OUT [--camera KEY] [--success true|false]
 more-sim render --task crawl --seed 3 --out crawl.png
 more-sim info
 """
@@ -71,6 +74,8 @@ def _config(args: argparse.Namespace):
         kwargs["style_variation"] = True
     if getattr(args, "max_steps", None):
         kwargs["max_episode_steps"] = args.max_steps
+    if getattr(args, "embodiment", None):
+        kwargs["embodiment"] = args.embodiment
     return SimConfig(**kwargs)
 
 
@@ -90,6 +95,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         compress=not args.no_compress,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        failures_only=args.suboptimal_failures_only,
         start=args.start,
         name_each=args.name_each,
         dagger=args.dagger,
@@ -170,6 +176,73 @@ def cmd_quard_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- LeRobot v3 datasets (more_sim.lerobot) -------------------------------------------------------
+
+
+def cmd_lerobot_export(args: argparse.Namespace) -> int:
+    from more_sim.lerobot import VideoSettings, export_lerobot
+
+    video = VideoSettings(vcodec=args.vcodec, pix_fmt=args.pix_fmt, crf=args.crf, gop=args.gop)
+    summary = export_lerobot(
+        args.dataset,
+        args.out,
+        fps=args.fps,
+        video=video,
+        robot_type=args.robot_type,
+        data_file_mb=args.data_file_mb,
+        video_file_mb=args.video_file_mb,
+        overwrite=args.overwrite,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_lerobot_import(args: argparse.Namespace) -> int:
+    from more_sim.lerobot import import_lerobot
+
+    summary = import_lerobot(
+        args.src,
+        args.out,
+        camera=args.camera,
+        success=args.success,
+        expert=args.expert,
+        task=args.task,
+        episodes_per_shard=args.episodes_per_shard,
+        overwrite=args.overwrite,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_lerobot_parsers(sub: argparse._SubParsersAction) -> None:
+    from more_sim.lerobot.layout import DEFAULT_DATA_FILE_MB, DEFAULT_VIDEO_FILE_MB, ROBOT_TYPE
+
+    le = sub.add_parser("lerobot-export", help="write a dataset as a LeRobotDataset v3.0")
+    le.add_argument("dataset", type=Path)
+    le.add_argument("out", type=Path)
+    le.add_argument("--fps", type=int, default=None, help="frames per second (default: the dataset's decision_hz)")
+    le.add_argument("--vcodec", choices=("libx264", "libsvtav1"), default="libx264")
+    le.add_argument("--pix-fmt", choices=("yuv444p", "yuv420p"), default="yuv444p", help="yuv420p for browsers")
+    le.add_argument("--crf", type=int, default=0, help="0 = lossless in YUV (libx264); LeRobot uses 30 (av1)")
+    le.add_argument("--gop", type=int, default=2, help="frames between key frames (LeRobot's g)")
+    le.add_argument("--robot-type", default=ROBOT_TYPE)
+    le.add_argument("--data-file-mb", type=float, default=DEFAULT_DATA_FILE_MB, help="start a new Parquet file after")
+    le.add_argument("--video-file-mb", type=float, default=DEFAULT_VIDEO_FILE_MB, help="start a new mp4 file after")
+    le.add_argument("--overwrite", action="store_true", help="replace OUT if it is a LeRobot dataset")
+    le.set_defaults(func=cmd_lerobot_export)
+
+    li = sub.add_parser("lerobot-import", help="convert a LeRobotDataset v3 into a dataset")
+    li.add_argument("src", type=Path)
+    li.add_argument("out", type=Path)
+    li.add_argument("--camera", default=None, help="camera feature (default observation.images.front or the only one)")
+    li.add_argument("--success", type=_bool, default=None, help="label for episodes the data does not label")
+    li.add_argument("--expert", type=_bool, default=None, help="expert flag where unlabelled (default: = success)")
+    li.add_argument("--task", default="", help="project task name where the data has none")
+    li.add_argument("--episodes-per-shard", type=int, default=32)
+    li.add_argument("--overwrite", action="store_true", help="replace OUT if it is a dataset")
+    li.set_defaults(func=cmd_lerobot_import)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     """Run the expert on one episode and save a strip of frames (a quick look at a task)."""
     import numpy as np
@@ -226,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--image-size", type=_size, default=None, help="N or HxW (default 96, or the policy's)")
         p.add_argument("--style-variation", action="store_true", help="vary speed and gait words")
         p.add_argument("--max-steps", type=int, default=None, help="decisions before the time limit (100)")
+        p.add_argument(
+            "--embodiment",
+            choices=("kinematic", "go2"),
+            default="kinematic",
+            help="kinematic base (default) or the physics Go2 walked by the controller core (docs/simulator.md)",
+        )
 
     def grounding_options(p: argparse.ArgumentParser, scenes_flag: str = "--grounding-scenes") -> None:
         p.add_argument(scenes_flag, dest="grounding_scenes", type=int, default=100, help="scenes per task (test)")
@@ -241,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--episodes", type=int, required=True, help="episodes in all (spread over the tasks)")
     g.add_argument("--out", type=Path, required=True, help="output directory")
     g.add_argument("--suboptimal-fraction", type=float, default=0.5, help="share of sub-optimal episodes")
+    g.add_argument(
+        "--suboptimal-failures-only", action="store_true",
+        help="drop the sub-optimal episodes that succeeded (QUARD-Auto as the paper used it: failures only)",
+    )  # fmt: skip
     g.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     g.add_argument("--episodes-per-shard", type=int, default=32)
     g.add_argument("--no-compress", action="store_true", help="store shards uncompressed (faster, larger)")
@@ -300,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--split-dir", default="sim")
     x.set_defaults(func=cmd_quard_export)
 
+    add_lerobot_parsers(sub)
+
     r = sub.add_parser("render", help="save a strip of frames of one expert episode")
     r.add_argument("--task", choices=TASKS, default="go_to")
     r.add_argument("--out", type=Path, default=Path("episode.png"))
@@ -317,7 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, RuntimeError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        from more_common.errors import one_line
+
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -18,8 +18,18 @@ class SimConfig:
     max_episode_steps: int = 100  # decisions before the time limit truncates (20 s at 5 Hz)
     style_variation: bool = False  # instructions add "<speed> with a <gait> gait" and the expert follows it
     render_images: bool = True  # False: black images (fast runs of privileged experts)
+    # "kinematic": base_tracker + the 60 degree front camera (models/demo's world); "go2": the physics Go2 under the
+    # controller core with a RealSense D435 on its head (fovy, camera_tilt and time_constant_s then do not apply)
+    embodiment: str = "kinematic"
+    # go2's head camera: "d435" (the RealSense's 42 degree vertical view) or "wide" (`fovy`, the kinematic camera's
+    # field of view on the same mount: isolates the body from the camera when comparing with models/demo)
+    go2_camera: str = "d435"
 
     def __post_init__(self) -> None:
+        if self.embodiment not in ("kinematic", "go2"):
+            raise ValueError(f"embodiment must be 'kinematic' or 'go2', got {self.embodiment!r}")
+        if self.go2_camera not in ("d435", "wide"):
+            raise ValueError(f"go2_camera must be 'd435' or 'wide', got {self.go2_camera!r}")
         for name in ("image_height", "image_width"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 8 <= value <= 2048:
@@ -44,3 +54,9 @@ class SimConfig:
     @property
     def image_size(self) -> tuple[int, int]:
         return self.image_height, self.image_width
+
+    @property
+    def camera_fovy(self) -> float:
+        """Vertical field of view of the robot's camera [deg]: the kinematic front camera's, or the D435's."""
+        d435 = self.embodiment == "go2" and self.go2_camera == "d435"
+        return 42.0 if d435 else self.fovy  # more_sim.go2.world.D435_VFOV_DEG

@@ -2,21 +2,24 @@
 
 [Step] One step is one policy decision (5 Hz by default). The command goes through the action
 contract (`ActionSpec.for_controller`: clipped to the controller's ranges, gait snapped, terminate
-binarised); the base then tracks it for `substeps` control substeps (`base_tracker.step_base`), and
-after every substep the task updates its progress and the robot's footprint is checked for contact.
+binarised); the robot's embodiment (embodiment.py: `kinematic`, the base of `base_tracker.step_base`, or
+`go2`, the physics Go2 walked by the controller core) then follows it for `substeps` control substeps,
+and after every substep the task updates its progress and contact (and, for the Go2, a fall) is checked.
 
 [Episode end]
 - terminated, success decided: the command's terminate dim is 1 -> success is the task's geometric
   check on the state at the end of that step;
-- terminated, failure: the robot touched a thing (info["failure"] = "contact:<name>") or left the
-  arena (ARENA_RADIUS around the start; "out_of_bounds");
+- terminated, failure: the robot touched a thing (info["failure"] = "contact:<name>"), fell (go2 only,
+  "fall") or left the arena (ARENA_RADIUS around the start; "out_of_bounds");
 - truncated: the time limit (`max_episode_steps`, applied by gymnasium's TimeLimit wrapper that
   registration and `make_env` add) ended it; success is False.
 Reward is 1.0 at the last step of a successful episode and 0.0 otherwise.
 
 [Observation] {"image": uint8 HxWx3, "instruction": str}. [Info] task, split, instruction, success,
-failure, step, the executed command, and the privileged state the scripted experts use: "state"
-(BaseState), "scenario" (Scenario), "progress" (a copy of Progress).
+failure, step, the executed command, the embodiment, "velocity" ({"commanded": (vx, vy, wz) the
+embodiment was asked to follow, "achieved": the trunk's mean velocity over the decision, heading frame};
+None before the first step), and the privileged state the scripted experts use: "state" (BaseState),
+"scenario" (Scenario), "progress" (a copy of Progress).
 
 All randomness comes from `self.np_random` (seeded by `reset(seed=...)`), so a seed fixes the
 scene, the instruction and, for a deterministic policy, every frame.
@@ -27,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import string
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -35,11 +39,13 @@ import numpy as np
 from gymnasium import spaces
 
 from more_common.action_contract import DEFAULT_SPEC, GAIT_NAMES, TERMINATE, ActionSpec
-from more_sim.base_tracker import BaseState, TrackerConfig, step_base
+from more_sim.base_tracker import BaseState
 from more_sim.config import SimConfig
+from more_sim.embodiment import Embodiment, Substep, make_embodiment
+from more_sim.geometry import wrap_angle
 from more_sim.splits import SPEEDS, TASKS, split_spec
 from more_sim.tasks import Progress, Scenario, Style, make_task
-from more_sim.world import ARENA_RADIUS, contact
+from more_sim.world import ARENA_RADIUS
 
 INSTRUCTION_CHARSET = string.ascii_letters + string.digits + " ,.'-?"
 MAX_INSTRUCTION_LENGTH = 256
@@ -57,6 +63,7 @@ class MoreSimEnv(gym.Env):
         config: SimConfig | None = None,
         render_mode: str | None = None,
         spec: ActionSpec = DEFAULT_SPEC,
+        robot: Embodiment | None = None,
         **overrides: Any,
     ) -> None:
         self.config = replace(config or SimConfig(), **overrides)
@@ -70,7 +77,8 @@ class MoreSimEnv(gym.Env):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": self.config.decision_hz}
         self.action_contract = spec
-        self._tracker = TrackerConfig(time_constant_s=self.config.time_constant_s, spec=spec)
+        # an embodiment given from outside (the world node's Go2, whose motors LowCmd drives) replaces the config's
+        self.embodiment = robot if robot is not None else make_embodiment(self.config, spec)
         self._tasks = {name: make_task(name, self.config.style_variation) for name in TASKS}
         h, w = self.config.image_size
         self.action_space = spaces.Box(
@@ -82,8 +90,8 @@ class MoreSimEnv(gym.Env):
                 "instruction": spaces.Text(MAX_INSTRUCTION_LENGTH, charset=INSTRUCTION_CHARSET),
             }
         )
-        self._scene = None
         self._state = BaseState()
+        self._velocity: dict[str, tuple[float, float, float]] | None = None
         self._scenario: Scenario | None = None
         self._progress = Progress()
         self._steps = 0
@@ -113,37 +121,57 @@ class MoreSimEnv(gym.Env):
         if options.get("instruction"):
             scenario = replace(scenario, instruction=str(options["instruction"]))
         self._scenario = scenario
-        x, y, yaw = scenario.start
-        self._state = BaseState(x=x, y=y, yaw=yaw)
+        self._state = self.embodiment.reset(scenario)
         self._progress = Progress()
         self._steps = 0
         self._done = False
-        if self._scene is not None:
-            self._scene.set_things(scenario.things)
         self._last_command = None
+        self._velocity = None
         return self._observe(), self._info(success=False, failure="")
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        command = self.executable(action)
+        return self.finish_decision(command, self.embodiment.advance(command, self.config.substeps))
+
+    def executable(self, action: Any) -> np.ndarray:
+        """The action as the controller takes it (the action contract's clip, snap and binarised terminate)."""
         if self._scenario is None or self._done:
             raise RuntimeError("call reset() before step() (the episode is over or never started)")
-        command = self.action_contract.for_controller(np.asarray(action, dtype=np.float64))
+        return self.action_contract.for_controller(np.asarray(action, dtype=np.float64))
+
+    def finish_decision(self, command: np.ndarray, substeps: Iterable[Substep]) -> tuple[dict, float, bool, bool, dict]:
+        """One decision's outcome from the robot's substeps under `command` (what `step` returns, without the time
+        limit). `step` passes its embodiment's substeps; a simulator whose physics another process drives (the
+        world node's Go2 under LowCmd) records them as they happen and passes them here at the decision's end."""
+        if self._scenario is None or self._done:
+            raise RuntimeError("call reset() before step() (the episode is over or never started)")
         self._last_command = command
         scenario, task = self._scenario, self._tasks[self._scenario.task]
-        dt = 1.0 / self.config.decision_hz / self.config.substeps
-        state = self._state
-        for _ in range(self.config.substeps):
-            prev, state = state, step_base(state, command, dt, self._tracker)
-            task.update(scenario, self._progress, prev, state)
-            touched = contact(scenario.things, state.x, state.y, state.yaw, state.body_height)
-            if touched:
-                self._progress.contact = touched
+        start = state = self._state
+        fallen = False
+        substeps_done = 0
+        for sub in substeps:
+            state = sub.state
+            substeps_done += 1
+            task.update(scenario, self._progress, sub.prev, state)
+            if sub.touched:
+                self._progress.contact = sub.touched
+                break
+            if sub.fallen:
+                fallen = True
                 break
         self._state = state
         self._steps += 1
+        self._velocity = {
+            "commanded": self.embodiment.commanded_velocity(command),
+            "achieved": mean_velocity(start, state, substeps_done / self.config.control_hz),
+        }
         sx, sy, _ = scenario.start
         failure = ""
         if self._progress.contact:
             failure = f"contact:{self._progress.contact}"
+        elif fallen:
+            failure = "fall"
         elif math.hypot(state.x - sx, state.y - sy) > ARENA_RADIUS:
             failure = "out_of_bounds"
         terminate = command[TERMINATE] >= 0.5
@@ -156,9 +184,7 @@ class MoreSimEnv(gym.Env):
         return self._image.copy() if self.render_mode == "rgb_array" else None
 
     def close(self) -> None:
-        if self._scene is not None:
-            self._scene.close()
-            self._scene = None
+        self.embodiment.close()
 
     # -- helpers -----------------------------------------------------------------------------------
     def _sample_style(self) -> Style:
@@ -172,13 +198,7 @@ class MoreSimEnv(gym.Env):
 
     def _observe(self) -> dict[str, Any]:
         if self.config.render_images:
-            if self._scene is None:
-                from more_sim.scene import SceneRenderer  # imports mujoco: only when images are wanted
-
-                c = self.config
-                self._scene = SceneRenderer(c.image_height, c.image_width, c.fovy, c.camera_tilt)
-                self._scene.set_things(self._scenario.things)
-            self._image = self._scene.render(self._state)
+            self._image = self.embodiment.render()
         else:
             self._image = np.zeros_like(self._image)  # a fresh array per step, as gymnasium expects
         return {"image": self._image, "instruction": self._scenario.instruction}
@@ -193,6 +213,8 @@ class MoreSimEnv(gym.Env):
             "failure": failure,
             "step": self._steps,
             "command": None if self._last_command is None else self._last_command.copy(),
+            "embodiment": self.embodiment.name,
+            "velocity": self._velocity,
             "state": self._state,
             "scenario": s,
             "progress": copy.deepcopy(self._progress),
@@ -214,6 +236,17 @@ class MoreSimEnv(gym.Env):
     @property
     def steps(self) -> int:
         return self._steps
+
+
+def mean_velocity(start: BaseState, end: BaseState, seconds: float) -> tuple[float, float, float]:
+    """(vx, vy, wz): the mean velocity between two poses, in the frame of the mean heading."""
+    if seconds <= 0:
+        return (0.0, 0.0, 0.0)
+    dyaw = wrap_angle(end.yaw - start.yaw)
+    mid = start.yaw + 0.5 * dyaw
+    c, s = math.cos(mid), math.sin(mid)
+    dx, dy = end.x - start.x, end.y - start.y
+    return ((c * dx + s * dy) / seconds, (-s * dx + c * dy) / seconds, dyaw / seconds)
 
 
 def make_env(task: str = "go_to", split: str = "id", config: SimConfig | None = None, **kwargs: Any) -> gym.Env:

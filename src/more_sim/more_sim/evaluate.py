@@ -69,6 +69,7 @@ def evaluate(
         "episodes_per_task": episodes_per_task,
         "seed": seed,
         "image_size": list(config.image_size),
+        "embodiment": config.embodiment,
     }
 
 
@@ -86,18 +87,22 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"# Closed-loop evaluation: {result['policy']} ({result['split']} split)",
         "",
         f"{result['episodes_per_task']} episodes per task, seed {result['seed']}, "
-        f"images {result['image_size'][0]}x{result['image_size'][1]}.",
+        f"images {result['image_size'][0]}x{result['image_size'][1]}, "
+        f"embodiment {result.get('embodiment', 'kinematic')}.",
         "",
-        "| task | success | episodes | mean steps | 95% interval |",
-        "|---|---:|---:|---:|---|",
+    ]
+    go2 = result.get("embodiment") == "go2"  # a physics body can fall: say how often
+    lines += [
+        "| task | success | episodes | mean steps | 95% interval |" + (" falls |" if go2 else ""),
+        "|---|---:|---:|---:|---|" + ("---:|" if go2 else ""),
     ]
     for task, d in result["details"].items():
         lo, hi = wilson(d["successes"], d["episodes"])
         lines.append(
             f"| {TASK_TITLES.get(task, task)} | {d['rate']:.2f} | {d['episodes']} | {d['mean_steps']:.1f} "
-            f"| {lo:.2f}-{hi:.2f} |"
+            f"| {lo:.2f}-{hi:.2f} |" + (f" {d.get('falls', 0)} |" if go2 else "")
         )
-    lines.append(f"| **average** | **{result['rates']['average']:.2f}** | | | |")
+    lines.append(f"| **average** | **{result['rates']['average']:.2f}** | | | |" + (" |" if go2 else ""))
     if "grounding_details" in result:
         lines += ["", *grounding_table(result)]
     return "\n".join(lines) + "\n"

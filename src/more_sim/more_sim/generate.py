@@ -120,11 +120,15 @@ def generate_shard(
     jobs: Sequence[Job],
     config: SimConfig,
     compress: bool = True,
+    failures_only: bool = False,
     dagger: str | None = None,
     dagger_beta: float = 0.0,
-) -> ShardInfo:
+) -> ShardInfo | None:
     """Run `jobs` (expert or sub-optimal per job; with `dagger` the learner drives and the expert labels) and
-    write them as one shard, in job order."""
+    write them as one shard, in job order.
+
+    `failures_only`: sub-optimal episodes the success check accepted are dropped (QUARD-Auto as the paper
+    used it: failures only); None when nothing is left to write."""
     global _POOL
     from more_sim.policies import ExpertPolicy, SuboptimalBatch
     from more_sim.rollout import EnvPool, run_jobs
@@ -153,11 +157,17 @@ def generate_shard(
         results = run_jobs([j for _, j in items], policy, config, batch=batch, record=True, on_done=tick, pool=_POOL)
         for (k, _), (_, episode) in zip(items, results, strict=True):
             episodes[k] = episode
+    if failures_only:
+        episodes = [ep for ep in episodes if ep.expert or not ep.success]
+    if not episodes:
+        Path(path).unlink(missing_ok=True)  # a stale shard of an earlier run (--overwrite/--resume) is not this plan's
+        return None
     return write_shard(path, episodes, compress)
 
 
-def existing_shard(path: Path, jobs: Sequence[Job]) -> ShardInfo | None:
-    """The index entry of a shard an interrupted run already wrote, if it holds exactly `jobs`' episodes."""
+def existing_shard(path: Path, jobs: Sequence[Job], failures_only: bool = False) -> ShardInfo | None:
+    """The index entry of a shard an interrupted run already wrote, if it holds exactly `jobs`' episodes (with
+    `failures_only`: all but sub-optimal ones, and no sub-optimal success: what generate_shard keeps)."""
     import hashlib
 
     if not path.is_file():
@@ -167,7 +177,17 @@ def existing_shard(path: Path, jobs: Sequence[Job]) -> ShardInfo | None:
         episodes = decode_shard(payload, path.name)
     except DatasetError:
         return None
-    if [ep.episode_id for ep in episodes] != [j.episode_id for j in jobs]:
+    ids = [ep.episode_id for ep in episodes]
+    if failures_only:
+        if any(not ep.expert and ep.success for ep in episodes):
+            return None
+        kept = set(ids)
+        # the shard's episodes in job order, and every job left out a sub-optimal one (dropped as a success)
+        if ids != [j.episode_id for j in jobs if j.episode_id in kept] or any(
+            j.episode_id not in kept and not j.suboptimal for j in jobs
+        ):
+            return None
+    elif ids != [j.episode_id for j in jobs]:
         return None
     tasks: dict[str, int] = {}
     for ep in episodes:
@@ -185,7 +205,7 @@ def existing_shard(path: Path, jobs: Sequence[Job]) -> ShardInfo | None:
     )
 
 
-def _shard_task(args: tuple[str, list[Job], SimConfig, bool, str | None, float]) -> ShardInfo:
+def _shard_task(args: tuple[str, list[Job], SimConfig, bool, bool, str | None, float]) -> ShardInfo | None:
     return generate_shard(*args)
 
 
@@ -202,6 +222,7 @@ def generate(
     compress: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    failures_only: bool = False,
     start: str = "split",
     name_each: bool = False,
     dagger: str | None = None,
@@ -210,6 +231,8 @@ def generate(
 ) -> dict[str, Any]:
     """Generate a dataset into `out`; returns a summary (also stored in the index's meta).
 
+    `failures_only` keeps only the sub-optimal episodes that failed: the dataset then holds fewer episodes
+    than planned (`episodes` in the summary counts the written ones, `dropped_suboptimal_successes` the rest).
     `dagger`: a checkpoint directory whose policy drives every episode (with probability `dagger_beta` per
     decision the expert's command is executed instead) while the scripted expert's commands are recorded.
     `resume`: keep the shards an interrupted run of the same plan already wrote (each checked episode by episode
@@ -233,20 +256,31 @@ def generate(
     jobs = plan_jobs(tasks, episodes, split, seed, suboptimal_fraction, start, name_each)
     chunks = [jobs[k : k + episodes_per_shard] for k in range(0, len(jobs), episodes_per_shard)]
     args = [
-        (str(out / f"shard-{k:05d}.npz"), chunk, config, compress, str(dagger) if dagger else None, dagger_beta)
+        (
+            str(out / f"shard-{k:05d}.npz"),
+            chunk,
+            config,
+            compress,
+            failures_only,
+            str(dagger) if dagger else None,
+            dagger_beta,
+        )
         for k, chunk in enumerate(chunks)
     ]
     kept: dict[int, ShardInfo] = {}
     if resume:
-        kept = {k: info for k, a in enumerate(args) if (info := existing_shard(Path(a[0]), a[1])) is not None}
+        kept = {
+            k: info for k, a in enumerate(args) if (info := existing_shard(Path(a[0]), a[1], failures_only)) is not None
+        }
         args = [a for k, a in enumerate(args) if k not in kept]
+    kept_jobs = sum(len(chunks[k]) for k in kept)
     workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(args))))
     started = time.perf_counter()
     infos: list[ShardInfo] = list(kept.values())
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), unit="ep", desc="generate", disable=not progress)
-    bar.update(sum(i.episodes for i in kept.values()))
+    bar.update(kept_jobs)
     try:
         if not args:
             pass
@@ -254,7 +288,7 @@ def generate(
             _worker_init(None)
             for a in args:
                 infos.append(_shard_task(a))
-                bar.update(infos[-1].episodes)
+                bar.update(len(a[1]))
         else:
             ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no inherited GL state
             ticks = ctx.Queue()
@@ -269,16 +303,19 @@ def generate(
     finally:
         bar.close()
     seconds = time.perf_counter() - started
+    infos = [i for i in infos if i is not None]  # failures_only: a shard of successes only is not written
     steps = sum(i.transitions for i in infos)
+    written = sum(i.episodes for i in infos)
     summary = {
         "scenes": episodes,
-        "episodes": len(jobs),
+        "episodes": written,
+        "dropped_suboptimal_successes": len(jobs) - written,
         "transitions": steps,
         "expert_episodes": sum(not j.suboptimal for j in jobs),
         "successes": sum(i.successes for i in infos),
         "seconds": round(seconds, 2),
         # rates of what this run generated (shards kept by --resume cost nothing)
-        "episodes_per_s": round((len(jobs) - sum(i.episodes for i in kept.values())) / seconds, 2),
+        "episodes_per_s": round((len(jobs) - kept_jobs) / seconds, 2),
         "steps_per_s": round((steps - sum(i.transitions for i in kept.values())) / seconds, 1),
         "workers": workers,
         "shards_kept": len(kept),
@@ -289,6 +326,7 @@ def generate(
         "split": split,
         "seed": seed,
         "suboptimal_fraction": suboptimal_fraction,
+        "suboptimal_failures_only": failures_only,
         "start": start,
         "name_each": name_each,
         "dagger": str(dagger) if dagger else None,

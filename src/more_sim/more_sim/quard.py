@@ -20,6 +20,11 @@ QUARD records at 50 Hz and uses every 10th frame (5 Hz): the reader keeps every 
 10 by default, or the stride named in ROOT/quard_export.json (the writer records 1: it writes one
 frame per 5 Hz decision).
 
+[Errors] Anything that does not follow the layout raises QuardError naming the file: a missing info.csv
+or an empty instruction (an episode without its instruction cannot be trained on), a .npy that does not
+unpickle to the command dict, a PNG that does not decode or fails its checksums (`Image.verify`), a
+quard_export.json that is not JSON with an integer stride. `quard_to_dataset` writes all or nothing.
+
 [Security] The .npy files are pickles: loading one can run arbitrary code. They are loaded only
 with `trust_pickle=True` (CLI: --trust-pickle), for data from a source you trust; otherwise the
 reader stops with an error that says so. The rest of the project never unpickles anything.
@@ -30,7 +35,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,8 +73,15 @@ def normalise_task(name: str) -> str:
     return TASK_ALIASES.get(key.replace("_", ""), key)
 
 
+def _floats(value: Any, what: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise QuardError(f"{what}: not a number ({type(value).__name__})") from err
+
+
 def _scalar(value: Any, what: str) -> float:
-    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    arr = _floats(value, what)
     if arr.size < 1:
         raise QuardError(f"{what}: empty value")
     return float(arr[0])
@@ -83,7 +97,7 @@ def command_to_action(command: dict[str, Any], where: str = "command") -> np.nda
     gait = command.get(GAIT_KEY, command.get("gait"))
     if gait is None:
         raise QuardError(f"{where}: missing key 'gait ' (with QUARD's trailing space)")
-    g = np.asarray(gait, dtype=np.float64).reshape(-1)
+    g = _floats(gait, f"{where} gait")
     if g.size < 3:
         raise QuardError(f"{where}: gait needs 3 values, got {g.tolist()}")
     action[INDEX["gait_phase"] : INDEX["gait_bound"] + 1] = g[:3]
@@ -110,8 +124,8 @@ def _load_pickled(path: Path, trust_pickle: bool) -> dict[str, Any]:
         )
     try:
         obj = np.load(path, allow_pickle=True)
-    except (OSError, ValueError, EOFError) as err:
-        raise QuardError(f"{path}: unreadable ({err})") from err
+    except Exception as err:  # UnpicklingError, EOFError, ValueError, ...: a cut or damaged file
+        raise QuardError(f"{path}: unreadable ({type(err).__name__}: {err})") from err
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
         obj = obj.item()
     if not isinstance(obj, dict):
@@ -120,17 +134,42 @@ def _load_pickled(path: Path, trust_pickle: bool) -> dict[str, Any]:
 
 
 def _read_info(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    rows = list(csv.reader(io.StringIO(path.read_text())))
-    rows = [r for r in rows if r]
-    if not rows:
-        return {}
-    if "instruction" in [c.strip() for c in rows[0]]:
+    """info.csv as {column: value}: a header row naming "instruction" and one row of values, or QUART's headerless
+    "instruction, gait" row. The instruction must be there and not empty."""
+    if not path.is_file():
+        raise QuardError(f"{path} is missing: the episode's instruction is unknown")
+    try:
+        rows = [r for r in csv.reader(io.StringIO(path.read_bytes().decode("utf-8"))) if r]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise QuardError(f"{path}: unreadable ({type(err).__name__}: {err})") from err
+    if rows and "instruction" in [c.strip() for c in rows[0]]:
         header = [c.strip() for c in rows[0]]
         values = rows[1] if len(rows) > 1 else []
-        return {k: v.strip() for k, v in zip(header, values, strict=False)}
-    return {"instruction": rows[0][0].strip(), **({"gait": rows[0][1].strip()} if len(rows[0]) > 1 else {})}
+        info = {k: v.strip() for k, v in zip(header, values, strict=False)}
+    elif rows:
+        info = {"instruction": rows[0][0].strip(), **({"gait": rows[0][1].strip()} if len(rows[0]) > 1 else {})}
+    else:
+        info = {}
+    if not info.get("instruction"):
+        raise QuardError(f"{path}: no instruction (expected a column 'instruction' or the instruction first)")
+    return info
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # every PNG ends with this empty IEND chunk and its CRC
+
+
+def _read_png(path: Path) -> np.ndarray:
+    """An RGB frame; a truncated or damaged PNG (end marker and chunk CRCs checked first) raises QuardError."""
+    try:
+        data = path.read_bytes()
+        if not data.endswith(_PNG_END):
+            raise ValueError("no PNG end marker: truncated or not a PNG")
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()  # every chunk's CRC: a flipped byte fails here
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as err:  # UnidentifiedImageError, OSError, SyntaxError (bad chunk), ValueError, ...
+        raise QuardError(f"{path}: not a readable PNG ({type(err).__name__}: {err})") from err
 
 
 def _parse_bool(text: str, where: str) -> bool:
@@ -166,24 +205,23 @@ def read_quard_episode(
     kept = frames[::stride]
     if not kept:
         raise QuardError(f"{path}: no frames")
+    info = _read_info(path / "info.csv")  # first: a missing label fails before any pickle is loaded
+    if "success" in info:
+        success = _parse_bool(info["success"], f"{path}/info.csv success")
+    if "expert" in info:
+        expert = _parse_bool(info["expert"], f"{path}/info.csv expert")
+    if success is None:
+        raise QuardError(f"{path / 'info.csv'}: no success label; pass success=True/False (--success true|false)")
     width = len(next((path / "command").glob("*.npy")).stem)
     actions, images = [], []
     for f in kept:
         name = f"{f:0{width}d}"
         command = _load_pickled(path / "command" / f"{name}.npy", trust_pickle)
         actions.append(command_to_action(command, f"{path}/command/{name}.npy"))
-        with Image.open(path / "image" / f"{name}.png") as im:
-            images.append(np.asarray(im.convert("RGB")))
+        images.append(_read_png(path / "image" / f"{name}.png"))
     actions = np.stack(actions)
     if "terminate" not in command:
         actions[-1, TERMINATE] = 1.0  # QUARD: the episode's end is the stop
-    info = _read_info(path / "info.csv")
-    if "success" in info:
-        success = _parse_bool(info["success"], f"{path}/info.csv success")
-    if "expert" in info:
-        expert = _parse_bool(info["expert"], f"{path}/info.csv expert")
-    if success is None:
-        raise QuardError(f"{path}: no success label in info.csv; pass success=True/False (--success)")
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         raise QuardError(f"{path}: images of different sizes {sorted(shapes)}")
@@ -212,9 +250,10 @@ def iter_quard(
     expert: bool | None = None,
 ) -> Iterator[Episode]:
     root = Path(root)
+    if not root.is_dir():
+        raise QuardError(f"{root} is not a directory")
     if stride is None:
-        export = root / EXPORT_FILE
-        stride = int(json.loads(export.read_text()).get("stride", 1)) if export.exists() else DEFAULT_STRIDE
+        stride = _export_stride(root / EXPORT_FILE) if (root / EXPORT_FILE).exists() else DEFAULT_STRIDE
     if stride < 1:
         raise QuardError(f"stride must be >= 1, got {stride}")
     dirs = episode_dirs(root)
@@ -223,6 +262,17 @@ def iter_quard(
     for d in dirs:
         split_dir = d.parent.parent.name if d.parent.parent != root else "id"
         yield read_quard_episode(d, trust_pickle, stride, success, expert, split=split_dir)
+
+
+def _export_stride(path: Path) -> int:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
+        raise QuardError(f"{path}: unreadable ({type(err).__name__}: {err})") from err
+    stride = data.get("stride", 1) if isinstance(data, dict) else None
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise QuardError(f"{path}: expected a JSON object with an integer stride >= 1")
+    return stride
 
 
 def quard_to_dataset(
@@ -275,15 +325,29 @@ def write_quard_episode(path: Path, episode: Episode) -> None:
 
 
 def dataset_to_quard(dataset: str | Path, out: str | Path, split_dir: str = "sim") -> dict[str, Any]:
-    """Export a dataset to QUARD's layout (one frame per decision; quard_export.json records stride 1)."""
+    """Export a dataset to QUARD's layout (one frame per decision; quard_export.json records stride 1).
+
+    Written into a hidden sibling directory first and moved into `out` at the end (nothing on a failure)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    source = EpisodeDataset(dataset)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
     counters: dict[str, int] = {}
     steps = 0
-    for ep in EpisodeDataset(dataset).iter_episodes():
-        k = counters.get(ep.task, 0)
-        counters[ep.task] = k + 1
-        write_quard_episode(out / split_dir / ep.task / f"{k:06d}", ep)
-        steps += ep.length
-    (out / EXPORT_FILE).write_text(json.dumps({"stride": 1, "source": str(dataset), "decision_hz": 5.0}) + "\n")
+    try:
+        tmp.mkdir()
+        for ep in source.iter_episodes():
+            k = counters.get(ep.task, 0)
+            counters[ep.task] = k + 1
+            write_quard_episode(tmp / split_dir / ep.task / f"{k:06d}", ep)
+            steps += ep.length
+        info = {"stride": 1, "source": str(dataset), "decision_hz": 5.0}
+        (tmp / EXPORT_FILE).write_text(json.dumps(info) + "\n")
+        if out.exists():
+            shutil.copytree(tmp, out, dirs_exist_ok=True)
+        else:
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"episodes": sum(counters.values()), "transitions": steps, "out": str(out)}

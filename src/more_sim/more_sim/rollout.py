@@ -5,6 +5,9 @@ and sub-optimal policies, every decision, so a job's episode is the same whichev
 worker runs it. Recorded episodes become `more_common.dataset.Episode`s: the image each command was
 decided on, the command as the policy emitted it (contract order), the labels from the
 environment's own success check, and the privileged state per step as the extra "state".
+The observation after the last decision is not recorded (one image per episode for one transition in ~100):
+a time-limited (truncated) episode's last step therefore has no Bellman target, and the RL stream leaves it
+out instead of bootstrapping it from its own image (the done rule of more_common.dataset).
 """
 
 from __future__ import annotations
@@ -178,18 +181,20 @@ def _episode(st: _Slot, outcome: Outcome) -> Episode:
             "failure": outcome.failure,
             "scenario": st.info["scenario"].to_dict(),
             "state_fields": list(STATE_FIELDS),
+            "embodiment": st.info["embodiment"],
         },
     )
 
 
 def success_rates(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Per task: successes, episodes, rate, mean steps."""
+    """Per task: successes, episodes, rate, mean steps, falls (episodes that ended with the Go2 down)."""
     out: dict[str, Any] = {}
     for o in outcomes:
-        d = out.setdefault(o.job.task, {"successes": 0, "episodes": 0, "steps": 0})
+        d = out.setdefault(o.job.task, {"successes": 0, "episodes": 0, "steps": 0, "falls": 0})
         d["successes"] += int(o.success)
         d["episodes"] += 1
         d["steps"] += o.steps
+        d["falls"] += int(o.failure == "fall")
     for d in out.values():
         d["rate"] = d["successes"] / d["episodes"]
         d["mean_steps"] = d.pop("steps") / d["episodes"]

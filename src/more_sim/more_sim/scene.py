@@ -134,30 +134,53 @@ def _decal_yaw(part: str) -> float:
     return {"decal0": 0.0, "decal1": 90.0, "decal2": 180.0, "decal3": 270.0}[part]
 
 
-def build_xml(width: int, height: int, fovy: float = DEFAULT_FOVY, tilt: float = DEFAULT_TILT) -> tuple[str, dict]:
-    """The scene's MJCF and its in-memory assets (letter textures)."""
+def build_xml(
+    width: int,
+    height: int,
+    fovy: float = DEFAULT_FOVY,
+    tilt: float = DEFAULT_TILT,
+    kinematic_robot: bool = True,
+    collide: bool = False,
+) -> tuple[str, dict]:
+    """The scene's MJCF and its in-memory assets (letter textures).
+
+    `kinematic_robot`: a mocap body carrying the front camera (the kinematic embodiment); without it the MJCF is a
+    robot-free world that `more_sim.go2.Go2Body` attaches the physics Go2 to. `collide`: the floor and the things
+    take part in contacts (the physics Go2 walks on the floor and bumps into things; letter decals never collide).
+    `width` x `height` is the largest image any renderer of this model makes (MuJoCo's offscreen buffer).
+    """
     assets = {f"letter_{ch or 'blank'}.png": letter_png(ch) for ch in LETTERS}
     textures = "\n".join(
         f'    <texture name="tex_{ch or "blank"}" type="2d" file="letter_{ch or "blank"}.png"/>'
         f'<material name="letter_{ch or "blank"}" texture="tex_{ch or "blank"}"/>'
         for ch in LETTERS
     )
+    solid = ' contype="1" conaffinity="1"' if collide else ' contype="0" conaffinity="0"'
     bodies = []
     for kind, n in POOL.items():
         for i in range(n):
             geoms = []
             for part, gtype, size, pos in _parts(kind):
-                extra = ""
+                extra = solid
                 if part.startswith("decal"):
-                    extra = f' material="letter_blank" euler="0 0 {_decal_yaw(part):g}" rgba="1 1 1 1"'
+                    extra = ' contype="0" conaffinity="0"'
+                    extra += f' material="letter_blank" euler="0 0 {_decal_yaw(part):g}" rgba="1 1 1 1"'
                 geoms.append(
-                    f'      <geom name="{kind}{i}/{part}" type="{gtype}" size="{_fmt(size)}" pos="{_fmt(pos)}"'
-                    f' contype="0" conaffinity="0"{extra}/>'
+                    f'      <geom name="{kind}{i}/{part}" type="{gtype}" size="{_fmt(size)}" pos="{_fmt(pos)}"{extra}/>'
                 )
             bodies.append(
                 f'    <body name="{kind}{i}" mocap="true" pos="0 0 {PARK_Z}">\n' + "\n".join(geoms) + "\n    </body>"
             )
     up = (math.sin(tilt), 0.0, math.cos(tilt))
+    robot = ""
+    if kinematic_robot:
+        robot = f"""    <body name="robot" mocap="true" pos="0 0 {NOMINAL_BASE_HEIGHT}">
+      <camera name="front" pos="{CAMERA_FORWARD} 0 {CAMERA_UP}" xyaxes="0 -1 0 {_fmt(up)}" fovy="{fovy:g}"/>
+      <geom name="robot/trunk" type="box" size="0.19 0.09 0.05" group="{ROBOT_GROUP}" rgba="0.2 0.2 0.22 1"
+            contype="0" conaffinity="0"/>
+    </body>
+"""
+    floor_contact = ' friction="1.0 0.005 0.0001"' if collide else ' contype="0" conaffinity="0"'
     xml = f"""<mujoco model="more_sim">
   <statistic extent="1" center="0 0 0.3"/>
   <visual>
@@ -176,13 +199,8 @@ def build_xml(width: int, height: int, fovy: float = DEFAULT_FOVY, tilt: float =
   </asset>
   <worldbody>
     <light directional="true" pos="0 0 6" dir="-0.3 -0.2 -1" diffuse="0.55 0.55 0.55" castshadow="false"/>
-    <geom name="floor" type="plane" size="15 15 1" material="floor" contype="0" conaffinity="0"/>
-    <body name="robot" mocap="true" pos="0 0 {NOMINAL_BASE_HEIGHT}">
-      <camera name="front" pos="{CAMERA_FORWARD} 0 {CAMERA_UP}" xyaxes="0 -1 0 {_fmt(up)}" fovy="{fovy:g}"/>
-      <geom name="robot/trunk" type="box" size="0.19 0.09 0.05" group="{ROBOT_GROUP}" rgba="0.2 0.2 0.22 1"
-            contype="0" conaffinity="0"/>
-    </body>
-{chr(10).join(bodies)}
+    <geom name="floor" type="plane" size="15 15 1" material="floor"{floor_contact}/>
+{robot}{chr(10).join(bodies)}
   </worldbody>
 </mujoco>
 """
@@ -200,19 +218,31 @@ def yaw_pitch_quat(yaw: float, pitch: float) -> np.ndarray:
     return np.array([cy * cp, -sy * sp, cy * sp, sy * cp])
 
 
-class SceneRenderer:
-    """Renders the robot's front camera for a scenario's things at a robot state."""
+def _bounds(gtype: int, size: np.ndarray) -> tuple[float, tuple[float, float, float]]:
+    """MuJoCo's bounding sphere radius and local box half-sizes of a primitive geom (what its compiler computes)."""
+    a, b, c = (float(v) for v in size)
+    if gtype == mujoco.mjtGeom.mjGEOM_SPHERE:
+        return a, (a, a, a)
+    if gtype == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        return a + b, (a, a, a + b)
+    if gtype == mujoco.mjtGeom.mjGEOM_CYLINDER:
+        return math.hypot(a, b), (a, a, b)
+    if gtype == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+        return max(a, b, c), (a, b, c)
+    return math.sqrt(a * a + b * b + c * c), (a, b, c)  # box
 
-    def __init__(self, height: int = 96, width: int = 96, fovy: float = DEFAULT_FOVY, tilt: float = DEFAULT_TILT):
-        if height < 8 or width < 8:
-            raise ValueError(f"image size must be at least 8x8, got {height}x{width}")
-        self.height, self.width = int(height), int(width)
-        xml, assets = build_xml(self.width, self.height, fovy, tilt)
-        self.model = mujoco.MjModel.from_xml_string(xml, assets=assets)
-        self.data = mujoco.MjData(self.model)
-        self._renderer: mujoco.Renderer | None = None
-        m = self.model
-        self._robot = m.body("robot").mocapid[0]
+
+class ThingPool:
+    """The pooled bodies of a model built by `build_xml`: puts a scenario's things in place, names what a geom is.
+
+    Works on any model holding the pool (the kinematic scene, or the world the physics Go2 is attached to). Sizes
+    change per episode, so each resized geom also gets the bounding sphere and box MuJoCo's collision broad phase
+    uses (the compiler computes them once for the XML's sizes).
+    """
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
+        self.model, self.data = model, data
+        m = model
         self._slots: dict[str, list[tuple[int, dict[str, int]]]] = {}
         for kind, n in POOL.items():
             slots = []
@@ -230,12 +260,11 @@ class SceneRenderer:
         self._base_size = m.geom_size.copy()
         self._base_pos = m.geom_pos.copy()
         self._materials = {ch: m.material(f"letter_{ch or 'blank'}").id for ch in LETTERS}
-        self._option = mujoco.MjvOption()
-        self._option.geomgroup[ROBOT_GROUP] = 0
+        self.owner: dict[int, str] = {}  # geom id -> name of the thing it belongs to (this episode)
         self.clear()
 
-    # -- scene content ---------------------------------------------------------------------------
     def clear(self) -> None:
+        self.owner = {}
         for slots in self._slots.values():
             for mocap, geoms in slots:
                 self.data.mocap_pos[mocap] = (0.0, 0.0, PARK_Z)
@@ -254,6 +283,7 @@ class SceneRenderer:
             self.data.mocap_pos[mocap] = (t.x, t.y, 0.0)
             self.data.mocap_quat[mocap] = yaw_quat(t.yaw)
             self._shape(t, geoms)
+            self.owner.update({g: t.name for g in geoms.values()})
 
     def _shape(self, t: Thing, geoms: dict[str, int]) -> None:
         m = self.model
@@ -286,6 +316,34 @@ class SceneRenderer:
                 m.geom_pos[g] = (0.0, 0.0, t.height + BAR_THICKNESS / 2)
                 for part in ("post0", "post1"):
                     m.geom_rgba[geoms[part]] = COLOURS["grey"]
+        for g in geoms.values():
+            rbound, half = _bounds(int(m.geom_type[g]), m.geom_size[g])
+            m.geom_rbound[g] = rbound
+            m.geom_aabb[g] = (0.0, 0.0, 0.0, *half)
+
+
+class SceneRenderer:
+    """Renders the kinematic robot's front camera for a scenario's things at a robot state."""
+
+    def __init__(self, height: int = 96, width: int = 96, fovy: float = DEFAULT_FOVY, tilt: float = DEFAULT_TILT):
+        if height < 8 or width < 8:
+            raise ValueError(f"image size must be at least 8x8, got {height}x{width}")
+        self.height, self.width = int(height), int(width)
+        xml, assets = build_xml(self.width, self.height, fovy, tilt)
+        self.model = mujoco.MjModel.from_xml_string(xml, assets=assets)
+        self.data = mujoco.MjData(self.model)
+        self._renderer: mujoco.Renderer | None = None
+        self._robot = self.model.body("robot").mocapid[0]
+        self.pool = ThingPool(self.model, self.data)
+        self._option = mujoco.MjvOption()
+        self._option.geomgroup[ROBOT_GROUP] = 0
+
+    # -- scene content ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.pool.clear()
+
+    def set_things(self, things: tuple[Thing, ...]) -> None:
+        self.pool.set_things(things)
 
     # -- rendering -------------------------------------------------------------------------------
     def place_robot(self, state: BaseState) -> None:

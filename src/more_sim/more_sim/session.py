@@ -36,6 +36,8 @@ class TickResult:
     reward: float
     failure: str
     new_episode: bool  # this tick started an episode (a new instruction)
+    velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the trunk's mean (vx, vy, wz) over the decision
+    view: np.ndarray | None = None  # a third-person view (the go2 world node, when asked for)
 
 
 class SimSession:
@@ -104,6 +106,7 @@ class SimSession:
             reward=float(reward),
             failure=info["failure"],
             new_episode=new_episode,
+            velocity=(info["velocity"] or {}).get("achieved", (0.0, 0.0, 0.0)),
         )
 
     def close(self) -> None:

@@ -150,6 +150,17 @@ def test_sim_node_over_dds(sim_process, ros):
     assert spin_until(executor, sim_process, lambda: got["status"][-1].episode == episode + 2, 10)
     assert got["status"][-1].step == 0
 
+    # A decision on an image from before this episode began (the policy still deciding on the previous
+    # episode's frames) does not act in it: terminate stamped with an old image is ignored ...
+    old_stamp = got["image"][0].header.stamp
+    for _ in range(5):
+        pub.publish(command_to_msg(stop, stamp=old_stamp))
+        spin_until(executor, sim_process, lambda: False, 0.1)
+    assert got["status"][-1].episode == episode + 2 and not got["status"][-1].terminated
+    # ... and the same command on an image of this episode ends it.
+    pub.publish(command_to_msg(stop, stamp=got["image"][-1].header.stamp))
+    assert spin_until(executor, sim_process, lambda: got["status"][-1].terminated, 10)
+
 
 def test_session_without_ros_runs_episodes_back_to_back():
     session = SimSession("go_to", seed=1, config=None, reset_delay_ticks=2)

@@ -1,15 +1,22 @@
-"""The policy node's decisions, without ROS: image checks, staleness, instruction, enable/stop logic, rate.
+"""The policy node's decisions, without ROS: image checks, staleness, instruction, enable/stop logic, pacing.
 
 [Contract]
 - `PolicyCore.step(now)` makes one decision from the newest image and the current instruction and returns a
   `Decision`: the command to publish (always a valid, executable 12-vector), the decoder's bins and Q-values
   when the model ran, the state (PolicyStatus.STATE_*) and, for every stop, the fault that caused it.
 - Safety: the command is the stop command (zero velocities, stand, `action_contract.stand_command`) unless the
-  core is enabled, an image newer than `image_timeout_s` is present, the instruction is non-empty, the image
-  is well formed (encoding, size, step, data length) and the model ran without error and produced a finite
-  action. Nothing here raises on bad input: every failure becomes a stop decision naming the fault.
+  core is enabled, an image newer than `image_timeout_s` is present, the instruction has visible content
+  (`instruction_fault`), the image is well formed (encoding, size, step, data length) and the model ran
+  without error and produced a finite action. Nothing here raises on bad input: every failure becomes a stop
+  decision naming the fault. Stops carry image stamp 0 (they are not computed from an image).
+- `PolicyCore.watchdog(now)` is the stop that does not wait for the model: None while the newest image is
+  fresh, else the stop decision for "no image" / "stale image" (or DISABLED / DONE, same precedence as step).
+- `PolicyCore.finish(decision, now)`, called right before publishing: a decision computed from an image that
+  is older than `image_timeout_s` by now (slow inference) becomes a stop naming it. Calling watchdog and
+  finish under one lock with the publishing keeps commands ordered: once a stop for a stale image is out, no
+  model command from that image or an older one can follow (its image is older still).
 - Only the newest frame is kept (`submit_image` replaces the previous one): a slow model never works through
-  a backlog of old frames.
+  a backlog of old frames. `Pacer` says when a decision may start (fresh frame, at most rate_hz).
 - Terminate: a decoded terminate yields STATE_DONE and a standing command with terminate set. With
   `hold_on_terminate` the core stays DONE (standing) until the instruction changes or it is re-enabled.
 """
@@ -17,8 +24,10 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +52,46 @@ ENCODINGS: dict[str, tuple[int, bool]] = {
     "bgra8": (4, True),
 }
 MAX_SIDE = 8192  # no camera this stack meets is larger; a bigger header is corrupt, not an image
+
+
+# -- instructions -------------------------------------------------------------------------------------
+# Terminal escape sequences (CSI such as "\x1b[2J", OSC/DCS/APC strings up to their terminator, two-character
+# escapes): they draw nothing, and the printable bytes inside them ("[2J") are not an instruction.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)"
+    r"|\x1b[ -/]*[0-~]",
+    re.DOTALL,
+)
+# Unicode categories that show nothing: controls, format characters (zero-width spaces and joiners, the BOM
+# U+FEFF, soft hyphen), surrogates, and the separators (spaces, line and paragraph separators).
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+# Code points outside those categories that still show no content: the replacement characters that invalid
+# UTF-8 decodes to (U+FFFD) and U+FFFC, Hangul fillers and the braille blank (letters/symbols drawn empty),
+# the combining grapheme joiner and the variation selectors (modifiers with nothing to modify).
+INVISIBLE_CHARS = frozenset(
+    "\ufffd\ufffc\u115f\u1160\u3164\uffa0\u2800\u034f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+
+
+def visible_text(text: str) -> str:
+    """The characters of `text` that show something: escape sequences and invisible characters removed."""
+    return "".join(
+        c
+        for c in _ESCAPES.sub("", text)
+        if c not in INVISIBLE_CHARS and unicodedata.category(c) not in INVISIBLE_CATEGORIES
+    )
+
+
+def instruction_fault(text: str, max_chars: int) -> str:
+    """Why `text` cannot be an instruction ("" if it can): nothing visible in it, or longer than max_chars."""
+    if not visible_text(text):
+        return "empty instruction" if not text.strip() else f"empty instruction: no visible characters in {text[:60]!a}"
+    if len(text) > max_chars:
+        return f"instruction too long: {len(text)} > {max_chars} characters"
+    return ""
 
 
 class ImageError(ValueError):
@@ -130,10 +179,13 @@ class Decision:
     bins: np.ndarray | None = None  # decoder bins (12 int) when the model ran
     q_values: np.ndarray | None = None  # decoder Q-values (12 float) when the model ran
     raw_action: np.ndarray | None = None  # decoder bin centres before for_controller
-    image_stamp_ns: int = 0  # stamp of the image the command was computed from (0 if none)
-    image_age_s: float = math.nan
+    image_stamp_ns: int = 0  # stamp of the image the command was computed from (0 for stops)
+    image_age_s: float = math.nan  # age of its image when it started [s] (at publish: stale-at-publish stops)
     inference_ms: float = math.nan
     instruction: str = ""
+    image_seq: int = 0  # which submitted image (PolicyCore.image_seq) the decision read (0: none)
+    image_received_s: float = math.nan  # when that image was submitted (the core's clock) [s]
+    convert_ms: float = math.nan  # image checks and conversion to RGB [ms]
     image: np.ndarray | None = field(default=None, repr=False)  # the RGB frame used (for the annotated image)
 
     @property
@@ -184,6 +236,7 @@ class PolicyCore:
         self._done = False
         self.decisions = 0
         self.rate = RateMeter()
+        self.camera_rate = RateMeter()  # of submitted images
 
     # -- inputs (any thread) -----------------------------------------------------------------------
     def submit_image(self, image: RawImage, received_at: float | None = None) -> None:
@@ -191,11 +244,20 @@ class PolicyCore:
             self._image = image
             self._image_received = self._clock() if received_at is None else received_at
             self._image_seq += 1
+            self.camera_rate.tick(self._image_received)
 
     @property
     def image_seq(self) -> int:
         """Counts submitted images (the worker waits for it to change to decide on a new frame)."""
         return self._image_seq
+
+    def newest_frame(self) -> tuple[int, float]:
+        """(image_seq, receive time) of the newest image; (0, -inf) before the first."""
+        with self._lock:
+            return self._image_seq, self._image_received
+
+    def now(self) -> float:
+        return self._clock()
 
     def set_instruction(self, text: str) -> None:
         with self._lock:
@@ -220,9 +282,9 @@ class PolicyCore:
     def step(self, now: float | None = None) -> Decision:
         now = self._clock() if now is None else now
         with self._lock:
-            image, received, instruction = self._image, self._image_received, self._instruction
+            image, received, seq, instruction = self._image, self._image_received, self._image_seq, self._instruction
             enabled, done = self._enabled, self._done
-        decision = self._decide(now, image, received, instruction, enabled, done)
+        decision = self._decide(now, image, received, seq, instruction, enabled, done)
         if decision.state == STATE_DONE and self.config.hold_on_terminate:
             with self._lock:
                 if self._instruction == instruction:
@@ -231,8 +293,43 @@ class PolicyCore:
         self.rate.tick(now)
         return decision
 
+    def watchdog(self, now: float | None = None) -> Decision | None:
+        """None while the newest image is fresh (decisions are the worker's); else the stop to publish now."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            image, received, seq, instruction = self._image, self._image_received, self._image_seq, self._instruction
+            enabled, done = self._enabled, self._done
+        if image is not None and now - received <= self.config.image_timeout_s:
+            return None
+        return self._decide(now, image, received, seq, instruction, enabled, done)  # never reaches the model
+
+    def finish(self, decision: Decision, now: float | None = None) -> Decision:
+        """The decision to publish at `now`: a command computed from an image that has become older than
+        image_timeout_s (the model took too long) is replaced by a stop naming it."""
+        now = self._clock() if now is None else now
+        age = now - decision.image_received_s
+        if decision.is_stop or not age > self.config.image_timeout_s:  # NaN (no image) compares False
+            return decision
+        return _stop(
+            STATE_FAULT,
+            f"stale image at publish: decided on an image {age:.3f} s old > image_timeout_s "
+            f"{self.config.image_timeout_s} (inference {decision.inference_ms:.0f} ms)",
+            image_age_s=age,
+            inference_ms=decision.inference_ms,
+            instruction=decision.instruction,
+            image_seq=decision.image_seq,
+            image_received_s=decision.image_received_s,
+        )
+
     def _decide(
-        self, now: float, image: RawImage | None, received: float, instruction: str, enabled: bool, done: bool
+        self,
+        now: float,
+        image: RawImage | None,
+        received: float,
+        seq: int,
+        instruction: str,
+        enabled: bool,
+        done: bool,
     ) -> Decision:
         if not enabled:
             return _stop(STATE_DISABLED, "", instruction=instruction)
@@ -241,27 +338,24 @@ class PolicyCore:
         if image is None:
             return _stop(STATE_FAULT, "no image received yet", instruction=instruction)
         age = now - received
+        frame = {"image_age_s": age, "image_seq": seq, "image_received_s": received}
         if age > self.config.image_timeout_s:
             return _stop(
                 STATE_FAULT,
                 f"stale image: {age:.3f} s old > image_timeout_s {self.config.image_timeout_s}",
-                image_age_s=age,
                 instruction=instruction,
+                **frame,
             )
-        if not instruction.strip():
-            return _stop(STATE_FAULT, "empty instruction", image_age_s=age)
-        if len(instruction) > self.config.max_instruction_chars:
-            return _stop(
-                STATE_FAULT,
-                f"instruction too long: {len(instruction)} > {self.config.max_instruction_chars} characters",
-                image_age_s=age,
-                instruction=instruction[:80],
-            )
-        common = {"image_age_s": age, "instruction": instruction, "image_stamp_ns": image.stamp_ns}
+        fault = instruction_fault(instruction, self.config.max_instruction_chars)
+        if fault:
+            return _stop(STATE_FAULT, fault, instruction=instruction[:80], **frame)
+        start = time.perf_counter()
         try:
             rgb = image_to_rgb(image)
         except ImageError as err:
-            return _stop(STATE_FAULT, f"malformed image: {err}", **common)
+            return _stop(STATE_FAULT, f"malformed image: {err}", instruction=instruction, **frame)
+        convert_ms = (time.perf_counter() - start) * 1e3
+        common = {**frame, "instruction": instruction, "convert_ms": convert_ms}
         start = time.perf_counter()
         try:
             out = self._policy.decode([rgb], [instruction])
@@ -286,8 +380,44 @@ class PolicyCore:
             raw_action=raw,
             inference_ms=ms,
             image=rgb,
+            image_stamp_ns=image.stamp_ns,
             **common,
         )
+
+
+class Pacer:
+    """When the decision worker may start: on a fresh frame, self-synchronised to the camera, <= rate_hz.
+
+    A decision starts on a frame that arrived while the decision slot was open, at its arrival - or, if it
+    came in while the previous decision was still running, right after that one, provided it waited less than
+    a third of the camera's frame interval for it (`frame_interval`; with the interval not yet known, not at
+    all). Such a frame is skipped otherwise: deciding on the next, fresh frame then gives commands whose
+    information is younger on average (a frame that waited w, against the next one a frame interval F later:
+    the command in force is on average w + decode / 2 older against (F - w + decode) / 2, and w < F / 3 is
+    where using it wins). After a decision that started at t the next slot opens at
+    max(previous opening + period, t + period / 2): phase-locked to the slots while frames come early enough
+    (a 30 fps camera gives exactly rate_hz), following the camera when its frames come later, so a camera at
+    rate_hz is decided frame by frame as long as its arrival times vary by less than half a period, and a
+    slower one always is (while decisions are shorter than its frame interval). Hence no two decisions are
+    closer than half a period, and a window of T seconds holds at most T * rate_hz + 1.5 of them.
+    """
+
+    def __init__(self, rate_hz: float) -> None:
+        if not (math.isfinite(rate_hz) and rate_hz > 0):
+            raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
+        self.period = 1.0 / rate_hz
+        self.min_interval = 0.5 * self.period
+        self.opens_at = -math.inf
+
+    def ready(self, frame_received: float, free_since: float, frame_interval: float = math.nan) -> bool:
+        """May a decision start on the frame received at `frame_received`, the worker being free since
+        `free_since` (the end of its previous decision), frames coming every `frame_interval` seconds?"""
+        waited = free_since - frame_received
+        max_wait = frame_interval / 3 if math.isfinite(frame_interval) else 0.0
+        return frame_received >= self.opens_at and (waited <= 0 or waited < max_wait)
+
+    def started(self, now: float) -> None:
+        self.opens_at = max(self.opens_at + self.period, now + self.min_interval)
 
 
 def executable_action(raw: np.ndarray, spec: ActionSpec = DEFAULT_SPEC) -> tuple[np.ndarray, int]:

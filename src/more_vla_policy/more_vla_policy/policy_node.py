@@ -1,11 +1,15 @@
 """Policy node: camera image + instruction -> MoRE policy -> QuadrupedCommand (bins and Q-values), with safety stops.
 
-Inference runs on a worker thread, never on the executor: callbacks only store the newest image (older ones
-are dropped) and the instruction. The worker decides at most `rate_hz` times a second, as soon as a new frame
-is there, through `policy_core.PolicyCore`: a stale or malformed image, an empty instruction or any inference
-error yields the stop command and an ERROR on /diagnostics; the node never dies on bad input. It publishes
-only stop commands until enabled (parameter `enabled` or the std_srvs/SetBool service on /more/policy/enable).
-Also publishes PolicyStatus per decision, RViz markers and the annotated image (when someone listens).
+Inference runs on a worker thread, never on the executor: the image callback only stores the newest frame
+(older ones are dropped) and wakes the worker, which starts a decision on that frame at once when the
+decision slot is open (`policy_core.Pacer`: at most `rate_hz`, self-synchronised to the camera; a frame that
+would have to wait is skipped for the next one). A watchdog timer on the executor, independent of the model,
+publishes stop commands as soon as the newest image is older than `image_timeout_s`; a decision whose image
+went stale during inference is published as a stop. Stale or malformed images, an instruction with nothing
+visible in it and any inference error yield the stop command and an ERROR on /diagnostics; the node never
+dies on bad input. It publishes only stop commands until enabled (parameter `enabled` or the std_srvs/SetBool
+service on /more/policy/enable). Also publishes PolicyStatus per decision, RViz markers and the annotated
+image (when someone listens), all stamped like the command they show.
 """
 
 from __future__ import annotations
@@ -35,15 +39,19 @@ from more_vla_policy.policy_core import (
     STATE_NAMES,
     CoreConfig,
     Decision,
+    Pacer,
     PolicyCore,
     percentile,
 )
 
 NODE_NAME = "policy_node"
+# draft: temporal-draft decoding (the previous decision of the same instruction as the draft, verified in window
+# passes: exactly greedy's bins, ~3 passes instead of 12); greedy: the KV-cached token-by-token decoder.
+DECODERS = ("draft", "greedy")
 PARAMS = {
     "checkpoint": ("", None, "checkpoint directory (empty: $MORE_CHECKPOINT, else the demo checkpoint models/demo)"),
     "device": ("cpu", None, "torch device for the model: cpu, cuda, cuda:0 ..."),
-    "torch_threads": (0, non_negative, "torch CPU threads for inference (0: torch's default)"),
+    "torch_threads": (0, non_negative, "torch CPU threads for inference (0: torch's default, one per core)"),
     "rate_hz": (5.0, positive, "maximum decision rate [Hz], > 0"),
     "image_timeout_s": (0.5, positive, "an image older than this [s] stops the robot, > 0"),
     "instruction": ("", None, "the instruction (also settable at run time and on the instruction topic)"),
@@ -55,16 +63,24 @@ PARAMS = {
     "publish_annotated_image": (True, None, "publish the annotated image (rendered only when subscribed)"),
     "diagnostics_period_s": (1.0, positive, "period of OK diagnostics [s]; faults are reported at once"),
     "warmup": (True, None, "run one decode on a blank image at start-up (first-call cost off the clock)"),
+    "decoder": (
+        "draft",
+        lambda v: v in DECODERS,
+        f"one of {list(DECODERS)}: draft = greedy's actions exactly, fewer passes",
+    ),
+    "merge_attention_lora": (True, None, "fold the attention LoRA into its base weights for inference (faster)"),
 }
 RUNTIME_PARAMS = ("instruction", "enabled")
 LATENCY_WINDOW = 200
+# How often the watchdog looks at the newest image's age [s]: a stop goes out within this after the timeout
+# (plus executor delay), and the check costs a few microseconds.
+WATCHDOG_PERIOD_S = 0.02
 
 
 class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
         from std_srvs.srv import SetBool
@@ -79,6 +95,15 @@ class PolicyNode(Node):
 
             torch.set_num_threads(p["torch_threads"])
         policy = load_checkpoint_policy(p["checkpoint"], p["device"])
+        if p["merge_attention_lora"]:
+            policy.merge_attention_lora()
+        self._drafts = None
+        self._greedy_passes = policy.num_slots  # prefill + one step per further slot (12 by default)
+        if p["decoder"] == "draft":
+            from more_model.draft_decoder import DraftState
+
+            on_gpu = policy.device.type == "cuda"
+            policy = self._drafts = DraftState(policy.action_decoder(cuda_graph=on_gpu))
         try:
             config = CoreConfig(
                 image_timeout_s=p["image_timeout_s"],
@@ -92,6 +117,8 @@ class PolicyNode(Node):
         self.core.set_enabled(p["enabled"])
         if p["warmup"]:
             self._warmup(policy)
+            if self._drafts is not None:
+                self._drafts.reset()
 
         self._status_type = PolicyStatus
         self._cmd_pub = self.create_publisher(
@@ -112,14 +139,11 @@ class PolicyNode(Node):
 
         self._new_frame = threading.Event()
         self._stop = threading.Event()
-        inputs = MutuallyExclusiveCallbackGroup()
+        # Held while a decision is checked (core.finish / core.watchdog) and published, so worker and watchdog
+        # publish in the order they checked: no model command can follow a stop for an older image.
+        self._publish_lock = threading.Lock()
         self.create_subscription(
-            Image,
-            p["image_topic"],
-            self._on_image,
-            SENSOR_QOS,
-            callback_group=inputs,
-            qos_overriding_options=OVERRIDABLE,
+            Image, p["image_topic"], self._on_image, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
         )
         # Two subscriptions: the latched one receives the last instruction published before we started, the
         # volatile one hears publishers that do not latch (a latched reader cannot match those in DDS).
@@ -129,7 +153,6 @@ class PolicyNode(Node):
                 names.INSTRUCTION,
                 self._on_instruction,
                 qos,
-                callback_group=inputs,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies(entity_id=entity_id),
             )
         self.create_service(SetBool, names.POLICY_ENABLE, self._on_enable)
@@ -137,9 +160,16 @@ class PolicyNode(Node):
 
         self._inference_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._start_age_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)  # frame age when a decision starts
+        self._publish_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.faults = 0
+        self.watchdog_stops = 0
+        self.stale_at_publish = 0
         self._last_diag = -float("inf")
         self._last_state: int | None = None
+        self._pacer = Pacer(p["rate_hz"])
+        self._watchdog_last = None  # when the watchdog last published (None: image fresh)
+        self._watchdog = self.create_timer(min(WATCHDOG_PERIOD_S, config.image_timeout_s / 2), self._on_watchdog)
         self._worker = threading.Thread(target=self._run, name="policy_inference", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -156,6 +186,8 @@ class PolicyNode(Node):
         self.core.set_instruction(msg.data)
 
     def _on_enable(self, request, response):  # noqa: ANN001
+        if self._drafts is not None:
+            self._drafts.reset()  # what follows a pause is no continuation of what came before it
         self.core.set_enabled(request.data)
         response.success = True
         response.message = "enabled" if request.data else "disabled: publishing stop commands"
@@ -186,30 +218,61 @@ class PolicyNode(Node):
             self.get_logger().warning(f"warm-up decode failed: {type(err).__name__}: {err}")
 
     def _run(self) -> None:
-        period = 1.0 / self.params["rate_hz"]
-        next_due = time.monotonic()
-        seen = -1
+        used = 0  # image_seq of the last frame decided on or skipped
+        free_since = self.core.now()  # when the previous decision ended
         while not self._stop.is_set():
-            now = time.monotonic()
-            if next_due > now and self._stop.wait(next_due - now):
-                return
-            # Decide on a new frame as soon as one is there; without one, decide anyway after a period
-            # (the core then reports the image as stale once it is older than image_timeout_s).
-            if self.core.image_seq == seen:
-                self._new_frame.clear()
-                if self.core.image_seq == seen:
-                    self._new_frame.wait(period)
-            seen = self.core.image_seq
-            next_due = time.monotonic() + period
-            decision = self.core.step()
+            self._new_frame.clear()
+            seq, received = self.core.newest_frame()
+            if seq == used:
+                self._new_frame.wait(0.5)  # the timeout only lets a missed stop() be seen
+                continue
+            used = seq
+            if not self._pacer.ready(received, free_since, 1.0 / self.core.camera_rate.rate_hz):
+                continue  # came before the slot opened, or waited too long for the previous decision: skip it
+            now = self.core.now()
+            self._pacer.started(now)
+            self._start_age_ms.append((now - received) * 1e3)
+            decision = self.core.step(now)
             try:
-                self._publish(decision)
+                self._emit(decision)
             except Exception as err:  # shutting down (context invalid): leave quietly; else report, go on
                 if self._stop.is_set() or not self.context.ok():
                     return
                 self.get_logger().error(f"publishing failed: {type(err).__name__}: {err}")
+            free_since = self.core.now()
+
+    def _on_watchdog(self) -> None:
+        with self._publish_lock:
+            d = self.core.watchdog()
+            if d is None:
+                self._watchdog_last = None
+                return
+            now = self.core.now()
+            # the first stop at once, then at the decision rate while the image stays stale
+            if self._watchdog_last is not None and now - self._watchdog_last < self._pacer.period:
+                return
+            self._watchdog_last = now
+            self.watchdog_stops += 1
+            try:
+                self._publish(d)
+            except Exception as err:  # as in the worker: never let a failed publish end the node
+                if self.context.ok():
+                    self.get_logger().error(f"publishing the watchdog's stop failed: {type(err).__name__}: {err}")
+
+    def _emit(self, d: Decision) -> None:
+        with self._publish_lock:
+            d = self.core.finish(d)
+            if d.fault.startswith("stale image at publish"):
+                self.stale_at_publish += 1
+            self._publish(d)
+        # the annotated image is the expensive one (rendering); its stamp ties it to its command
+        if self.params["publish_annotated_image"] and self._annotated_pub.get_subscription_count() > 0:
+            img = annotate(d.image, d.action, d.q_values, d.state, d.instruction, d.fault)
+            self._annotated_pub.publish(image_msg(img, names.CAMERA_OPTICAL_FRAME, ns_to_stamp(d.image_stamp_ns)))
 
     def _publish(self, d: Decision) -> None:
+        """Command, status, diagnostics and markers of one decision (the caller holds _publish_lock)."""
+        start = time.perf_counter()
         now = self.get_clock().now()
         now_ns = now.nanoseconds
         stamp = ns_to_stamp(d.image_stamp_ns)  # zero when the command does not come from an image
@@ -232,11 +295,9 @@ class PolicyNode(Node):
         self._status_pub.publish(status)
         self._diagnose(d, now_ns / 1e9, latency_ms, now.to_msg())
         if self.params["publish_markers"] and self._marker_pub.get_subscription_count() > 0:
-            specs = command_markers(d.action, d.state, self.core.instruction, d.fault)
-            self._marker_pub.publish(marker_array(specs, names.BASE_FRAME, now.to_msg()))
-        if self.params["publish_annotated_image"] and self._annotated_pub.get_subscription_count() > 0:
-            img = annotate(d.image, d.action, d.q_values, d.state, self.core.instruction, d.fault)
-            self._annotated_pub.publish(image_msg(img, names.CAMERA_OPTICAL_FRAME, stamp))
+            specs = command_markers(d.action, d.state, d.instruction, d.fault)
+            self._marker_pub.publish(marker_array(specs, names.BASE_FRAME, stamp))
+        self._publish_ms.append((time.perf_counter() - start) * 1e3)
 
     def _diagnose(self, d: Decision, now_s: float, latency_ms: float, stamp) -> None:  # noqa: ANN001
         changed = d.state != self._last_state
@@ -258,9 +319,21 @@ class PolicyNode(Node):
             "camera_to_command_ms": latency_ms,
             "camera_to_command_ms_p50": percentile(self._latency_ms, 50),
             "camera_to_command_ms_p99": percentile(self._latency_ms, 99),
+            "image_age_at_start_ms_p50": percentile(self._start_age_ms, 50),
+            "convert_ms": d.convert_ms,
+            "publish_ms_p50": percentile(self._publish_ms, 50),
             "rate_hz": self.core.rate.rate_hz,
+            "image_rate_hz": self.core.camera_rate.rate_hz,
             "decisions": self.core.decisions,
+            "decoder": self.params["decoder"],
+            "decode_passes": (
+                int(self._drafts.last_passes[0])
+                if self._drafts is not None and self._drafts.last_passes is not None
+                else self._greedy_passes
+            ),
             "faults": self.faults,
+            "watchdog_stops": self.watchdog_stops,
+            "stale_at_publish": self.stale_at_publish,
         }
         self._diag_pub.publish(diagnostic_array(f"more_vla_policy: {NODE_NAME}", level, message, values, stamp, "vla"))
 
@@ -274,7 +347,9 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PolicyNode, NODE_NAME, __doc__.splitlines()[0], args, executor_threads=2)
+    # One executor thread is enough: every callback is short (inference has its own thread) and rclpy's
+    # multi-threaded executor costs more Python per callback, which the inference thread pays for in GIL time.
+    return run_node(PolicyNode, NODE_NAME, __doc__.splitlines()[0], args)
 
 
 if __name__ == "__main__":

@@ -93,10 +93,13 @@ def test_realsense_recording_then_reconnect(tmp_path):
     for m, i in zip(images, ids, strict=True):
         np.testing.assert_array_equal(_pixels(m), rsrec.frame(i, 64, 48))
     # (the first frames may go out before discovery matched the probe: best-effort sensor QoS)
-    restart = next(k for k in range(1, len(ids)) if ids[k] <= ids[k - 1])
-    assert ids[:restart] == list(range(ids[0], 5)), ids  # to the end of the recording
-    second = ids[restart:]  # re-opened: from the start again (librealsense may drop the very first frame)
-    assert second == list(range(second[0], second[0] + len(second))) and second[0] <= 1, ids
+    starts = [0, *(k for k in range(1, len(ids)) if ids[k] <= ids[k - 1])]
+    runs = [ids[a:b] for a, b in zip(starts, [*starts[1:], len(ids)], strict=True)]
+    assert len(runs) >= 2, ids  # played, disconnected at the end, re-opened (a starved CPU may loop once more)
+    for k, run in enumerate(runs):
+        assert run == list(range(run[0], run[0] + len(run))), ids  # consecutive frames, none skipped
+        assert k == len(runs) - 1 or run[-1] == 4, ids  # each pass to the end of the recording
+        assert k == 0 or run[0] <= 1, ids  # re-opened: from the start again (librealsense may drop the first)
     info = infos[0]
     assert list(info.k) == pytest.approx([rsrec.FX, 0, rsrec.PPX, 0, rsrec.FY, rsrec.PPY, 0, 0, 1])
     assert list(info.d) == pytest.approx(rsrec.COEFFS)

@@ -1,5 +1,6 @@
 """The policy node as its own process, driven over real DDS: no motion until enabled, exact decoding, a stop
-command and an ERROR diagnostic for every bad input, markers and annotated image matching the command."""
+command and an ERROR diagnostic for every bad input, markers and annotated image matching the command, the
+watchdog's stop after the last image, no command from an image that went stale during inference."""
 
 import time
 
@@ -80,13 +81,14 @@ def set_enabled(probe, enabled):
     assert future.result().success
 
 
-def stream(probe, rgb, **kw):
-    """An action for spin_until that publishes `rgb` with a fresh stamp each call (returns stamps used)."""
+def stream(probe, rgb, publisher=None, **kw):
+    """An action for spin_until that publishes `rgb` with a fresh stamp each call (`act.stamps`: those used)."""
     stamps = []
+    publisher = publisher or probe.image_pub
 
     def act():
         stamps.append(now_ns(probe))
-        probe.image_pub.publish(image_message(rgb, stamps[-1], **kw))
+        publisher.publish(image_message(rgb, stamps[-1], **kw))
 
     act.stamps = stamps
     return act
@@ -94,6 +96,10 @@ def stream(probe, rgb, **kw):
 
 def is_stop(cmd):
     return list(cmd.bins) == [-1] * 12 and cmd.vx == 0.0 and cmd.vy == 0.0 and cmd.wz == 0.0
+
+
+def stamp_of(msg):
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 def test_no_motion_until_enabled_then_exactly_the_models_decision(rig, checkpoint):
@@ -129,16 +135,22 @@ def test_no_motion_until_enabled_then_exactly_the_models_decision(rig, checkpoin
     assert probe.spin_until(running, timeout=10, action=act)
     assert running()[-1].fault == "" and running()[-1].inference_ms > 0
 
-    # monitoring: markers and the annotated image of a decided command carry its values
-    assert probe.spin_until(lambda: probe.markers and probe.annotated, timeout=10, action=act)
-    cmd = decided()[-1]
-    arrow = next(m for m in probe.markers[-1].markers if m.ns == "velocity")
+    # monitoring: the markers and the annotated image of a decided command carry its values. Each carries the
+    # stamp of the command it shows; markers of other (stop) commands may arrive in between, so match by stamp.
+    def shown():
+        markers = {stamp_of(a.markers[0]): a for a in probe.markers if a.markers}
+        images = {stamp_of(m): m for m in probe.annotated}
+        both = [c for c in decided() if stamp_of(c) in markers and stamp_of(c) in images]
+        return (both[-1], markers[stamp_of(both[-1])], images[stamp_of(both[-1])]) if both else None
+
+    assert probe.spin_until(shown, timeout=10, action=act)
+    cmd, marker_array, img_msg = shown()
+    assert stamp_of(cmd) in act.stamps and list(cmd.bins) == ref.bins[0].tolist()
+    arrow = next(m for m in marker_array.markers if m.ns == "velocity")
     assert arrow.header.frame_id == "base_link"
     assert (arrow.points[1].x, arrow.points[1].y) == pytest.approx((cmd.vx, cmd.vy), abs=1e-6)
-    text = next(m for m in probe.markers[-1].markers if m.ns == "text")
-    assert f'"{INSTRUCTION}"' in text.text
-    by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in probe.annotated}
-    img_msg = by_stamp.get((cmd.header.stamp.sec, cmd.header.stamp.nanosec)) or probe.annotated[-1]
+    text = next(m for m in marker_array.markers if m.ns == "text")
+    assert f'"{INSTRUCTION}"' in text.text and text.text.splitlines()[-1] in ("running", "done")
     img = np.frombuffer(bytes(img_msg.data), np.uint8).reshape(img_msg.height, img_msg.width, 3)
     np.testing.assert_array_equal(img[:48, :64], good_image())
     for i in range(12):
@@ -169,9 +181,14 @@ def _set(**fields):
     return mutate
 
 
+INSTRUCTION_CASES = {
+    "empty_instruction": ("", "empty instruction"),
+    "escape_instruction": ("\x1b[2J\x07", r"empty instruction: no visible characters in '\x1b[2J\x07'"),
+    "zero_width_instruction": ("\u200b\ufeff", r"empty instruction: no visible characters in '\u200b\ufeff'"),
+}
 CASES = {
     "stale_image": (lambda probe: lambda: None, "stale image"),
-    "empty_instruction": (None, "empty instruction"),
+    **{name: (None, needle) for name, (_, needle) in INSTRUCTION_CASES.items()},
     "wrong_encoding": (_bad_mono, "malformed image: unsupported encoding 'mono8'"),
     "zero_height": (lambda p: _publish_raw(p, _set(height=0, data=b"")), "malformed image: bad size 64x0"),
     "short_step": (lambda p: _publish_raw(p, _set(step=64 * 3 - 1)), "malformed image: step 191 is shorter"),
@@ -192,8 +209,8 @@ def test_each_bad_input_yields_a_stop_and_an_error_diagnostic(rig, case):
     n = len(probe.commands)
     assert probe.spin_until(lambda: any(c.bins[0] >= 0 for c in probe.commands[n:]), timeout=20, action=good)
     make_action, needle = CASES[case]
-    if case == "empty_instruction":
-        publish_instruction(probe, "")
+    if case in INSTRUCTION_CASES:
+        publish_instruction(probe, INSTRUCTION_CASES[case][0])
         action = good
     else:
         action = make_action(probe)
@@ -217,8 +234,84 @@ def test_each_bad_input_yields_a_stop_and_an_error_diagnostic(rig, case):
     assert time.monotonic() - start < TIMEOUT_S + 4.0
     faulted = lambda: [m for m in probe.status[n_status:] if m.state == 2 and needle in m.fault]  # noqa: E731
     assert probe.spin_until(faulted, timeout=5, action=action), "no FAULT PolicyStatus naming the fault"
-    if case == "empty_instruction":
+    stops = [c for c in probe.commands[n_cmd:] if is_stop(c)]
+    assert all(stamp_of(c) == 0 for c in stops), "a stop is not computed from an image: its stamp is zero"
+    if case in INSTRUCTION_CASES:
         publish_instruction(probe, INSTRUCTION)
+
+
+def test_the_watchdog_stops_within_the_timeout_after_the_last_image_and_nothing_follows_but_stops(rig):
+    """5 trials (bench/bench_faults.py runs 30): images until the model decides, then none. The first stop
+    arrives within image_timeout_s + 100 ms of the last image (not before the timeout), and after it only
+    stops."""
+    from more_msgs.msg import QuadrupedCommand
+    from more_ros import names
+    from more_ros.qos import COMMAND_QOS
+
+    probe = rig
+    set_enabled(probe, True)
+    publish_instruction(probe, INSTRUCTION)
+    timed = probe.listen(QuadrupedCommand, names.COMMAND, COMMAND_QOS, stamp=True)
+    reactions = []
+    for _ in range(5):
+        act = stream(probe, good_image())
+        n = len(timed)
+        assert probe.spin_until(lambda: any(c.bins[0] >= 0 for _, c in timed[n:]), timeout=20, action=act)  # noqa: B023
+        act()
+        last_image = time.monotonic()
+        n = len(timed)
+        assert probe.spin_until(lambda: any(is_stop(c) for _, c in timed[n:]), timeout=TIMEOUT_S + 3)  # noqa: B023
+        first = next(i for i, (_, c) in enumerate(timed[n:], n) if is_stop(c))
+        reactions.append(timed[first][0] - last_image)
+        probe.spin_for(0.3)
+        assert all(is_stop(c) for _, c in timed[first:]), "a model command followed the watchdog's stop"
+    assert all(TIMEOUT_S - 0.01 <= r <= TIMEOUT_S + 0.1 for r in reactions), reactions
+
+
+def test_a_decision_on_an_image_that_went_stale_during_inference_is_published_as_a_stop(checkpoint):
+    """image_timeout_s 5 ms, shorter than any decode of the model: every decision's image is stale by the time
+    it would be published, so not one model command goes out; FAULT status and ERROR diagnostic name it."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+
+    from more_msgs.msg import PolicyStatus, QuadrupedCommand
+    from more_ros.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
+
+    topic = "/test_stale_at_publish/image"  # its own image topic: the module's node hears none of these images
+    proc = NodeProcess(
+        "more_vla_policy.policy_node",
+        {
+            "checkpoint": str(checkpoint),
+            "rate_hz": 10.0,
+            "image_timeout_s": 0.005,
+            "torch_threads": 1,
+            "enabled": True,
+            "instruction": INSTRUCTION,
+            "image_topic": topic,
+        },
+    )
+    probe = Probe("stale_at_publish_probe")
+    try:
+        from more_ros import names
+
+        publisher = probe.node.create_publisher(Image, topic, SENSOR_QOS)
+        commands = probe.listen(QuadrupedCommand, names.COMMAND, COMMAND_QOS)
+        status = probe.listen(PolicyStatus, names.POLICY_STATUS, STATUS_QOS)
+        diagnostics = probe.listen(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
+        act = stream(probe, good_image(), publisher=publisher)
+        needle = "stale image at publish: decided on an image"
+        replaced = lambda: [m for m in status if m.state == 2 and needle in m.fault]  # noqa: E731
+        reported = lambda: [  # noqa: E731
+            s for d in diagnostics for s in d.status if s.level == b"\x02" and needle in s.message
+        ]
+        ok = probe.spin_until(lambda: len(replaced()) >= 3 and reported(), timeout=90, action=act, every=0.05)
+        assert ok, f"no decision replaced by a stop: {[m.fault for m in status][-5:]} {proc.output()[-1500:]}"
+        # a model command would carry its image's stamp; stops carry zero
+        assert not [c for c in commands if stamp_of(c) in set(act.stamps)], "a stale decision went out"
+    finally:
+        probe.close()
+        err = _stopped(proc)
+        assert "Traceback" not in err, err[-3000:]
 
 
 def test_bad_parameters_end_the_node_with_one_line(tmp_path):

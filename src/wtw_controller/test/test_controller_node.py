@@ -1,4 +1,5 @@
-"""The controller as a real process: wiring, 50 Hz output, and its watchdogs over DDS."""
+"""The controller as a real process with the walk-these-ways backend: wiring, 50 Hz output and watchdogs over DDS;
+bad parameters of either backend (the velocity backend: test_controller_node_velocity.py)."""
 
 import subprocess
 import sys
@@ -6,61 +7,14 @@ import time
 
 import numpy as np
 import pytest
+from controller_feeder import Feeder
 from wtw_helpers import make_run
 
-from more_common.action_contract import action_from_mapping
-from more_ros import names
-from more_ros.convert import command_to_msg
 from more_ros.testing import NodeProcess, Probe
 from wtw_controller.actions import action_to_targets
 from wtw_controller.config import WtwConfig
-from wtw_controller.joint_order import SDK_JOINT_NAMES
 
 pytestmark = pytest.mark.ros
-
-
-class Feeder:
-    """Plays the bridge (JointState, Imu) and the VLA policy (QuadrupedCommand)."""
-
-    def __init__(self, probe):
-        from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import Imu, JointState
-
-        from more_msgs.msg import JointTargets, QuadrupedCommand
-        from more_ros.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
-
-        node = probe.node
-        self.probe = probe
-        self.js_pub = node.create_publisher(JointState, names.JOINT_STATES, SENSOR_QOS)
-        self.imu_pub = node.create_publisher(Imu, names.IMU, SENSOR_QOS)
-        self.cmd_pub = node.create_publisher(QuadrupedCommand, names.COMMAND, COMMAND_QOS)
-        self.targets = probe.listen(JointTargets, names.JOINT_TARGETS, COMMAND_QOS, stamp=True)
-        self.diags = probe.listen(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
-        self.JointState, self.Imu = JointState, Imu
-        self.sensors = True
-        self.commands = True
-        self._n = 0
-
-    def act(self):
-        self._n += 1
-        if self.sensors:
-            js = self.JointState()
-            js.name = list(reversed(SDK_JOINT_NAMES))  # any order: the controller maps by name
-            js.position = [0.0] * 12
-            js.velocity = [0.0] * 12
-            self.js_pub.publish(js)
-            imu = self.Imu()
-            imu.orientation.w = 1.0
-            self.imu_pub.publish(imu)
-        if self.commands and self._n % 10 == 0:
-            self.cmd_pub.publish(command_to_msg(action_from_mapping({"vx": 0.5})))
-
-    def status(self):
-        for d in reversed(self.diags):
-            for s in d.status:
-                if s.name.startswith("wtw_controller"):
-                    return s.message
-        return ""
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +75,16 @@ def test_sensor_loss_stops_targets_and_they_resume(running):
     assert feeder.probe.spin_until(lambda: len(feeder.targets) > n + 3, 3.0, feeder.act)
 
 
-@pytest.mark.parametrize("params,message", [({}, "run_dir"), ({"run_dir": "/nonexistent/run"}, "body_latest")])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"backend": "wtw"}, "run_dir"),
+        ({"run_dir": "/nonexistent/run"}, "body_latest"),
+        ({"policy_file": "/nonexistent/policy.onnx"}, "does not exist"),
+        ({"backend": "velocity", "run_dir": "/some/run"}, "policy_file"),
+        ({"backend": "walk"}, "backend"),
+    ],
+)
 def test_bad_parameters_exit_2_with_one_line(params, message):
     args = [sys.executable, "-m", "wtw_controller.controller_node", "--ros-args"]
     for k, v in params.items():
@@ -129,3 +92,4 @@ def test_bad_parameters_exit_2_with_one_line(params, message):
     out = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr

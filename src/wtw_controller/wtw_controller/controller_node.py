@@ -1,12 +1,18 @@
-"""wtw_controller node: QuadrupedCommand + JointState + Imu -> walk-these-ways -> JointTargets at 50 Hz.
+"""wtw_controller node: QuadrupedCommand + JointState + Imu -> a locomotion backend -> JointTargets at 50 Hz.
 
-Thin shell around core.WtwController. The policy step runs on a steady-clock timer (50 Hz); inputs
-are stored by their callbacks on the same single-threaded executor. Watchdogs (in the core): no
-command for command_timeout_s -> stand in place; no joint state / IMU for sensor_timeout_s -> no
-targets (the bridge then damps after its target timeout). An exception in a step publishes nothing
-(same effect) and reports ERROR on /diagnostics; the node never dies on bad input.
-When the bridge reports ACTIVE (it just started following targets) the history is reset, as
-walk-these-ways' deploy agent starts from a fresh history at the stand pose.
+Thin shell around core.Controller with one of two backends (parameter `backend`):
+- `velocity` (the default when no `run_dir` is given): a legged-gym / robot_lab velocity policy in ONNX,
+  by default the bundled open Go2 walking policy (velocity.py); follows vx, vy, wz and terminate.
+- `wtw`: walk-these-ways from a TorchScript run directory (`run_dir`, chosen automatically when given);
+  follows all 12 command dims.
+The policy step runs on a steady-clock timer (50 Hz); inputs are stored by their callbacks on the same
+single-threaded executor. Watchdogs (in the core): no command for command_timeout_s -> stand in place; no joint
+state / IMU for sensor_timeout_s -> no targets (the bridge then damps after its target timeout). An exception in
+a step publishes nothing (same effect) and reports ERROR on /diagnostics; the node never dies on bad input. An
+invalid command (NaN, wrong size) is replaced by the stand command and reported as ERROR. /diagnostics also
+names the dims the backend does not follow and those the current command asks for anyway.
+When the bridge reports ACTIVE (it just started following targets) the backend is reset, as walk-these-ways'
+deploy agent starts from a fresh history at the stand pose.
 """
 
 from __future__ import annotations
@@ -23,23 +29,61 @@ from more_ros import diagnostics, names
 from more_ros.convert import msg_to_command
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
-from wtw_controller.config import load_config
-from wtw_controller.core import WtwController
+from wtw_controller.backend import not_followed, requested_but_ignored
+from wtw_controller.core import Controller
 from wtw_controller.joint_order import SDK_JOINT_NAMES, index_by_name
-from wtw_controller.policy import PolicyLoadError, WtwPolicy
 
 NODE_NAME = "wtw_controller"
+BACKENDS = ("velocity", "wtw")
 PARAMS = {
-    "run_dir": ("", None, "walk-these-ways run directory (checkpoints/body_latest.jit, adaptation_module_latest.jit)"),
-    "config_file": ("", None, "YAML overriding WtwConfig fields (ranges, gains, scales); empty: defaults"),
-    "rate_hz": (50.0, positive, "policy rate [Hz]; walk-these-ways was trained at 50"),
+    "backend": ("", lambda v: v in ("", *BACKENDS), "velocity | wtw; empty: wtw if run_dir is given, else velocity"),
+    "run_dir": ("", None, "wtw: walk-these-ways run directory (checkpoints/{body,adaptation_module}_latest.jit)"),
+    "policy_file": ("", None, "velocity: ONNX policy (45 obs -> 12 actions); empty: the bundled open Go2 policy"),
+    "config_file": ("", None, "YAML overriding WtwConfig / VelocityConfig fields; empty: defaults"),
+    "rate_hz": (50.0, positive, "policy rate [Hz]; both backends were trained at 50"),
     "command_timeout_s": (0.5, positive, "no QuadrupedCommand for this long -> stand in place [s]"),
     "sensor_timeout_s": (0.1, positive, "no JointState/Imu for this long -> stop publishing targets [s]"),
-    "torch_threads": (1, non_negative, "torch CPU threads (0: torch's default)"),
-    "reset_on_activate": (True, None, "reset the observation history when the bridge turns ACTIVE"),
-    "diagnostics_period_s": (1.0, positive, "period of /diagnostics [s]"),
+    "torch_threads": (1, non_negative, "wtw: torch CPU threads (0: torch's default)"),
+    "reset_on_activate": (True, None, "reset the backend (history, actions, trim) when the bridge turns ACTIVE"),
+    "diagnostics_period_s": (1.0, positive, "period of /diagnostics [s]; level changes are reported at once"),
 }
 WINDOW = 500
+
+
+def make_backend(p: dict):  # noqa: ANN201 - a Backend
+    """The backend the parameters ask for (raises ConfigurationError naming the bad one)."""
+    kind = p["backend"] or ("wtw" if p["run_dir"] else "velocity")
+    try:
+        if kind == "wtw":
+            if not p["run_dir"]:
+                raise ConfigurationError("backend 'wtw' needs parameter 'run_dir': a walk-these-ways run you trust")
+            if p["torch_threads"]:
+                import torch
+
+                torch.set_num_threads(p["torch_threads"])
+            from wtw_controller.config import load_config
+            from wtw_controller.policy import PolicyLoadError, WtwPolicy
+            from wtw_controller.wtw_backend import WtwBackend
+
+            config = load_config(p["config_file"] or None)
+            try:
+                policy = WtwPolicy(p["run_dir"], history_dim=config.history_length * 70)
+            except PolicyLoadError as err:
+                raise ConfigurationError(str(err)) from err
+            return WtwBackend(policy, config), p["run_dir"]
+        if p["run_dir"]:
+            raise ConfigurationError("parameter 'run_dir' is for backend 'wtw'; backend 'velocity' takes 'policy_file'")
+        from wtw_controller.onnx_policy import OnnxPolicy, PolicyLoadError
+        from wtw_controller.velocity import VelocityBackend, load_velocity_config
+
+        config = load_velocity_config(p["config_file"] or None)
+        try:
+            policy = OnnxPolicy(p["policy_file"] or None)
+        except PolicyLoadError as err:
+            raise ConfigurationError(str(err)) from err
+        return VelocityBackend(policy, config), policy.source
+    except (ConfigError, ValueError) as err:
+        raise ConfigurationError(str(err)) from err
 
 
 class ControllerNode(Node):
@@ -54,21 +98,16 @@ class ControllerNode(Node):
         from more_ros.qos import COMMAND_QOS, LATCHED_QOS, OVERRIDABLE, SENSOR_QOS, STATUS_QOS
 
         p = self.params = declare_parameters(self, PARAMS)
-        if not p["run_dir"]:
-            raise ConfigurationError("parameter 'run_dir' is required: a walk-these-ways run directory you trust")
-        if p["torch_threads"]:
-            import torch
-
-            torch.set_num_threads(p["torch_threads"])
-        try:
-            config = load_config(p["config_file"] or None)
-            policy = WtwPolicy(p["run_dir"], history_dim=config.history_length * 70)
-        except (ConfigError, ValueError, PolicyLoadError) as err:
-            raise ConfigurationError(str(err)) from err
-        self.core = WtwController(policy, config, p["command_timeout_s"], p["sensor_timeout_s"])
+        backend, source = make_backend(p)
+        self.core = Controller(backend, p["command_timeout_s"], p["sensor_timeout_s"])
+        self._backend_values = {
+            "backend": backend.name,
+            "dims_followed": ",".join(backend.followed),
+            "dims_not_followed": ",".join(not_followed(backend.followed)) or "none",
+        }
         self._JointTargets = JointTargets
-        self._kp = [config.kp] * 12
-        self._kd = [config.kd] * 12
+        self._kp = [float(backend.kp)] * 12
+        self._kd = [float(backend.kd)] * 12
         self._zeros = [0.0] * 12
 
         self._targets_pub = self.create_publisher(
@@ -91,6 +130,9 @@ class ControllerNode(Node):
         self._index: np.ndarray | None = None
         self._index_names: tuple[str, ...] = ()
         self._status = "starting"
+        self._invalid = False
+        self._ignored_now = "none"
+        self._level = diagnostics.OK
         self._error: str | None = None
         self._published = 0
         self._periods: deque[float] = deque(maxlen=WINDOW)
@@ -99,7 +141,20 @@ class ControllerNode(Node):
         self._last_diag = -float("inf")
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(1.0 / p["rate_hz"], self._tick, clock=steady)
-        self.get_logger().info(f"walk-these-ways policy from {p['run_dir']} at {p['rate_hz']:.0f} Hz")
+        self.get_logger().info(f"{backend.name} backend, policy {source}, at {p['rate_hz']:.0f} Hz")
+        self._exit_on_signal()
+
+    def _exit_on_signal(self) -> None:
+        """SIGINT/SIGTERM shut the context down (the executor's spin then ends cleanly) instead of raising:
+        raised inside a C call (a MuJoCo step, a publish, an ONNX run) a KeyboardInterrupt comes back as a
+        RuntimeError and the process would exit with a traceback."""
+        import signal
+
+        def handler(_signum: int, _frame: object) -> None:
+            self.context.try_shutdown()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
 
     # -- inputs --------------------------------------------------------------------------------------
     def _on_joint_state(self, msg) -> None:  # noqa: ANN001
@@ -114,8 +169,8 @@ class ControllerNode(Node):
             self._error = f"bad JointState: {err}"
 
     def _on_imu(self, msg) -> None:  # noqa: ANN001
-        o = msg.orientation
-        self.core.on_imu(np.array([o.x, o.y, o.z, o.w]), time.monotonic())
+        o, g = msg.orientation, msg.angular_velocity
+        self.core.on_imu(np.array([o.x, o.y, o.z, o.w]), time.monotonic(), np.array([g.x, g.y, g.z]))
 
     def _on_command(self, msg) -> None:  # noqa: ANN001
         self.core.on_command(msg_to_command(msg), time.monotonic())
@@ -133,7 +188,9 @@ class ControllerNode(Node):
         now = time.monotonic()
         try:
             result = self.core.step(now)
-            self._status = result.status
+            self._status, self._invalid = result.status, result.invalid_input
+            ignored = requested_but_ignored(self.core.fresh_command(now), self.core.backend.followed)
+            self._ignored_now = ",".join(ignored) or "none"
             if result.targets is not None:
                 msg = self._JointTargets()
                 msg.header.stamp = self.get_clock().now().to_msg()
@@ -141,21 +198,32 @@ class ControllerNode(Node):
                 msg.velocity = self._zeros
                 msg.kp = self._kp
                 msg.kd = self._kd
-                msg.torque_ff = self._zeros
+                msg.torque_ff = result.torque_ff.tolist()
                 self._targets_pub.publish(msg)
                 self._published += 1
         except Exception as err:  # publish nothing: the bridge damps on its target timeout
             self._error = f"step failed: {type(err).__name__}: {err}"
             self.core.reset()
         self._step_ms.append((time.perf_counter() - t) * 1e3)
-        if self._error is not None or now - self._last_diag >= self.params["diagnostics_period_s"]:
+        if (
+            self._error is not None
+            or self._level_now() != self._level
+            or now - self._last_diag >= self.params["diagnostics_period_s"]
+        ):
             self._publish_diagnostics(now)
+
+    def _level_now(self) -> int:
+        if self._error is not None or self._invalid:
+            return diagnostics.ERROR  # bad input: an error, as every node of the stack reports it
+        return diagnostics.OK if self._status == "ok" else diagnostics.WARN
 
     def _publish_diagnostics(self, now: float) -> None:
         self._last_diag = now
+        level = self._level = self._level_now()
         error, self._error = self._error, None
-        level = diagnostics.ERROR if error else (diagnostics.OK if self._status == "ok" else diagnostics.WARN)
         values: dict[str, object] = {"status": self._status, "targets_published": self._published}
+        values.update(self._backend_values)
+        values["dims_requested_but_ignored"] = self._ignored_now
         if self._periods:
             d = np.asarray(self._periods) * 1e3
             values.update(
@@ -177,8 +245,9 @@ def main(args: list[str] | None = None) -> int:
     return run_node(
         ControllerNode,
         prog="wtw_controller_node",
-        description="walk-these-ways low-level controller: QuadrupedCommand + JointState + Imu -> JointTargets "
-        "(50 Hz). Needs -p run_dir:=<walk-these-ways run directory>.",
+        description="low-level locomotion controller: QuadrupedCommand + JointState + Imu -> JointTargets (50 Hz). "
+        "Default: the velocity backend with the bundled open Go2 policy; -p run_dir:=<walk-these-ways run> "
+        "selects walk-these-ways.",
         argv=args,
     )
 

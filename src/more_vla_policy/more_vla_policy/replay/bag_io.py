@@ -9,6 +9,8 @@
   deserialising. Bags it writes play with `ros2 bag play`.
 - `read_messages(path, topics)`: (topic, msgtype, log_time_ns, message) in log-time order, deserialised with
   the bag's own definitions (realsense-ros bags, the stack's bags, bags of `ros2 bag record`).
+- A bag that cannot be read (missing, truncated, a corrupt length or string field, an undecodable message)
+  raises BagError naming the path, whatever exception the reader hit.
 - `image_from_bag_msg(msg)`: a deserialised sensor_msgs/Image or CompressedImage -> RawImage for the core.
 """
 
@@ -116,15 +118,23 @@ class BagWriter:
         self.close()
 
 
+def _bag_error(path: str | Path, err: BaseException) -> BagError:
+    # rosbags reports damage with its own ReaderErrors but also with whatever its parsers hit on a corrupt length
+    # or string field (OverflowError, MemoryError, UnicodeDecodeError, struct.error, ...): all mean a bad file
+    from more_common.errors import one_line
+
+    return BagError(f"cannot read bag {path}: {type(err).__name__}: {one_line(err, 200)}")
+
+
 def bag_topics(path: str | Path) -> dict[str, str]:
     """{topic: msgtype} of a bag."""
-    from rosbags.highlevel import AnyReader, AnyReaderError
+    from rosbags.highlevel import AnyReader
 
     try:
         with AnyReader([Path(path)]) as reader:
             return {c.topic: c.msgtype for c in reader.connections}
-    except (AnyReaderError, OSError) as err:
-        raise BagError(f"cannot read bag {path}: {err}") from err
+    except Exception as err:  # see _bag_error
+        raise _bag_error(path, err) from err
 
 
 def read_messages(
@@ -132,7 +142,7 @@ def read_messages(
 ) -> Iterator[tuple[str, str, int, Any]]:
     """Yield (topic, msgtype, log_time_ns, message) in log-time order for the given topics (all if None);
     with `raw` the message is the stored CDR bytes (for rclpy's deserialize_message)."""
-    from rosbags.highlevel import AnyReader, AnyReaderError
+    from rosbags.highlevel import AnyReader
 
     wanted = None if topics is None else set(topics)
     try:
@@ -141,8 +151,8 @@ def read_messages(
             for conn, timestamp, data in reader.messages(connections=conns):
                 msg = bytes(data) if raw else reader.deserialize(data, conn.msgtype)
                 yield conn.topic, conn.msgtype, int(timestamp), msg
-    except (AnyReaderError, OSError) as err:
-        raise BagError(f"cannot read bag {path}: {err}") from err
+    except Exception as err:  # the reader's and deserialiser's errors only: the consumer's are not thrown in here
+        raise _bag_error(path, err) from err
 
 
 def stamp_ns(header: Any) -> int:

@@ -1,11 +1,12 @@
 """bag_player node: play a bag's camera images and instructions back into the running stack (online replay).
 
-Playback starts once something subscribes to the images (or after `wait_for_subscriber_s`) plus
+Playback starts once `min_subscribers` readers are matched on the images (or after `wait_for_subscriber_s`) plus
 `start_delay_s`. Images (from the recorded camera topic, realsense-ros names included) are published on `image_topic`
 (default: the stack's camera topic) with the recorded pacing scaled by `rate`, restamped with the current time
 so the policy's staleness check and latency figures mean what they mean live. Recorded instructions are
-published latched on the instruction topic. Playback runs on its own thread; `done` turns true at the end
-(`more-stack replay` stops then). `ros2 bag play` replaces this node on a full ROS install.
+published latched on the instruction topic. Playback runs on its own thread; at the end `done` is set and, with
+`exit_when_done`, the process ends with status 0 (how `more-stack replay` knows the bag is played).
+`ros2 bag play` replaces this node on a full ROS install.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ PARAMS = {
     "source_image_topic": ("", None, "recorded image topic (empty: the camera topic, or the bag's only image topic)"),
     "image_topic": (names.CAMERA_IMAGE, None, "topic to publish the images on"),
     "rate": (1.0, positive, "playback speed factor (2.0: twice as fast)"),
-    "wait_for_subscriber_s": (30.0, non_negative, "wait up to this long for an image subscriber (0: do not wait)"),
+    "wait_for_subscriber_s": (30.0, non_negative, "wait up to this long for the image subscribers (0: do not wait)"),
+    "min_subscribers": (1, positive, "image subscribers to wait for (the policy; more-stack adds itself, a recorder)"),
     "start_delay_s": (1.0, non_negative, "then wait this long before playing (lets the others connect)"),
     "loop": (False, None, "start again at the end"),
     "restamp": (True, None, "stamp images with the current time (else keep the recorded stamps)"),
+    "exit_when_done": (False, None, "end the process (status 0) when the bag has been played (not with loop)"),
 }
 
 
@@ -73,7 +76,7 @@ class BagPlayerNode(Node):
         from more_vla_policy.replay.bag_io import read_messages
 
         deadline = time.monotonic() + self.params["wait_for_subscriber_s"]
-        while self._image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        while self._image_pub.get_subscription_count() < self.params["min_subscribers"] and time.monotonic() < deadline:
             if self._stop.wait(0.05):
                 return
         if self._stop.wait(self.params["start_delay_s"]):
@@ -106,6 +109,9 @@ class BagPlayerNode(Node):
                 self.get_logger().error(f"playback stopped: {type(err).__name__}: {err}")
         finally:
             self.done.set()
+            if self.params["exit_when_done"] and not self._stop.is_set():
+                self.get_logger().info(f"played {self.images_published} images: done")
+                self.context.try_shutdown()
 
     def _decompress(self, msg):  # noqa: ANN001 - CompressedImage -> Image, None if undecodable
         from more_ros.convert import image_msg

@@ -9,8 +9,11 @@
 - Instruction in force: the newest of the instruction topic (std_msgs/String), PolicyStatus.instruction and
   EpisodeStatus.instruction logged before the sample, else `default_instruction`.
 - Labels from EpisodeStatus: the newest status before the sample's image gives task and episode; if that status
-  is final (terminated or truncated) the sample belongs to the next episode. The last final status of each
-  episode number gives its success.
+  is final (terminated or truncated) the sample belongs to the next episode (`between_episodes="next"`: the
+  simulator starts it at once). Teleoperated episodes (`"drop"`) are cut by the status in force when each command
+  was sent (the operator decides then, not when the image was taken), and a command after an episode's final
+  status belongs to none (the robot is driven between an episode's label and the next start). The last final
+  status of each episode number gives its success.
 - Recorded stop commands (no decoder bins and equal to the stand command, with or without terminate) are not
   policy decisions and are dropped unless `include_stops`.
 """
@@ -35,6 +38,7 @@ STATUS_TYPE = "more_msgs/msg/PolicyStatus"
 STRING_TYPE = "std_msgs/msg/String"
 # The float fields of QuadrupedCommand, in contract order (terminate, a bool, is read separately).
 COMMAND_FIELDS = ACTION_NAMES[:TERMINATE]
+BETWEEN_EPISODES = ("next", "drop")  # where a sample after an episode's final status goes (module contract)
 IMAGE_MATCH_BUFFER = 64  # images kept to match a command's stamp (a few seconds of camera at 30 fps)
 
 
@@ -105,8 +109,12 @@ def collect_samples(
     rate_hz: float = 0.0,
     include_stops: bool = False,
     has_commands: bool = True,
+    between_episodes: str = "next",
 ) -> Iterator[Sample]:
     """Walk (topic, msgtype, log_time_ns, msg) in log order and yield samples (see the module contract)."""
+    if between_episodes not in BETWEEN_EPISODES:
+        raise ValueError(f"between_episodes must be one of {list(BETWEEN_EPISODES)}, got {between_episodes!r}")
+    drop_between = between_episodes == "drop"
     images: deque[tuple[int, int, RawImage]] = deque(maxlen=IMAGE_MATCH_BUFFER)  # (stamp, log time, image)
     instruction = default_instruction
     latest_status: Any = None
@@ -125,7 +133,7 @@ def collect_samples(
                     del status_before_image[key]
             if not has_commands and (rate_hz <= 0 or (t - last_image_only) >= 1e9 / rate_hz):
                 last_image_only = t
-                yield _labelled(Sample(img, instruction, t), latest_status)
+                yield _labelled(Sample(img, instruction, t), latest_status, drop_between)
         elif topic == topics.instruction and msgtype == STRING_TYPE:
             instruction = str(msg.data)
         elif topic == topics.policy_status and msgtype == STATUS_TYPE and msg.instruction:
@@ -146,14 +154,16 @@ def collect_samples(
                 continue  # a command before any image: nothing to replay it on
             _, image_t, img = match
             sample = Sample(img, instruction, image_t, command, bins, t, stamp)
-            yield _labelled(sample, status_before_image.get(image_t, latest_status))
+            # teleoperation: the operator decides when the command is sent, so the status in force then counts
+            status = latest_status if drop_between else status_before_image.get(image_t, latest_status)
+            yield _labelled(sample, status, drop_between)
 
 
-def _labelled(sample: Sample, status: Any) -> Sample:
+def _labelled(sample: Sample, status: Any, drop_between: bool = False) -> Sample:
     if status is not None:
         sample.task = str(status.task)
         final = bool(status.terminated or status.truncated)
-        sample.episode = int(status.episode) + (1 if final else 0)
+        sample.episode = None if final and drop_between else int(status.episode) + (1 if final else 0)
     return sample
 
 

@@ -61,7 +61,15 @@ class BagBuilder:
         self._write(names.INSTRUCTION, "std_msgs/msg/String", t, self.t["std_msgs/msg/String"](data=text))
 
     def episode(
-        self, t: int, task: str, instruction: str, episode: int, step: int, done: bool = False, success: bool = False
+        self,
+        t: int,
+        task: str,
+        instruction: str,
+        episode: int,
+        step: int,
+        done: bool = False,
+        success: bool = False,
+        topic: str = names.SIM_EPISODE,
     ) -> None:
         msg = self.t["more_msgs/msg/EpisodeStatus"](
             header=self._header(t),
@@ -74,7 +82,7 @@ class BagBuilder:
             success=success,
             reward=1.0 if success else 0.0,
         )
-        self._write(names.SIM_EPISODE, "more_msgs/msg/EpisodeStatus", t, msg)
+        self._write(topic, "more_msgs/msg/EpisodeStatus", t, msg)
 
     def close(self) -> None:
         self.writer.close()

@@ -157,9 +157,30 @@ def test_realsense_ros_bag_images_only(tmp_path, checkpoint, policy, capsys):
     assert r["samples"] == 3 and r["agreement"] is None  # images 0, 4, 8 at 10 Hz of bag time
     expect = [executable_action(policy.decode([imgs[i]], ["go to the door"]).actions[0])[0] for i in (0, 4, 8)]
     np.testing.assert_allclose(r["predicted_mean"], np.mean(expect, axis=0), atol=1e-6)
-    # without an instruction nothing can be decided, and it says so
-    r = run_cli(capsys, tmp_path / "rs", "--checkpoint", checkpoint, "--rate", 10)
-    assert r["samples"] == 0 and r["skipped"] == {"no instruction": 3}
+    # without an instruction nothing can be decided: exit 2 with one line that says why and what to pass
+    assert cli.main([str(tmp_path / "rs"), "--checkpoint", str(checkpoint), "--rate", "10", "--json"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert captured.out == "" and len(err) == 1
+    assert "no sample decoded: 3 sample(s) have no instruction" in err[0] and "--instruction-topic" in err[0]
+
+
+def test_instruction_on_another_topic(tmp_path, checkpoint, policy, capsys):
+    b = BagBuilder(tmp_path / "bag")
+    rgb = frames(1, seed=4)[0]
+    b._write("/operator/say", "std_msgs/msg/String", 0, b.t["std_msgs/msg/String"](data="crawl under the bar"))
+    b.image(10 * MS, rgb)
+    out = policy.decode([rgb], ["crawl under the bar"])
+    action, _ = executable_action(out.actions[0], policy.action_spec)
+    b.command(50 * MS, action, out.bins[0], stamp_ns=10 * MS)
+    b.close()
+    assert cli.main([str(tmp_path / "bag"), "--checkpoint", str(checkpoint)]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "/more/instruction is not in the bag" in err and "['/operator/say']" in err
+    r = run_cli(capsys, tmp_path / "bag", "--checkpoint", checkpoint, "--instruction-topic", "/operator/say")
+    assert r["samples"] == 1 and r["agreement"]["all_dims_exact"] == 1.0  # decoded with that instruction
+    assert cli.main([str(tmp_path / "bag"), "--instruction-topic", "/nope"]) == 2
+    assert "--instruction-topic /nope is not a std_msgs/msg/String topic" in capsys.readouterr().err
 
 
 def test_to_dataset_writes_labelled_episodes(tmp_path, policy, capsys):

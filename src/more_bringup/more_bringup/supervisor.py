@@ -1,0 +1,77 @@
+"""The nodes of a stack as OS processes, supervised (pure Python: no rclpy).
+
+[Contract]
+- `start(spec, params_file)` runs `python -m <spec.module> --ros-args --params-file FILE`, as `ros2 launch`
+  runs a console script: each node its own process, its own GIL, its own cores. Output goes to this process's
+  stderr (so `more-stack --json` keeps stdout for the result).
+- A child is told SIGINT when this process dies in any way (Linux PR_SET_PDEATHSIG), so a killed supervisor
+  never leaves a bridge running without its controller: the bridge's SIGINT handler damps.
+- `stop()` sends SIGINT to every running child (each node's clean exit; the bridge damps first), waits, and
+  kills what is still running after the timeout. It returns each child's exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from more_bringup.stacks import NodeSpec
+from more_ros.process import die_with_parent
+
+
+@dataclass
+class Child:
+    spec: NodeSpec
+    process: subprocess.Popen
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+
+class NodeProcesses:
+    def __init__(self, output: TextIO | None = None) -> None:
+        self.children: list[Child] = []
+        self._output = output if output is not None else sys.stderr
+
+    def start(self, spec: NodeSpec, params_file: Path, extra_ros_args: Sequence[str] = ()) -> Child:
+        argv = [sys.executable, "-m", spec.module, "--ros-args", "--params-file", str(params_file), *extra_ros_args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(argv, stdout=self._output, stderr=self._output, env=env, preexec_fn=die_with_parent)
+        child = Child(spec, process)
+        self.children.append(child)
+        return child
+
+    def exited(self) -> list[Child]:
+        """Children that have ended (in start order)."""
+        return [c for c in self.children if c.returncode is not None]
+
+    def by_name(self, name: str) -> Child | None:
+        return next((c for c in self.children if c.spec.name == name), None)
+
+    def stop(self, timeout: float = 20.0) -> dict[str, int]:
+        """SIGINT to every running child, wait up to `timeout` s, then SIGKILL; {node name: exit status}."""
+        for child in reversed(self.children):
+            if child.returncode is None:
+                child.process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            try:
+                child.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        return {c.spec.name: c.process.returncode for c in self.children}
+
+    def __enter__(self) -> NodeProcesses:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

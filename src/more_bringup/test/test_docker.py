@@ -1,0 +1,38 @@
+"""The images install what they must and nothing they must not (Docker cannot run here: the Dockerfiles are read)."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+SIMULATION_ONLY = {"go2_sim", "more_sim", "more_sim_ros"}
+
+
+def _copied_packages(dockerfile: str) -> set[str]:
+    text = (ROOT / "docker" / dockerfile).read_text()
+    return set(re.findall(r"^COPY\s+src/(\w+)/?\s", text, flags=re.MULTILINE))
+
+
+def test_robot_image_copies_the_robot_packages_and_no_simulation():
+    text = (ROOT / "docker" / "robot.Dockerfile").read_text()
+    copied = _copied_packages("robot.Dockerfile")
+    assert copied == {
+        "more_msgs",
+        "more_common",
+        "more_model",
+        "more_ros",
+        "more_vla_policy",
+        "wtw_controller",
+        "go2_bridge",
+        "more_teleop",
+        "more_bringup",
+    }
+    assert not copied & SIMULATION_ONLY
+    assert not re.search(r"^COPY\s+(src/?|\.)\s", text, flags=re.MULTILINE), "a whole-tree COPY would bring the sim"
+    assert "sim_interfaces" not in re.findall(r"^COPY.*$", text, flags=re.MULTILINE).__str__()
+
+
+def test_training_image_has_only_pure_packages():
+    assert _copied_packages("train.Dockerfile") == {"more_common", "more_model", "more_sim"}
+    lines = (ROOT / "docker" / "train.Dockerfile").read_text().splitlines()
+    instructions = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    assert "ros-jazzy" not in instructions and "rclpy" not in instructions

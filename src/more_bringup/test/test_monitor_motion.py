@@ -1,0 +1,42 @@
+"""Tracking RMSE and falls from the simulator's odometry, episode status and the policy's decisions, by hand."""
+
+import math
+
+import pytest
+
+from more_bringup.monitor import motion_summary, tilt_of
+
+S = 1_000_000_000  # one decision = 1 s of stamps here
+
+
+def test_tilt_of_a_roll():
+    a = 0.5
+    assert tilt_of(math.sin(a / 2), 0.0) == pytest.approx(a)
+    assert tilt_of(0.0, 0.0) == 0.0
+
+
+def test_windows_pair_the_decision_on_the_previous_image_with_the_motion_after_it():
+    # episode 0: images at 1, 2, 3 s (steps 0, 1, 2), final result repeated at 4 s; episode 1 starts at 5 s
+    statuses = {1 * S: (0, 0), 2 * S: (0, 1), 3 * S: (0, 2), 4 * S: (0, 2), 5 * S: (1, 0), 6 * S: (1, 1)}
+    commands = [(1 * S, (0.5, 0.0, 0.2)), (2 * S, (0.5, 0.1, 0.0)), (5 * S, (0.0, 0.0, 0.0))]
+    odometry = [
+        (1 * S, (0.0, 0.0, 0.0), 0.0),
+        (2 * S, (0.4, 0.0, 0.1), 0.0),  # window 1..2: commanded (0.5, 0, 0.2): errors -0.1, 0, -0.1
+        (3 * S, (0.5, 0.0, 0.0), 0.1),  # window 2..3: commanded (0.5, 0.1, 0): errors 0, -0.1, 0
+        (4 * S, (9.0, 9.0, 9.0), 0.0),  # the final result repeated: not a window
+        (5 * S, (0.0, 0.0, 0.0), 0.0),
+        (6 * S, (0.3, 0.0, 0.0), 1.2),  # window 5..6: commanded zero: error 0.3; and the trunk tipped: a fall
+    ]
+    out = motion_summary(odometry, statuses, commands)
+    assert out["tracking"]["windows"] == 3
+    assert out["tracking"]["vx_rmse"] == pytest.approx(math.sqrt((0.01 + 0 + 0.09) / 3))
+    assert out["tracking"]["vy_rmse"] == pytest.approx(math.sqrt(0.01 / 3))
+    assert out["tracking"]["wz_rmse"] == pytest.approx(math.sqrt(0.01 / 3))
+    assert out["falls"] == 1
+
+
+def test_no_decision_before_the_window_no_sample():
+    statuses = {1 * S: (0, 0), 2 * S: (0, 1)}
+    odometry = [(1 * S, (0.0, 0.0, 0.0), 0.0), (2 * S, (0.4, 0.0, 0.0), 0.0)]
+    out = motion_summary(odometry, statuses, [(int(1.5 * S), (0.5, 0.0, 0.0))])  # decided after the window began
+    assert out == {"tracking": {"windows": 0}, "falls": 0}

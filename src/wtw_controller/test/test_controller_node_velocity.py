@@ -1,0 +1,72 @@
+"""The controller as a real process with its default velocity backend: targets and feed-forward, gains, the dims it
+follows and those asked for anyway on /diagnostics, an invalid command as ERROR (a module of its own: two
+controllers on one domain would both publish targets)."""
+
+import numpy as np
+import pytest
+from controller_feeder import Feeder
+from onnx_helpers import write_affine_onnx
+
+from more_common.action_contract import action_from_mapping
+from more_ros.testing import NodeProcess, Probe
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture(scope="module")
+def velocity(tmp_path_factory):
+    """The velocity backend with an ONNX policy whose action is its bias, always (zero weights)."""
+    bias = np.linspace(-1.0, 1.0, 12).astype(np.float32)
+    bias[11] = 4.0  # RL calf: -1.5 + 4 x 0.25 = -0.5 rad, past the knee's -0.838 limit
+    path = write_affine_onnx(tmp_path_factory.mktemp("onnx") / "bias.onnx", np.zeros((45, 12), np.float32), bias)
+    proc = NodeProcess("wtw_controller.controller_node", {"policy_file": str(path), "diagnostics_period_s": 0.2})
+    probe = Probe("velocity_feeder")
+    feeder = Feeder(probe)
+    try:
+        assert probe.spin_until(lambda: len(feeder.targets) > 3, 60.0, feeder.act), proc.output()
+        yield feeder, bias.astype(np.float64)
+    finally:
+        probe.close()
+        rc = proc.stop()
+        out = proc.output()
+        assert rc == 0 and "Traceback" not in out, out
+
+
+def test_velocity_backend_targets_gains_and_what_it_follows(velocity):
+    feeder, bias = velocity
+    assert feeder.probe.spin_until(lambda: feeder.status() == "ok", 3.0, feeder.act)
+    msg = feeder.targets[-1][1]
+    wanted = np.array([0.0, 0.8, -1.5] * 4) + bias * np.array([0.125, 0.25, 0.25] * 4)
+    np.testing.assert_allclose(msg.position[:11], wanted[:11], atol=1e-6)
+    # beyond the range: the limit (1e-4 inside) plus the torque that makes the PD law the same
+    assert msg.position[11] == pytest.approx(-0.83776 - 1e-4)
+    np.testing.assert_allclose(msg.torque_ff, [0.0] * 11 + [20.0 * (-0.5 - (-0.83776 - 1e-4))], atol=1e-6)
+    np.testing.assert_allclose(msg.kp, 20.0)
+    np.testing.assert_allclose(msg.kd, 0.5)
+    values = feeder.values()
+    assert values["backend"] == "velocity" and values["dims_followed"] == "vx,vy,wz,terminate"
+    assert values["dims_not_followed"] == (
+        "gait_phase,gait_offset,gait_bound,step_frequency,body_height,pitch,stance_width,footswing_height"
+    )
+    assert values["dims_requested_but_ignored"] == "none"
+    feeder.command = action_from_mapping({"vx": 0.3, "body_height": -0.2, "footswing_height": 0.2})
+    assert feeder.probe.spin_until(
+        lambda: feeder.values().get("dims_requested_but_ignored") == "body_height,footswing_height", 10.0, feeder.act
+    ), feeder.values()
+    assert feeder.latest().level == b"\x00"  # asked-for dims a backend cannot do are reported, not an error
+
+
+def test_invalid_command_is_an_error_and_the_robot_stands(velocity):
+    feeder, _ = velocity
+    bad = action_from_mapping({"vx": 0.5})
+    bad[2] = np.nan
+    feeder.command = bad
+    assert feeder.probe.spin_until(lambda: feeder.status().startswith("invalid"), 3.0, feeder.act), feeder.status()
+    status = feeder.latest()
+    assert status.level == b"\x02" and "wz" in status.message and status.message.endswith("standing")
+    n = len(feeder.targets)
+    feeder.probe.spin_for(0.3, feeder.act)
+    assert len(feeder.targets) > n  # standing: targets keep flowing
+    feeder.command = action_from_mapping({"vx": 0.5})
+    assert feeder.probe.spin_until(lambda: feeder.status() == "ok", 3.0, feeder.act)
+    assert feeder.latest().level == b"\x00"

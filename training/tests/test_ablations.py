@@ -1,0 +1,426 @@
+"""`more-train ablations`: the matrix config, the statistics against hand-computed values, and the real
+subprocess path (more-train + more-sim eval) at toy size: a run killed mid-training resumes, a second
+invocation launches nothing, a changed evaluation re-evaluates without training."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import tiny_overrides
+
+from more_common.typed_config import ConfigError, apply_overrides
+from more_training.ablation_config import load_matrix
+from more_training.ablation_report import aggregate, markdown, write_report
+from more_training.ablation_runner import NOT_AVAILABLE, Runner, grounding_available, plan_runs
+from more_training.ablation_stats import Z95, newcombe, wilson
+from more_training.ablations import main as ablations_main
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "training" / "configs" / "ablations.yaml"
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def wilson_by_bisection(k: int, n: int) -> tuple[float, float]:
+    """The score interval's definition: the p where (k/n - p)^2 = z^2 p (1 - p) / n, found by bisection."""
+    phat = k / n
+
+    def f(p: float) -> float:
+        return (phat - p) ** 2 - Z95**2 * p * (1 - p) / n
+
+    def root(lo: float, hi: float) -> float:
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if (f(lo) > 0) == (f(mid) > 0):
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    lower = 0.0 if k == 0 else root(0.0, phat)
+    upper = 1.0 if k == n else root(phat, 1.0)
+    return lower, upper
+
+
+def write_toy_matrix(tmp: Path, data: Path, **extra: object) -> Path:
+    """A toy matrix: the tiny synthetic dataset, an RL and an imitation variant, 2 seeds, 40 steps of batch 8."""
+    base = apply_overrides({}, tiny_overrides(data, tmp / "unused"))
+    (tmp / "base.yaml").write_text(yaml.safe_dump(base))
+    matrix = {
+        "name": "toy matrix",
+        "base_config": "base.yaml",
+        "out_dir": str(tmp / "out"),
+        "seeds": [0, 1],
+        "budget": {"samples": 320},
+        "train_overrides": ["run.ckpt_every=4", "run.keep_last=2", "run.log_every=4"],
+        "datasets": {"toy": {"out": str(data), "external": True}},
+        "mixes": {"mixed": {"datasets": ["toy"]}},
+        "variants": {
+            "more": {"mix": "mixed", "label": "RL", "paper": "MoRE"},
+            "no_rl": {"mix": "mixed", "label": "IL", "paper": "w/o RL", "overrides": ["objective.kind=il"]},
+        },
+        "eval": {
+            "tasks": ["go_to", "crawl"],
+            "splits": ["id"],
+            "episodes_per_task": 1,
+            "seeds": [0],
+            "extra_args": ["--max-steps", "4"],
+            "grounding_args": ["--grounding-scenes", "1"],
+        },
+        "claims": [{"better": "more", "worse": "no_rl", "text": "RL beats IL"}],
+        "smoke": True,
+    }
+    for key, value in extra.items():
+        matrix[key] = value
+    path = tmp / "matrix.yaml"
+    path.write_text(yaml.safe_dump(matrix, sort_keys=False))
+    return path
+
+
+# -- configuration -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("smoke=false", "eval.episodes_per_task must be >= 25 (the paper's protocol) unless smoke: true, got 1"),
+        ("variants.more.mix=nowhere", "variants.more.mix must be one of ['mixed'], got 'nowhere'"),
+        ("variants.more.paper=Ours", "paper must be one of"),
+        ("variants.more.overrides=[objective.kind]", "overrides must look like key.path=value"),
+        ("mixes.mixed.datasets=[toy,other]", "mixes.mixed.datasets names unknown dataset(s) ['other']"),
+        ("mixes.mixed.suboptimal_fraction=1.5", "suboptimal_fraction must lie in [0, 1] or be null, got 1.5"),
+        ("seeds=[0,0]", "seeds has duplicates: [0, 0]"),
+        ("budget.samples=0", "samples must be >= 1, got 0"),
+        ("eval.splits=[id,test]", "splits must be a non-empty subset of ['id', 'ood']"),
+        ("eval.tasks=[go_to,fly]", "tasks must be 'all' or task names, got unknown ['fly']"),
+        ("eval.grounding=maybe", "eval.grounding: must be one of ['auto', 'required', 'off'], got 'maybe'"),
+        ("claims=[{better: more, worse: nobody}]", "claims[0].worse must be a variant, got 'nobody'"),
+        ("datasets.toy.failures_only=true", "failures_only needs suboptimal_fraction > 0"),
+        ("budget.sample=10", "unknown key(s) ['budget.sample']"),
+        ("base_config=missing.yaml", "base_config: no such file"),
+    ],
+)
+def test_matrix_errors_name_the_bad_value(override, expected, tiny_data, tmp_path):
+    path = write_toy_matrix(tmp_path, tiny_data)
+    with pytest.raises(ConfigError) as err:
+        load_matrix(path, [override])
+    assert expected in str(err.value) and str(path) in str(err.value)
+
+
+def test_budget_must_split_into_whole_batches(tiny_data, tmp_path):
+    cfg, base = load_matrix(write_toy_matrix(tmp_path, tiny_data), ["budget.samples=321"])
+    with pytest.raises(ConfigError, match=r"budget.samples: 321 is not a whole number of batches of 8"):
+        plan_runs(cfg, base, grounding=False)
+    cfg, base = load_matrix(write_toy_matrix(tmp_path, tiny_data), ["variants.more.overrides=[optim.lr=-1]"])
+    with pytest.raises(ConfigError, match=r"variant more, seed 0: .*base.yaml .*optim: lr must be > 0, got -1"):
+        plan_runs(cfg, base, grounding=False)
+
+
+def test_cli_bad_matrix_exits_2_with_one_line(tiny_data, tmp_path, capsys):
+    path = write_toy_matrix(tmp_path, tiny_data)
+    assert ablations_main(["run", "--config", str(path), "eval.episodes_per_task=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "episodes_per_task must be >= 1, got 0" in err
+    assert ablations_main(["status", "--config", str(path), "datasets.toy.out=" + str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "index.json" in err and "none" in err
+    assert not (tmp_path / "out").exists(), "nothing may be written on bad input"
+
+
+def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
+    """The shipped definitions, resolved: each row's switches, its data, and the same samples for all."""
+    data = {}
+    for name in ("expert", "failures"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.json").write_text(json.dumps({"name": name}))
+        data[name] = str(tmp_path / name)
+    overrides = [f"datasets.{k}.out={v}" for k, v in data.items()] + [f"out_dir={tmp_path / 'out'}"]
+    cfg, base = load_matrix(SHIPPED, overrides)
+    assert not cfg.smoke and cfg.eval.episodes_per_task >= 25 and len(cfg.seeds) >= 2
+    assert set(cfg.eval.splits) == {"id", "ood"} and cfg.eval.task_list() == (
+        "distinguish", "go_to", "go_through", "go_avoid", "crawl", "unload",
+    )  # fmt: skip
+    assert cfg.datasets["failures"].failures_only and cfg.datasets["expert"].suboptimal_fraction == 0
+    assert abs(cfg.mixes["paper_4to1"].suboptimal_fraction - 0.44 / (1.82 + 0.44)) < 0.001
+    plans = {(p.variant, p.seed): p for p in plan_runs(cfg, base, grounding=False)}
+    assert len(plans) == len(cfg.variants) * len(cfg.seeds)
+    expected = {  # kind, mixture of experts, datasets, sub-optimal share, sub-optimal used
+        "more": ("rl", True, ["expert", "failures"], 0.195, True),
+        "no_rl": ("il", True, ["expert"], None, True),
+        "no_moe": ("rl", False, ["expert", "failures"], 0.195, True),
+        "no_suboptimal": ("rl", True, ["expert"], None, False),
+        "quart": ("il", False, ["expert"], None, True),
+        "more_1to1": ("rl", True, ["expert", "failures"], 0.5, True),
+    }
+    assert set(expected) == set(cfg.variants)
+    for (variant, seed), plan in plans.items():
+        tc = plan.train_config
+        kind, moe, datasets, share, use_sub = expected[variant]
+        assert tc.objective.kind == kind and tc.model.use_moe == moe, variant
+        assert (tc.model.num_experts, tc.model.top_k) == ((4, 2) if moe else (1, 1)), variant
+        assert list(tc.data.train) == [data[d] for d in datasets], variant
+        assert tc.data.suboptimal_fraction == share and tc.data.use_suboptimal == use_sub, variant
+        assert tc.optim.max_steps * tc.optim.batch_size == cfg.budget.samples, variant
+        assert tc.run.seed == seed and tc.init.backbone_seed == seed
+        assert tc.run.out_dir == str(tmp_path / "out" / "runs" / variant / f"seed-{seed}" / "train")
+    fps = {p.train_fp for p in plans.values()}
+    assert len(fps) == len(plans), "every run has its own training fingerprint"
+
+
+def test_gpu_matrix_extends_the_cpu_one():
+    """ablations_gpu.yaml: the same rows and data as ablations.yaml, 10x the samples, CUDA for both stages."""
+    cpu, _ = load_matrix(SHIPPED)
+    gpu, base = load_matrix(SHIPPED.with_name("ablations_gpu.yaml"))
+    assert gpu.variants == cpu.variants and gpu.mixes == cpu.mixes and gpu.datasets == cpu.datasets
+    assert gpu.budget.samples == 10 * cpu.budget.samples and gpu.out_dir != cpu.out_dir
+    assert set(cpu.train_overrides) - {"run.ckpt_every=250"} <= set(gpu.train_overrides)  # the RL settings
+    assert "run.device=cuda" in gpu.train_overrides and gpu.eval.device == "cuda"
+    assert base == SHIPPED.with_name("tiny_rl.yaml").resolve()
+
+
+def test_rl_settings_sweep_resolves(tmp_path):
+    """The RL settings sweep: every variant resolves, each sets the knobs its label names."""
+    for name in ("expert", "failures"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.json").write_text("{}")
+    overrides = [f"datasets.{n}.out={tmp_path / n}" for n in ("expert", "failures")]
+    cfg, base = load_matrix(SHIPPED.with_name("ablations_rl_settings.yaml"), overrides)
+    for plan in plan_runs(cfg, base, grounding=False):
+        o = plan.train_config.objective
+        if o.kind == "rl":
+            label = f"gamma {o.gamma:g}, tau {o.target_tau:g}, {o.regression.upper()}"
+            assert plan.label.startswith(label), (plan.variant, label)
+        assert plan.train_config.optim.max_steps * plan.train_config.optim.batch_size == cfg.budget.samples
+
+
+# -- statistics ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("k, n", [(0, 10), (1, 25), (12, 25), (25, 25), (81, 263), (28, 80)])
+def test_wilson_matches_the_score_equation(k, n):
+    lo, hi = wilson(k, n)
+    ref_lo, ref_hi = wilson_by_bisection(k, n)
+    assert abs(lo - ref_lo) < 1e-9 and abs(hi - ref_hi) < 1e-9
+
+
+def test_wilson_and_newcombe_match_published_values():
+    """Newcombe (1998): 81/263 -> 0.2553-0.3662 (single proportion, score method); 56/70 - 48/80 = 0.2000 with
+    the hybrid score interval 0.0524-0.3339 (difference of independent proportions, method 10)."""
+    lo, hi = wilson(81, 263)
+    assert round(lo, 4) == 0.2553 and round(hi, 4) == 0.3662
+    d, lo, hi = newcombe(56, 70, 48, 80)
+    assert abs(d - 0.2) < 1e-12 and round(lo, 4) == 0.0524 and round(hi, 4) == 0.3339
+
+
+def _unit(tasks: dict[str, tuple[int, int]], grounding: object = NOT_AVAILABLE) -> dict:
+    counts = {t: {"successes": k, "episodes": n, "rate": k / n} for t, (k, n) in tasks.items()}
+    return {"tasks": counts, "rates": {}, "grounding": grounding, "wall_s": 30.0}
+
+
+def test_aggregation_against_hand_computed_cells(tiny_data, tmp_path):
+    """Records from the runner's own record builder with chosen counts; every number of the table by hand."""
+    path = write_toy_matrix(tmp_path, tiny_data, seeds=[0, 1, 2])
+    cfg, base = load_matrix(path, ["eval.episodes_per_task=20"])
+    runner = Runner(cfg, [], grounding=True, log=lambda _: None)
+    plans = {(p.variant, p.seed): p for p in plan_runs(cfg, base, grounding=True)}
+    g = {
+        0: {"all": {"hits": 30, "decisions": 50, "states": 20}},
+        1: {"all": {"hits": 20, "decisions": 50, "states": 22}},
+    }
+    counts = {
+        ("more", 0): {"go_to": (12, 20), "crawl": (5, 20)},
+        ("more", 1): {"go_to": (8, 20), "crawl": (3, 20)},
+        ("no_rl", 0): {"go_to": (4, 20), "crawl": (1, 20)},
+        ("no_rl", 1): {"go_to": (6, 20), "crawl": (2, 20)},
+        ("no_rl", 2): {"go_to": (20, 20), "crawl": (20, 20)},
+    }
+    records = []
+    for (variant, seed), c in counts.items():
+        plan = plans[(variant, seed)]
+        grounding = g[seed] if variant == "more" else NOT_AVAILABLE
+        records.append(runner._done_record(plan, [(plan.evals[0], _unit(c, grounding))]))
+    records.append(runner._base_record(plans[("more", 2)], "failed", stage="train", error="more-train exit 1: boom"))
+    records[-2]["status"] = "failed"  # no_rl seed 2 failed after all: its counts must not enter the table
+
+    agg = aggregate(cfg, records)
+    more, il = agg["cells"]["more"]["id"], agg["cells"]["no_rl"]["id"]
+    assert (more["go_to"]["successes"], more["go_to"]["episodes"]) == (20, 40)
+    assert (more["crawl"]["successes"], more["crawl"]["episodes"]) == (8, 40)
+    assert more["go_to"]["rate"] == 0.5 and more["crawl"]["rate"] == 0.2
+    assert more["go_to"]["ci95"] == pytest.approx(wilson_by_bisection(20, 40), abs=1e-9)
+    assert (more["average"]["successes"], more["average"]["episodes"]) == (28, 80)
+    assert more["average"]["rate"] == pytest.approx(0.35)
+    assert more["average"]["ci95"] == pytest.approx(wilson_by_bisection(28, 80), abs=1e-9)
+    assert more["average"]["per_seed"] == {0: pytest.approx(17 / 40), 1: pytest.approx(11 / 40)}
+    assert (il["average"]["successes"], il["average"]["episodes"]) == (13, 80)
+    assert il["average"]["per_seed"] == {0: pytest.approx(5 / 40), 1: pytest.approx(8 / 40)}
+    assert more["grounding"]["rate"] == 0.5 and more["grounding"]["chance"] == 0.42
+    assert il["grounding"] == NOT_AVAILABLE
+
+    # the claim: 28/80 - 13/80 with Newcombe's interval from the bisection Wilson bounds
+    (claim,) = agg["claims"]
+    p1, p2 = 28 / 80, 13 / 80
+    (l1, u1), (l2, u2) = wilson_by_bisection(28, 80), wilson_by_bisection(13, 80)
+    lower = p1 - p2 - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    upper = p1 - p2 + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    assert claim["diff"] == pytest.approx(15 / 80) and claim["ci95"] == pytest.approx([lower, upper], abs=1e-9)
+    assert lower > 0 and claim["verdict"] == "reproduced" and claim["seeds_in_favour"] == [2, 2]
+
+    text = markdown(agg)
+    lo, hi = wilson_by_bisection(20, 40)
+    assert f"| RL | 0.50 [{lo:.2f}, {hi:.2f}] |" in text
+    lo, hi = wilson_by_bisection(28, 80)
+    assert f"**0.35 [{lo:.2f}, {hi:.2f}]** | {17 / 40:.2f} / {11 / 40:.2f} | 0.50 (chance 0.42) | 0.60 (MoRE) |" in text
+    assert "| IL |" in text and "| not available | 0.51 (w/o RL) |" in text
+    assert f"| RL beats IL | id | {p1 - p2:+.3f} | [{lower:+.3f}, {upper:+.3f}] | 2/2 | reproduced |" in text
+    assert "| more | 2 | failed | 320 |" in text and "more-train exit 1: boom" in text
+    assert "SMOKE TEST" in text
+
+    paths = write_report(cfg, records, tmp_path / "report")
+    saved = json.loads(paths["json"].read_text())
+    assert len(saved["raw_runs"]) == 6 and saved["cells"]["more"]["id"]["go_to"]["successes"] == 20
+    from PIL import Image
+
+    with Image.open(paths["png"]) as im:
+        assert im.format == "PNG" and im.width >= 600 and im.height >= 300
+
+
+# -- the real subprocess path --------------------------------------------------------------------------
+def _cli(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "more_training.cli", "ablations", "run", "--config", str(config), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.timeout(900)  # ~10 subprocesses, each importing torch (and MuJoCo): minutes on a busy machine
+def test_matrix_end_to_end_kill_resume_skip(tiny_data, tmp_path):
+    """2 variants x 2 seeds through `more-train` and `more-sim eval` subprocesses: the runner is SIGKILLed
+    (with its training child) mid-run; the next invocation resumes that run from its checkpoint and finishes
+    the matrix; a third launches nothing; a changed evaluation seed re-evaluates without training."""
+    config = write_toy_matrix(tmp_path, tiny_data)
+    out = tmp_path / "out"
+    first = out / "runs" / "more" / "seed-0"
+    cmd = [sys.executable, "-m", "more_training.cli", "ablations", "run", "--config", str(config)]
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 600
+        ckpts = first / "train" / "checkpoints"
+        while time.monotonic() < deadline and proc.poll() is None:
+            steps = [int(p.name[5:]) for p in ckpts.glob("step-*")] if ckpts.is_dir() else []
+            if steps and max(steps) >= 8:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its training child: their own process group
+        proc.wait()
+    killed_at = max(int(p.name[5:]) for p in ckpts.glob("step-*"))
+    assert 8 <= killed_at < 40, f"killed too late to test anything (step {killed_at})"
+    assert not (first / "result.json").exists()
+
+    done = _cli(config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "launched: 4 training, 4 evaluation processes" in done.stdout
+    assert f"more/seed-0: training from step {killed_at} to step 40" in done.stdout
+    assert "resuming from" in (first / "logs" / "train.log").read_text()
+
+    expect_grounding = grounding_available()
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["raw_runs"]) == 4
+    for rec in results["raw_runs"]:
+        assert rec["status"] == "done" and rec["samples"] == 320 and rec["steps"] == 40
+        assert rec["checkpoint"].endswith("step-00000040")
+        unit = rec["eval"]["id"]["units"]["id-seed0"]
+        details = json.loads((Path(rec["checkpoint"]).parents[2] / "eval" / "id-seed0" / "results.json").read_text())
+        for task in ("go_to", "crawl"):
+            assert unit["tasks"][task]["episodes"] == 1
+            assert unit["tasks"][task]["successes"] == details["details"][task]["successes"]
+        assert (rec["eval"]["id"]["grounding"] != NOT_AVAILABLE) == expect_grounding
+        assert rec["train_minutes"] > 0 and rec["eval_minutes"] > 0
+    killed = next(r for r in results["raw_runs"] if (r["variant"], r["seed"]) == ("more", 0))
+    assert killed["train_launches"] == 2 and killed["killed_launches"] == 1
+    table = (out / "table.md").read_text()
+    assert "| RL |" in table and "| IL |" in table and "| RL beats IL | id |" in table
+    assert (out / "table.png").stat().st_size > 0
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed-*/result.json")}
+
+    again = _cli(config)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "launched: 0 training, 0 evaluation processes" in again.stdout
+    assert again.stdout.count("done before, skipped") == 4
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+
+    reeval = _cli(config, "--only", "more", "seeds=[0]", "eval.seeds=[1]")
+    assert reeval.returncode == 0, reeval.stdout + reeval.stderr
+    assert "launched: 0 training, 1 evaluation processes" in reeval.stdout
+    assert (first / "eval" / "id-seed1" / "results.json").is_file()
+
+
+def test_a_failed_run_is_recorded_and_the_matrix_goes_on(tiny_data, tmp_path, capsys):
+    """A training command that fails (here a launcher that exits 3) fails its run only: every run is tried,
+    each record names the exit status, the table lists them, the exit status is 1."""
+    launcher = [sys.executable, "-c", "import sys; print('no GPU here', file=sys.stderr); sys.exit(3)"]
+    config = write_toy_matrix(tmp_path, tiny_data, launcher=launcher)
+    assert ablations_main(["run", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("FAILED (train): more-train exit 3: ") == 4 and "launched: 4 training, 0 evaluation" in out
+    for variant in ("more", "no_rl"):
+        for seed in (0, 1):
+            rec = json.loads((tmp_path / "out" / "runs" / variant / f"seed-{seed}" / "result.json").read_text())
+            assert rec["status"] == "failed" and rec["stage"] == "train" and "no GPU here" in rec["error"]
+    assert (tmp_path / "out" / "table.md").read_text().count("| failed | 320 |") == 4
+
+
+def test_working_block_limit_starts_no_training(tiny_data, tmp_path, capsys):
+    config = write_toy_matrix(tmp_path, tiny_data)
+    assert ablations_main(["run", "--config", str(config), "--max-hours", "0.01"]) == 3  # 36 s < 60 s left
+    out = capsys.readouterr().out
+    assert "launched: 0 training, 0 evaluation processes" in out
+    assert not list((tmp_path / "out").glob("runs/*/seed-*/train"))
+    assert (tmp_path / "out" / "table.md").read_text().count("| not started | 320 |") == 4
+
+
+def test_a_run_directory_of_other_settings_is_refused(tiny_data, tmp_path):
+    """Checkpoints trained under another fingerprint (config or data) are never resumed or overwritten."""
+    cfg, base = load_matrix(write_toy_matrix(tmp_path, tiny_data))
+    plan = plan_runs(cfg, base, grounding=False)[0]
+    (plan.train_dir / "checkpoints" / "step-00000004").mkdir(parents=True)
+    (plan.root / "state.json").write_text(json.dumps({"train_fp": "0123456789abcdef", "wall_s": 1.0, "launches": 1}))
+    runner = Runner(cfg, [plan], grounding=False, log=lambda _: None)
+    assert runner.status(plan) == "stale"
+    (record,) = runner.run()
+    assert record["status"] == "failed" and "0123456789abcdef != " + plan.train_fp in record["error"]
+    assert runner.launches == {"train": 0, "eval": 0}
+    assert (plan.train_dir / "checkpoints" / "step-00000004").is_dir()
+
+
+def test_prepare_generates_expert_and_failure_only_data(tiny_data, tmp_path, capsys):
+    """`prepare` runs `more-sim generate` for each dataset; the failure set holds failed sub-optimal episodes
+    only; a second prepare keeps them; a changed spec is refused with the differing setting named."""
+    from more_common.dataset import EpisodeDataset
+
+    datasets = {
+        "expert": {"out": str(tmp_path / "expert"), "episodes": 4, "seed": 3, "workers": 1,
+                   "tasks": ["go_to", "crawl"], "extra_args": ["--image-size", "16"]},
+        "failures": {"out": str(tmp_path / "failures"), "episodes": 6, "suboptimal_fraction": 1.0,
+                     "failures_only": True, "seed": 4, "workers": 1, "tasks": ["go_to", "crawl"],
+                     "extra_args": ["--image-size", "16"]},
+    }  # fmt: skip
+    mixes = {"mixed": {"datasets": ["expert", "failures"], "suboptimal_fraction": 0.2}}
+    config = write_toy_matrix(tmp_path, tiny_data, datasets=datasets, mixes=mixes)
+    assert ablations_main(["prepare", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    expert, failures = EpisodeDataset(tmp_path / "expert"), EpisodeDataset(tmp_path / "failures")
+    assert len(expert) == 4 and all(ep.expert and ep.success for ep in expert.iter_episodes())
+    kept = list(failures.iter_episodes())
+    assert kept and all(not ep.expert and not ep.success for ep in kept)
+    assert failures.meta["summary"]["episodes"] + failures.meta["summary"]["dropped_suboptimal_successes"] == 6
+    e, f = expert.num_transitions, failures.num_transitions
+    assert f"mix mixed: on disk {e} expert : {f} sub-optimal (share {f / (e + f):.3f}); training stream 0.200" in out
+
+    assert ablations_main(["prepare", "--config", str(config)]) == 0
+    assert "failures: " + str(tmp_path / "failures") + " exists with these settings, kept" in capsys.readouterr().out
+    assert ablations_main(["prepare", "--config", str(config), "datasets.failures.seed=5"]) == 2
+    err = capsys.readouterr().err
+    assert "datasets.failures:" in err and "seed 4 != 5" in err
