@@ -23,6 +23,15 @@ from more_common.typed_config import ConfigError, apply_overrides, build, load_y
 from more_model.config import MoREConfig
 
 CONFIG_FILE = "train_config.yaml"
+# Fields added after runs existed, with the value that does what their absence did: left out of the fingerprint
+# at that value, so a run started before the field existed still resumes.
+NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("data", "oversample_steps"): 0,
+    ("data", "oversample_factor"): 1,
+    ("objective", "imitation_weight"): 0.0,
+    ("model", "action_slots"): [],
+    ("model", "text_first"): False,
+}
 
 
 def _check(cond: bool, name: str, msg: str) -> None:
@@ -44,6 +53,9 @@ class DataConfig:
     num_workers        DataLoader worker processes per rank (0: in the training process)
     skip_corrupt       False: a corrupt shard stops training with its file and episode named; True: skipped,
                        counted and logged
+    oversample_steps   the first this many steps of every episode (where the robot turns to the thing it was
+                       told to go to: the decision points) enter the stream `oversample_factor` times
+    oversample_factor  copies of each of those transitions (1: no oversampling)
     """
 
     train: tuple[str, ...] = ()
@@ -56,8 +68,12 @@ class DataConfig:
     num_workers: int = 0
     skip_corrupt: bool = False
     verify_checksums: bool = True
+    oversample_steps: int = 0
+    oversample_factor: int = 1
 
     def __post_init__(self) -> None:
+        _check(self.oversample_steps >= 0, "oversample_steps", f"must be >= 0, got {self.oversample_steps}")
+        _check(self.oversample_factor >= 1, "oversample_factor", f"must be >= 1, got {self.oversample_factor}")
         _check(self.shuffle_buffer >= 1, "shuffle_buffer", f"must be >= 1, got {self.shuffle_buffer}")
         _check(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")
         if self.suboptimal_fraction is not None:
@@ -77,6 +93,9 @@ class ObjectiveConfig:
     target_tau           Polyak/EMA rate of the target network, applied every `target_every` steps
     regression           "mse" (eq. 8's squared error, the paper) or "bce" (binary cross-entropy on the same
                          sigmoid Q and targets: same minimiser, no vanishing gradient; see model/losses.py)
+    imitation_weight     RL only: adds this times the cross-entropy of the data's bins on the expert samples of
+                         the batch (an imitation term on expert steps, as in Q-learning-from-demonstrations
+                         recipes; 0: the paper's objective)
     """
 
     kind: Literal["rl", "il"] = "rl"
@@ -87,8 +106,10 @@ class ObjectiveConfig:
     target_tau: float = 0.005
     target_every: int = 1
     regression: Literal["mse", "bce"] = "mse"
+    imitation_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        _check(self.imitation_weight >= 0, "imitation_weight", f"must be >= 0, got {self.imitation_weight}")
         _check(self.regression in ("mse", "bce"), "regression", f"must be 'mse' or 'bce', got {self.regression!r}")
         _check(0.0 < self.gamma <= 1.0, "gamma", f"must lie in (0, 1], got {self.gamma}")
         _check(self.conservative_weight >= 0, "conservative_weight", f"must be >= 0, got {self.conservative_weight}")
@@ -223,6 +244,9 @@ class TrainConfig:
         for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):
             d["run"].pop(key, None)
         d.pop("eval", None)
+        for (section, key), neutral in NEUTRAL_DEFAULTS.items():
+            if d[section].get(key) == neutral:
+                del d[section][key]  # a field added later, at the value that means "absent": old runs resume
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def per_rank_batch(self, world_size: int) -> int:

@@ -172,7 +172,7 @@ class TransitionStream:
                         if self.td_only and not td[t]:
                             continue  # a truncated episode's last step: no next observation, no Bellman target
                         produced += 1
-                        yield (
+                        item = (
                             epoch,
                             Transition(
                                 image=images[t],
@@ -190,6 +190,10 @@ class TransitionStream:
                                 has_td_target=bool(td[t]),
                             ),
                         )
+                        # decision points: the first steps enter the stream several times (same order every run)
+                        copies = self.cfg.oversample_factor if t < self.cfg.oversample_steps else 1
+                        for _ in range(copies):
+                            yield item
             if produced == 0:
                 raise DatasetError(
                     f"no transitions left in {list(self.cfg.train)} for this reader after the filters "

@@ -2,14 +2,15 @@
 
 RL: Bellman targets from the target network (first, under no_grad: s_t with the data's actions, and s_{t+1}
 prompt-only), then the online forward (through DDP/FSDP when distributed) and `more_loss` (TD + alpha *
-conservative + beta * load balance). IL: the online forward and cross-entropy (+ beta * load balance).
+conservative + beta * load balance), plus optionally `imitation_weight` x the cross-entropy of the expert
+samples' bins. IL: the online forward and cross-entropy (+ beta * load balance).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from more_model.losses import LossConfig, LossOutput, bellman_targets, more_loss
+from more_model.losses import LossConfig, LossOutput, bellman_targets, imitation_loss, more_loss
 from more_model.policy import MoREPolicy
 from more_model.target import TargetNetwork
 
@@ -34,6 +35,7 @@ def step_loss(
     policy: MoREPolicy,
     target: TargetNetwork | None,
     batch: TrainBatch,
+    imitation_weight: float = 0.0,
 ) -> LossOutput:
     """`forward` is the module to call for the online pass (the policy, or its DDP/FSDP wrapper)."""
     targets = None
@@ -54,7 +56,8 @@ def step_loss(
             mc_lower_bound=cfg.mc_lower_bound,
         )
     out = forward(batch.current)
-    return more_loss(
+    valid = None if bool(policy.valid_bins.all()) else policy.valid_bins  # action_slots: each slot's own bins
+    result = more_loss(
         cfg,
         out.slot_logits,
         batch.current.bins,
@@ -62,4 +65,11 @@ def step_loss(
         out.token_mask,
         targets,
         router_experts=out.router_experts,
+        valid=valid,
     )
+    if cfg.objective == "rl" and imitation_weight > 0 and bool(batch.expert.any()):
+        ce = imitation_loss(out.slot_logits, batch.current.bins, batch.expert.float())  # expert samples only
+        result.loss = result.loss + imitation_weight * ce
+        result.metrics["imitation"] = float(ce.detach())
+        result.metrics["loss"] = float(result.loss.detach())
+    return result

@@ -285,7 +285,10 @@ class Trainer:
                     sync = micro == cfg.optim.grad_accum - 1
                     with distributed.gradient_sync(self.forward, sync):
                         with _autocast(cfg, info.device):
-                            out = step_loss(self.loss_cfg, self.forward, self.policy, self.target, batch)
+                            out = step_loss(
+                                self.loss_cfg, self.forward, self.policy, self.target, batch,
+                                cfg.objective.imitation_weight,
+                            )  # fmt: skip
                             loss = out.loss / cfg.optim.grad_accum
                         if not math.isfinite(out.metrics["loss"]):
                             raise TrainingError(f"non-finite loss {out.metrics['loss']} at step {self.state.step}")

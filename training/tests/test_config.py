@@ -84,3 +84,24 @@ def test_ablation_configs_flip_one_switch_each():
     assert by_name["ablation_no_suboptimal"].data.use_suboptimal is False
     for name in ("ablation_no_rl", "ablation_no_moe", "ablation_no_suboptimal"):
         assert by_name[name].optim == base.optim, name
+
+
+def test_fields_added_later_keep_old_runs_resumable():
+    """A run saved before oversampling, action slots and the imitation term existed has the same fingerprint
+    as today's config at those fields' neutral values; other values change it."""
+    import hashlib
+    import json
+
+    cfg = load_config(None)
+    old = cfg.to_dict()
+    added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("objective", "imitation_weight"),
+             ("model", "action_slots"), ("model", "text_first"))  # fmt: skip
+    for section, key in added:
+        del old[section][key]
+    for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):
+        del old["run"][key]
+    del old["eval"]
+    assert cfg.fingerprint() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
+    for override in ("data.oversample_factor=3", "objective.imitation_weight=0.5",
+                     'model.action_slots=[{"dim": "wz", "bins": 4}]'):  # fmt: skip
+        assert load_config(None, [override]).fingerprint() != cfg.fingerprint()

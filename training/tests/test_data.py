@@ -170,6 +170,25 @@ def test_resume_replays_the_exact_batch_stream(tiny_data, encoder, workers):
     assert not _same(full[3], full[4])
 
 
+def test_decision_points_are_oversampled(tiny_data):
+    """The first k steps of every episode enter the stream `factor` times, the rest once (one epoch counted)."""
+    plain = TransitionStream(_cfg(tiny_data), SIZE, seed=0)
+    over = TransitionStream(_cfg(tiny_data, oversample_steps=2, oversample_factor=3), SIZE, seed=0)
+    total = EpisodeDataset(tiny_data).num_transitions
+    episodes = len(EpisodeDataset(tiny_data))
+    a = [t for e, t in itertools.takewhile(lambda x: x[0] == 0, plain.transitions())]
+    b = [t for e, t in itertools.takewhile(lambda x: x[0] == 0, over.transitions())]
+    assert len(a) == total
+    assert len(b) == total + 2 * 2 * episodes  # every synthetic episode has >= 2 steps
+    counts = {}
+    for t in b:
+        counts[_key(t)] = counts.get(_key(t), 0) + 1
+    assert {counts[_key(t)] for t in a if t.step < 2} == {3}
+    assert {counts[_key(t)] for t in a if t.step >= 2} == {1}
+    with pytest.raises(ValueError, match="oversample_factor"):
+        DataConfig(oversample_factor=0)
+
+
 def _constant_episode(eid: str, base: int, success: bool, terminated: bool, expert: bool) -> Episode:
     """3 steps; image t is the constant grey level base + 10 t, so every state is recognisable."""
     images = np.stack([np.full(IMAGE_SHAPE, base + 10 * t, np.uint8) for t in range(3)])

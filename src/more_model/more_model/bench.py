@@ -130,28 +130,36 @@ def bench_decode(
     recorded = record_episodes(policy.image_size, episodes, frames)
     encoded = [(ins, [policy.encode([f], [ins]) for f in fs]) for ins, fs in recorded]
     n_frames = sum(len(fs) for _, fs in encoded)
-    bin_ids = policy.bin_token_ids
+    bin_ids, valid_bins, slots = policy.bin_token_ids, policy.valid_bins, policy.num_slots
+    tok = policy.action_tokenizer
     cuda = device.startswith("cuda")
 
     class BinsOnly(LogitsProcessor):
+        """Only the bin tokens the slot being generated has (all 256 in every slot by default)."""
+
+        def __init__(self, prompt_length: int) -> None:
+            self.prompt_length = prompt_length
+
         def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            slot = input_ids.shape[1] - self.prompt_length
             masked = torch.full_like(scores, float("-inf"))
-            masked[:, bin_ids] = scores[:, bin_ids]
+            ids = bin_ids[valid_bins[slot]]
+            masked[:, ids] = scores[:, ids]
             return masked
 
-    def generate(batch: Any) -> torch.Tensor:
+    def generate(batch: Any) -> np.ndarray:
         out = policy.backbone.generate(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             pixel_values=batch.pixel_values.to(policy.dtype),
-            max_new_tokens=12,
-            min_new_tokens=12,
+            max_new_tokens=slots,
+            min_new_tokens=slots,
             do_sample=False,
             use_cache=True,
-            logits_processor=LogitsProcessorList([BinsOnly()]),
+            logits_processor=LogitsProcessorList([BinsOnly(batch.input_ids.shape[1])]),
             pad_token_id=0,
         )
-        return policy.action_tokenizer.token_ids_to_bins(out[:, batch.input_ids.shape[1] :].cpu().numpy())
+        return tok.contract_bins(tok.token_ids_to_bins(out[:, batch.input_ids.shape[1] :].cpu().numpy()))
 
     def sync() -> None:
         if cuda:
@@ -177,10 +185,10 @@ def bench_decode(
         else:
             for _, batches in encoded:
                 for b in batches:
-                    if name == "greedy":
-                        bins.append(policy.decode_batch(b)[0][0].cpu().numpy())
+                    if name == "greedy":  # slot order -> contract order [12], as the drafts return
+                        bins.append(tok.contract_bins(policy.decode_batch(b)[0][0].cpu().numpy()))
                     elif name == "window_greedy":
-                        bins.append(decoders["draft"].greedy_batch(b).bins[0].cpu().numpy())
+                        bins.append(tok.contract_bins(decoders["draft"].greedy_batch(b).bins[0].cpu().numpy()))
                     else:
                         bins.append(generate(b)[0])
         sync()
@@ -226,7 +234,7 @@ def bench_decode(
         "draft_speedup": round(ms["greedy"] / ms["draft"], 2),
         "draft_speedup_median": round(med["greedy"] / med["draft"], 2),
         "draft_speedup_vs_generate": round(ms["generate"] / ms["draft"], 2),
-        "greedy_passes": 12,
+        "greedy_passes": slots,
         "end_to_end_ms": round(1e3 * min(e2e) / len(e2e_frames), 3),
         "same_actions": same,
         "decoders_compared": names,

@@ -269,16 +269,18 @@ def load_checkpoint(
             _check_backbone_names(bb_path, backbone)
     try:
         summary = tokenizer_summary(tokenizer)
-        expected_ids = ActionTokenizer.from_tokenizer(tokenizer, action_tokenizer.spec).bin_token_ids
+        same_ids = action_tokenizer.matches(tokenizer)  # the bins of its largest slot (256 by default)
     except (ValueError, KeyError) as err:
         raise CheckpointError(f"{bb_path}: the tokenizer lacks the special or action bin tokens ({err})") from err
     saved = meta.get("tokenizer")
     if saved is not None and saved != summary:
         raise CheckpointError(f"{meta_path}: the backbone's tokenizer {summary} is not the saved one {saved}")
-    if expected_ids != action_tokenizer.bin_token_ids:
+    if not same_ids:
         raise CheckpointError(
             f"{meta_path}: the backbone's tokenizer maps bins to other token ids than the checkpoint was trained on"
         )
+    if tuple(action_tokenizer.slots) != tuple(config.action_slots):
+        raise CheckpointError(f"{meta_path}: the action tokenizer's slots differ from the model config's action_slots")
     policy = MoREPolicy(config, backbone, tokenizer, action_tokenizer).to(device)
     _load_named(policy, adapters, set(policy.adapter_state_dict()), str(d / ADAPTERS_FILE))
     try:

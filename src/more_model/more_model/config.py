@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from more_common.action_contract import ACTION_NAMES
 from more_common.typed_config import build, to_dict
 
 # QUART's prompt (QUART-Online preprocessing); the processor appends Fuyu's beginning-of-answer token.
@@ -45,6 +46,33 @@ class TinyBackboneConfig:
             raise ValueError(f"max_position_embeddings must be >= 64, got {self.max_position_embeddings}")
 
 
+MAX_SLOT_BINS = 256  # bins are the tokens "0".."255" (QUART's choice)
+
+
+@dataclass(frozen=True)
+class SlotConfig:
+    """One decoded action dim: `bins` uniform bins; `first`/`last` are the values of the first and the last bin
+    centre (so both are exactly representable, e.g. 0 and 1 for terminate with 2 bins), or both None: the action
+    spec's bounds are the bin edges (the contract's own binning)."""
+
+    dim: str
+    bins: int
+    first: float | None = None
+    last: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.dim not in ACTION_NAMES:
+            raise ValueError(f"dim must be one of {list(ACTION_NAMES)}, got {self.dim!r}")
+        if not 2 <= self.bins <= MAX_SLOT_BINS:
+            raise ValueError(f"bins of {self.dim} must lie in [2, {MAX_SLOT_BINS}], got {self.bins}")
+        if (self.first is None) != (self.last is None):
+            raise ValueError(f"{self.dim}: give both first and last bin centres, or neither")
+        if self.first is not None and not (math.isfinite(self.first) and math.isfinite(self.last)):
+            raise ValueError(f"{self.dim}: first/last must be finite, got {self.first}, {self.last}")
+        if self.first is not None and not self.first < self.last:
+            raise ValueError(f"{self.dim}: first bin centre {self.first} must be below the last {self.last}")
+
+
 @dataclass(frozen=True)
 class MoREConfig:
     """The model: backbone + MixLoRA experts on the FFNs + LoRA on attention, Q-values over 256 bin tokens.
@@ -60,6 +88,12 @@ class MoREConfig:
     dropout           LoRA input dropout (train mode only)
     layers            decoder layers that get adapters (empty tuple: all)
     dtype             backbone dtype; "auto": bfloat16 for Fuyu, float32 for tiny
+    action_slots      the decoded action dims, in decoding order, each with its own bins (SlotConfig); dims
+                      not listed take the stand command's value. Empty: all 12 contract dims in contract order
+                      with the action spec's 256 bins each (the paper's decoder)
+    text_first        the prompt before the image (Fuyu/QUART put the image first): the image then ends right
+                      before the answer, a fixed distance from the action positions whatever the prompt's length,
+                      and the patches can attend to the instruction
     """
 
     backbone: BackboneKind = "tiny"
@@ -77,8 +111,13 @@ class MoREConfig:
     dropout: float = 0.05
     layers: tuple[int, ...] = ()
     dtype: DType = "auto"
+    action_slots: tuple[SlotConfig, ...] = ()
+    text_first: bool = False
 
     def __post_init__(self) -> None:
+        dims = [s.dim for s in self.action_slots]
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"action_slots lists a dim more than once: {dims}")
         if self.backbone not in ("tiny", "fuyu"):
             raise ValueError(f"backbone must be 'tiny' or 'fuyu', got {self.backbone!r}")
         if "{instruction}" not in self.prompt_template:

@@ -13,9 +13,13 @@ Exactness: every slot's logits are read from the same bit-exact function of (pro
 bit for bit: a structural guarantee, tested over random models, prompts and drafts, not a tolerance.
 `MoREPolicy.decode_batch` (transformers' incremental steps, other kernels) agrees to float rounding.
 
+Action slots (`MoREConfig.action_slots`, S decoded slots): S - 1 inputs per window pass instead of 11, each
+slot's missing bins masked exactly as in greedy decoding (window_decoder.py), results and drafts in contract
+order [B, 12] like `MoREPolicy.decode` (bin -1 / Q nan in dims not decoded; a draft's entries there are ignored).
+
     decoder = ActionDecoder(policy)                  # or policy.action_decoder(compile=..., cuda_graph=...)
     out = decoder.decode(images, instructions, drafts=prev_bins)   # batched; drafts [B, 12], -1 = no guess
-    out.bins, out.q_values, out.actions, out.passes                 # passes: forward passes per row (greedy: 12)
+    out.bins, out.q_values, out.actions, out.passes                 # passes per row (greedy: 12, or S)
 
     state = DraftState(decoder)                      # the policy node's helper: same decode() as MoREPolicy
     out = state.decode([image], [instruction])       # drafts from the last decision of this instruction
@@ -30,11 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from more_common.action_contract import TERMINATE, ActionSpec
+from more_common.action_contract import NUM_DIMS, TERMINATE, ActionSpec
 
 from .policy import DecodeResult
-from .processor import NUM_SLOTS, Batch
-from .window_decoder import WINDOW, PromptKV, WindowDecoder
+from .processor import Batch
+from .window_decoder import PromptKV, WindowDecoder
 
 
 @dataclass
@@ -48,8 +52,8 @@ class DraftDecodeResult(DecodeResult):
 class WindowDecode:
     """Tensor-level result of `ActionDecoder.greedy_batch` / `draft_batch`."""
 
-    bins: torch.Tensor  # [B, 12] int64
-    logits: torch.Tensor  # [B, 12] float32, the chosen (max) logit of each slot
+    bins: torch.Tensor  # [B, S] int64, slot order (S = 12 by default)
+    logits: torch.Tensor  # [B, S] float32, the chosen (max) logit of each slot
     passes: torch.Tensor  # [B] int64, prefill + window passes the row needed
     batch_passes: int  # prefill + window passes run for the whole batch (max over rows)
 
@@ -67,45 +71,52 @@ class ActionDecoder:
 
     @torch.no_grad()
     def prefill(self, batch: Batch) -> tuple[PromptKV, torch.Tensor]:
-        """The image + prompt pass: (PromptKV, slot 1 logits [B, 256])."""
+        """The image + prompt pass: (PromptKV, slot 1 logits [B, bins])."""
         if batch.has_actions:
             raise ValueError("decoding takes a prompt-only batch")
         return self.window.prompt(batch)
 
     @torch.no_grad()
     def greedy_batch(self, batch: Batch) -> WindowDecode:
-        """Greedy decoding, one slot per window pass (prefill + 11): the reference the drafts are equal to."""
+        """Greedy decoding, one slot per window pass (prefill + S - 1): the reference the drafts are equal to."""
         return self.greedy_from(*self.prefill(batch))
 
     @torch.no_grad()
     def draft_batch(self, batch: Batch, draft: Any = None) -> WindowDecode:
-        """Jacobi decoding from `draft` [B, 12] bins (entries < 0, or None: no guess; slot 1 and slot 12 are
-        never inputs, so their draft entries are ignored). Equal to `greedy_batch` bit for bit."""
+        """Jacobi decoding from `draft` [B, 12] bins in contract order (entries < 0, or None: no guess; the first
+        and the last slot are never inputs, nor are dims the model does not decode, so their entries are
+        ignored). Equal to `greedy_batch` bit for bit."""
         return self.draft_from(*self.prefill(batch), draft=draft)
 
     @torch.no_grad()
     def greedy_from(self, prompt: PromptKV, first: torch.Tensor) -> WindowDecode:
         """`greedy_batch` after the prefill (prompt, slot 1 logits)."""
         first_logit, a1 = first.max(dim=-1)
-        x = torch.zeros(prompt.batch_size, WINDOW, dtype=torch.long, device=a1.device)
+        W = self.window.window_size
+        if W == 0:
+            return _first_only(a1, first_logit)
+        x = torch.zeros(prompt.batch_size, W, dtype=torch.long, device=a1.device)
         x[:, 0] = a1
-        for n in range(1, WINDOW + 1):  # pass n reads slot n+1 from row n-1: its inputs a1..an are greedy's
+        for n in range(1, W + 1):  # pass n reads slot n+1 from row n-1: its inputs a1..an are greedy's
             value, y = self.window.window(prompt, x).max(dim=-1)
-            if n < WINDOW:
+            if n < W:
                 x[:, n] = y[:, n - 1]
-        passes = torch.full((prompt.batch_size,), 1 + WINDOW, dtype=torch.long)
-        return WindowDecode(_cat(a1, y), _cat(first_logit, value), passes, 1 + WINDOW)
+        passes = torch.full((prompt.batch_size,), 1 + W, dtype=torch.long)
+        return WindowDecode(_cat(a1, y), _cat(first_logit, value), passes, 1 + W)
 
     @torch.no_grad()
     def draft_from(self, prompt: PromptKV, first: torch.Tensor, draft: Any = None) -> WindowDecode:
         """`draft_batch` after the prefill (prompt, slot 1 logits)."""
         B = prompt.batch_size
         first_logit, a1 = first.max(dim=-1)
-        x = _initial_inputs(draft, B, self.policy.action_spec.num_bins).to(a1.device)
+        W = self.window.window_size
+        x = _initial_inputs(draft, B, self.policy.action_tokenizer).to(a1.device)
+        if W == 0:
+            return _first_only(a1, first_logit)
         x[:, 0] = a1
         passes = torch.zeros(B, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
-        for n in range(1, WINDOW + 1):
+        for n in range(1, W + 1):
             value, y = self.window.window(prompt, x).max(dim=-1)
             # inputs a2..a11 equal this pass's argmaxes of slots 2..11 => every input is greedy's (induction
             # from a1), so every slot of this pass is greedy's: the row is at its fixed point
@@ -116,7 +127,7 @@ class ActionDecoder:
                 break
             x = torch.cat((x[:, :1], y[:, :-1]), dim=1)  # a fixed row's inputs do not change
         else:
-            raise AssertionError("Jacobi decoding did not reach its fixed point in 11 passes")  # impossible
+            raise AssertionError(f"Jacobi decoding did not reach its fixed point in {W} passes")  # impossible
         return WindowDecode(_cat(a1, y), _cat(first_logit, value), passes, 1 + n)
 
     @torch.no_grad()
@@ -127,15 +138,17 @@ class ActionDecoder:
 
     @torch.no_grad()
     def greedy(self, images: Sequence[Any], instructions: Sequence[str]) -> DraftDecodeResult:
-        """Greedy decoding over window passes (12 passes); `decode` returns the same with fewer passes."""
+        """Greedy decoding over window passes (12 passes, S with action_slots); `decode` returns the same with
+        fewer passes."""
         return self._result(self.greedy_batch(self.policy.encode(images, instructions)))
 
     def _result(self, out: WindowDecode) -> DraftDecodeResult:
         bins = out.bins.cpu().numpy().astype(np.int64)
-        return DraftDecodeResult(
-            actions=self.policy.action_tokenizer.from_bins(bins),
-            bins=bins,
-            q_values=torch.sigmoid(out.logits).cpu().numpy().astype(np.float32),
+        tok = self.policy.action_tokenizer
+        return DraftDecodeResult(  # contract order, as MoREPolicy.decode
+            actions=tok.from_bins(bins),
+            bins=tok.contract_bins(bins),
+            q_values=tok.contract_values(torch.sigmoid(out.logits).cpu().numpy().astype(np.float32)),
             passes=out.passes.numpy().astype(np.int64),
         )
 
@@ -144,18 +157,31 @@ def _cat(first: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
     return torch.cat((first[:, None], rest), dim=1)
 
 
-def _initial_inputs(draft: Any, batch_size: int, num_bins: int) -> torch.Tensor:
-    """The first pass's a1..a11 from a draft [B, 12] (None or entries < 0: bin 0); validated."""
+def _first_only(a1: torch.Tensor, first_logit: torch.Tensor) -> WindowDecode:
+    """A one-slot model: the prefill decides everything."""
+    return WindowDecode(a1[:, None], first_logit[:, None], torch.ones(a1.shape[0], dtype=torch.long), 1)
+
+
+def _initial_inputs(draft: Any, batch_size: int, tokenizer: Any) -> torch.Tensor:
+    """The first pass's inputs a1..a(S-1) (slot order) from a draft [B, 12] in contract order (None or entries
+    < 0: bin 0); validated: a draft entry must be a bin of its dim's slot."""
+    window = tokenizer.num_slots - 1
     if draft is None:
-        return torch.zeros(batch_size, WINDOW, dtype=torch.long)
+        return torch.zeros(batch_size, window, dtype=torch.long)
     d = torch.as_tensor(np.asarray(draft))
-    if d.shape != (batch_size, NUM_SLOTS):
-        raise ValueError(f"drafts must have shape ({batch_size}, {NUM_SLOTS}), got {tuple(d.shape)}")
+    if d.shape != (batch_size, NUM_DIMS):
+        raise ValueError(f"drafts must have shape ({batch_size}, {NUM_DIMS}), got {tuple(d.shape)}")
     if d.dtype.is_floating_point or d.dtype == torch.bool:
         raise ValueError(f"drafts must be integer bins, got dtype {d.dtype}")
-    if (d >= num_bins).any():
-        raise ValueError(f"drafts must be bins < {num_bins} (or < 0 for no guess), got max {int(d.max())}")
-    return d[:, :WINDOW].long().clamp(min=0).cpu().clone()
+    d = d[:, list(tokenizer.slot_dims)]  # slot order; dims not decoded are dropped
+    too_big = d >= torch.tensor(tokenizer.slot_bins)
+    if too_big.any():
+        s = int(too_big.any(dim=0).nonzero()[0, 0])
+        raise ValueError(
+            f"drafts must be bins < {tokenizer.slot_bins[s]} in {tokenizer.slot_names[s]} (or < 0 for no guess), "
+            f"got {int(d[:, s].max())}"
+        )
+    return d[:, :window].long().clamp(min=0).cpu().clone()
 
 
 class DraftState:
@@ -209,7 +235,7 @@ class DraftState:
                 f"need one distinct key per instruction and batch row: {len(keys)} keys, {len(instructions)} "
                 f"instructions, {batch.batch_size} rows"
             )
-        drafts = np.full((len(keys), NUM_SLOTS), -1, dtype=np.int64)
+        drafts = np.full((len(keys), NUM_DIMS), -1, dtype=np.int64)
         for row, (key, instruction) in enumerate(zip(keys, instructions, strict=True)):
             draft = self.draft_for(key, instruction)
             if draft is not None:

@@ -32,8 +32,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .processor import NUM_SLOTS
-
 Objective = Literal["rl", "il"]
 Regression = Literal["mse", "bce"]
 
@@ -64,7 +62,7 @@ class LossConfig:
 
 
 def _check_slots(logits: torch.Tensor, bins: torch.Tensor) -> None:
-    assert logits.dim() == 3 and logits.shape[1] == NUM_SLOTS, f"logits must be [B, 12, bins], got {logits.shape}"
+    assert logits.dim() == 3, f"logits must be [B, slots, bins], got {logits.shape}"  # 12 x 256 by default
     assert bins.shape == logits.shape[:2], f"bins {tuple(bins.shape)} must match logits {tuple(logits.shape[:2])}"
 
 
@@ -95,7 +93,7 @@ def bellman_targets(
     if target_next_logits.dim() == 3:
         target_next_logits = target_next_logits[:, 0]
     B = target_slot_logits.shape[0]
-    assert target_slot_logits.shape[1] == NUM_SLOTS, f"need 12 slots, got {tuple(target_slot_logits.shape)}"
+    assert target_slot_logits.dim() == 3, f"need [B, slots, bins], got {tuple(target_slot_logits.shape)}"
     assert target_next_logits.shape == (B, target_slot_logits.shape[2]), f"bad next logits {target_next_logits.shape}"
     for name, t in (("rewards", rewards), ("dones", dones), ("success", success), ("steps_to_end", steps_to_end)):
         assert t.shape == (B,), f"{name} must have shape ({B},), got {tuple(t.shape)}"
@@ -131,16 +129,25 @@ def td_loss(
 
 
 def conservative_loss(
-    logits: torch.Tensor, bins: torch.Tensor, weights: torch.Tensor | None = None, regression: Regression = "mse"
+    logits: torch.Tensor,
+    bins: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    regression: Regression = "mse",
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over the 255 bins NOT taken at each slot of 0.5 Q^2 ("mse") or BCE(Q, 0) = softplus(logit) ("bce"):
-    pushes unseen actions' Q towards 0."""
+    pushes unseen actions' Q towards 0. `valid` [slots, bins] bool: the bins each slot has (action_slots
+    models; None: all), so the mean runs over the slot's own bins."""
     _check_slots(logits, bins)
-    num_bins = logits.shape[-1]
     x = logits.float()  # (B, 12, 256)
     per_bin = F.softplus(x) if regression == "bce" else 0.5 * torch.sigmoid(x).pow(2)
     not_taken = torch.ones_like(x).scatter(-1, bins.long().unsqueeze(-1), 0.0)  # 1 except at the data's bin
-    per_slot = (per_bin * not_taken).sum(dim=-1) / (num_bins - 1)  # (B, 12)
+    if valid is None:
+        others = torch.full(x.shape[1:2], x.shape[-1] - 1.0, device=x.device)  # (S,)
+    else:
+        not_taken = not_taken * valid.to(x.dtype)
+        others = valid.sum(dim=-1).to(x.dtype) - 1.0  # (S,)
+    per_slot = (per_bin * not_taken).sum(dim=-1) / others  # (B, S)
     return _weighted_mean(per_slot.mean(dim=1), weights)
 
 
@@ -213,6 +220,7 @@ def more_loss(
     targets: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
     router_experts: Sequence[torch.Tensor] = (),
+    valid: torch.Tensor | None = None,
 ) -> LossOutput:
     """The full objective: RL (needs `targets` from `bellman_targets`) or IL, plus beta * load balance
     (router_probs and router_experts come from PolicyOutput)."""
@@ -222,7 +230,7 @@ def more_loss(
         if targets is None:
             raise ValueError("the RL objective needs Bellman targets")
         td = td_loss(slot_logits, bins, targets, weights, cfg.regression)
-        cons = conservative_loss(slot_logits, bins, weights, cfg.regression)
+        cons = conservative_loss(slot_logits, bins, weights, cfg.regression, valid)
         main = td + cfg.alpha * cons
         with torch.no_grad():
             q_taken = torch.sigmoid(slot_logits.float()).gather(-1, bins.long().unsqueeze(-1)).squeeze(-1)

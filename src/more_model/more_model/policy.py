@@ -3,6 +3,8 @@
     batch (processor.Batch) -> backbone decoder -> hidden [B, T, H]
         -> hidden at the 12 slot positions [B, 12, H] -> x W_bins^T -> slot logits [B, 12, 256]
     Q(s, a^{1:i}) = sigmoid(slot logit of a^i at slot i)
+With `MoREConfig.action_slots` the model decodes S slots (some dims, each with its own bin count) instead of
+12 x 256: logits are [B, S, max bins] and a bin its slot does not have gets MASKED_LOGIT (Q = 0, never chosen).
 
 [Contract]
 - Only the 256 rows of lm_head that belong to the bin tokens are ever multiplied (W_bins, gathered per
@@ -35,26 +37,28 @@ from .action_tokenizer import ActionTokenizer
 from .config import MoREConfig
 from .fuyu_loader import DTYPES, load_backbone
 from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name, merge_attention_lora
-from .processor import NUM_SLOTS, Batch, BatchEncoder, build_processor
+from .processor import Batch, BatchEncoder, build_processor
 from .tiny_backbone import build_tiny_backbone, build_tiny_tokenizer
 
 TrainMode = Literal["adapters", "full"]
+MASKED_LOGIT = -1.0e4  # logit of a bin its slot does not have: Q = sigmoid = 0 and softmax weight 0, no NaN
 
 
 @dataclass
 class DecodeResult:
-    """What `MoREPolicy.decode` returns (numpy, batch first)."""
+    """What `MoREPolicy.decode` returns (numpy, batch first). Contract order throughout; with action_slots the
+    dims the model does not decode hold the stand command's value, bin -1 and Q-value nan."""
 
     actions: np.ndarray  # [B, 12] float64 bin centres, contract order, not yet snapped (use for_controller)
-    bins: np.ndarray  # [B, 12] int64 in [0, 256)
-    q_values: np.ndarray  # [B, 12] float32, sigmoid of the chosen logit
+    bins: np.ndarray  # [B, 12] int64 in [0, bins of the dim's slot), -1 where not decoded
+    q_values: np.ndarray  # [B, 12] float32, sigmoid of the chosen logit (nan where not decoded)
 
 
 @dataclass
 class PolicyOutput:
     """What `MoREPolicy.forward` returns."""
 
-    slot_logits: torch.Tensor  # [B, 12, 256] float32 (teacher-forced), or [B, 1, 256] for a prompt-only batch
+    slot_logits: torch.Tensor  # [B, S, bins] float32 (teacher-forced; S = 12, bins = 256 by default), or [B, 1, bins]
     router_probs: tuple[torch.Tensor, ...]  # per MixLoRA layer [B, T, N] fp32 (empty without routers)
     token_mask: torch.Tensor  # [B, T] bool, False on padding
     router_experts: tuple[torch.Tensor, ...] = ()  # per MixLoRA layer [B, T, K] int64: the experts each token used
@@ -79,8 +83,11 @@ class MoREPolicy(nn.Module):
         self.ffns: list[MixLoRAFFN] = inject_adapters(backbone, config)
         self.attention_lora_merged = False
         self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(), persistent=False)
+        self.register_buffer("valid_bins", action_tokenizer.valid_mask(), persistent=False)  # [S, num_bins]
         self.processor = build_processor(tokenizer, config.image_size, config.patch_size)
-        self.encoder = BatchEncoder(self.processor, action_tokenizer, config.prompt_template, config.image_size)
+        self.encoder = BatchEncoder(
+            self.processor, action_tokenizer, config.prompt_template, config.image_size, config.text_first
+        )
         self.set_trainable("adapters")
 
     # -- construction ------------------------------------------------------------------------------
@@ -104,7 +111,7 @@ class MoREPolicy(nn.Module):
                 raise ValueError("a Fuyu backbone needs backbone_path (a local adept/fuyu-8b directory)")
             backbone, tokenizer = load_backbone(path, dtype=config.resolve_dtype(), device=device)
             config = config.replace(backbone_path=str(path))
-        action_tokenizer = ActionTokenizer.from_tokenizer(tokenizer, spec)
+        action_tokenizer = ActionTokenizer.from_tokenizer(tokenizer, spec, config.action_slots)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + 1)
             policy = cls(config, backbone, tokenizer, action_tokenizer)
@@ -194,12 +201,20 @@ class MoREPolicy(nn.Module):
         """W_bins [256, H]: the lm_head rows of the bin tokens (gathered, so gradients reach them in "full")."""
         return self.backbone.lm_head.weight.index_select(0, self.bin_token_ids)
 
-    def bin_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden [..., H] -> logits over the 256 bins [..., 256], float32 (also under bf16 autocast)."""
+    def bin_logits(self, hidden: torch.Tensor, first_slot: int = 0) -> torch.Tensor:
+        """hidden [B, n, H] at slots first_slot .. first_slot + n - 1 -> logits [B, n, num_bins] float32 (also
+        under bf16 autocast); a bin its slot does not have gets MASKED_LOGIT (all bins exist in the default
+        12 x 256 decoder)."""
         head = self.bin_head()
         # autocast would run this F.linear in bf16 whatever its inputs are: the Q-values must be fp32
         with torch.autocast(device_type=hidden.device.type, enabled=False):
-            return torch.nn.functional.linear(hidden.float(), head.float())
+            logits = torch.nn.functional.linear(hidden.float(), head.float())
+        valid = self.valid_bins[first_slot : first_slot + logits.shape[-2]]
+        return logits.masked_fill(~valid, MASKED_LOGIT)
+
+    @property
+    def num_slots(self) -> int:
+        return self.action_tokenizer.num_slots
 
     def _decoder(self, batch: Batch, cache: Any = None, use_cache: bool = False) -> Any:
         return self.backbone.model(
@@ -213,8 +228,8 @@ class MoREPolicy(nn.Module):
 
     def forward(self, batch: Batch) -> PolicyOutput:
         hidden = self._decoder(batch).last_hidden_state  # (B, T, H)
-        n = NUM_SLOTS if batch.has_actions else 1
-        logits = self.bin_logits(hidden[:, -n:])  # (B, n, 256): left padding aligns the last n positions
+        n = batch.num_slots if batch.has_actions else 1
+        logits = self.bin_logits(hidden[:, -n:])  # (B, n, bins): left padding aligns the last n positions
         probs = tuple(m.router_probs for m in self.ffns if m.router_probs is not None)
         experts = tuple(m.router_experts for m in self.ffns if m.router_experts is not None)
         return PolicyOutput(
@@ -222,13 +237,13 @@ class MoREPolicy(nn.Module):
         )
 
     def slot_logits(self, batch: Batch) -> torch.Tensor:
-        """Teacher-forced logits of all 12 slots [B, 12, 256]; the batch must carry actions."""
+        """Teacher-forced logits of all S slots [B, S, bins]; the batch must carry actions."""
         if not batch.has_actions:
             raise ValueError("slot_logits needs a batch encoded with actions (bins)")
         return self(batch).slot_logits
 
     def first_slot_logits(self, batch: Batch) -> torch.Tensor:
-        """Slot 1's logits [B, 256] from a prompt-only batch (the next state's bootstrap value)."""
+        """Slot 1's logits [B, bins] from a prompt-only batch (the next state's bootstrap value)."""
         if batch.has_actions:
             raise ValueError("first_slot_logits takes a prompt-only batch (encoded without bins)")
         return self(batch).slot_logits[:, 0]
@@ -236,18 +251,19 @@ class MoREPolicy(nn.Module):
     # -- decoding ----------------------------------------------------------------------------------
     @torch.no_grad()
     def decode_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Greedy KV-cached decode restricted to bin tokens: (bins [B, 12] int64, chosen logits [B, 12] fp32)."""
+        """Greedy KV-cached decode restricted to each slot's bin tokens: (bins [B, S] int64, chosen logits [B, S])."""
         if batch.has_actions:
             raise ValueError("decode takes a prompt-only batch")
         out = self._decoder(batch, use_cache=True)
         cache, hidden = out.cache, out.last_hidden_state[:, -1]  # (B, H)
         mask, pos = batch.attention_mask, batch.position_ids[:, -1:]
         bins, chosen = [], []
-        for slot in range(NUM_SLOTS):
-            logit, b = self.bin_logits(hidden).max(dim=-1)  # (B,), (B,): first max on ties, like argmax
+        slots = self.num_slots
+        for slot in range(slots):
+            logit, b = self.bin_logits(hidden[:, None], slot)[:, 0].max(dim=-1)  # (B,): first max on ties
             bins.append(b)
             chosen.append(logit)
-            if slot == NUM_SLOTS - 1:
+            if slot == slots - 1:
                 break  # the last action token is never fed back
             token = self.bin_token_ids[b].unsqueeze(1)  # (B, 1)
             mask = torch.cat([mask, torch.ones_like(token)], dim=1)
@@ -271,8 +287,9 @@ class MoREPolicy(nn.Module):
         """Images + instructions -> actions, bins and per-dim Q-values (numpy)."""
         bins, logits = self.decode_batch(self.encode(images, instructions))
         bins_np = bins.cpu().numpy().astype(np.int64)
+        tok = self.action_tokenizer
         return DecodeResult(
-            actions=self.action_tokenizer.from_bins(bins_np),
-            bins=bins_np,
-            q_values=torch.sigmoid(logits).cpu().numpy().astype(np.float32),
+            actions=tok.from_bins(bins_np),
+            bins=tok.contract_bins(bins_np),
+            q_values=tok.contract_values(torch.sigmoid(logits).cpu().numpy().astype(np.float32)),
         )

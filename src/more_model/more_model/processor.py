@@ -6,7 +6,8 @@ Sequence layout of one sample (left-padded to the batch's longest prompt with id
 Slot i's logits (i = 1..12) are read at the position BEFORE action token a_i: the boa token <0x04>
 for slot 1, a_{i-1} afterwards. a12 is never an input, so a batch with actions has 11 action
 tokens and the 12 slot positions are the last 12 positions of every row (left padding keeps them
-aligned across the batch).
+aligned across the batch). A model with `action_slots` decodes S < 12 slots the same way (S - 1 action tokens).
+With `text_first` (MoREConfig) the prompt comes before the image: [pad] <s> prompt (image block) <0x04> a1 ...
 
 The one transformers-5.x workaround lives here: `PatchedFuyuImageProcessor` (see its docstring);
 `fuyu_processor_bug_present()` is what the test checks so that it fails once upstream is fixed.
@@ -25,7 +26,7 @@ from more_common.action_contract import NUM_DIMS
 
 from .action_tokenizer import ActionTokenizer
 
-NUM_SLOTS = NUM_DIMS  # one decoded token per action dim
+NUM_SLOTS = NUM_DIMS  # the default decoder: one token per action dim (a model with action_slots decodes fewer)
 
 
 class PatchedFuyuImageProcessor(FuyuImageProcessorPil):
@@ -80,7 +81,8 @@ class Batch:
     attention_mask  [B, T] int64, 0 on padding
     position_ids    [B, T] int64, counted from each row's first real token
     pixel_values    [N, D] float, the patches of all images in batch order (Fuyu's masked_scatter order)
-    bins            [B, 12] int64 action bins (teacher forcing) or None for prompt-only batches
+    bins            [B, S] int64 action bins, one per decoded slot (teacher forcing), or None for prompt-only
+                    batches (S = 12 for the default decoder)
     """
 
     input_ids: torch.Tensor
@@ -97,12 +99,19 @@ class Batch:
     def has_actions(self) -> bool:
         return self.bins is not None
 
+    @property
+    def num_slots(self) -> int:
+        """S: the decoded slots of a batch with actions (bins [B, S])."""
+        if self.bins is None:
+            raise ValueError("a prompt-only batch has no action slots")
+        return int(self.bins.shape[1])
+
     def slot_positions(self) -> torch.Tensor:
-        """Positions [12] whose outputs are slot 1..12's logits (needs actions)."""
+        """Positions [S] whose outputs are slot 1..S's logits (needs actions)."""
         if self.bins is None:
             raise ValueError("slot positions need a batch with actions; use the last position for slot 1")
         T = self.input_ids.shape[1]
-        return torch.arange(T - NUM_SLOTS, T, device=self.input_ids.device)
+        return torch.arange(T - self.num_slots, T, device=self.input_ids.device)
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
@@ -141,17 +150,26 @@ class BatchEncoder:
         action_tokenizer: ActionTokenizer,
         prompt_template: str,
         image_size: tuple[int, int],
+        text_first: bool = False,
     ) -> None:
         self.processor = processor
         self.action_tokenizer = action_tokenizer
         self.prompt_template = prompt_template
         self.image_size = image_size
+        self.text_first = text_first
+        tokenizer = processor.tokenizer
+        vocab = tokenizer.get_vocab()
+        self._image_ids = (vocab["|SPEAKER|"], vocab["|NEWLINE|"])
+        patch = processor.image_processor.patch_size
+        patch_h = patch["height"] if isinstance(patch, dict) else patch.height
+        patch_w = patch["width"] if isinstance(patch, dict) else patch.width
+        self.image_tokens = (image_size[0] // patch_h) * (image_size[1] // patch_w + 1)  # patches + row ends
 
     def prompt(self, instruction: str) -> str:
         return self.prompt_template.format(instruction=instruction.strip())
 
     def encode(self, images: list[Any], instructions: list[str], bins: Any = None) -> Batch:
-        """Encode a batch. `bins` [B, 12] (ints) appends the first 11 action tokens for teacher forcing."""
+        """Encode a batch. `bins` [B, S] (one per slot) appends the first S - 1 action tokens (teacher forcing)."""
         if isinstance(instructions, str):
             raise TypeError("instructions must be a list of strings, one per image")
         if len(images) != len(instructions) or not images:
@@ -161,13 +179,16 @@ class BatchEncoder:
         out = self.processor(images=resized, text=texts, return_legacy_image_output=False)
         input_ids = out["input_ids"].long()  # [B, P]
         attention_mask = out["attention_mask"].long()
+        if self.text_first:
+            input_ids = self._move_text_first(input_ids, attention_mask)
         pixel_values = out["pixel_values"]  # [N, D]
         bins_t = None
         if bins is not None:
             bins_np = np.asarray(bins)
-            if bins_np.shape != (len(images), NUM_SLOTS):
-                raise ValueError(f"bins must have shape ({len(images)}, {NUM_SLOTS}), got {bins_np.shape}")
-            token_ids = torch.from_numpy(self.action_tokenizer.bins_to_token_ids(bins_np[:, : NUM_SLOTS - 1]))
+            slots = self.action_tokenizer.num_slots
+            if bins_np.shape != (len(images), slots):
+                raise ValueError(f"bins must have shape ({len(images)}, {slots}), got {bins_np.shape}")
+            token_ids = torch.from_numpy(self.action_tokenizer.bins_to_token_ids(bins_np[:, : slots - 1]))
             input_ids = torch.cat([input_ids, token_ids], dim=1)  # [B, P + 11]
             attention_mask = torch.cat([attention_mask, torch.ones_like(token_ids)], dim=1)
             bins_t = torch.from_numpy(bins_np.astype(np.int64))
@@ -179,6 +200,24 @@ class BatchEncoder:
             bins=bins_t,
         )
 
+    def _move_text_first(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Each row [pad, image block, <s> prompt <0x04>] -> [pad, <s> prompt, image block, <0x04>].
+
+        The image block then ends right before the answer, so the distance from every action position to each
+        patch is the same whatever the prompt's length (RoPE sees only relative positions), and the patches can
+        attend to the instruction (causal attention). Patches keep their order, which is all Fuyu's
+        masked_scatter of the patch embeddings needs.
+        """
+        out = input_ids.clone()
+        n = self.image_tokens
+        for r in range(input_ids.shape[0]):
+            f = int((attention_mask[r] == 0).sum())  # left padding
+            image, text = input_ids[r, f : f + n], input_ids[r, f + n :]
+            if not bool(torch.isin(image, torch.tensor(self._image_ids)).all()) or len(text) < 2:
+                raise ValueError("unexpected processor output: the image block is not where text_first expects it")
+            out[r, f:] = torch.cat([text[:-1], image, text[-1:]])
+        return out
+
     def encode_actions(self, images: list[Any], instructions: list[str], actions: Any) -> Batch:
-        """Like `encode`, from continuous actions [B, 12] (binned by the action spec; NaN raises)."""
+        """Like `encode`, from continuous actions [B, 12] (binned per slot by the action tokenizer; NaN raises)."""
         return self.encode(images, instructions, bins=self.action_tokenizer.to_bins(actions))

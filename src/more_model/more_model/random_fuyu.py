@@ -63,6 +63,19 @@ def random_fuyu_backbone(
 
 
 @torch.no_grad()
+def _zero_rows(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """A zero [rows, cols] tensor whose untouched pages stay lazy on CPU: numpy's zeros is calloc, which maps
+    fresh zero pages for a large block without writing them (torch.empty gave recycled heap memory, not zeros,
+    when the heap had a large enough free block; torch.zeros would write, i.e. make resident, every page)."""
+    if like.device.type != "cpu":
+        return torch.zeros(rows, cols, dtype=like.dtype, device=like.device)
+    import numpy as np
+
+    size = torch.empty((), dtype=like.dtype).element_size()
+    raw = torch.from_numpy(np.zeros((rows, cols * size), dtype=np.uint8))
+    return raw.view(like.dtype)
+
+
 def widen_vocabulary(backbone: Any, vocab: int) -> None:
     """Give the embedding and lm_head `vocab` rows (the existing rows kept, the new ones untouched zero pages)."""
     lm = backbone.model.language_model
@@ -70,9 +83,9 @@ def widen_vocabulary(backbone: Any, vocab: int) -> None:
     n, hidden = old_embed.shape
     if vocab < n:
         raise ValueError(f"cannot widen a vocabulary of {n} to {vocab}")
-    embed = torch.empty(vocab, hidden, dtype=old_embed.dtype, device=old_embed.device)
+    embed = _zero_rows(vocab, hidden, old_embed)
     embed[:n].copy_(old_embed)
-    head = torch.empty(vocab, hidden, dtype=old_head.dtype, device=old_head.device)
+    head = _zero_rows(vocab, hidden, old_head)
     head[:n].copy_(old_head)
     lm.embed_tokens = nn.Embedding(vocab, hidden, padding_idx=lm.embed_tokens.padding_idx, _weight=embed)
     lm.vocab_size = vocab

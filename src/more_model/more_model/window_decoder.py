@@ -6,9 +6,12 @@
         -> slot 2..12 logits [B, 11, 256]    row j: slot j+2, conditioned on the prompt and tokens[:, :j+1]
 
 Greedy decoding, temporal-draft (Jacobi) decoding (draft_decoder.py) and the compiled path all call these two
-functions; only how often and with which tokens differs. The layer arithmetic is transformers'
-PersimmonDecoderLayer's (eval mode) with the attention computed in fp32 (as SDPA, transformers' default,
-accumulates); embeddings and image patches go through the backbone's own modules.
+functions; only how often and with which tokens differs. A model with `action_slots` (S decoded slots, each with
+its own bins) feeds S - 1 tokens instead of 11, and its logits get the same per-slot bin mask as
+`MoREPolicy.bin_logits` (MASKED_LOGIT where a slot has no such bin), so no decoder can choose a masked bin.
+The prompt pass reads the image patches wherever the batch has them, so `text_first` layouts need nothing else.
+The layer arithmetic is transformers' PersimmonDecoderLayer's (eval mode) with the attention computed in fp32 (as
+SDPA, transformers' default, accumulates); embeddings and image patches go through the backbone's own modules.
 
 [Exactness contract] Row j of a window pass is computed from the prompt and tokens[:, :j+1] only, by kernels
 whose shapes never change (B x 11 rows, a fixed key length): later rows enter its attention with weight
@@ -45,9 +48,10 @@ from torch import nn
 from transformers.models.persimmon.modeling_persimmon import apply_rotary_pos_emb
 
 from .mixlora import LoRALinear, MixLoRAFFN
+from .policy import MASKED_LOGIT
 from .processor import NUM_SLOTS
 
-WINDOW = NUM_SLOTS - 1  # a1..a11 are fed; a12 never is
+WINDOW = NUM_SLOTS - 1  # the default decoder feeds a1..a11 (a12 never is); with action_slots: S - 1
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,9 @@ class WindowDecoder:
         self._rotary = lm.rotary_emb
         self._final_ln = (lm.final_layernorm.weight.detach(), lm.final_layernorm.bias.detach(), lm.final_layernorm.eps)
         self._head = policy.bin_head().detach().float()  # (256, H) W_bins in fp32 (the Q head computes in fp32)
+        self.num_slots: int = policy.num_slots
+        self.window_size = self.num_slots - 1  # tokens fed per window pass: a1 .. a(S-1)
+        self._masked_bins = ~policy.valid_bins  # (S, bins): each slot's missing bins, as MoREPolicy.bin_logits
         self._bin_ids = policy.bin_token_ids
         self._layers = [_layer_tensors(layer, self.dtype) for layer in lm.layers]
         self._window_fns: dict[LayerSpec, Callable] = {}
@@ -263,7 +270,7 @@ class WindowDecoder:
     # -- the prompt ---------------------------------------------------------------------------------
     @torch.no_grad()
     def prompt(self, batch: Any) -> tuple[PromptKV, torch.Tensor]:
-        """Image + prompt pass over a prompt-only Batch: (PromptKV, slot 1 logits [B, 256] fp32)."""
+        """Image + prompt pass over a prompt-only Batch: (PromptKV, slot 1 logits [B, bins] fp32)."""
         ids, mask = batch.input_ids, batch.attention_mask.bool()
         h = F.embedding(ids, self._embed)
         patches = self._patch_embed(batch.pixel_values.to(self.dtype)).to(h.dtype)  # as FuyuModel.forward
@@ -301,17 +308,24 @@ class WindowDecoder:
         return keys, values, self._logits(h[:, -1])
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Slot 1's row h [B, H] -> its bin logits [B, bins], or window rows [B, S - 1, H] (slots 2..S) ->
+        [B, S - 1, bins]; fp32, each slot's missing bins at MASKED_LOGIT."""
         w, b, eps = self._final_ln
         h = F.layer_norm(h, (h.shape[-1],), w, b, eps)
         with torch.autocast(device_type=h.device.type, enabled=False):
-            return F.linear(h.float(), self._head)  # as MoREPolicy.bin_logits
+            logits = F.linear(h.float(), self._head)  # as MoREPolicy.bin_logits
+        masked = self._masked_bins[0] if logits.dim() == 2 else self._masked_bins[1:]
+        return logits.masked_fill(masked, MASKED_LOGIT)
 
     # -- the window pass ----------------------------------------------------------------------------
     @torch.no_grad()
     def window(self, prompt: PromptKV, bins: torch.Tensor) -> torch.Tensor:
-        """Logits of slots 2..12 [B, 11, 256] (fp32) for the bins [B, 11] fed as a1..a11."""
-        if tuple(bins.shape) != (prompt.batch_size, WINDOW):
-            raise ValueError(f"window bins must have shape ({prompt.batch_size}, {WINDOW}), got {tuple(bins.shape)}")
+        """Logits of slots 2..12 [B, 11, 256] (fp32) for the bins [B, 11] fed as a1..a11 (action_slots: slots
+        2..S [B, S - 1, bins] for a1..a(S-1))."""
+        if tuple(bins.shape) != (prompt.batch_size, self.window_size):
+            raise ValueError(
+                f"window bins must have shape ({prompt.batch_size}, {self.window_size}), got {tuple(bins.shape)}"
+            )
         if self.cuda_graph:
             return self._graph(prompt.batch_size, prompt.length).window(prompt, bins)
         return self._window_pass(prompt.keys, prompt.values, prompt.key_mask, prompt.next_pos, bins)
@@ -356,7 +370,7 @@ class _Graphs:
         self.positions = torch.zeros(B, L, dtype=torch.long, device=dev)
         self.key_mask = torch.ones(B, L, dtype=torch.bool, device=dev)
         self.next_pos = torch.full((B,), L, dtype=torch.long, device=dev)
-        self.bins = torch.zeros(B, WINDOW, dtype=torch.long, device=dev)
+        self.bins = torch.zeros(B, decoder.window_size, dtype=torch.long, device=dev)
         self.keys = [torch.zeros(B, s.heads, L, s.head_dim, dtype=dt, device=dev) for s, _, _ in decoder._layers]
         self.values = [torch.zeros_like(k) for k in self.keys]
         self.kv = PromptKV(self.keys, self.values, self.key_mask, self.next_pos)

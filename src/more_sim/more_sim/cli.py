@@ -2,6 +2,8 @@
 
 more-sim generate --tasks all --episodes 600 --out data/sim [--suboptimal-fraction 0.5] [--workers 2]
 more-sim eval --policy expert|random|CHECKPOINT_DIR --episodes-per-task 25 --split id --json [--embodiment go2]
+    [--grounding]
+more-sim grounding --policy CHECKPOINT_DIR --scenes-per-task 100 --split id --json
 more-sim quard-import QUARD_ROOT OUT --trust-pickle --success true|false [--stride 10]
 more-sim quard-export DATASET OUT
 more-sim lerobot-export DATASET OUT [--vcodec libx264|libsvtav1] [--pix-fmt yuv444p|yuv420p] [--crf 0]
@@ -17,6 +19,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from more_sim.splits import SPLITS, TASKS
 
@@ -41,6 +44,16 @@ def _size(text: str) -> tuple[int, int]:
     if len(parts) != 2 or min(parts) < 8:
         raise argparse.ArgumentTypeError(f"image size must be N or HxW with N >= 8, got {text!r}")
     return parts[0], parts[1]
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        steps = ()
+    if not steps or min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"decision steps must be a comma-separated list of ints >= 0, got {text!r}")
+    return steps
 
 
 def _bool(text: str) -> bool:
@@ -83,6 +96,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         failures_only=args.suboptimal_failures_only,
+        start=args.start,
+        name_each=args.name_each,
+        dagger=args.dagger,
+        dagger_beta=args.dagger_beta,
+        resume=args.resume,
     )
     print(json.dumps(summary, indent=2))
     return 0
@@ -97,12 +115,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.image_size:
         policy.image_size = None  # an explicit size wins over the policy's own
     result = evaluate(policy, args.tasks, args.episodes_per_task, args.split, args.seed, config, args.batch, True)
+    if args.grounding:
+        from more_sim.evaluate import add_grounding
+
+        add_grounding(result, _grounding(policy, args, config))
     paths = write_report(result, args.out)
     if args.json:
         print(json.dumps(result["rates"]))
     else:
         print(paths["markdown"].read_text())
         print(f"wrote {paths['markdown']}, {paths['png']}, {paths['json']}")
+    return 0
+
+
+def _grounding(policy: Any, args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    from more_sim.grounding import grounding_test
+
+    return grounding_test(
+        policy, args.tasks, args.grounding_scenes, args.split, args.seed, config, args.batch, args.grounding_steps,
+        args.min_separation,
+    )  # fmt: skip
+
+
+def cmd_grounding(args: argparse.Namespace) -> int:
+    """The instruction-swap test alone (more_sim.grounding)."""
+    from more_sim.evaluate import write_grounding_report
+    from more_sim.grounding import GROUNDING_TASKS
+    from more_sim.policies import make_policy
+
+    if not any(t in GROUNDING_TASKS for t in args.tasks):
+        raise ValueError(f"the instruction-swap test applies to {list(GROUNDING_TASKS)}; --tasks has none of them")
+    policy = make_policy(args.policy, device=args.device)
+    config = _config(args)
+    if args.image_size:
+        policy.image_size = None
+    result = {"policy": policy.name, **_grounding(policy, args, config)}
+    path = write_grounding_report(result, args.out)
+    if args.json:
+        print(json.dumps({"grounding": result["grounding"], "grounding_chance": result["grounding_chance"]}))
+    else:
+        print(path.read_text())
+        print(f"wrote {path}")
     return 0
 
 
@@ -253,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="kinematic base (default) or the physics Go2 walked by the controller core (docs/simulator.md)",
         )
 
+    def grounding_options(p: argparse.ArgumentParser, scenes_flag: str = "--grounding-scenes") -> None:
+        p.add_argument(scenes_flag, dest="grounding_scenes", type=int, default=100, help="scenes per task (test)")
+        p.add_argument(
+            "--grounding-steps", type=_steps, default=(0,), help="decision steps along the expert's way, e.g. 0,4,8"
+        )
+        p.add_argument(
+            "--min-separation", type=float, default=0.1, help="expert turns closer than this [rad/s] are not counted"
+        )
+
     g = sub.add_parser("generate", help="write a sharded dataset of expert + sub-optimal episodes")
     g.add_argument("--tasks", type=_tasks, default=list(TASKS), help="'all' or a comma-separated list")
     g.add_argument("--episodes", type=int, required=True, help="episodes in all (spread over the tasks)")
@@ -266,7 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--episodes-per-shard", type=int, default=32)
     g.add_argument("--no-compress", action="store_true", help="store shards uncompressed (faster, larger)")
     g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--resume", action="store_true", help="keep the shards an interrupted run of this plan wrote")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--start", choices=("split", "in_view"), default="split",
+        help="start heading: the split's, or anywhere the target is wholly in view (rarely central)",
+    )  # fmt: skip
+    g.add_argument(
+        "--name-each", action="store_true",
+        help="record each expert distinguish/go_to scene once per nameable thing, that thing the target",
+    )  # fmt: skip
+    g.add_argument("--dagger", default=None, help="checkpoint that drives; the expert's commands are recorded")
+    g.add_argument("--dagger-beta", type=float, default=0.0, help="per-decision chance the expert drives instead")
     sim_options(g)
     g.set_defaults(func=cmd_generate)
 
@@ -278,8 +351,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, default=Path("sim-eval"), help="where results.md/.png/.json go")
     e.add_argument("--device", default="cpu", help="torch device for checkpoint policies")
     e.add_argument("--batch", type=int, default=8, help="environments stepped together")
+    e.add_argument("--grounding", action="store_true", help="also run the instruction-swap test (see grounding)")
+    grounding_options(e)
     sim_options(e)
     e.set_defaults(func=cmd_eval)
+
+    gr = sub.add_parser("grounding", help="instruction-swap test: heads for the named object, vs chance")
+    gr.add_argument("--policy", required=True, help="expert, random, suboptimal or a checkpoint directory")
+    gr.add_argument("--tasks", type=_tasks, default=["distinguish", "go_to"], help="tasks (distinguish, go_to apply)")
+    gr.add_argument("--json", action="store_true", help="print only the JSON of grounding and grounding_chance")
+    gr.add_argument("--out", type=Path, default=Path("sim-eval"), help="where grounding.md/.json go")
+    gr.add_argument("--device", default="cpu", help="torch device for checkpoint policies")
+    gr.add_argument("--batch", type=int, default=8, help="decisions decoded together")
+    grounding_options(gr, scenes_flag="--scenes-per-task")
+    sim_options(gr)
+    gr.set_defaults(func=cmd_grounding)
 
     q = sub.add_parser("quard-import", help="convert QUARD's raw layout into a dataset")
     q.add_argument("root", type=Path)

@@ -103,7 +103,37 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"| {lo:.2f}-{hi:.2f} |" + (f" {d.get('falls', 0)} |" if go2 else "")
         )
     lines.append(f"| **average** | **{result['rates']['average']:.2f}** | | | |" + (" |" if go2 else ""))
+    if "grounding_details" in result:
+        lines += ["", *grounding_table(result)]
     return "\n".join(lines) + "\n"
+
+
+def grounding_table(result: dict[str, Any]) -> list[str]:
+    """The instruction-swap test's lines (more_sim.grounding): rate beside chance, with Wilson intervals."""
+    g = result["grounding_details"]
+    lines = [
+        f"Instruction-swap test (more_sim.grounding): {g['scenes_per_task']} scenes per task, decision steps "
+        f"{g['steps']}, turns at least {g['min_separation']} rad/s apart. Chance = the best score of a policy "
+        "that ignores the instruction.",
+        "",
+        "| task | grounding | chance | decisions | states | 95% interval |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for task, d in g["details"].items():
+        lo, hi = wilson(d["hits"], d["decisions"])
+        name = "**all**" if task == "all" else TASK_TITLES.get(task, task)
+        lines.append(
+            f"| {name} | {d['rate']:.3f} | {d['chance']:.3f} | {d['decisions']} | {d['states']} | {lo:.2f}-{hi:.2f} |"
+        )
+    return lines
+
+
+def add_grounding(result: dict[str, Any], grounding: dict[str, Any]) -> dict[str, Any]:
+    """Merge a grounding_test result into an evaluate result (rates JSON gets grounding, grounding_chance)."""
+    result["rates"]["grounding"] = grounding["grounding"]
+    result["rates"]["grounding_chance"] = grounding["grounding_chance"]
+    result["grounding_details"] = {k: v for k, v in grounding.items() if k not in ("grounding", "grounding_chance")}
+    return result
 
 
 def bar_chart(result: dict[str, Any], path: str | Path) -> Path:
@@ -137,3 +167,18 @@ def write_report(result: dict[str, Any], out: str | Path) -> dict[str, Path]:
     bar_chart(result, paths["png"])
     paths["json"].write_text(json.dumps(result, indent=2) + "\n")
     return paths
+
+
+def write_grounding_report(result: dict[str, Any], out: str | Path) -> Path:
+    """`more-sim grounding`: OUT/grounding.md (the table) and OUT/grounding.json (everything)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    details = {k: v for k, v in result.items() if k not in ("grounding", "grounding_chance", "policy")}
+    lines = [
+        f"# Instruction-swap test: {result['policy']} ({result['split']} split, seed {result['seed']})",
+        "",
+        *grounding_table({"grounding_details": details}),
+    ]
+    (out / "grounding.md").write_text("\n".join(lines) + "\n")
+    (out / "grounding.json").write_text(json.dumps(result, indent=2) + "\n")
+    return out / "grounding.md"

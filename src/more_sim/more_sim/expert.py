@@ -40,6 +40,7 @@ CRAWL_HEIGHT = -0.22  # [m] body-height command under a bar
 DUMP_COMMAND = 0.38  # [rad] pitch command to unload
 REPLAN_DISTANCE = 0.5  # [m] off the path by more than this -> plan again
 CROSSING_SPEED = 0.45  # [m/s] at most, through gates and under bars
+FINISH_DRIFT = 0.3  # [m] moved this far since reaching the goal (someone else drives): navigate again
 
 
 @dataclass
@@ -139,6 +140,7 @@ class ScriptedExpert:
         self._plan: _Plan | None = None
         self._phase = "navigate"
         self._finish_steps = 0
+        self._finish_at = (0.0, 0.0)
 
     @property
     def phase(self) -> str:
@@ -158,6 +160,11 @@ class ScriptedExpert:
             self.reset()
             self._scenario = scenario
         if self._plan is None:
+            self._plan = self._make_plan(scenario, state)
+        drift = math.hypot(state.x - self._finish_at[0], state.y - self._finish_at[1])
+        if self._phase == "finish" and drift > FINISH_DRIFT and not self._crossing(scenario):
+            # only when another policy drives (DAgger): the robot left the goal, so go back to it
+            self._phase = "navigate"
             self._plan = self._make_plan(scenario, state)
         cmd = self._base_command(scenario)
         if self._phase == "navigate":
@@ -209,6 +216,7 @@ class ScriptedExpert:
             cmd[INDEX["body_height"]] = CRAWL_HEIGHT
         if remaining < 0.08 and abs(state.vx) < 0.1:
             self._phase = "finish"
+            self._finish_at = (state.x, state.y)
             return
         tx, ty = p.at(p.s + LOOKAHEAD)
         if remaining < LOOKAHEAD:  # aim beyond the end along the last segment, not at the end itself

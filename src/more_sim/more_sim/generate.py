@@ -11,6 +11,7 @@ parent shows a progress bar and writes the index last (more_common.dataset).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -24,14 +25,16 @@ from typing import Any
 import numpy as np
 
 from more_common.action_contract import DEFAULT_SPEC
-from more_common.dataset import INDEX_FILE, DatasetError, ShardInfo, write_index, write_shard
+from more_common.dataset import INDEX_FILE, DatasetError, ShardInfo, decode_shard, write_index, write_shard
 from more_sim.config import SimConfig
 from more_sim.rollout import Job
 from more_sim.splits import TASKS, split_spec
 
 _PROGRESS: Any = None  # a queue in worker processes: one item per finished episode
 _POOL: Any = None  # environments reused by all shards a worker process generates
+_LEARNERS: dict[str, Any] = {}  # DAgger learners loaded in this process, by checkpoint path
 GENERATION_BATCH = 2  # environments per worker: scripted policies gain nothing from larger batches
+DAGGER_BATCH = 16  # environments per worker when a neural learner drives: it decodes them as one batch
 
 
 def episode_seed(seed: int, index: int, stream: int = 0) -> int:
@@ -39,7 +42,24 @@ def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
 
 
-def plan_jobs(tasks: Sequence[str], episodes: int, split: str, seed: int, suboptimal_fraction: float) -> list[Job]:
+def plan_jobs(
+    tasks: Sequence[str],
+    episodes: int,
+    split: str,
+    seed: int,
+    suboptimal_fraction: float,
+    start: str = "split",
+    name_each: bool = False,
+) -> list[Job]:
+    """The episodes of a dataset. `start`, `name_each`: data that forces the instruction (variants.py).
+
+    With `name_each`, every expert distinguish/go_to scene becomes one job per nameable thing, that thing the
+    target (the scene's own target first): `episodes` then counts scenes, and the dataset holds more episodes.
+    """
+    from more_sim.variants import START_MODES
+
+    if start not in START_MODES:
+        raise ValueError(f"start must be one of {list(START_MODES)}, got {start!r}")
     if not 0.0 <= suboptimal_fraction <= 1.0:
         raise ValueError(f"suboptimal_fraction must be in [0, 1], got {suboptimal_fraction}")
     for t in tasks:
@@ -50,8 +70,31 @@ def plan_jobs(tasks: Sequence[str], episodes: int, split: str, seed: int, subopt
     for i in range(episodes):
         s = episode_seed(seed, i)
         sub = np.random.default_rng([s, 0x50B]).random() < suboptimal_fraction
-        jobs.append(Job(tasks[i % len(tasks)], split, s, bool(sub)))
+        task = tasks[i % len(tasks)]
+        if name_each and not sub:
+            jobs += [Job(task, split, s, False, name, start) for name in _names(task, split, s)]
+        else:
+            jobs.append(Job(task, split, s, bool(sub), "", start))
     return jobs
+
+
+@functools.lru_cache(maxsize=16)
+def _scene_sampler(task: str, split: str) -> Any:
+    """An environment that only samples scenes (no rendering): the scene of a seed without running it."""
+    from more_sim.env import MoreSimEnv
+
+    return MoreSimEnv(task, split, SimConfig(render_images=False))
+
+
+def _names(task: str, split: str, seed: int) -> list[str]:
+    """The scene's own target first, then its other nameable things ([""] where nothing else can be named)."""
+    from more_sim.naming import NAMING_TASKS, nameable
+
+    if task not in NAMING_TASKS:
+        return [""]
+    scenario = _scene_sampler(task, split).reset(seed=seed)[1]["scenario"]
+    others = [t.name for t in nameable(scenario) if t.name != scenario.target]
+    return ["", *others]
 
 
 def _worker_init(progress: Any) -> None:
@@ -61,10 +104,28 @@ def _worker_init(progress: Any) -> None:
     _PROGRESS = progress
 
 
+def _dagger_policy(checkpoint: str, beta: float) -> Any:
+    from more_sim.policies import CheckpointPolicy, DaggerPolicy
+
+    if checkpoint not in _LEARNERS:
+        import torch
+
+        torch.set_num_threads(1)
+        _LEARNERS[checkpoint] = CheckpointPolicy(checkpoint)
+    return DaggerPolicy(_LEARNERS[checkpoint], beta)
+
+
 def generate_shard(
-    path: str, jobs: Sequence[Job], config: SimConfig, compress: bool = True, failures_only: bool = False
+    path: str,
+    jobs: Sequence[Job],
+    config: SimConfig,
+    compress: bool = True,
+    failures_only: bool = False,
+    dagger: str | None = None,
+    dagger_beta: float = 0.0,
 ) -> ShardInfo | None:
-    """Run `jobs` (expert or sub-optimal per job) and write them as one shard, in job order.
+    """Run `jobs` (expert or sub-optimal per job; with `dagger` the learner drives and the expert labels) and
+    write them as one shard, in job order.
 
     `failures_only`: sub-optimal episodes the success check accepted are dropped (QUARD-Auto as the paper
     used it: failures only); None when nothing is left to write."""
@@ -86,18 +147,65 @@ def generate_shard(
     for sub, items in by_kind.items():
         if not items:
             continue
-        policy = SuboptimalBatch() if sub else ExpertPolicy()
-        results = run_jobs(
-            [j for _, j in items], policy, config, batch=GENERATION_BATCH, record=True, on_done=tick, pool=_POOL
-        )
+        batch = GENERATION_BATCH
+        if sub:
+            policy = SuboptimalBatch()
+        elif dagger:
+            policy, batch = _dagger_policy(dagger, dagger_beta), DAGGER_BATCH
+        else:
+            policy = ExpertPolicy()
+        results = run_jobs([j for _, j in items], policy, config, batch=batch, record=True, on_done=tick, pool=_POOL)
         for (k, _), (_, episode) in zip(items, results, strict=True):
             episodes[k] = episode
     if failures_only:
         episodes = [ep for ep in episodes if ep.expert or not ep.success]
-    return write_shard(path, episodes, compress) if episodes else None
+    if not episodes:
+        Path(path).unlink(missing_ok=True)  # a stale shard of an earlier run (--overwrite/--resume) is not this plan's
+        return None
+    return write_shard(path, episodes, compress)
 
 
-def _shard_task(args: tuple[str, list[Job], SimConfig, bool, bool]) -> ShardInfo | None:
+def existing_shard(path: Path, jobs: Sequence[Job], failures_only: bool = False) -> ShardInfo | None:
+    """The index entry of a shard an interrupted run already wrote, if it holds exactly `jobs`' episodes (with
+    `failures_only`: all but sub-optimal ones, and no sub-optimal success: what generate_shard keeps)."""
+    import hashlib
+
+    if not path.is_file():
+        return None
+    payload = path.read_bytes()
+    try:
+        episodes = decode_shard(payload, path.name)
+    except DatasetError:
+        return None
+    ids = [ep.episode_id for ep in episodes]
+    if failures_only:
+        if any(not ep.expert and ep.success for ep in episodes):
+            return None
+        kept = set(ids)
+        # the shard's episodes in job order, and every job left out a sub-optimal one (dropped as a success)
+        if ids != [j.episode_id for j in jobs if j.episode_id in kept] or any(
+            j.episode_id not in kept and not j.suboptimal for j in jobs
+        ):
+            return None
+    elif ids != [j.episode_id for j in jobs]:
+        return None
+    tasks: dict[str, int] = {}
+    for ep in episodes:
+        tasks[ep.task] = tasks.get(ep.task, 0) + 1
+    return ShardInfo(
+        file=path.name,
+        episodes=len(episodes),
+        transitions=sum(ep.length for ep in episodes),
+        bytes=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        image_shape=tuple(int(v) for v in episodes[0].images.shape[1:]),
+        tasks=tasks,
+        successes=sum(ep.success for ep in episodes),
+        experts=sum(ep.expert for ep in episodes),
+    )
+
+
+def _shard_task(args: tuple[str, list[Job], SimConfig, bool, bool, str | None, float]) -> ShardInfo | None:
     return generate_shard(*args)
 
 
@@ -115,30 +223,68 @@ def generate(
     overwrite: bool = False,
     progress: bool = True,
     failures_only: bool = False,
+    start: str = "split",
+    name_each: bool = False,
+    dagger: str | None = None,
+    dagger_beta: float = 0.0,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Generate a dataset into `out`; returns a summary (also stored in the index's meta).
 
     `failures_only` keeps only the sub-optimal episodes that failed: the dataset then holds fewer episodes
     than planned (`episodes` in the summary counts the written ones, `dropped_suboptimal_successes` the rest).
+    `dagger`: a checkpoint directory whose policy drives every episode (with probability `dagger_beta` per
+    decision the expert's command is executed instead) while the scripted expert's commands are recorded.
+    `resume`: keep the shards an interrupted run of the same plan already wrote (each checked episode by episode
+    against the plan), generate the rest. A smaller `episodes` with the same seed is a prefix of a larger plan,
+    so a dataset can also grow by resuming with more episodes.
     """
     config = config or SimConfig()
+    if dagger is not None:
+        if suboptimal_fraction > 0:
+            raise ValueError("DAgger data is expert-labelled: use --suboptimal-fraction 0 with --dagger")
+        if not Path(dagger).is_dir():
+            raise ValueError(f"--dagger must be a checkpoint directory, got {str(dagger)!r}")
+        if not 0.0 <= dagger_beta <= 1.0:
+            raise ValueError(f"dagger_beta must lie in [0, 1], got {dagger_beta}")
     out = Path(out)
-    if (out / INDEX_FILE).exists() and not overwrite:
-        raise DatasetError(f"{out} already holds a dataset ({INDEX_FILE}); use --overwrite")
+    if (out / INDEX_FILE).exists() and not (overwrite or resume):
+        raise DatasetError(f"{out} already holds a dataset ({INDEX_FILE}); use --overwrite or --resume")
     out.mkdir(parents=True, exist_ok=True)
     if episodes < 1 or episodes_per_shard < 1:
         raise ValueError("episodes and episodes_per_shard must be >= 1")
-    jobs = plan_jobs(tasks, episodes, split, seed, suboptimal_fraction)
+    jobs = plan_jobs(tasks, episodes, split, seed, suboptimal_fraction, start, name_each)
     chunks = [jobs[k : k + episodes_per_shard] for k in range(0, len(jobs), episodes_per_shard)]
-    args = [(str(out / f"shard-{k:05d}.npz"), chunk, config, compress, failures_only) for k, chunk in enumerate(chunks)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(chunks)))
+    args = [
+        (
+            str(out / f"shard-{k:05d}.npz"),
+            chunk,
+            config,
+            compress,
+            failures_only,
+            str(dagger) if dagger else None,
+            dagger_beta,
+        )
+        for k, chunk in enumerate(chunks)
+    ]
+    kept: dict[int, ShardInfo] = {}
+    if resume:
+        kept = {
+            k: info for k, a in enumerate(args) if (info := existing_shard(Path(a[0]), a[1], failures_only)) is not None
+        }
+        args = [a for k, a in enumerate(args) if k not in kept]
+    kept_jobs = sum(len(chunks[k]) for k in kept)
+    workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(args))))
     started = time.perf_counter()
-    infos: list[ShardInfo] = []
+    infos: list[ShardInfo] = list(kept.values())
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), unit="ep", desc="generate", disable=not progress)
+    bar.update(kept_jobs)
     try:
-        if workers == 1:
+        if not args:
+            pass
+        elif workers == 1:
             _worker_init(None)
             for a in args:
                 infos.append(_shard_task(a))
@@ -151,7 +297,7 @@ def generate(
                 while not pending.ready():
                     with contextlib.suppress(queue.Empty):
                         bar.update(ticks.get(timeout=0.2))
-                infos = pending.get()
+                infos += pending.get()
                 while not ticks.empty():
                     bar.update(ticks.get())
     finally:
@@ -161,15 +307,18 @@ def generate(
     steps = sum(i.transitions for i in infos)
     written = sum(i.episodes for i in infos)
     summary = {
+        "scenes": episodes,
         "episodes": written,
         "dropped_suboptimal_successes": len(jobs) - written,
         "transitions": steps,
         "expert_episodes": sum(not j.suboptimal for j in jobs),
         "successes": sum(i.successes for i in infos),
         "seconds": round(seconds, 2),
-        "episodes_per_s": round(len(jobs) / seconds, 2),
-        "steps_per_s": round(steps / seconds, 1),
+        # rates of what this run generated (shards kept by --resume cost nothing)
+        "episodes_per_s": round((len(jobs) - kept_jobs) / seconds, 2),
+        "steps_per_s": round((steps - sum(i.transitions for i in kept.values())) / seconds, 1),
         "workers": workers,
+        "shards_kept": len(kept),
     }
     meta = {
         "generator": "more-sim generate",
@@ -178,6 +327,10 @@ def generate(
         "seed": seed,
         "suboptimal_fraction": suboptimal_fraction,
         "suboptimal_failures_only": failures_only,
+        "start": start,
+        "name_each": name_each,
+        "dagger": str(dagger) if dagger else None,
+        "dagger_beta": dagger_beta,
         "config": asdict(config),
         "action_spec": DEFAULT_SPEC.to_dict(),
         "summary": summary,

@@ -28,6 +28,10 @@ class Policy:
     def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
         raise NotImplementedError
 
+    def labels(self) -> np.ndarray | None:
+        """The commands to record for the last `act` (None: the executed ones; DAgger records the expert's)."""
+        return None
+
 
 class ExpertPolicy(Policy):
     name = "expert"
@@ -93,6 +97,41 @@ class CheckpointPolicy(Policy):
         out = self.policy.decode([o["image"] for o in observations], [o["instruction"] for o in observations])
         self.last = out
         return np.asarray(out.actions, dtype=np.float64)
+
+
+class DaggerPolicy(Policy):
+    """DAgger: a learner drives, the privileged expert labels every state the learner visits.
+
+    Per decision the executed command is the expert's with probability `beta`, else the learner's; `labels()`
+    returns the expert's commands, which is what a dataset records (so the episodes are imitation data on the
+    learner's own state distribution; their transitions do not follow the recorded actions: not for RL).
+    """
+
+    def __init__(self, learner: Policy, beta: float = 0.0) -> None:
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"DAgger beta must lie in [0, 1], got {beta}")
+        self.learner = learner
+        self.beta = beta
+        self.name = f"dagger(beta={beta:g}):{learner.name}"
+        self.image_size = learner.image_size
+        self._experts: dict[int, ScriptedExpert] = {}
+        self._rngs: dict[int, np.random.Generator] = {}
+        self._labels: np.ndarray | None = None
+
+    def begin(self, slot: int, seed: int) -> None:
+        self.learner.begin(slot, seed)
+        self._experts[slot] = ScriptedExpert()
+        self._rngs[slot] = np.random.default_rng([seed, 0xDA66])
+
+    def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
+        expert = np.stack([self._experts[s].act(info) for s, info in zip(slots, infos, strict=True)])
+        learner = np.asarray(self.learner.act(slots, observations, infos), dtype=np.float64)
+        use_expert = np.array([self._rngs[s].random() < self.beta for s in slots])
+        self._labels = expert
+        return np.where(use_expert[:, None], expert, learner)
+
+    def labels(self) -> np.ndarray | None:
+        return self._labels
 
 
 def make_policy(name: str, device: str = "cpu") -> Policy:

@@ -22,20 +22,26 @@ from more_common.dataset import Episode
 from more_sim.config import SimConfig
 from more_sim.env import make_env
 from more_sim.policies import Policy, SuboptimalBatch
+from more_sim.variants import variant_scenario
 
 STATE_FIELDS = ("x", "y", "yaw", "vx", "vy", "wz", "body_height", "pitch")
 
 
 @dataclass(frozen=True)
 class Job:
+    """One episode to run. `target` and `start` ask for a variant of the sampled scene (variants.py)."""
+
     task: str
     split: str
     seed: int
     suboptimal: bool = False
+    target: str = ""  # name of the thing to make the target ("" = the scene's own)
+    start: str = "split"  # "split": the split's start heading; "in_view": anywhere the target is in view
 
     @property
     def episode_id(self) -> str:
-        return f"{self.split}-{self.task}-{'sub' if self.suboptimal else 'exp'}-{self.seed}"
+        base = f"{self.split}-{self.task}-{'sub' if self.suboptimal else 'exp'}-{self.seed}"
+        return base + (f"-{self.target}" if self.target else "") + ("" if self.start == "split" else f"-{self.start}")
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,9 @@ def run_jobs(
         index, job = queue.pop(0)
         env = envs[job.split][slot]
         obs, info = env.reset(seed=job.seed, options={"task": job.task})
+        if job.target or job.start != "split":
+            scenario = variant_scenario(info["scenario"], job.target, job.start, job.seed, config)
+            obs, info = env.reset(seed=job.seed, options={"scenario": scenario})
         policy.begin(slot, job.seed)
         slots[slot] = (index, _Slot(job, obs, info, [], [], []))
 
@@ -119,10 +128,12 @@ def run_jobs(
             active = sorted(slots)
             states = [slots[s][1] for s in active]
             actions = np.asarray(policy.act(active, [st.obs for st in states], [st.info for st in states]))
-            for slot, st, action in zip(active, states, actions, strict=True):
+            labels = policy.labels()
+            labels = actions if labels is None else np.asarray(labels)
+            for slot, st, action, label in zip(active, states, actions, labels, strict=True):
                 if record:
                     st.images.append(st.obs["image"])
-                    st.actions.append(np.asarray(action, dtype=np.float32))
+                    st.actions.append(np.asarray(label, dtype=np.float32))
                     state = st.info["state"]
                     st.states.append([getattr(state, f) for f in STATE_FIELDS])
                 env = envs[st.job.split][slot]

@@ -120,6 +120,27 @@ def test_cli_generate_prints_a_summary(tmp_path, capsys):
     assert "already holds" in capsys.readouterr().err
 
 
+def test_resume_keeps_finished_shards_and_grows_a_plan(tmp_path):
+    """An interrupted run (index missing, a shard missing) resumed gives the same dataset; a larger plan with
+    the same seed keeps the shards it shares with the smaller one."""
+    full = tmp_path / "full"
+    ref = generate(full, episodes=6, workers=1, seed=3, config=CFG, episodes_per_shard=2, progress=False)
+    index = json.loads((full / "index.json").read_text())
+    part = tmp_path / "part"
+    part.mkdir()
+    for s in index["shards"][:2]:
+        (part / s["file"]).write_bytes((full / s["file"]).read_bytes())
+    (part / index["shards"][1]["file"]).write_bytes(b"truncated")  # a shard that is not what the plan needs
+    summary = generate(part, episodes=6, workers=1, seed=3, config=CFG, episodes_per_shard=2, progress=False,
+                       resume=True)  # fmt: skip
+    assert summary["shards_kept"] == 1 and summary["transitions"] == ref["transitions"]
+    again = json.loads((part / "index.json").read_text())
+    assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in index["shards"]]
+    grown = generate(part, episodes=9, workers=1, seed=3, config=CFG, episodes_per_shard=2, progress=False,
+                     resume=True)  # fmt: skip
+    assert grown["shards_kept"] == 3 and len(EpisodeDataset(part)) == 9
+
+
 def test_failures_only_drops_exactly_the_successful_suboptimal_episodes(tmp_path, capsys):
     """The same plan with --suboptimal-failures-only: every expert episode and every failed sub-optimal one,
     identical to the unfiltered dataset's, and none of the sub-optimal successes (seed 1: episode 1 is one,
@@ -144,3 +165,27 @@ def test_failures_only_drops_exactly_the_successful_suboptimal_episodes(tmp_path
     assert summary["transitions"] == sum(ep.length for ep in expected)
     assert len(filtered.shards) == len(expected)
     assert filtered.meta["suboptimal_failures_only"] is True
+
+
+def test_resume_with_failures_only_keeps_its_own_shards_only(tmp_path):
+    """--resume with --suboptimal-failures-only keeps a shard holding its plan's episodes minus the sub-optimal
+    successes, and regenerates the same shard written without the filter (it holds a sub-optimal success)."""
+    plan = {"episodes": 8, "suboptimal_fraction": 0.75, "seed": 1, "episodes_per_shard": 2}
+    ref = generate(tmp_path / "f", workers=1, config=CFG, progress=False, failures_only=True, **plan)
+    generate(tmp_path / "all", workers=1, config=CFG, progress=False, **plan)
+    kept_ids = {ep.episode_id for ep in EpisodeDataset(tmp_path / "f").iter_episodes()}
+    jobs = plan_jobs(TASKS, 8, "id", 1, 0.75)
+    with_drops = [k // 2 for k, j in enumerate(jobs) if j.episode_id not in kept_ids]
+    shard = f"shard-{with_drops[0]:05d}.npz"
+    assert (tmp_path / "f" / shard).is_file(), "seed 1 must filter a shard that keeps some episodes"
+    index = json.loads((tmp_path / "f" / "index.json").read_text())
+    for source, kept in (("f", 1), ("all", 0)):  # the filtered shard is kept, the unfiltered one redone
+        part = tmp_path / f"part-{source}"
+        part.mkdir()
+        (part / shard).write_bytes((tmp_path / source / shard).read_bytes())
+        summary = generate(part, workers=1, config=CFG, progress=False, failures_only=True, resume=True, **plan)
+        assert summary["shards_kept"] == kept, source
+        assert summary["episodes"] == ref["episodes"] and summary["transitions"] == ref["transitions"]
+        assert summary["dropped_suboptimal_successes"] == ref["dropped_suboptimal_successes"]
+        again = json.loads((part / "index.json").read_text())
+        assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in index["shards"]]

@@ -23,7 +23,6 @@ from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
 from more_common.errors import ConfigurationError
-from more_model.processor import NUM_SLOTS
 from more_ros import names
 from more_ros.convert import command_to_msg, image_msg, ns_to_stamp
 from more_ros.diagnostics import ERROR as DIAG_ERROR
@@ -99,6 +98,7 @@ class PolicyNode(Node):
         if p["merge_attention_lora"]:
             policy.merge_attention_lora()
         self._drafts = None
+        self._greedy_passes = policy.num_slots  # prefill + one step per further slot (12 by default)
         if p["decoder"] == "draft":
             from more_model.draft_decoder import DraftState
 
@@ -329,7 +329,7 @@ class PolicyNode(Node):
             "decode_passes": (
                 int(self._drafts.last_passes[0])
                 if self._drafts is not None and self._drafts.last_passes is not None
-                else NUM_SLOTS
+                else self._greedy_passes
             ),
             "faults": self.faults,
             "watchdog_stops": self.watchdog_stops,
