@@ -40,6 +40,35 @@ class TickResult:
     view: np.ndarray | None = None  # a third-person view (the go2 world node, when asked for)
 
 
+def tick_result(
+    obs: dict,
+    info: dict,
+    reward: float,
+    terminated: bool,
+    truncated: bool,
+    episode: int,
+    new_episode: bool,
+    view: np.ndarray | None = None,
+) -> TickResult:
+    """One decision's outcome from the environment's obs/info (shared by both embodiments' sessions)."""
+    return TickResult(
+        image=obs["image"],
+        state=info["state"],
+        task=info["task"],
+        instruction=info["instruction"],
+        episode=episode,
+        step=info["step"],
+        terminated=bool(terminated),
+        truncated=bool(truncated),
+        success=bool(info["success"]),
+        reward=float(reward),
+        failure=info["failure"],
+        new_episode=new_episode,
+        velocity=(info["velocity"] or {}).get("achieved", (0.0, 0.0, 0.0)),
+        view=view,
+    )
+
+
 class SimSession:
     def __init__(
         self,
@@ -93,21 +122,7 @@ class SimSession:
         return self._last
 
     def _result(self, obs: dict, info: dict, reward: float, terminated: bool, truncated: bool, new_episode: bool):
-        return TickResult(
-            image=obs["image"],
-            state=info["state"],
-            task=info["task"],
-            instruction=info["instruction"],
-            episode=self.episode,
-            step=info["step"],
-            terminated=bool(terminated),
-            truncated=bool(truncated),
-            success=bool(info["success"]),
-            reward=float(reward),
-            failure=info["failure"],
-            new_episode=new_episode,
-            velocity=(info["velocity"] or {}).get("achieved", (0.0, 0.0, 0.0)),
-        )
+        return tick_result(obs, info, reward, terminated, truncated, self.episode, new_episode)
 
     def close(self) -> None:
         self.env.close()

@@ -29,7 +29,7 @@ from more_sim.config import SimConfig
 from more_sim.embodiment import Substep
 from more_sim.env import MoreSimEnv, mean_velocity
 from more_sim.go2.world import Go2World
-from more_sim.session import TickResult
+from more_sim.session import TickResult, tick_result
 from more_sim.tasks import Scenario
 
 LYING_JOINT_POS: tuple[float, ...] = (0.0, 1.2, -2.7) * 4  # legs folded (the Go2 lying down), SDK order
@@ -192,22 +192,8 @@ class Go2Session:
         out.append(self._last)
 
     def _result(self, obs: dict, info: dict, reward: float, terminated: bool, truncated: bool, new_episode: bool):
-        return TickResult(
-            image=obs["image"],
-            state=info["state"],
-            task=info["task"],
-            instruction=info["instruction"],
-            episode=self.episode,
-            step=info["step"],
-            terminated=bool(terminated),
-            truncated=bool(truncated),
-            success=bool(info["success"]),
-            reward=float(reward),
-            failure=info["failure"],
-            new_episode=new_episode,
-            velocity=(info["velocity"] or {}).get("achieved", (0.0, 0.0, 0.0)),
-            view=self.world.render_view() if self.want_view else None,
-        )
+        view = self.world.render_view() if self.want_view else None
+        return tick_result(obs, info, reward, terminated, truncated, self.episode, new_episode, view)
 
     def close(self) -> None:
         self.env.close()
