@@ -28,6 +28,7 @@ CONFIG_FILE = "train_config.yaml"
 NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("data", "oversample_steps"): 0,
     ("data", "oversample_factor"): 1,
+    ("data", "oversample_tasks"): [],
     ("objective", "imitation_weight"): 0.0,
     ("model", "action_slots"): [],
     ("model", "text_first"): False,
@@ -56,6 +57,8 @@ class DataConfig:
     oversample_steps   the first this many steps of every episode (where the robot turns to the thing it was
                        told to go to: the decision points) enter the stream `oversample_factor` times
     oversample_factor  copies of each of those transitions (1: no oversampling)
+    oversample_tasks   oversample only in these tasks (empty: every task); the tasks whose instruction picks one
+                       of several things (go_to, distinguish) are where the decision points carry the language
     """
 
     train: tuple[str, ...] = ()
@@ -70,6 +73,7 @@ class DataConfig:
     verify_checksums: bool = True
     oversample_steps: int = 0
     oversample_factor: int = 1
+    oversample_tasks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check(self.oversample_steps >= 0, "oversample_steps", f"must be >= 0, got {self.oversample_steps}")

@@ -158,16 +158,19 @@ class TransitionStream:
         """(epoch, transition) forever; images are resized to the model size once per episode."""
         rng = np.random.default_rng([self.seed, self._stream_id, 11])
         epoch = 0
+        seen_tasks: set[str] = set()
         while True:
             produced = 0
             for d, s in self._my_shards(epoch):
                 episodes = self._read(d, s)
                 for j in rng.permutation(len(episodes)):
                     ep = episodes[int(j)]
+                    seen_tasks.add(ep.task)
                     if not self._keep(ep):
                         continue
                     images = [resize_image(img, self.image_size) for img in ep.images]
                     rewards, dones, to_end, td = ep.rewards, ep.dones, ep.steps_to_end, ep.td_mask
+                    boost = not self.cfg.oversample_tasks or ep.task in self.cfg.oversample_tasks
                     for t in range(ep.length):
                         if self.td_only and not td[t]:
                             continue  # a truncated episode's last step: no next observation, no Bellman target
@@ -191,7 +194,7 @@ class TransitionStream:
                             ),
                         )
                         # decision points: the first steps enter the stream several times (same order every run)
-                        copies = self.cfg.oversample_factor if t < self.cfg.oversample_steps else 1
+                        copies = self.cfg.oversample_factor if t < self.cfg.oversample_steps and boost else 1
                         for _ in range(copies):
                             yield item
             if produced == 0:
@@ -200,8 +203,20 @@ class TransitionStream:
                     f"(tasks={list(self.cfg.tasks)}, splits={list(self.cfg.splits)}, expert_only={self.expert_only}"
                     f", skipped corrupt shards={self.counters.corrupt_shards})"
                 )
+            if epoch == 0 and (self.cfg.shard_by == "sample" or self.num_consumers == 1):
+                self._check_task_names(seen_tasks)  # (a reader of some of the shards may lack a task)
             epoch += 1
             self.counters.epochs = epoch
+
+    def _check_task_names(self, seen: set[str]) -> None:
+        """A task named in data.tasks / data.oversample_tasks that the data never holds is a typo, not a no-op."""
+        for name in ("tasks", "oversample_tasks"):
+            missing = sorted(set(getattr(self.cfg, name)) - seen)
+            if missing:
+                raise DatasetError(
+                    f"data.{name} names {missing}, which no episode of {list(self.cfg.train)} has "
+                    f"(tasks there: {sorted(seen)})"
+                )
 
     def shuffled(self) -> Iterator[Transition]:
         """The transitions through the shuffle buffer(s); mixes expert/sub-optimal if a fraction is set."""

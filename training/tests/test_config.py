@@ -94,14 +94,14 @@ def test_fields_added_later_keep_old_runs_resumable():
 
     cfg = load_config(None)
     old = cfg.to_dict()
-    added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("objective", "imitation_weight"),
-             ("model", "action_slots"), ("model", "text_first"))  # fmt: skip
+    added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("data", "oversample_tasks"),
+             ("objective", "imitation_weight"), ("model", "action_slots"), ("model", "text_first"))  # fmt: skip
     for section, key in added:
         del old[section][key]
     for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):
         del old["run"][key]
     del old["eval"]
     assert cfg.fingerprint() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
-    for override in ("data.oversample_factor=3", "objective.imitation_weight=0.5",
+    for override in ("data.oversample_factor=3", "objective.imitation_weight=0.5", "data.oversample_tasks=[go_to]",
                      'model.action_slots=[{"dim": "wz", "bins": 4}]'):  # fmt: skip
         assert load_config(None, [override]).fingerprint() != cfg.fingerprint()

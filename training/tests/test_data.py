@@ -189,6 +189,26 @@ def test_decision_points_are_oversampled(tiny_data):
         DataConfig(oversample_factor=0)
 
 
+def test_decision_points_oversampled_only_in_the_named_tasks(tmp_path):
+    """oversample_tasks: the first k steps of go_to episodes enter 3 times, a crawl episode's every step once;
+    a task name the data does not hold is an error naming it, not a silent no-op."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "two_tasks"
+    with DatasetWriter(root, episodes_per_shard=3, compress=False) as w:
+        for i in range(6):
+            ep = synthetic_episode(rng, i, expert=True, length=5)
+            w.add(replace(ep, task="go_to" if i % 2 == 0 else "crawl"))
+    stream = TransitionStream(_cfg(root, oversample_steps=2, oversample_factor=3, oversample_tasks=("go_to",)),
+                              SIZE, seed=0)  # fmt: skip
+    epoch0 = [t for e, t in itertools.takewhile(lambda x: x[0] == 0, stream.transitions())]
+    counts = Counter((t.task, t.step) for t in epoch0)
+    assert counts == {**{("go_to", s): 3 * 3 if s < 2 else 3 for s in range(5)}, **{("crawl", s): 3 for s in range(5)}}
+    typo = TransitionStream(_cfg(root, oversample_steps=2, oversample_factor=3, oversample_tasks=("go_too",)),
+                            SIZE, seed=0)  # fmt: skip
+    with pytest.raises(DatasetError, match=r"data.oversample_tasks names \['go_too'\]"):
+        list(itertools.islice(typo.transitions(), 100))
+
+
 def _constant_episode(eid: str, base: int, success: bool, terminated: bool, expert: bool) -> Episode:
     """3 steps; image t is the constant grey level base + 10 t, so every state is recognisable."""
     images = np.stack([np.full(IMAGE_SHAPE, base + 10 * t, np.uint8) for t in range(3)])
