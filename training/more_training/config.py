@@ -29,6 +29,7 @@ NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("data", "oversample_steps"): 0,
     ("data", "oversample_factor"): 1,
     ("data", "oversample_tasks"): [],
+    ("data", "oversample_last"): 0,
     ("objective", "imitation_weight"): 0.0,
     ("model", "action_slots"): [],
     ("model", "text_first"): False,
@@ -59,6 +60,8 @@ class DataConfig:
     oversample_factor  copies of each of those transitions (1: no oversampling)
     oversample_tasks   oversample only in these tasks (empty: every task); the tasks whose instruction picks one
                        of several things (go_to, distinguish) are where the decision points carry the language
+    oversample_last    the last this many steps of every terminated episode (where the robot decides to stop: one
+                       sample per episode, in every task) also enter `oversample_factor` times
     """
 
     train: tuple[str, ...] = ()
@@ -74,9 +77,11 @@ class DataConfig:
     oversample_steps: int = 0
     oversample_factor: int = 1
     oversample_tasks: tuple[str, ...] = ()
+    oversample_last: int = 0
 
     def __post_init__(self) -> None:
         _check(self.oversample_steps >= 0, "oversample_steps", f"must be >= 0, got {self.oversample_steps}")
+        _check(self.oversample_last >= 0, "oversample_last", f"must be >= 0, got {self.oversample_last}")
         _check(self.oversample_factor >= 1, "oversample_factor", f"must be >= 1, got {self.oversample_factor}")
         _check(self.shuffle_buffer >= 1, "shuffle_buffer", f"must be >= 1, got {self.shuffle_buffer}")
         _check(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")

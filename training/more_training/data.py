@@ -171,6 +171,8 @@ class TransitionStream:
                     images = [resize_image(img, self.image_size) for img in ep.images]
                     rewards, dones, to_end, td = ep.rewards, ep.dones, ep.steps_to_end, ep.td_mask
                     boost = not self.cfg.oversample_tasks or ep.task in self.cfg.oversample_tasks
+                    terminated = bool(dones[ep.length - 1])
+                    stop_from = ep.length - self.cfg.oversample_last if terminated else ep.length
                     for t in range(ep.length):
                         if self.td_only and not td[t]:
                             continue  # a truncated episode's last step: no next observation, no Bellman target
@@ -194,7 +196,8 @@ class TransitionStream:
                             ),
                         )
                         # decision points: the first steps enter the stream several times (same order every run)
-                        copies = self.cfg.oversample_factor if t < self.cfg.oversample_steps and boost else 1
+                        decision = (t < self.cfg.oversample_steps and boost) or t >= stop_from
+                        copies = self.cfg.oversample_factor if decision else 1
                         for _ in range(copies):
                             yield item
             if produced == 0:

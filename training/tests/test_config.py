@@ -95,7 +95,8 @@ def test_fields_added_later_keep_old_runs_resumable():
     cfg = load_config(None)
     old = cfg.to_dict()
     added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("data", "oversample_tasks"),
-             ("objective", "imitation_weight"), ("model", "action_slots"), ("model", "text_first"))  # fmt: skip
+             ("data", "oversample_last"), ("objective", "imitation_weight"), ("model", "action_slots"),
+             ("model", "text_first"))  # fmt: skip
     for section, key in added:
         del old[section][key]
     for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):

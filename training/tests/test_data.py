@@ -209,6 +209,23 @@ def test_decision_points_oversampled_only_in_the_named_tasks(tmp_path):
         list(itertools.islice(typo.transitions(), 100))
 
 
+def test_stop_decisions_are_oversampled_only_where_the_episode_stopped(tmp_path):
+    """oversample_last: a terminated episode's last step (the stop decision) enters `factor` times; a truncated
+    episode has no stop decision, so every one of its steps enters once."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "stops"
+    with DatasetWriter(root, episodes_per_shard=3, compress=False) as w:
+        for i in range(3):
+            ep = synthetic_episode(rng, i, expert=True, length=5)
+            w.add(replace(ep, terminated=i != 2, episode_id=f"{'stop' if i != 2 else 'cut'}{i}"))
+    stream = TransitionStream(_cfg(root, oversample_last=1, oversample_factor=4), SIZE, seed=0)
+    epoch0 = [t for e, t in itertools.takewhile(lambda x: x[0] == 0, stream.transitions())]
+    counts = Counter((t.episode_id[:3], t.step) for t in epoch0)
+    assert counts == {**{("sto", s): 2 * (4 if s == 4 else 1) for s in range(5)}, **{("cut", s): 1 for s in range(5)}}
+    with pytest.raises(ValueError, match="oversample_last"):
+        DataConfig(oversample_last=-1)
+
+
 def _constant_episode(eid: str, base: int, success: bool, terminated: bool, expert: bool) -> Episode:
     """3 steps; image t is the constant grey level base + 10 t, so every state is recognisable."""
     images = np.stack([np.full(IMAGE_SHAPE, base + 10 * t, np.uint8) for t in range(3)])
