@@ -58,8 +58,9 @@ class DataConfig:
     oversample_steps   the first this many steps of every episode (where the robot turns to the thing it was
                        told to go to: the decision points) enter the stream `oversample_factor` times
     oversample_factor  copies of each of those transitions (1: no oversampling)
-    oversample_tasks   oversample only in these tasks (empty: every task); the tasks whose instruction picks one
-                       of several things (go_to, distinguish) are where the decision points carry the language
+    oversample_tasks   oversample only in these tasks (empty: every task; a name the data lacks is an error); the
+                       tasks whose instruction picks one of several things (go_to, distinguish) are where the
+                       decision points carry the language
     oversample_last    the last this many steps of every terminated episode (where the robot decides to stop: one
                        sample per episode, in every task) also enter `oversample_factor` times
     """

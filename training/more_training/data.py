@@ -125,6 +125,7 @@ class TransitionStream:
                 f"(world_size x num_workers) with data.shard_by=shard: use more shards, fewer workers, or "
                 f"data.shard_by=sample"
             )
+        self._check_task_names()
         self.counters = _Counters()
         # sample mode: every consumer runs the same global stream, so the randomness must not depend on it
         self._stream_id = consumer if cfg.shard_by == "shard" else 0
@@ -158,21 +159,18 @@ class TransitionStream:
         """(epoch, transition) forever; images are resized to the model size once per episode."""
         rng = np.random.default_rng([self.seed, self._stream_id, 11])
         epoch = 0
-        seen_tasks: set[str] = set()
         while True:
             produced = 0
             for d, s in self._my_shards(epoch):
                 episodes = self._read(d, s)
                 for j in rng.permutation(len(episodes)):
                     ep = episodes[int(j)]
-                    seen_tasks.add(ep.task)
                     if not self._keep(ep):
                         continue
                     images = [resize_image(img, self.image_size) for img in ep.images]
                     rewards, dones, to_end, td = ep.rewards, ep.dones, ep.steps_to_end, ep.td_mask
                     boost = not self.cfg.oversample_tasks or ep.task in self.cfg.oversample_tasks
-                    terminated = bool(dones[ep.length - 1])
-                    stop_from = ep.length - self.cfg.oversample_last if terminated else ep.length
+                    stop_from = ep.length - self.cfg.oversample_last if ep.terminated else ep.length
                     for t in range(ep.length):
                         if self.td_only and not td[t]:
                             continue  # a truncated episode's last step: no next observation, no Bellman target
@@ -195,7 +193,8 @@ class TransitionStream:
                                 has_td_target=bool(td[t]),
                             ),
                         )
-                        # decision points: the first steps enter the stream several times (same order every run)
+                        # decision points (the first steps, the stop) enter the stream several times (same order
+                        # every run)
                         decision = (t < self.cfg.oversample_steps and boost) or t >= stop_from
                         copies = self.cfg.oversample_factor if decision else 1
                         for _ in range(copies):
@@ -206,20 +205,20 @@ class TransitionStream:
                     f"(tasks={list(self.cfg.tasks)}, splits={list(self.cfg.splits)}, expert_only={self.expert_only}"
                     f", skipped corrupt shards={self.counters.corrupt_shards})"
                 )
-            if epoch == 0 and (self.cfg.shard_by == "sample" or self.num_consumers == 1):
-                self._check_task_names(seen_tasks)  # (a reader of some of the shards may lack a task)
             epoch += 1
             self.counters.epochs = epoch
 
-    def _check_task_names(self, seen: set[str]) -> None:
-        """A task named in data.tasks / data.oversample_tasks that the data never holds is a typo, not a no-op."""
-        for name in ("tasks", "oversample_tasks"):
-            missing = sorted(set(getattr(self.cfg, name)) - seen)
-            if missing:
-                raise DatasetError(
-                    f"data.{name} names {missing}, which no episode of {list(self.cfg.train)} has "
-                    f"(tasks there: {sorted(seen)})"
-                )
+    def _check_task_names(self) -> None:
+        """A task in data.oversample_tasks that the data never holds is a typo, not a no-op (checked at start-up
+        against the datasets' index, which counts every shard's tasks; a data.tasks filter that leaves nothing is
+        reported by the stream)."""
+        seen = {task for ds in self.datasets for shard in ds.shards for task in shard.tasks}
+        missing = sorted(set(self.cfg.oversample_tasks) - seen)
+        if missing:
+            raise DatasetError(
+                f"data.oversample_tasks names {missing}, which no episode of {list(self.cfg.train)} has "
+                f"(tasks there: {sorted(seen)})"
+            )
 
     def shuffled(self) -> Iterator[Transition]:
         """The transitions through the shuffle buffer(s); mixes expert/sub-optimal if a fraction is set."""
