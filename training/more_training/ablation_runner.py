@@ -18,6 +18,9 @@ directory trained under another train_fp is refused (recorded as failed, nothing
 
 Every subprocess gets SIGTERM when this process dies (PR_SET_PDEATHSIG), so a killed runner leaves no
 orphaned training; more-train's periodic checkpoints make the next invocation resume it.
+
+With `jobs` > 1, that many runs go at once (one thread each, waiting on its subprocesses): on a machine with N
+cores and one-thread training, N runs in parallel finish a matrix ~N times sooner than one after the other.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,10 @@ _PR_SET_PDEATHSIG = 1
 
 class MissingDataError(RuntimeError):
     """A dataset of the matrix has no index.json (run `prepare` first)."""
+
+
+class _StopRequestedError(Exception):
+    """The runner is stopping (SIGTERM / Ctrl-C): a run in flight writes no record (its checkpoints stay)."""
 
 
 def _die_with_parent() -> None:  # preexec_fn: runs in the child between fork and exec
@@ -137,11 +146,12 @@ def plan_runs(cfg: MatrixConfig, base: Path, grounding: bool) -> list[RunPlan]:
     base_dict = load_config_dict(base)
     digests = {name: dataset_digest(ds.out) for name, ds in cfg.datasets.items()}
     plans = []
-    for vname, v in cfg.variants.items():
-        mix = cfg.mixes[v.mix]
-        data_paths = [cfg.datasets[d].out for d in mix.datasets]
-        fraction = "null" if mix.suboptimal_fraction is None else repr(mix.suboptimal_fraction)
-        for seed in cfg.seeds:
+    # seed-major: every row's first seed before any row's second, so a matrix stopped halfway is a whole table
+    for seed in cfg.seeds:
+        for vname, v in cfg.variants.items():
+            mix = cfg.mixes[v.mix]
+            data_paths = [cfg.datasets[d].out for d in mix.datasets]
+            fraction = "null" if mix.suboptimal_fraction is None else repr(mix.suboptimal_fraction)
             where = f"variant {vname}, seed {seed}"
             root = out / "runs" / vname / f"seed-{seed}"
             overrides = [
@@ -294,7 +304,7 @@ def pool_grounding(units: Sequence[dict[str, Any] | str]) -> dict[str, Any] | st
 
 
 class Runner:
-    """Executes the plans one after the other; `log` receives one progress line at a time."""
+    """Executes the plans, `jobs` at a time (1: one after the other); `log` receives one progress line at a time."""
 
     def __init__(
         self,
@@ -303,15 +313,30 @@ class Runner:
         grounding: bool,
         deadline: float | None = None,
         log: Callable[[str], None] = print,
+        jobs: int = 1,
     ) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.cfg = cfg
         self.plans = list(plans)
         self.grounding = grounding
         self.deadline = deadline  # time.time() after which no training starts (a working block's end)
-        self.log = log
+        self._log = log
+        self.jobs = jobs
         self.python = sys.executable
         self.out_of_time = False
         self.launches = {"train": 0, "eval": 0}
+        self._lock = threading.Lock()  # launches, children and log lines are shared by the job threads
+        self._children: set[subprocess.Popen[str]] = set()
+        self._stopping = False
+
+    def log(self, text: str) -> None:
+        with self._lock:
+            self._log(text)
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.launches[kind] += 1
 
     # -- commands ----------------------------------------------------------------------------------
     def train_command(self, plan: RunPlan, max_time_s: float | None = None) -> list[str]:
@@ -367,20 +392,42 @@ class Runner:
 
     # -- running -----------------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
-        records = []
-        for i, plan in enumerate(self.plans, 1):
-            prefix = f"[{i}/{len(self.plans)}] {plan.name}"
-            if self.out_of_time:
-                records.append(self._base_record(plan, "not started", note="working-block time limit reached"))
-                continue
+        """Every plan's record, in plan order. SIGTERM/Ctrl-C (KeyboardInterrupt) stops the runs in flight
+        (their children get SIGTERM and their checkpoints stay) and propagates."""
+        numbered = [(f"[{i}/{len(self.plans)}] {plan.name}", plan) for i, plan in enumerate(self.plans, 1)]
+        if self.jobs == 1:
+            return [self._run_one(plan, prefix) for prefix, plan in numbered]
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="ablation-run") as pool:
+            futures = [pool.submit(self._run_one, plan, prefix) for prefix, plan in numbered]
             try:
-                record = self.execute(plan, prefix)
-            except (OSError, subprocess.SubprocessError, ValueError, RuntimeError) as err:
-                record = self._failed(plan, "runner", f"{type(err).__name__}: {err}")
-            if record["status"] == "failed":
-                self.log(f"{prefix}: FAILED ({record.get('stage')}): {record.get('error')}")
-            records.append(record)
-        return records
+                return [f.result() for f in futures]
+            except BaseException:
+                self._stop_children()
+                for f in futures:
+                    f.cancel()
+                raise
+
+    def _run_one(self, plan: RunPlan, prefix: str) -> dict[str, Any]:
+        if self.out_of_time or self._stopping:
+            return self._base_record(plan, "not started", note="working-block time limit reached")
+        try:
+            record = self.execute(plan, prefix)
+        except _StopRequestedError:
+            return self._base_record(plan, "not started", note="the runner was stopped")
+        except (OSError, subprocess.SubprocessError, ValueError, RuntimeError) as err:
+            record = self._failed(plan, "runner", f"{type(err).__name__}: {err}")
+        if record["status"] == "failed":
+            self.log(f"{prefix}: FAILED ({record.get('stage')}): {record.get('error')}")
+        return record
+
+    def _stop_children(self) -> None:
+        """SIGTERM to every running child (more-train saves nothing extra: its periodic checkpoints stay)."""
+        with self._lock:
+            self._stopping = True
+            children = list(self._children)
+        for proc in children:
+            with contextlib.suppress(OSError):
+                proc.terminate()
 
     def execute(self, plan: RunPlan, prefix: str = "") -> dict[str, Any]:
         record = _read_json(plan.root / RESULT_FILE)
@@ -427,7 +474,7 @@ class Runner:
         state["wall_s"] += wall
         state["open_launch"] = None
         _write_json(plan.root / STATE_FILE, state)
-        self.launches["train"] += 1
+        self._count("train")
         if rc != 0:
             return self._failed(plan, "train", f"more-train exit {rc}: {_tail(log_path, 3)}")
         if not final_checkpoint_ok(plan):
@@ -476,7 +523,7 @@ class Runner:
         env = {**os.environ, "OMP_NUM_THREADS": str(e.threads), "MKL_NUM_THREADS": str(e.threads)}
         (unit.out / EVAL_MARK).unlink(missing_ok=True)
         rc, wall, stdout = self._launch(self.eval_command(plan, unit), log_path, env, capture=True, timeout=e.timeout_s)
-        self.launches["eval"] += 1
+        self._count("eval")
         if rc != 0:
             return f"more-sim eval exit {rc}: {_tail(log_path, 3)}"
         try:
@@ -499,24 +546,38 @@ class Runner:
             log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
             log.flush()
             started = time.monotonic()
-            try:
-                proc = subprocess.run(
+            with self._lock:
+                if self._stopping:
+                    raise _StopRequestedError
+                proc = subprocess.Popen(
                     cmd,
                     stdout=subprocess.PIPE if capture else log,
                     stderr=log,
                     text=True,
                     env=env,
-                    timeout=timeout,
                     preexec_fn=_die_with_parent,
-                    check=False,
                 )
+                self._children.add(proc)
+            try:
+                stdout, _ = proc.communicate(timeout=timeout)
                 rc = proc.returncode
             except subprocess.TimeoutExpired:
-                proc, rc = None, 124
+                proc.kill()
+                stdout, _ = proc.communicate()
+                stdout, rc = "", 124
                 log.write(f"timed out after {timeout} s\n")
+            except BaseException:  # KeyboardInterrupt (SIGTERM) in the serial runner: no orphan either way
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                with self._lock:
+                    self._children.discard(proc)
             wall = time.monotonic() - started
+        if self._stopping:
+            raise _StopRequestedError
         if capture:
-            return rc, wall, (proc.stdout or "") if proc is not None else ""
+            return rc, wall, stdout or ""
         return rc, wall
 
     # -- records -----------------------------------------------------------------------------------

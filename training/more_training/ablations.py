@@ -1,7 +1,7 @@
 """`more-train ablations`: the paper's Table II as one resumable command (see docs/research.md).
 
     more-train ablations prepare --config training/configs/ablations.yaml      # the datasets (more-sim generate)
-    more-train ablations run --config training/configs/ablations.yaml [--max-hours 1.8] [--only more,no_rl]
+    more-train ablations run --config training/configs/ablations.yaml [--max-hours 1.8] [--only more,no_rl] [--jobs 2]
     more-train ablations status --config ...                                   # what `run` would do next
     more-train ablations report --config ...                                   # the table from finished runs
 
@@ -11,7 +11,8 @@ out_dir=runs/ablations-gpu 'train_overrides=[run.device=cuda]' eval.device=cuda)
 `run` trains every (variant, seed) with `more-train` and evaluates it with `more-sim eval` (subprocesses),
 then writes OUT/table.md, OUT/table.png and OUT/results.json. Exit status: 0 every run done; 1 a run failed
 (recorded; the others went on); 2 bad input (the matrix file, a variant's training config, missing data);
-3 the working block's time limit stopped it (run the same command again to go on).
+3 the working block's time limit stopped it (run the same command again to go on); 130 stopped by SIGTERM or
+Ctrl-C (the same).
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_OUT_OF_TIME = 1, 2, 3
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_OUT_OF_TIME, EXIT_STOPPED = 1, 2, 3, 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=Path, help="the matrix YAML (training/configs/ablations*.yaml)")
     p.add_argument("--max-hours", type=float, default=None, help="working-block limit: no training past it")
     p.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
+    p.add_argument(
+        "--jobs", type=_positive_int, default=1,
+        help="runs trained/evaluated at once (default 1); one per core with one-thread training",
+    )  # fmt: skip
     p.add_argument("overrides", nargs="*", help="key.path=value overrides of the matrix file")
     return p
 
@@ -84,13 +99,37 @@ def _generated_like(meta: dict[str, Any], ds: Any) -> list[str]:
         "suboptimal_failures_only": ds.failures_only,
         "tasks": list(TASKS) if ds.tasks == ("all",) else list(ds.tasks),
     }
-    have = {**meta, "suboptimal_failures_only": meta.get("suboptimal_failures_only", False)}
+    want.update(_extra_settings(ds.extra_args))
+    config = meta.get("config") or {}
+    have = {
+        **meta,
+        "suboptimal_failures_only": meta.get("suboptimal_failures_only", False),
+        "start": meta.get("start", "split"),
+        "name_each": meta.get("name_each", False),
+        "image_size": f"{config.get('image_height')}x{config.get('image_width')}",
+    }
     diffs = [f"{k} {have.get(k)!r} != {v!r}" for k, v in want.items() if have.get(k) != v]
     summary = meta.get("summary") or {}
-    planned = summary.get("episodes", 0) + summary.get("dropped_suboptimal_successes", 0)
+    # `--episodes` plans scenes: with --name-each one scene becomes several episodes, with failures_only the
+    # successes are dropped; older datasets record no scene count
+    planned = summary.get("scenes", summary.get("episodes", 0) + summary.get("dropped_suboptimal_successes", 0))
     if planned != ds.episodes:
         diffs.append(f"episodes planned {planned} != {ds.episodes}")
     return diffs
+
+
+def _extra_settings(extra_args: Sequence[str]) -> dict[str, Any]:
+    """The generator settings that `extra_args` fixes and index.json records (start, name_each, image size)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--start", default="split")
+    p.add_argument("--name-each", action="store_true")
+    p.add_argument("--image-size", default=None)
+    known, _ = p.parse_known_args(list(extra_args))
+    out: dict[str, Any] = {"start": known.start, "name_each": known.name_each}
+    if known.image_size is not None:
+        h, _, w = known.image_size.partition("x")
+        out["image_size"] = f"{h}x{w or h}"
+    return out
 
 
 def prepare(cfg: Any, log: Any = print) -> int:
@@ -202,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"more-train ablations: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     deadline = time.time() + args.max_hours * 3600 if args.max_hours else None
-    runner = Runner(cfg, selected, grounding, deadline, log)
+    runner = Runner(cfg, selected, grounding, deadline, log, jobs=args.jobs)
     log(f"grounding test: {'run with every evaluation' if grounding else 'not available'}")
     if args.action == "status":
         for plan in plans:
@@ -218,7 +257,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise KeyboardInterrupt  # subprocess.run kills its child; checkpoints stay for the resume
 
         signal.signal(signal.SIGTERM, _terminate)
-        runner.run()
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            print(
+                "more-train ablations: stopped (SIGTERM or Ctrl-C); the runs in flight keep their checkpoints: "
+                "run the same command again to resume",
+                file=sys.stderr,
+            )
+            return EXIT_STOPPED
     records = _records(plans, runner)
     paths = write_report(cfg, records, cfg.out_dir)
     log(f"wrote {', '.join(str(p) for p in paths.values())}")

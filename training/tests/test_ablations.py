@@ -148,7 +148,10 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
     )  # fmt: skip
     assert cfg.datasets["failures"].failures_only and cfg.datasets["expert"].suboptimal_fraction == 0
     assert abs(cfg.mixes["paper_4to1"].suboptimal_fraction - 0.44 / (1.82 + 0.44)) < 0.001
-    plans = {(p.variant, p.seed): p for p in plan_runs(cfg, base, grounding=False)}
+    assert base == SHIPPED.with_name("grounding_il.yaml").resolve()  # the grounded six-task recipe
+    ordered = plan_runs(cfg, base, grounding=False)
+    assert [(p.seed, p.variant) for p in ordered] == [(s, v) for s in cfg.seeds for v in cfg.variants]  # seed-major
+    plans = {(p.variant, p.seed): p for p in ordered}
     assert len(plans) == len(cfg.variants) * len(cfg.seeds)
     expected = {  # kind, mixture of experts, datasets, sub-optimal share, sub-optimal used
         "more": ("rl", True, ["expert", "failures"], 0.195, True),
@@ -163,7 +166,10 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
         tc = plan.train_config
         kind, moe, datasets, share, use_sub = expected[variant]
         assert tc.objective.kind == kind and tc.model.use_moe == moe, variant
-        assert (tc.model.num_experts, tc.model.top_k) == ((4, 2) if moe else (1, 1)), variant
+        assert (tc.model.num_experts, tc.model.top_k) == ((4, 1) if moe else (1, 1)), variant
+        assert len(tc.model.action_slots) == 5 and tc.model.text_first, variant
+        assert tc.data.oversample_factor == 10 and tc.data.oversample_last == 1, variant
+        assert (tc.objective.gamma, tc.objective.target_tau) == (0.9, 0.03), variant
         assert list(tc.data.train) == [data[d] for d in datasets], variant
         assert tc.data.suboptimal_fraction == share and tc.data.use_suboptimal == use_sub, variant
         assert tc.optim.max_steps * tc.optim.batch_size == cfg.budget.samples, variant
@@ -181,7 +187,7 @@ def test_gpu_matrix_extends_the_cpu_one():
     assert gpu.budget.samples == 10 * cpu.budget.samples and gpu.out_dir != cpu.out_dir
     assert set(cpu.train_overrides) - {"run.ckpt_every=250"} <= set(gpu.train_overrides)  # the RL settings
     assert "run.device=cuda" in gpu.train_overrides and gpu.eval.device == "cuda"
-    assert base == SHIPPED.with_name("tiny_rl.yaml").resolve()
+    assert base == SHIPPED.with_name("grounding_il.yaml").resolve()
 
 
 def test_rl_settings_sweep_resolves(tmp_path):
@@ -196,6 +202,7 @@ def test_rl_settings_sweep_resolves(tmp_path):
         if o.kind == "rl":
             label = f"gamma {o.gamma:g}, tau {o.target_tau:g}, {o.regression.upper()}"
             assert plan.label.startswith(label), (plan.variant, label)
+            assert ("imitation term" in plan.label) == (o.imitation_weight > 0), plan.variant
         assert plan.train_config.optim.max_steps * plan.train_config.optim.batch_size == cfg.budget.samples
 
 
@@ -381,6 +388,73 @@ def test_working_block_limit_starts_no_training(tiny_data, tmp_path, capsys):
     assert (tmp_path / "out" / "table.md").read_text().count("| not started | 320 |") == 4
 
 
+SLEEPY_LAUNCHER = """
+import os, sys, time
+out = [a for a in sys.argv if a.startswith("run.out_dir=")][0].split("=", 1)[1]
+os.makedirs(out, exist_ok=True)
+with open(os.path.join(out, "launch.txt"), "w") as f:
+    f.write(f"{os.getpid()} {time.time()}\\n")
+time.sleep(float(os.environ.get("SLEEPY_S", "1.5")))
+with open(os.path.join(out, "launch.txt"), "a") as f:
+    f.write(f"{time.time()}\\n")
+sys.exit(3)
+"""
+
+
+def _launches(out: Path) -> dict[str, list[str]]:
+    return {str(p.parent.relative_to(out)): p.read_text().split() for p in out.glob("runs/*/seed-*/train/launch.txt")}
+
+
+def test_jobs_run_that_many_runs_at_once(tiny_data, tmp_path, capsys, monkeypatch):
+    """--jobs 2: the 4 runs go two at a time (each launch overlaps another), every run is recorded in plan
+    order, the launch counter counts all of them; --jobs 0 is refused with the option named."""
+    monkeypatch.setenv("SLEEPY_S", "1.5")
+    config = write_toy_matrix(tmp_path, tiny_data, launcher=[sys.executable, "-c", SLEEPY_LAUNCHER])
+    assert ablations_main(["run", "--config", str(config), "--jobs", "2"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("FAILED (train): more-train exit 3") == 4 and "launched: 4 training, 0 evaluation" in out
+    spans = {k: (float(v[1]), float(v[2])) for k, v in _launches(tmp_path / "out").items()}
+    assert len(spans) == 4
+    for key, (start, end) in spans.items():
+        others = [s for k, s in spans.items() if k != key]
+        assert any(s < end and start < e for s, e in others), f"{key} ran alone: {spans}"
+    ends = sorted(e for _, e in spans.values())
+    assert ends[-1] - min(s for s, _ in spans.values()) < 4 * 1.5, "two at a time must beat one after the other"
+    with pytest.raises(SystemExit) as exc:
+        ablations_main(["run", "--config", str(config), "--jobs", "0"])
+    assert exc.value.code == 2 and "--jobs: must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_sigterm_stops_parallel_runs_without_records(tiny_data, tmp_path):
+    """SIGTERM to a `--jobs 2` runner: both running trainings get SIGTERM (no orphan), no run is recorded as
+    failed, the runner exits at once; the next invocation trains them again."""
+    config = write_toy_matrix(tmp_path, tiny_data, launcher=[sys.executable, "-c", SLEEPY_LAUNCHER])
+    out = tmp_path / "out"
+    env = {**os.environ, "SLEEPY_S": "120"}
+    cmd = [sys.executable, "-m", "more_training.cli", "ablations", "run", "--config", str(config), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_launches(out)) < 2:
+        time.sleep(0.05)
+    launched = _launches(out)
+    assert len(launched) == 2, launched
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in output, output
+    assert "stopped (SIGTERM or Ctrl-C)" in output.splitlines()[-1]
+    for pid, *_ in launched.values():
+        for _ in range(100):
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"training child {pid} outlived the runner")
+    assert not list(out.glob("runs/*/seed-*/result.json")), "a stopped run must not be recorded"
+
+
 def test_a_run_directory_of_other_settings_is_refused(tiny_data, tmp_path):
     """Checkpoints trained under another fingerprint (config or data) are never resumed or overwritten."""
     cfg, base = load_matrix(write_toy_matrix(tmp_path, tiny_data))
@@ -424,3 +498,8 @@ def test_prepare_generates_expert_and_failure_only_data(tiny_data, tmp_path, cap
     assert ablations_main(["prepare", "--config", str(config), "datasets.failures.seed=5"]) == 2
     err = capsys.readouterr().err
     assert "datasets.failures:" in err and "seed 4 != 5" in err
+    prepare = ["prepare", "--config", str(config)]
+    assert ablations_main([*prepare, "datasets.failures.extra_args=[--image-size,20x24]"]) == 2
+    assert "image_size '16x16' != '20x24'" in capsys.readouterr().err
+    assert ablations_main([*prepare, "datasets.expert.extra_args=[--image-size,'16',--name-each]"]) == 2
+    assert "name_each False != True" in capsys.readouterr().err
