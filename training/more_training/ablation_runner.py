@@ -397,15 +397,15 @@ class Runner:
         numbered = [(f"[{i}/{len(self.plans)}] {plan.name}", plan) for i, plan in enumerate(self.plans, 1)]
         if self.jobs == 1:
             return [self._run_one(plan, prefix) for prefix, plan in numbered]
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="ablation-run") as pool:
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="ablation-run")
+        try:
             futures = [pool.submit(self._run_one, plan, prefix) for prefix, plan in numbered]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                self._stop_children()
-                for f in futures:
-                    f.cancel()
-                raise
+            return [f.result() for f in futures]
+        except BaseException:
+            self._stop_children()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _run_one(self, plan: RunPlan, prefix: str) -> dict[str, Any]:
         if self.out_of_time or self._stopping:
@@ -574,7 +574,9 @@ class Runner:
                 with self._lock:
                     self._children.discard(proc)
             wall = time.monotonic() - started
-        if self._stopping:
+        # a child ended by SIGINT/SIGTERM was stopped (Ctrl-C reaches the whole process group, possibly before
+        # this runner's own handler runs): not a failure of its run, so nothing is recorded
+        if self._stopping or rc in (-signal.SIGINT, -signal.SIGTERM):
             raise _StopRequestedError
         if capture:
             return rc, wall, stdout or ""

@@ -119,17 +119,18 @@ def _generated_like(meta: dict[str, Any], ds: Any) -> list[str]:
 
 
 def _extra_settings(extra_args: Sequence[str]) -> dict[str, Any]:
-    """The generator settings that `extra_args` fixes and index.json records (start, name_each, image size)."""
+    """The generator settings that `extra_args` fixes and index.json records (start, name_each, image size),
+    parsed as `more-sim generate` parses them, defaults included."""
+    from more_sim.cli import _size
+    from more_sim.config import SimConfig
+
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--start", default="split")
     p.add_argument("--name-each", action="store_true")
-    p.add_argument("--image-size", default=None)
+    p.add_argument("--image-size", type=_size, default=(SimConfig.image_height, SimConfig.image_width))
     known, _ = p.parse_known_args(list(extra_args))
-    out: dict[str, Any] = {"start": known.start, "name_each": known.name_each}
-    if known.image_size is not None:
-        h, _, w = known.image_size.partition("x")
-        out["image_size"] = f"{h}x{w or h}"
-    return out
+    h, w = known.image_size
+    return {"start": known.start, "name_each": known.name_each, "image_size": f"{h}x{w}"}
 
 
 def prepare(cfg: Any, log: Any = print) -> int:
@@ -254,9 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_INPUT
 
         def _terminate(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt  # subprocess.run kills its child; checkpoints stay for the resume
+            # once: a second signal must not interrupt the runner while it stops its children
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise KeyboardInterrupt  # the runner stops its children; checkpoints stay for the resume
 
-        signal.signal(signal.SIGTERM, _terminate)
+        previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             runner.run()
         except KeyboardInterrupt:
@@ -266,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return EXIT_STOPPED
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     records = _records(plans, runner)
     paths = write_report(cfg, records, cfg.out_dir)
     log(f"wrote {', '.join(str(p) for p in paths.values())}")

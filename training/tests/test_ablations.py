@@ -402,7 +402,9 @@ sys.exit(3)
 
 
 def _launches(out: Path) -> dict[str, list[str]]:
-    return {str(p.parent.relative_to(out)): p.read_text().split() for p in out.glob("runs/*/seed-*/train/launch.txt")}
+    """run -> [pid, start, end] of each launch whose start line is written."""
+    found = {str(p.parent.relative_to(out)): p.read_text().split() for p in out.glob("runs/*/seed-*/train/launch.txt")}
+    return {k: v for k, v in found.items() if len(v) >= 2}
 
 
 def test_jobs_run_that_many_runs_at_once(tiny_data, tmp_path, capsys, monkeypatch):
@@ -427,7 +429,7 @@ def test_jobs_run_that_many_runs_at_once(tiny_data, tmp_path, capsys, monkeypatc
 
 def test_sigterm_stops_parallel_runs_without_records(tiny_data, tmp_path):
     """SIGTERM to a `--jobs 2` runner: both running trainings get SIGTERM (no orphan), no run is recorded as
-    failed, the runner exits at once; the next invocation trains them again."""
+    failed, the runner exits at once with one line and status 130."""
     config = write_toy_matrix(tmp_path, tiny_data, launcher=[sys.executable, "-c", SLEEPY_LAUNCHER])
     out = tmp_path / "out"
     env = {**os.environ, "SLEEPY_S": "120"}
