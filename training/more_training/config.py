@@ -30,6 +30,8 @@ NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("data", "oversample_factor"): 1,
     ("data", "oversample_tasks"): [],
     ("data", "oversample_last"): 0,
+    ("data", "curriculum_tasks"): [],
+    ("data", "curriculum_steps"): 0,
     ("objective", "imitation_weight"): 0.0,
     ("model", "action_slots"): [],
     ("model", "text_first"): False,
@@ -63,6 +65,10 @@ class DataConfig:
                        decision points carry the language
     oversample_last    the last this many steps of every terminated episode (where the robot decides to stop: one
                        sample per episode, in every task) also enter `oversample_factor` times
+    curriculum_tasks   the first `curriculum_steps` optimizer steps read only episodes of these tasks (a first
+                       stage, e.g. go_to, where the words pick the target in every sample), then the stream starts
+                       afresh on every task of `tasks`; one optimizer and one schedule across both (empty: none)
+    curriculum_steps   optimizer steps of that first stage (0: no curriculum)
     """
 
     train: tuple[str, ...] = ()
@@ -79,8 +85,20 @@ class DataConfig:
     oversample_factor: int = 1
     oversample_tasks: tuple[str, ...] = ()
     oversample_last: int = 0
+    curriculum_tasks: tuple[str, ...] = ()
+    curriculum_steps: int = 0
 
     def __post_init__(self) -> None:
+        _check(self.curriculum_steps >= 0, "curriculum_steps", f"must be >= 0, got {self.curriculum_steps}")
+        _check(
+            (self.curriculum_steps > 0) == bool(self.curriculum_tasks),
+            "curriculum_tasks",
+            f"and curriculum_steps go together: got tasks {list(self.curriculum_tasks)} for "
+            f"{self.curriculum_steps} steps",
+        )
+        if self.tasks:
+            extra = sorted(set(self.curriculum_tasks) - set(self.tasks))
+            _check(not extra, "curriculum_tasks", f"{extra} are outside data.tasks {list(self.tasks)}")
         _check(self.oversample_steps >= 0, "oversample_steps", f"must be >= 0, got {self.oversample_steps}")
         _check(self.oversample_last >= 0, "oversample_last", f"must be >= 0, got {self.oversample_last}")
         _check(self.oversample_factor >= 1, "oversample_factor", f"must be >= 1, got {self.oversample_factor}")
@@ -244,6 +262,10 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     dist: DistConfig = field(default_factory=DistConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        steps, total = self.data.curriculum_steps, self.optim.max_steps
+        _check(steps < total or steps == 0, "data.curriculum_steps", f"({steps}) must be below optim.max_steps {total}")
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

@@ -30,8 +30,9 @@ Bellman target: with `td_only` (RL) it is left out of the stream, so it never bo
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -209,16 +210,17 @@ class TransitionStream:
             self.counters.epochs = epoch
 
     def _check_task_names(self) -> None:
-        """A task in data.oversample_tasks that the data never holds is a typo, not a no-op (checked at start-up
-        against the datasets' index, which counts every shard's tasks; a data.tasks filter that leaves nothing is
-        reported by the stream)."""
+        """A task in data.oversample_tasks or data.curriculum_tasks that the data never holds is a typo, not a
+        no-op (checked at start-up against the datasets' index, which counts every shard's tasks; a data.tasks
+        filter that leaves nothing is reported by the stream)."""
         seen = {task for ds in self.datasets for shard in ds.shards for task in shard.tasks}
-        missing = sorted(set(self.cfg.oversample_tasks) - seen)
-        if missing:
-            raise DatasetError(
-                f"data.oversample_tasks names {missing}, which no episode of {list(self.cfg.train)} has "
-                f"(tasks there: {sorted(seen)})"
-            )
+        for key in ("oversample_tasks", "curriculum_tasks"):
+            missing = sorted(set(getattr(self.cfg, key)) - seen)
+            if missing:
+                raise DatasetError(
+                    f"data.{key} names {missing}, which no episode of {list(self.cfg.train)} has "
+                    f"(tasks there: {sorted(seen)})"
+                )
 
     def shuffled(self) -> Iterator[Transition]:
         """The transitions through the shuffle buffer(s); mixes expert/sub-optimal if a fraction is set."""
@@ -303,6 +305,10 @@ class TrainBatches(IterableDataset):
     The DataLoader takes batches from its workers strictly round robin (worker 0, 1, ..., K-1, 0, ...), so
     batch n comes from logical stream n % K. After a resume at batch n0, physical worker p plays logical
     stream (p + n0) % K and drops the batches of its stream that precede n0.
+
+    With a curriculum (data.curriculum_tasks), batches n < `curriculum_batches` come from a stream restricted to
+    those tasks and the rest from a stream over every task that starts afresh at that boundary, so a resume
+    after the boundary replays nothing of the first stage.
     """
 
     def __init__(
@@ -317,8 +323,12 @@ class TrainBatches(IterableDataset):
         with_next: bool = True,
         expert_only: bool = False,
         start_batch: int = 0,
+        curriculum_batches: int = 0,
     ) -> None:
         super().__init__()
+        if curriculum_batches > 0 and not cfg.curriculum_tasks:
+            raise ValueError(f"curriculum_batches={curriculum_batches} needs data.curriculum_tasks")
+        self.curriculum_batches = curriculum_batches  # 0: no first stage (benchmarks time the full stream)
         self.cfg = cfg
         self.encoder = encoder
         self.image_size = image_size
@@ -335,29 +345,39 @@ class TrainBatches(IterableDataset):
         k = self.cfg.num_workers if info is not None else 1
         physical = info.id if info is not None else 0
         logical = (physical + self.start_batch) % k
-        skip = max(0, -(-(self.start_batch - logical) // k))
-        stream = TransitionStream(
-            self.cfg,
-            self.image_size,
-            self.seed,
-            consumer=self.rank * k + logical,
-            num_consumers=self.world_size * k,
-            expert_only=self.expert_only,
-            td_only=self.with_next,
-        )
-        items: list[Transition] = []
-        index = 0
-        for item in stream:
-            items.append(item)
-            if len(items) < self.batch_size:
-                continue
-            if index >= skip:
-                batch = encode_transitions(self.encoder, items, self.with_next)
-                c = stream.counters
-                batch.stats = {"epoch": c.epochs, "corrupt_shards": c.corrupt_shards, "dropped": c.dropped_for_mix}
-                yield batch
-            index += 1
-            items = []
+        skip = max(0, -(-(self.start_batch - logical) // k))  # this stream's batches before start_batch
+        # (config, first index, end index) of each stage, in this logical stream's own batch indices
+        stages: list[tuple[DataConfig, int, float]] = [(self.cfg, 0, math.inf)]
+        if self.curriculum_batches:
+            first = max(0, -(-(self.curriculum_batches - logical) // k))
+            stages = [(replace(self.cfg, tasks=self.cfg.curriculum_tasks), 0, first), (self.cfg, first, math.inf)]
+        for cfg, begin, end in stages:
+            if end <= skip or begin >= end:
+                continue  # a stage already trained (resume) or empty for this stream
+            stream = TransitionStream(
+                cfg,
+                self.image_size,
+                self.seed,
+                consumer=self.rank * k + logical,
+                num_consumers=self.world_size * k,
+                expert_only=self.expert_only,
+                td_only=self.with_next,
+            )
+            items: list[Transition] = []
+            index = begin
+            for item in stream:
+                items.append(item)
+                if len(items) < self.batch_size:
+                    continue
+                if index >= skip:
+                    batch = encode_transitions(self.encoder, items, self.with_next)
+                    c = stream.counters
+                    batch.stats = {"epoch": c.epochs, "corrupt_shards": c.corrupt_shards, "dropped": c.dropped_for_mix}
+                    yield batch
+                index += 1
+                items = []
+                if index >= end:
+                    break
 
 
 def make_loader(dataset: TrainBatches, pin_memory: bool = False) -> DataLoader:

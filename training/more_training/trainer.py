@@ -230,6 +230,7 @@ class Trainer:
             with_next=cfg.objective.kind == "rl",
             expert_only=cfg.objective.kind == "il",
             start_batch=self.state.batches,
+            curriculum_batches=cfg.data.curriculum_steps * cfg.optim.grad_accum,
         )
         return make_loader(ds, pin_memory=self.info.device.type == "cuda")
 

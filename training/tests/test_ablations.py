@@ -170,6 +170,7 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
         assert len(tc.model.action_slots) == 5 and tc.model.text_first, variant
         assert tc.data.oversample_factor == 10 and tc.data.oversample_last == 1, variant
         assert (tc.objective.gamma, tc.objective.target_tau) == (0.9, 0.03), variant
+        assert tc.data.curriculum_tasks == ("go_to",) and 3 * tc.data.curriculum_steps == tc.optim.max_steps, variant
         assert list(tc.data.train) == [data[d] for d in datasets], variant
         assert tc.data.suboptimal_fraction == share and tc.data.use_suboptimal == use_sub, variant
         assert tc.optim.max_steps * tc.optim.batch_size == cfg.budget.samples, variant
@@ -180,12 +181,15 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
 
 
 def test_gpu_matrix_extends_the_cpu_one():
-    """ablations_gpu.yaml: the same rows and data as ablations.yaml, 10x the samples, CUDA for both stages."""
+    """ablations_gpu.yaml: the same rows and data as ablations.yaml, 10x the samples (and go_to stage), CUDA for
+    training and evaluation."""
     cpu, _ = load_matrix(SHIPPED)
     gpu, base = load_matrix(SHIPPED.with_name("ablations_gpu.yaml"))
     assert gpu.variants == cpu.variants and gpu.mixes == cpu.mixes and gpu.datasets == cpu.datasets
     assert gpu.budget.samples == 10 * cpu.budget.samples and gpu.out_dir != cpu.out_dir
-    assert set(cpu.train_overrides) - {"run.ckpt_every=250"} <= set(gpu.train_overrides)  # the RL settings
+    scaled = {"run.ckpt_every=250", "data.curriculum_steps=2000"}
+    assert set(cpu.train_overrides) - scaled <= set(gpu.train_overrides)  # the RL settings, the curriculum's tasks
+    assert "data.curriculum_steps=20000" in gpu.train_overrides  # the same share of the 10x budget
     assert "run.device=cuda" in gpu.train_overrides and gpu.eval.device == "cuda"
     assert base == SHIPPED.with_name("grounding_il.yaml").resolve()
 

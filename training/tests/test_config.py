@@ -32,6 +32,9 @@ EXPERIMENTS = sorted((Path(__file__).parents[1] / "experiments").glob("*/*.yaml"
         ("optim.learning_rate=1", "optim.learning_rate"),
         ("dist.strategy=zero3", "dist.strategy"),
         ("objective.regression=huber", "objective.regression"),
+        ("data.curriculum_steps=10", "curriculum_tasks"),
+        ("data.curriculum_tasks=[go_to]", "curriculum_tasks"),
+        ("data.curriculum_steps=-1", "curriculum_steps"),
     ],
 )
 def test_errors_name_the_field(override, field):
@@ -86,6 +89,15 @@ def test_ablation_configs_flip_one_switch_each():
         assert by_name[name].optim == base.optim, name
 
 
+def test_curriculum_must_end_before_the_run_and_stay_inside_the_task_filter():
+    with pytest.raises(ConfigError, match=r"data\.curriculum_steps \(1000\) must be below optim\.max_steps 1000"):
+        load_config(None, ["data.curriculum_tasks=[go_to]", "data.curriculum_steps=1000", "optim.max_steps=1000"])
+    with pytest.raises(ConfigError, match=r"\['go_to'\] are outside data\.tasks \['crawl'\]"):
+        load_config(None, ["data.curriculum_tasks=[go_to]", "data.curriculum_steps=10", "data.tasks=[crawl]"])
+    cfg = load_config(None, ["data.curriculum_tasks=[go_to]", "data.curriculum_steps=10"])
+    assert cfg.data.curriculum_tasks == ("go_to",) and cfg.data.curriculum_steps == 10
+
+
 def test_fields_added_later_keep_old_runs_resumable():
     """A run saved before oversampling, action slots and the imitation term existed has the same fingerprint
     as today's config at those fields' neutral values; other values change it."""
@@ -96,7 +108,7 @@ def test_fields_added_later_keep_old_runs_resumable():
     old = cfg.to_dict()
     added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("data", "oversample_tasks"),
              ("data", "oversample_last"), ("objective", "imitation_weight"), ("model", "action_slots"),
-             ("model", "text_first"))  # fmt: skip
+             ("model", "text_first"), ("data", "curriculum_tasks"), ("data", "curriculum_steps"))  # fmt: skip
     for section, key in added:
         del old[section][key]
     for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):
@@ -106,3 +118,5 @@ def test_fields_added_later_keep_old_runs_resumable():
     for override in ("data.oversample_factor=3", "objective.imitation_weight=0.5", "data.oversample_tasks=[go_to]",
                      'model.action_slots=[{"dim": "wz", "bins": 4}]'):  # fmt: skip
         assert load_config(None, [override]).fingerprint() != cfg.fingerprint()
+    curriculum = load_config(None, ["data.curriculum_tasks=[go_to]", "data.curriculum_steps=10"])
+    assert curriculum.fingerprint() != cfg.fingerprint()

@@ -170,6 +170,40 @@ def test_resume_replays_the_exact_batch_stream(tiny_data, encoder, workers):
     assert not _same(full[3], full[4])
 
 
+def _two_task_data(root: Path, episodes: int = 8) -> Path:
+    rng = np.random.default_rng(0)
+    with DatasetWriter(root, episodes_per_shard=2, compress=False) as w:
+        for i in range(episodes):
+            ep = synthetic_episode(rng, i, expert=True, length=5)
+            w.add(replace(ep, task="go_to" if i % 2 == 0 else "crawl", episode_id=f"ep{i}"))
+    return root
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_curriculum_first_stage_reads_only_its_tasks_and_resumes_exactly(tmp_path, encoder, workers):
+    """curriculum: batches 0..4 are the go_to-only stream's first five, batches 5.. come from the stream over both
+    tasks started afresh (with one reader: exactly the plain stream's first batches); a resume before, at or
+    after the boundary replays the same batches."""
+    root = _two_task_data(tmp_path / "two")
+    cur = _cfg(root, num_workers=workers, curriculum_tasks=("go_to",), curriculum_steps=5)
+    no_curriculum = replace(cur, curriculum_tasks=(), curriculum_steps=0)
+    full = _batches(TrainBatches(cur, encoder, SIZE, batch_size=4, seed=0, curriculum_batches=5), 10)
+    go_to = replace(no_curriculum, tasks=("go_to",))
+    go_to_only = _batches(TrainBatches(go_to, encoder, SIZE, batch_size=4, seed=0), 10)
+    assert all(_same(a, b) for a, b in zip(full[:5], go_to_only[:5], strict=True))
+    assert not any(_same(a, b) for a, b in zip(full[5:], go_to_only[5:], strict=True))
+    if workers == 0:  # one reader: after the boundary, the plain stream from its start
+        plain = _batches(TrainBatches(no_curriculum, encoder, SIZE, batch_size=4, seed=0), 5)
+        assert all(_same(a, b) for a, b in zip(full[5:], plain, strict=True))
+    for start in (3, 5, 7):
+        resumed = _batches(TrainBatches(cur, encoder, SIZE, batch_size=4, seed=0, start_batch=start,
+                                        curriculum_batches=5), 10 - start)  # fmt: skip
+        assert all(_same(a, b) for a, b in zip(full[start:], resumed, strict=True)), start
+    typo = replace(cur, curriculum_tasks=("go_too",), tasks=())
+    with pytest.raises(DatasetError, match=r"data.curriculum_tasks names \['go_too'\]"):
+        TransitionStream(typo, SIZE, seed=0)
+
+
 def test_decision_points_are_oversampled(tiny_data):
     """The first k steps of every episode enter the stream `factor` times, the rest once (one epoch counted)."""
     plain = TransitionStream(_cfg(tiny_data), SIZE, seed=0)

@@ -189,3 +189,24 @@ def test_bf16_autocast_keeps_router_and_q_head_fp32_and_balances_every_top_k_cho
     f = counts / (2 * int(real.sum()))
     expected = 4 * float((f * probs[real].mean(dim=0)).sum())
     assert _records(tmp_path)[-1]["load_balance"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_curriculum_stage_is_counted_in_micro_batches(tiny_data, tmp_path, monkeypatch):
+    """data.curriculum_steps counts optimizer steps: with grad_accum 2 the data stream's first stage is
+    2x as many micro-batches, and the run's metrics cover every step of both stages."""
+    import more_training.trainer as trainer_module
+
+    seen = {}
+    real = trainer_module.TrainBatches
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "TrainBatches", spy)
+    cfg = tiny_config(tiny_data, tmp_path / "run", optim__max_steps=6, optim__grad_accum=2,
+                      data__curriculum_tasks="[go_to]", data__curriculum_steps=3)  # fmt: skip
+    trainer_module.train(cfg)
+    assert seen["curriculum_batches"] == 6
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 6
