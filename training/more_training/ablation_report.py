@@ -265,9 +265,9 @@ def bar_plot(agg: dict[str, Any], path: str | Path) -> Path:
                 continue
             xs = [k - 0.4 + width * (j + 0.5) for k in range(len(names))]
             ys = [cell[n]["rate"] for n in names]
-            err = [
-                [y - cell[n]["ci95"][0] for n, y in zip(names, ys, strict=True)],
-                [cell[n]["ci95"][1] - y for n, y in zip(names, ys, strict=True)],
+            err = [  # clipped: the average's rate is a mean of task rates, its interval is on pooled counts
+                [max(0.0, y - cell[n]["ci95"][0]) for n, y in zip(names, ys, strict=True)],
+                [max(0.0, cell[n]["ci95"][1] - y) for n, y in zip(names, ys, strict=True)],
             ]
             ax.bar(xs, ys, width, yerr=err, capsize=2, label=row["label"], error_kw={"elinewidth": 0.8})
             paper = PAPER_ROWS.get(row["paper"] or "", {}).get("average")

@@ -218,6 +218,13 @@ def test_wilson_matches_the_score_equation(k, n):
     assert abs(lo - ref_lo) < 1e-9 and abs(hi - ref_hi) < 1e-9
 
 
+@pytest.mark.parametrize("n", [1, 3, 7, 25, 150, 263])
+def test_wilson_bounds_are_exact_at_zero_and_all_successes(n):
+    """0/n has lower bound exactly 0 and n/n upper exactly 1, never a rounding-error past the rate (the plot's
+    error bars, rate - lower and upper - rate, must not be negative: 0/25 once crashed the report)."""
+    assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
+
+
 def test_wilson_and_newcombe_match_published_values():
     """Newcombe (1998): 81/263 -> 0.2553-0.3662 (single proportion, score method); 56/70 - 48/80 = 0.2000 with
     the hybrid score interval 0.0524-0.3339 (difference of independent proportions, method 10)."""
