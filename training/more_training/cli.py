@@ -15,6 +15,7 @@ EPILOG = """examples:
   more-train --config training/configs/tiny_rl.yaml objective.kind=il          # w/o RL (Table II)
   torchrun --nproc_per_node 8 -m more_training.cli --config training/configs/fuyu8b_rl.yaml
   more-train ablations run --config training/configs/ablations.yaml   # Table II matrix (see --help there)
+  more-train q-report --checkpoint CKPT --data data/six_a --tasks go_to  # Q of the stored vs the other bins
 exit status: 0 done; 2 bad input: a configuration error, or a dataset or checkpoint that cannot be read
 (one line naming the file or field; a run directory this command created is removed again unless it holds
 a checkpoint); 1 training error (e.g. a non-finite loss)"""
@@ -62,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .ablations import main as ablations_main
 
         return ablations_main(argv[1:])
+    if argv[:1] == ["q-report"]:  # what a trained Q-function prefers along stored episodes
+        from .q_report import main as q_report_main
+
+        return q_report_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="more-train",
         description="Train the MoRE policy offline (RL by default) from sharded episode datasets.",
