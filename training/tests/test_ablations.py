@@ -160,6 +160,7 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
         "no_suboptimal": ("rl", True, ["expert"], None, False),
         "quart": ("il", False, ["expert"], None, True),
         "more_1to1": ("rl", True, ["expert", "failures"], 0.5, True),
+        "more_no_imitation": ("rl", True, ["expert", "failures"], 0.195, True),
     }
     assert set(expected) == set(cfg.variants)
     for (variant, seed), plan in plans.items():
@@ -171,6 +172,8 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
         assert tc.data.oversample_factor == 10 and tc.data.oversample_last == 1, variant
         assert (tc.objective.gamma, tc.objective.target_tau) == (0.9, 0.03), variant
         assert tc.data.curriculum_tasks == ("go_to",) and 3 * tc.data.curriculum_steps == tc.optim.max_steps, variant
+        if kind == "rl":  # the imitation term of the sweep; imitation rows carry the inert RL-only weight
+            assert tc.objective.imitation_weight == (0.0 if variant == "more_no_imitation" else 0.1), variant
         assert list(tc.data.train) == [data[d] for d in datasets], variant
         assert tc.data.suboptimal_fraction == share and tc.data.use_suboptimal == use_sub, variant
         assert tc.optim.max_steps * tc.optim.batch_size == cfg.budget.samples, variant
