@@ -90,6 +90,7 @@ def _datasets_summary(cfg: Any) -> list[str]:
 
 def _generated_like(meta: dict[str, Any], ds: Any) -> list[str]:
     """The fields where a stored dataset's generator settings differ from the spec."""
+    from more_sim.config import SimConfig
     from more_sim.splits import TASKS
 
     want = {
@@ -107,6 +108,7 @@ def _generated_like(meta: dict[str, Any], ds: Any) -> list[str]:
         "start": meta.get("start", "split"),
         "name_each": meta.get("name_each", False),
         "image_size": f"{config.get('image_height')}x{config.get('image_width')}",
+        "decision_hz": float(config.get("decision_hz", SimConfig.decision_hz)),
     }
     diffs = [f"{k} {have.get(k)!r} != {v!r}" for k, v in want.items() if have.get(k) != v]
     summary = meta.get("summary") or {}
@@ -119,18 +121,24 @@ def _generated_like(meta: dict[str, Any], ds: Any) -> list[str]:
 
 
 def _extra_settings(extra_args: Sequence[str]) -> dict[str, Any]:
-    """The generator settings that `extra_args` fixes and index.json records (start, name_each, image size),
-    parsed as `more-sim generate` parses them, defaults included."""
-    from more_sim.cli import _size
+    """The generator settings that `extra_args` fixes and index.json records (start, name_each, image size,
+    decision rate), parsed as `more-sim generate` parses them, defaults included."""
+    from more_sim.cli import _rate, _size
     from more_sim.config import SimConfig
 
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--start", default="split")
     p.add_argument("--name-each", action="store_true")
     p.add_argument("--image-size", type=_size, default=(SimConfig.image_height, SimConfig.image_width))
+    p.add_argument("--decision-hz", type=_rate, default=SimConfig.decision_hz)
     known, _ = p.parse_known_args(list(extra_args))
     h, w = known.image_size
-    return {"start": known.start, "name_each": known.name_each, "image_size": f"{h}x{w}"}
+    return {
+        "start": known.start,
+        "name_each": known.name_each,
+        "image_size": f"{h}x{w}",
+        "decision_hz": known.decision_hz,
+    }
 
 
 def prepare(cfg: Any, log: Any = print) -> int:

@@ -519,3 +519,5 @@ def test_prepare_generates_expert_and_failure_only_data(tiny_data, tmp_path, cap
     assert "image_size '16x16' != '20x24'" in capsys.readouterr().err
     assert ablations_main([*prepare, "datasets.expert.extra_args=[--image-size,'16',--name-each]"]) == 2
     assert "name_each False != True" in capsys.readouterr().err
+    assert ablations_main([*prepare, "datasets.expert.extra_args=[--image-size,'16',--decision-hz,'2.5']"]) == 2
+    assert "decision_hz 5.0 != 2.5" in capsys.readouterr().err

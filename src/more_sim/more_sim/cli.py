@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,23 @@ def _steps(text: str) -> tuple[int, ...]:
     return steps
 
 
+def _rate(text: str) -> float:
+    from more_sim.config import SimConfig
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    substeps = SimConfig.control_hz / value if value > 0 else math.nan
+    # whole control steps per decision, so the decision period is exact (and video frame rates stay whole)
+    if not (substeps >= 1 and abs(substeps - round(substeps)) < 1e-9):
+        raise argparse.ArgumentTypeError(
+            f"expected a rate that divides {SimConfig.control_hz:g} Hz into whole control steps "
+            f"(e.g. 10, 5, 2.5, 2), got {text!r}"
+        )
+    return value
+
+
 def _bool(text: str) -> bool:
     if text.lower() in ("true", "1", "yes"):
         return True
@@ -72,6 +90,11 @@ def _config(args: argparse.Namespace):
         kwargs["image_height"], kwargs["image_width"] = args.image_size
     if getattr(args, "style_variation", False):
         kwargs["style_variation"] = True
+    if getattr(args, "decision_hz", None):
+        kwargs["decision_hz"] = args.decision_hz
+        # the time limit stays 20 s unless --max-steps sets it in decisions
+        seconds = SimConfig.max_episode_steps / SimConfig.decision_hz
+        kwargs["max_episode_steps"] = max(1, round(seconds * args.decision_hz))
     if getattr(args, "max_steps", None):
         kwargs["max_episode_steps"] = args.max_steps
     if getattr(args, "embodiment", None):
@@ -110,8 +133,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from more_sim.evaluate import evaluate, write_report
     from more_sim.policies import make_policy
 
-    policy = make_policy(args.policy, device=args.device)
     config = _config(args)
+    policy = make_policy(args.policy, device=args.device, decision_hz=config.decision_hz)
     if args.image_size:
         policy.image_size = None  # an explicit size wins over the policy's own
     result = evaluate(policy, args.tasks, args.episodes_per_task, args.split, args.seed, config, args.batch, True)
@@ -145,8 +168,8 @@ def cmd_grounding(args: argparse.Namespace) -> int:
 
     if not any(t in GROUNDING_TASKS for t in args.tasks):
         raise ValueError(f"the instruction-swap test applies to {list(GROUNDING_TASKS)}; --tasks has none of them")
-    policy = make_policy(args.policy, device=args.device)
     config = _config(args)
+    policy = make_policy(args.policy, device=args.device, decision_hz=config.decision_hz)
     if args.image_size:
         policy.image_size = None
     result = {"policy": policy.name, **_grounding(policy, args, config)}
@@ -298,7 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="base seed (episodes derive theirs from it)")
         p.add_argument("--image-size", type=_size, default=None, help="N or HxW (default 96, or the policy's)")
         p.add_argument("--style-variation", action="store_true", help="vary speed and gait words")
-        p.add_argument("--max-steps", type=int, default=None, help="decisions before the time limit (100)")
+        p.add_argument(
+            "--decision-hz",
+            type=_rate,
+            default=None,
+            help="policy decisions per second (5, QUARD's rate; the time limit stays 20 s unless --max-steps)",
+        )
+        p.add_argument("--max-steps", type=int, default=None, help="decisions before the time limit (100 at 5 Hz)")
         p.add_argument(
             "--embodiment",
             choices=("kinematic", "go2"),

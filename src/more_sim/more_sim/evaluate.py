@@ -70,6 +70,8 @@ def evaluate(
         "seed": seed,
         "image_size": list(config.image_size),
         "embodiment": config.embodiment,
+        "decision_hz": config.decision_hz,
+        "max_episode_steps": config.max_episode_steps,
     }
 
 
@@ -88,7 +90,8 @@ def markdown_table(result: dict[str, Any]) -> str:
         "",
         f"{result['episodes_per_task']} episodes per task, seed {result['seed']}, "
         f"images {result['image_size'][0]}x{result['image_size'][1]}, "
-        f"embodiment {result.get('embodiment', 'kinematic')}.",
+        f"embodiment {result.get('embodiment', 'kinematic')}, "
+        f"{result.get('decision_hz', 5.0):g} decisions/s, limit {result.get('max_episode_steps', 100)} decisions.",
         "",
     ]
     go2 = result.get("embodiment") == "go2"  # a physics body can fall: say how often

@@ -149,7 +149,7 @@ def generate_shard(
             continue
         batch = GENERATION_BATCH
         if sub:
-            policy = SuboptimalBatch()
+            policy = SuboptimalBatch(decision_hz=config.decision_hz)
         elif dagger:
             policy, batch = _dagger_policy(dagger, dagger_beta), DAGGER_BATCH
         else:

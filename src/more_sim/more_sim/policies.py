@@ -49,12 +49,13 @@ class ExpertPolicy(Policy):
 class SuboptimalBatch(Policy):
     name = "suboptimal"
 
-    def __init__(self, mode: str | None = None) -> None:
+    def __init__(self, mode: str | None = None, decision_hz: float = 5.0) -> None:
         self.mode = mode
+        self.decision_dt = 1.0 / decision_hz  # its noise is a continuous-time process sampled per decision
         self._policies: dict[int, SuboptimalPolicy] = {}
 
     def begin(self, slot: int, seed: int) -> None:
-        self._policies[slot] = SuboptimalPolicy(seed, self.mode)
+        self._policies[slot] = SuboptimalPolicy(seed, self.mode, self.decision_dt)
 
     def mode_of(self, slot: int) -> str:
         return self._policies[slot].mode
@@ -134,14 +135,14 @@ class DaggerPolicy(Policy):
         return self._labels
 
 
-def make_policy(name: str, device: str = "cpu") -> Policy:
-    """'expert', 'random', 'suboptimal' or a checkpoint directory."""
+def make_policy(name: str, device: str = "cpu", decision_hz: float = 5.0) -> Policy:
+    """'expert', 'random', 'suboptimal' or a checkpoint directory (`decision_hz`: the simulator's rate)."""
     if name == "expert":
         return ExpertPolicy()
     if name == "random":
         return RandomPolicy()
     if name == "suboptimal":
-        return SuboptimalBatch()
+        return SuboptimalBatch(decision_hz=decision_hz)
     path = Path(name)
     if not path.is_dir():
         raise ValueError(f"policy must be expert, random, suboptimal or a checkpoint directory; {name!r} is none")

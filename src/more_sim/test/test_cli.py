@@ -34,3 +34,40 @@ def test_bad_arguments_exit_with_usage_errors(capsys):
         main(["eval", "--policy", "expert", "--image-size", "4"])
     assert main(["eval", "--policy", "/no/such/dir", "--episodes-per-task", "1"]) == 2
     assert "checkpoint directory" in capsys.readouterr().err
+
+
+def _expert_eval(tmp_path, name: str, *extra: str) -> dict:
+    out = tmp_path / name
+    args = ["eval", "--policy", "expert", "--tasks", "go_to", "--episodes-per-task", "3", "--image-size", "16"]
+    assert main([*args, "--out", str(out), *extra]) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def test_decision_rate_changes_the_period_and_keeps_the_time_limit(tmp_path, capsys):
+    """At 2.5 Hz a decision lasts twice as long: the expert reaches the same goals (same scenes) in far fewer
+    decisions, and the 20 s limit becomes 50 decisions unless --max-steps says otherwise."""
+    at5 = _expert_eval(tmp_path, "at5")
+    at25 = _expert_eval(tmp_path, "at25", "--decision-hz", "2.5")
+    assert (at5["decision_hz"], at5["max_episode_steps"]) == (5.0, 100)
+    assert (at25["decision_hz"], at25["max_episode_steps"]) == (2.5, 50)
+    assert at5["rates"]["go_to"] == at25["rates"]["go_to"] == 1.0
+    # the same path in half the decisions, plus the few decisions that stop and terminate
+    assert at25["details"]["go_to"]["mean_steps"] < 0.75 * at5["details"]["go_to"]["mean_steps"]
+    assert "2.5 decisions/s, limit 50 decisions" in capsys.readouterr().out
+    assert _expert_eval(tmp_path, "limit", "--decision-hz", "2.5", "--max-steps", "7")["max_episode_steps"] == 7
+
+
+@pytest.mark.parametrize("rate", ["3", "0", "-5", "100", "fast"])
+def test_a_rate_that_is_not_whole_control_steps_is_refused(rate, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--policy", "expert", "--decision-hz", rate])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--decision-hz" in err and repr(rate) in err
+
+
+def test_suboptimal_noise_follows_the_decision_period():
+    from more_sim.policies import make_policy
+
+    policy = make_policy("suboptimal", decision_hz=2.5)
+    policy.begin(0, seed=1)
+    assert policy._policies[0].dt == pytest.approx(0.4)
