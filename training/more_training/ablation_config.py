@@ -14,7 +14,7 @@ cheaper than an RL step on the same batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,11 +100,37 @@ class MixSpec:
 
 
 @dataclass(frozen=True)
+class PretrainSpec:
+    """A shared initialisation: one training run per seed, before the rows that start from it (`init`).
+
+    The paper's rows all start from one pretrained Fuyu-8B that already reads its instruction; a tiny backbone
+    from scratch has no such start, so the matrix trains one (e.g. the grounding recipe's go_to stage) and
+    every row that names it begins from its final checkpoint (`init.init_from`).
+
+    config     training config, relative to the matrix file
+    samples    samples it trains on (optimizer steps x batch; must divide)
+    dataset    the matrix dataset it trains on (its `data.train`)
+    overrides  `key.path=value` on `config`
+    """
+
+    config: str
+    samples: int
+    dataset: str
+    overrides: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(self.samples >= 1, "samples", f"must be >= 1, got {self.samples}")
+        bad = [o for o in self.overrides if "=" not in o or not o.split("=", 1)[0].strip()]
+        _check(not bad, "overrides", f"must look like key.path=value, got {bad}")
+
+
+@dataclass(frozen=True)
 class VariantSpec:
     """One row of the table: a mix and `key.path=value` overrides of the base training config.
 
     label   the row's name in the table
     paper   the paper's row it stands for (a key of PAPER_ROWS), or null
+    init    a `pretrain` entry to start from (its final checkpoint of the same seed), or null: from scratch
     """
 
     mix: str
@@ -112,6 +138,7 @@ class VariantSpec:
     label: str = ""
     paper: str | None = None
     description: str = ""
+    init: str | None = None
 
     def __post_init__(self) -> None:
         bad = [o for o in self.overrides if "=" not in o or not o.split("=", 1)[0].strip()]
@@ -200,6 +227,7 @@ class MatrixConfig:
     launcher: tuple[str, ...] = ()  # the training command (default: this Python, -m more_training.cli)
     eval: EvalSpec = field(default_factory=EvalSpec)
     claims: tuple[ClaimSpec, ...] = ()
+    pretrain: dict[str, PretrainSpec] = field(default_factory=dict)
     smoke: bool = False
 
     def __post_init__(self) -> None:
@@ -214,6 +242,22 @@ class MatrixConfig:
                 "names a directory: use letters, digits, '_' and '-' only",
             )
             _check(v.mix in self.mixes, f"variants.{name}.mix", f"must be one of {list(self.mixes)}, got {v.mix!r}")
+            _check(
+                v.init is None or v.init in self.pretrain,
+                f"variants.{name}.init",
+                f"must name a pretrain entry {list(self.pretrain)} or be null, got {v.init!r}",
+            )
+        for name, pre in self.pretrain.items():
+            _check(
+                name.replace("_", "").replace("-", "").isalnum(),
+                f"pretrain.{name}",
+                "names a directory: use letters, digits, '_' and '-' only",
+            )
+            _check(
+                pre.dataset in self.datasets,
+                f"pretrain.{name}.dataset",
+                f"must be one of {list(self.datasets)}, got {pre.dataset!r}",
+            )
         for name, m in self.mixes.items():
             bad = [d for d in m.datasets if d not in self.datasets]
             _check(not bad, f"mixes.{name}.datasets", f"names unknown dataset(s) {bad}; known: {list(self.datasets)}")
@@ -249,4 +293,10 @@ def load_matrix(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     base = (path.parent / cfg.base_config).resolve()
     if not base.is_file():
         raise ConfigError(f"{path}: base_config: no such file {base}")
-    return cfg, base
+    resolved = {}
+    for name, pre in cfg.pretrain.items():  # relative to the matrix file, like base_config
+        config = (path.parent / pre.config).resolve()
+        if not config.is_file():
+            raise ConfigError(f"{path}: pretrain.{name}.config: no such file {config}")
+        resolved[name] = replace(pre, config=str(config))
+    return replace(cfg, pretrain=resolved), base

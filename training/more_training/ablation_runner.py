@@ -1,6 +1,7 @@
 """Runs an ablation matrix: for each (variant, seed) train with `more-train`, evaluate with `more-sim eval`.
 
-Each run lives in OUT/runs/<variant>/seed-<s>/:
+Each run lives in OUT/runs/<variant>/seed-<s>/ (a shared initialisation, `pretrain`, in
+OUT/pretrain/<name>/seed-<s>/, the same without eval/):
     train/               the more-train run directory (checkpoints, metrics, train_config.yaml)
     eval/<split>-seed<e>/  more-sim eval's results.md/.png/.json + ablation_eval.json (fingerprint, wall time)
     logs/                train.log and one log per evaluation (every launch appends)
@@ -10,6 +11,7 @@ Each run lives in OUT/runs/<variant>/seed-<s>/:
 Resumability (fingerprints are sha256 prefixes):
 - train_fp = the resolved TrainConfig's own fingerprint (every trajectory-relevant field, seed and
   max_steps included) + the sha256 of each dataset's index.json (which lists every shard's sha256);
+  a row that starts from a pretrain run adds that run's train_fp;
 - eval_fp = train_fp + what is measured (split, evaluation seed, tasks, episodes, grounding, extra options).
 A run whose result.json is "done" with the current fingerprints is skipped. A run whose final checkpoint
 (step max_steps) exists and verifies is never trained again; one with an earlier checkpoint is resumed by
@@ -121,6 +123,8 @@ class RunPlan:
     samples: int
     train_fp: str
     evals: list[EvalUnit] = field(default_factory=list)
+    kind: str = "row"  # "row" of the table, or "pretrain": a shared initialisation (trained, not evaluated)
+    needs: list[RunPlan] = field(default_factory=list)  # plans whose final checkpoint this one starts from
 
     @property
     def name(self) -> str:
@@ -139,15 +143,54 @@ class RunPlan:
         return {u.key: u.fingerprint for u in self.evals}
 
 
+def _max_steps(samples: int, resolved: dict[str, Any], where: str) -> int:
+    optim = resolved.get("optim") or {}
+    batch = optim.get("batch_size", OptimConfig.batch_size) if isinstance(optim, dict) else None
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ConfigError(f"{where}: optim.batch_size must be an int >= 1, got {batch!r}")
+    if samples % batch:
+        raise ConfigError(
+            f"{where}: {samples} samples are not a whole number of batches of {batch}; "
+            "every run of a kind must see exactly the same samples"
+        )
+    return samples // batch
+
+
+def plan_pretrain(cfg: MatrixConfig, name: str, seed: int, digests: dict[str, str]) -> RunPlan:
+    """The shared initialisation `name` for one seed (OUT/pretrain/<name>/seed-<s>)."""
+    pre = cfg.pretrain[name]
+    where = f"pretrain {name}, seed {seed}"
+    root = Path(cfg.out_dir) / "pretrain" / name / f"seed-{seed}"
+    config = Path(pre.config)
+    overrides = [
+        f"data.train={json.dumps([cfg.datasets[pre.dataset].out])}",
+        *(f"{key}={seed}" for key in cfg.seed_keys),
+        *pre.overrides,
+    ]
+    try:
+        max_steps = _max_steps(pre.samples, apply_overrides(load_config_dict(config), overrides), where)
+        overrides += [f"optim.max_steps={max_steps}", f"run.out_dir={root / 'train'}", "run.progress=false"]
+        tc = load_config(config, overrides)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
+    train_fp = _sha({"config": tc.fingerprint(), "data": [digests[pre.dataset]]})
+    return RunPlan(f"pretrain-{name}", f"pretrain {name}", seed, root, config, overrides, tc, max_steps,
+                   pre.samples, train_fp, kind="pretrain")  # fmt: skip
+
+
 def plan_runs(cfg: MatrixConfig, base: Path, grounding: bool) -> list[RunPlan]:
-    """Every run's overrides, resolved TrainConfig and fingerprints; ConfigError names the variant and seed,
-    MissingDataError a dataset without index.json."""
+    """Every run's overrides, resolved TrainConfig and fingerprints, each seed's shared initialisations
+    (`pretrain`) before its rows; ConfigError names the variant and seed, MissingDataError a dataset without
+    index.json."""
     out = Path(cfg.out_dir)
     base_dict = load_config_dict(base)
     digests = {name: dataset_digest(ds.out) for name, ds in cfg.datasets.items()}
     plans = []
     # seed-major: every row's first seed before any row's second, so a matrix stopped halfway is a whole table
     for seed in cfg.seeds:
+        used = [name for name in cfg.pretrain if any(v.init == name for v in cfg.variants.values())]
+        pretrained = {name: plan_pretrain(cfg, name, seed, digests) for name in used}
+        plans += pretrained.values()
         for vname, v in cfg.variants.items():
             mix = cfg.mixes[v.mix]
             data_paths = [cfg.datasets[d].out for d in mix.datasets]
@@ -161,29 +204,30 @@ def plan_runs(cfg: MatrixConfig, base: Path, grounding: bool) -> list[RunPlan]:
                 *cfg.train_overrides,
                 *v.overrides,
             ]
+            init = pretrained[v.init] if v.init else None
+            if init is not None:
+                overrides.append(f"init.init_from={init.final_checkpoint}")
             try:
                 resolved = apply_overrides(base_dict, overrides)
-            except ConfigError as err:
-                raise ConfigError(f"{where}: {err}") from err
-            optim = resolved.get("optim") or {}
-            batch = optim.get("batch_size", OptimConfig.batch_size) if isinstance(optim, dict) else None
-            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-                raise ConfigError(f"{where}: optim.batch_size must be an int >= 1, got {batch!r}")
-            if cfg.budget.samples % batch:
-                raise ConfigError(
-                    f"budget.samples: {cfg.budget.samples} is not a whole number of batches of {batch} ({where}); "
-                    "every variant must see exactly the same samples"
-                )
-            max_steps = cfg.budget.samples // batch
-            overrides += [f"optim.max_steps={max_steps}", f"run.out_dir={root / 'train'}", "run.progress=false"]
-            try:
+                max_steps = _max_steps(cfg.budget.samples, resolved, f"budget.samples ({where})")
+                overrides += [f"optim.max_steps={max_steps}", f"run.out_dir={root / 'train'}", "run.progress=false"]
                 tc = load_config(base, overrides)
             except ConfigError as err:
                 raise ConfigError(f"{where}: {err}") from err
-            train_fp = _sha({"config": tc.fingerprint(), "data": [digests[d] for d in mix.datasets]})
+            parts: dict[str, Any] = {"config": tc.fingerprint(), "data": [digests[d] for d in mix.datasets]}
+            if init is not None:
+                # the row trains the checkpoint's model whatever its own `model` says: they must agree
+                if tc.model.to_dict() != init.train_config.model.to_dict():
+                    raise ConfigError(
+                        f"{where}: its model settings differ from those of pretrain {v.init} it starts from "
+                        "(give both the same model overrides)"
+                    )
+                parts["init"] = init.train_fp
+            train_fp = _sha(parts)
             plan = RunPlan(
-                vname, v.label or vname, seed, root, base, overrides, tc, max_steps, cfg.budget.samples, train_fp
-            )
+                vname, v.label or vname, seed, root, base, overrides, tc, max_steps, cfg.budget.samples, train_fp,
+                needs=[init] if init is not None else [],
+            )  # fmt: skip
             for split in cfg.eval.splits:
                 for eseed in cfg.eval.seeds:
                     measured = {
@@ -329,6 +373,9 @@ class Runner:
         self._lock = threading.Lock()  # launches, children and log lines are shared by the job threads
         self._children: set[subprocess.Popen[str]] = set()
         self._stopping = False
+        # a plan's record once its job ends; rows wait here for the pretrain runs they start from
+        self._finished: dict[str, threading.Event] = {p.name: threading.Event() for p in self.plans}
+        self._outcomes: dict[str, dict[str, Any]] = {}
 
     def log(self, text: str) -> None:
         with self._lock:
@@ -408,6 +455,23 @@ class Runner:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _run_one(self, plan: RunPlan, prefix: str) -> dict[str, Any]:
+        try:
+            record = self._run_when_ready(plan, prefix)
+        finally:
+            if plan.name in self._finished:
+                self._finished[plan.name].set()
+        self._outcomes[plan.name] = record
+        return record
+
+    def _run_when_ready(self, plan: RunPlan, prefix: str) -> dict[str, Any]:
+        for need in plan.needs:
+            status = self._wait_for(need)
+            if status == "stopped":
+                return self._base_record(plan, "not started", note="the runner was stopped")
+            if status != "done":
+                record = self._base_record(plan, "not started", note=f"it starts from {need.name}, which is {status}")
+                _write_json(plan.root / RESULT_FILE, record)  # the table says why the row is empty
+                return record
         if self.out_of_time or self._stopping:
             return self._base_record(plan, "not started", note="working-block time limit reached")
         try:
@@ -419,6 +483,17 @@ class Runner:
         if record["status"] == "failed":
             self.log(f"{prefix}: FAILED ({record.get('stage')}): {record.get('error')}")
         return record
+
+    def _wait_for(self, need: RunPlan) -> str:
+        """The status of a plan this one starts from, once its job has ended (plans are submitted in order, so
+        it is running or done before anything waits for it); one not in this invocation counts when done."""
+        event = self._finished.get(need.name)
+        if event is None:
+            return "done" if self._is_done(need, _read_json(need.root / RESULT_FILE)) else "not run here"
+        while not event.wait(timeout=1.0):
+            if self._stopping:
+                return "stopped"
+        return str(self._outcomes.get(need.name, {}).get("status", "not started"))
 
     def _stop_children(self) -> None:
         """SIGTERM to every running child (more-train saves nothing extra: its periodic checkpoints stay)."""
@@ -611,6 +686,10 @@ class Runner:
         return record
 
     def _done_record(self, plan: RunPlan, units: list[tuple[EvalUnit, dict[str, Any]]]) -> dict[str, Any]:
+        if plan.kind == "pretrain":
+            return self._base_record(
+                plan, "done", checkpoint=str(plan.final_checkpoint), train_config=plan.train_config.to_dict()
+            )
         evals: dict[str, Any] = {}
         for split in self.cfg.eval.splits:
             mine = [(u, p) for u, p in units if u.split == split]

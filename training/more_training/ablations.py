@@ -243,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bad = [n for n in names if n not in cfg.variants]
             if bad:
                 raise ConfigError(f"--only: unknown variant(s) {bad}; known: {list(cfg.variants)}")
-            selected = [p for p in plans if p.variant in names]
+            needed = {need.name for p in plans if p.variant in names for need in p.needs}
+            selected = [p for p in plans if p.variant in names or p.name in needed]
         else:
             selected = plans
     except (ConfigError, MissingDataError, OSError) as err:
@@ -282,9 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     records = _records(plans, runner)
-    paths = write_report(cfg, records, cfg.out_dir)
+    rows = [r for r, p in zip(records, plans, strict=True) if p.kind == "row"]
+    paths = write_report(cfg, rows, cfg.out_dir)
     log(f"wrote {', '.join(str(p) for p in paths.values())}")
     log(f"launched: {runner.launches['train']} training, {runner.launches['eval']} evaluation processes")
+    for r, p in zip(records, plans, strict=True):
+        if p.kind == "pretrain":
+            log(f"{p.name} (shared initialisation): {r['status']}, {r.get('train_minutes', 0):.1f} min of training")
     mine = [r for r, p in zip(records, plans, strict=True) if p in selected]
     if args.action == "report":
         return 0

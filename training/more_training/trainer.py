@@ -262,6 +262,8 @@ class Trainer:
         )
         if self.resume_dir is not None:
             telemetry.message(f"resuming from {self.resume_dir} at step {self.state.step}")
+        elif cfg.init.init_from:
+            telemetry.message(f"initialised from {cfg.init.init_from} (its weights; a new optimizer and schedule)")
         loader = iter(self._loader())
         # seeded after the loader exists (it draws nothing from the global RNG, see data.make_loader)
         if self.resume_dir is not None:

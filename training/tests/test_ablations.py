@@ -104,6 +104,10 @@ def write_toy_matrix(tmp: Path, data: Path, **extra: object) -> Path:
         ("datasets.toy.failures_only=true", "failures_only needs suboptimal_fraction > 0"),
         ("budget.sample=10", "unknown key(s) ['budget.sample']"),
         ("base_config=missing.yaml", "base_config: no such file"),
+        ("variants.more.init=nowhere", "variants.more.init must name a pretrain entry [] or be null, got 'nowhere'"),
+        ("pretrain={base: {config: base.yaml, samples: 80, dataset: other}}", "pretrain.base.dataset must be one of"),
+        ("pretrain={base: {config: gone.yaml, samples: 80, dataset: toy}}", "pretrain.base.config: no such file"),
+        ("pretrain={base: {config: base.yaml, samples: 0, dataset: toy}}", "samples must be >= 1, got 0"),
     ],
 )
 def test_matrix_errors_name_the_bad_value(override, expected, tiny_data, tmp_path):
@@ -211,6 +215,85 @@ def test_rl_settings_sweep_resolves(tmp_path):
             assert plan.label.startswith(label), (plan.variant, label)
             assert ("imitation term" in plan.label) == (o.imitation_weight > 0), plan.variant
         assert plan.train_config.optim.max_steps * plan.train_config.optim.batch_size == cfg.budget.samples
+
+
+def _with_pretrain(tmp_path: Path, tiny_data: Path, **extra: object) -> Path:
+    """The toy matrix with a shared initialisation `base` (10 steps of the base config) both rows start from."""
+    pretrain = {"base": {"config": "base.yaml", "samples": 80, "dataset": "toy", "overrides": ["optim.lr=2e-3"]}}
+    variants = {
+        "more": {"mix": "mixed", "label": "RL", "paper": "MoRE", "init": "base"},
+        "no_rl": {"mix": "mixed", "label": "IL", "paper": "w/o RL", "overrides": ["objective.kind=il"], "init": "base"},
+    }
+    return write_toy_matrix(tmp_path, tiny_data, pretrain=pretrain, variants=variants, **extra)
+
+
+def test_rows_start_from_their_seeds_pretrain_run(tiny_data, tmp_path):
+    """Each seed's pretrain run is planned before its rows; every row starts from that seed's final pretrain
+    checkpoint, and its fingerprint changes with the pretrain's settings; a row whose model differs from the
+    checkpoint's is refused by name."""
+    cfg, base = load_matrix(_with_pretrain(tmp_path, tiny_data))
+    plans = plan_runs(cfg, base, grounding=False)
+    assert [p.name for p in plans] == [
+        "pretrain-base/seed-0", "more/seed-0", "no_rl/seed-0", "pretrain-base/seed-1", "more/seed-1", "no_rl/seed-1",
+    ]  # fmt: skip
+    by_name = {p.name: p for p in plans}
+    for seed in (0, 1):
+        pre = by_name[f"pretrain-base/seed-{seed}"]
+        assert pre.kind == "pretrain" and not pre.evals and pre.max_steps == 10
+        assert pre.train_config.optim.lr == 2e-3 and pre.train_config.run.seed == seed
+        assert pre.root == tmp_path / "out" / "pretrain" / "base" / f"seed-{seed}"
+        for row in ("more", "no_rl"):
+            plan = by_name[f"{row}/seed-{seed}"]
+            assert plan.needs == [pre] and plan.train_config.init.init_from == str(pre.final_checkpoint)
+            assert str(pre.final_checkpoint).endswith(f"pretrain/base/seed-{seed}/train/checkpoints/step-00000010")
+    other, _ = load_matrix(_with_pretrain(tmp_path, tiny_data), ["pretrain.base.overrides=[optim.lr=1e-3]"])
+    changed = {p.name: p.train_fp for p in plan_runs(other, base, grounding=False)}
+    assert all(changed[name] != p.train_fp for name, p in by_name.items()), "the rows inherit the base's change"
+    bad, _ = load_matrix(_with_pretrain(tmp_path, tiny_data), ["variants.more.overrides=[model.top_k=1]"])
+    with pytest.raises(ConfigError, match=r"variant more, seed 0: its model settings differ from those of pretrain"):
+        plan_runs(bad, base, grounding=False)
+
+
+def test_a_failed_pretrain_run_starts_none_of_its_rows(tiny_data, tmp_path, capsys):
+    """A pretrain run that fails leaves its rows not started (each names it); nothing waits forever."""
+    launcher = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    config = _with_pretrain(tmp_path, tiny_data, launcher=launcher)
+    assert ablations_main(["run", "--config", str(config), "--jobs", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "launched: 2 training, 0 evaluation processes" in out  # the two seeds' pretrain runs only
+    assert out.count("FAILED (train): more-train exit 3") == 2
+    assert "pretrain-base/seed-0 (shared initialisation): failed" in out
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["raw_runs"]
+    assert len(rows) == 4 and {r["variant"] for r in rows} == {"more", "no_rl"}
+    for r in rows:
+        assert r["status"] == "not started"
+        assert f"starts from pretrain-base/seed-{r['seed']}, which is failed" in r["note"]
+
+
+@pytest.mark.timeout(900)
+def test_pretrain_end_to_end_once_per_seed_then_skipped(tiny_data, tmp_path):
+    """Real subprocesses, one seed: `--only more` also trains the pretrain run it needs, and the row starts after
+    it, from its checkpoint; the next invocation trains only the other row; a third launches nothing."""
+    config = _with_pretrain(tmp_path, tiny_data, seeds=[0], budget={"samples": 80})
+    out = tmp_path / "out"
+    first = _cli(config, "--only", "more", "--jobs", "2")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "launched: 2 training, 1 evaluation processes" in first.stdout
+    assert "pretrain-base/seed-0 (shared initialisation): done" in first.stdout
+    pre_final = out / "pretrain" / "base" / "seed-0" / "train" / "checkpoints" / "step-00000010"
+    assert pre_final.is_dir() and not (out / "pretrain" / "base" / "seed-0" / "eval").exists()
+    row_log = (out / "runs" / "more" / "seed-0" / "logs" / "train.log").read_text()
+    assert f"initialised from {pre_final}" in row_log
+    row_metrics = out / "runs" / "more" / "seed-0" / "train" / "metrics.jsonl"
+    assert row_metrics.stat().st_mtime >= (pre_final / "manifest.json").stat().st_mtime
+    second = _cli(config)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "launched: 1 training, 1 evaluation processes" in second.stdout
+    assert second.stdout.count("done before, skipped") == 2  # the pretrain run and `more`
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["variant"], r["status"]) for r in results["raw_runs"]] == [("more", "done"), ("no_rl", "done")]
+    third = _cli(config)
+    assert "launched: 0 training, 0 evaluation processes" in third.stdout
 
 
 # -- statistics ----------------------------------------------------------------------------------------
