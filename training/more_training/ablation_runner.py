@@ -536,8 +536,9 @@ class Runner:
                 return self._base_record(plan, "not started", note="working-block time limit reached")
         state = self._state(plan)
         steps = checkpoint_steps(plan)
+        start = "from scratch" if not plan.needs else "from " + " + ".join(n.name for n in plan.needs)
         self.log(
-            f"{prefix}: training {'from step ' + str(steps[-1]) if steps else 'from scratch'} to step "
+            f"{prefix}: training {'from step ' + str(steps[-1]) if steps else start} to step "
             f"{plan.max_steps} ({plan.samples} samples)"
         )
         state["launches"] += 1

@@ -280,6 +280,7 @@ def test_pretrain_end_to_end_once_per_seed_then_skipped(tiny_data, tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "launched: 2 training, 1 evaluation processes" in first.stdout
     assert "pretrain-base/seed-0 (shared initialisation): done" in first.stdout
+    assert "more/seed-0: training from pretrain-base/seed-0 to step 10 (80 samples)" in first.stdout
     pre_final = out / "pretrain" / "base" / "seed-0" / "train" / "checkpoints" / "step-00000010"
     assert pre_final.is_dir() and not (out / "pretrain" / "base" / "seed-0" / "eval").exists()
     row_log = (out / "runs" / "more" / "seed-0" / "logs" / "train.log").read_text()
