@@ -143,14 +143,15 @@ class RunPlan:
         return {u.key: u.fingerprint for u in self.evals}
 
 
-def _max_steps(samples: int, resolved: dict[str, Any], where: str) -> int:
+def _max_steps(samples: int, resolved: dict[str, Any], field_name: str) -> int:
+    """Optimizer steps for `samples` (the matrix field `field_name`) at the resolved config's batch size."""
     optim = resolved.get("optim") or {}
     batch = optim.get("batch_size", OptimConfig.batch_size) if isinstance(optim, dict) else None
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ConfigError(f"{where}: optim.batch_size must be an int >= 1, got {batch!r}")
+        raise ConfigError(f"optim.batch_size must be an int >= 1, got {batch!r}")
     if samples % batch:
         raise ConfigError(
-            f"{where}: {samples} samples are not a whole number of batches of {batch}; "
+            f"{field_name}: {samples} is not a whole number of batches of {batch}; "
             "every run of a kind must see exactly the same samples"
         )
     return samples // batch
@@ -168,7 +169,8 @@ def plan_pretrain(cfg: MatrixConfig, name: str, seed: int, digests: dict[str, st
         *pre.overrides,
     ]
     try:
-        max_steps = _max_steps(pre.samples, apply_overrides(load_config_dict(config), overrides), where)
+        resolved = apply_overrides(load_config_dict(config), overrides)
+        max_steps = _max_steps(pre.samples, resolved, f"pretrain.{name}.samples")
         overrides += [f"optim.max_steps={max_steps}", f"run.out_dir={root / 'train'}", "run.progress=false"]
         tc = load_config(config, overrides)
     except ConfigError as err:
@@ -209,7 +211,7 @@ def plan_runs(cfg: MatrixConfig, base: Path, grounding: bool) -> list[RunPlan]:
                 overrides.append(f"init.init_from={init.final_checkpoint}")
             try:
                 resolved = apply_overrides(base_dict, overrides)
-                max_steps = _max_steps(cfg.budget.samples, resolved, f"budget.samples ({where})")
+                max_steps = _max_steps(cfg.budget.samples, resolved, "budget.samples")
                 overrides += [f"optim.max_steps={max_steps}", f"run.out_dir={root / 'train'}", "run.progress=false"]
                 tc = load_config(base, overrides)
             except ConfigError as err:

@@ -119,7 +119,10 @@ def test_matrix_errors_name_the_bad_value(override, expected, tiny_data, tmp_pat
 
 def test_budget_must_split_into_whole_batches(tiny_data, tmp_path):
     cfg, base = load_matrix(write_toy_matrix(tmp_path, tiny_data), ["budget.samples=321"])
-    with pytest.raises(ConfigError, match=r"budget.samples: 321 is not a whole number of batches of 8"):
+    with pytest.raises(ConfigError, match=r"variant more, seed 0: budget.samples: 321 is not a whole number of batc"):
+        plan_runs(cfg, base, grounding=False)
+    cfg, base = load_matrix(_with_pretrain(tmp_path, tiny_data), ["pretrain.base.samples=81"])
+    with pytest.raises(ConfigError, match=r"pretrain base, seed 0: pretrain.base.samples: 81 is not a whole numbe"):
         plan_runs(cfg, base, grounding=False)
     cfg, base = load_matrix(write_toy_matrix(tmp_path, tiny_data), ["variants.more.overrides=[optim.lr=-1]"])
     with pytest.raises(ConfigError, match=r"variant more, seed 0: .*base.yaml .*optim: lr must be > 0, got -1"):
@@ -152,10 +155,18 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
     )  # fmt: skip
     assert cfg.datasets["failures"].failures_only and cfg.datasets["expert"].suboptimal_fraction == 0
     assert abs(cfg.mixes["paper_4to1"].suboptimal_fraction - 0.44 / (1.82 + 0.44)) < 0.001
-    assert base == SHIPPED.with_name("grounding_il.yaml").resolve()  # the grounded six-task recipe
+    assert base == SHIPPED.with_name("grounding_stage2.yaml").resolve()  # the demo's stage 2 for every row
     ordered = plan_runs(cfg, base, grounding=False)
-    assert [(p.seed, p.variant) for p in ordered] == [(s, v) for s in cfg.seeds for v in cfg.variants]  # seed-major
-    plans = {(p.variant, p.seed): p for p in ordered}
+    starts = ["pretrain-moe", "pretrain-dense"]
+    assert [(p.seed, p.variant) for p in ordered] == [
+        (s, v) for s in cfg.seeds for v in [*starts, *cfg.variants]
+    ]  # seed-major, each seed's initialisations first
+    for pre in (p for p in ordered if p.kind == "pretrain"):  # the demo's stage 1: go_to only, by imitation
+        tc = pre.train_config
+        assert tc.data.tasks == ("go_to",) and tc.objective.kind == "il" and tc.optim.max_steps == 4000
+        assert list(tc.data.train) == [data["expert"]] and tc.run.seed == pre.seed and not pre.evals
+        assert tc.model.use_moe == (pre.variant == "pretrain-moe")
+    plans = {(p.variant, p.seed): p for p in ordered if p.kind == "row"}
     assert len(plans) == len(cfg.variants) * len(cfg.seeds)
     expected = {  # kind, mixture of experts, datasets, sub-optimal share, sub-optimal used
         "more": ("rl", True, ["expert", "failures"], 0.195, True),
@@ -173,9 +184,13 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
         assert tc.objective.kind == kind and tc.model.use_moe == moe, variant
         assert (tc.model.num_experts, tc.model.top_k) == ((4, 1) if moe else (1, 1)), variant
         assert len(tc.model.action_slots) == 5 and tc.model.text_first, variant
-        assert tc.data.oversample_factor == 10 and tc.data.oversample_last == 1, variant
+        assert tc.data.oversample_factor == 5 and tc.data.oversample_last == 1 and tc.optim.lr == 1e-3, variant
         assert (tc.objective.gamma, tc.objective.target_tau) == (0.9, 0.03), variant
-        assert tc.data.curriculum_tasks == ("go_to",) and 3 * tc.data.curriculum_steps == tc.optim.max_steps, variant
+        assert tc.data.tasks == () and tc.data.curriculum_tasks == (), variant  # all six tasks
+        start = "dense" if variant in ("no_moe", "quart") else "moe"
+        assert [n.name for n in plan.needs] == [f"pretrain-{start}/seed-{seed}"], variant
+        assert tc.init.init_from == str(tmp_path / "out" / "pretrain" / start / f"seed-{seed}" / "train" /
+                                        "checkpoints" / "step-00004000"), variant  # fmt: skip
         if kind == "rl":  # the imitation term of the sweep; imitation rows carry the inert RL-only weight
             assert tc.objective.imitation_weight == (0.0 if variant == "more_no_imitation" else 0.1), variant
         assert list(tc.data.train) == [data[d] for d in datasets], variant
@@ -188,17 +203,19 @@ def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
 
 
 def test_gpu_matrix_extends_the_cpu_one():
-    """ablations_gpu.yaml: the same rows and data as ablations.yaml, 10x the samples (and go_to stage), CUDA for
-    training and evaluation."""
+    """ablations_gpu.yaml: the same rows and data as ablations.yaml, 10x the samples (and the shared go_to stage),
+    CUDA for training (both stages) and evaluation."""
     cpu, _ = load_matrix(SHIPPED)
     gpu, base = load_matrix(SHIPPED.with_name("ablations_gpu.yaml"))
     assert gpu.variants == cpu.variants and gpu.mixes == cpu.mixes and gpu.datasets == cpu.datasets
     assert gpu.budget.samples == 10 * cpu.budget.samples and gpu.out_dir != cpu.out_dir
-    scaled = {"run.ckpt_every=250", "data.curriculum_steps=2000"}
-    assert set(cpu.train_overrides) - scaled <= set(gpu.train_overrides)  # the RL settings, the curriculum's tasks
-    assert "data.curriculum_steps=20000" in gpu.train_overrides  # the same share of the 10x budget
+    assert set(cpu.train_overrides) - {"run.ckpt_every=250"} <= set(gpu.train_overrides)  # the RL settings
     assert "run.device=cuda" in gpu.train_overrides and gpu.eval.device == "cuda"
-    assert base == SHIPPED.with_name("grounding_il.yaml").resolve()
+    assert set(gpu.pretrain) == set(cpu.pretrain)
+    for name, pre in gpu.pretrain.items():
+        assert pre.samples == 10 * cpu.pretrain[name].samples and "run.device=cuda" in pre.overrides
+        assert set(cpu.pretrain[name].overrides) <= set(pre.overrides), name  # dense stays dense
+    assert base == SHIPPED.with_name("grounding_stage2.yaml").resolve()
 
 
 def test_rl_settings_sweep_resolves(tmp_path):
