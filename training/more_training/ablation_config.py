@@ -39,6 +39,19 @@ def _check(cond: bool, name: str, msg: str) -> None:
         raise ValueError(f"{name} {msg}")
 
 
+def _check_overrides(overrides: tuple[str, ...]) -> None:
+    bad = [o for o in overrides if "=" not in o or not o.split("=", 1)[0].strip()]
+    _check(not bad, "overrides", f"must look like key.path=value, got {bad}")
+
+
+def _check_dir_name(name: str, field_name: str) -> None:
+    _check(
+        name.replace("_", "").replace("-", "").isalnum(),
+        field_name,
+        "names a directory: use letters, digits, '_' and '-' only",
+    )
+
+
 def _six_tasks() -> tuple[str, ...]:
     from more_sim.splits import TASKS  # the one list of task names (more_sim is needed for evaluation anyway)
 
@@ -120,8 +133,7 @@ class PretrainSpec:
 
     def __post_init__(self) -> None:
         _check(self.samples >= 1, "samples", f"must be >= 1, got {self.samples}")
-        bad = [o for o in self.overrides if "=" not in o or not o.split("=", 1)[0].strip()]
-        _check(not bad, "overrides", f"must look like key.path=value, got {bad}")
+        _check_overrides(self.overrides)
 
 
 @dataclass(frozen=True)
@@ -141,8 +153,7 @@ class VariantSpec:
     init: str | None = None
 
     def __post_init__(self) -> None:
-        bad = [o for o in self.overrides if "=" not in o or not o.split("=", 1)[0].strip()]
-        _check(not bad, "overrides", f"must look like key.path=value, got {bad}")
+        _check_overrides(self.overrides)
         _check(
             self.paper is None or self.paper in PAPER_ROWS,
             "paper",
@@ -236,11 +247,7 @@ class MatrixConfig:
         _check(len(set(self.seeds)) == len(self.seeds), "seeds", f"has duplicates: {list(self.seeds)}")
         _check(bool(self.seed_keys), "seed_keys", "must name at least one config key the seed goes to")
         for name, v in self.variants.items():
-            _check(
-                name.replace("_", "").replace("-", "").isalnum(),
-                f"variants.{name}",
-                "names a directory: use letters, digits, '_' and '-' only",
-            )
+            _check_dir_name(name, f"variants.{name}")
             _check(v.mix in self.mixes, f"variants.{name}.mix", f"must be one of {list(self.mixes)}, got {v.mix!r}")
             _check(
                 v.init is None or v.init in self.pretrain,
@@ -248,11 +255,7 @@ class MatrixConfig:
                 f"must name a pretrain entry {list(self.pretrain)} or be null, got {v.init!r}",
             )
         for name, pre in self.pretrain.items():
-            _check(
-                name.replace("_", "").replace("-", "").isalnum(),
-                f"pretrain.{name}",
-                "names a directory: use letters, digits, '_' and '-' only",
-            )
+            _check_dir_name(name, f"pretrain.{name}")
             _check(
                 pre.dataset in self.datasets,
                 f"pretrain.{name}.dataset",

@@ -460,8 +460,7 @@ class Runner:
         try:
             record = self._run_when_ready(plan, prefix)
         finally:
-            if plan.name in self._finished:
-                self._finished[plan.name].set()
+            self._finished[plan.name].set()
         self._outcomes[plan.name] = record
         return record
 
