@@ -248,6 +248,8 @@ class MatrixConfig:
         _check(bool(self.seed_keys), "seed_keys", "must name at least one config key the seed goes to")
         for name, v in self.variants.items():
             _check_dir_name(name, f"variants.{name}")
+            # run names: a row is VARIANT/seed-S, a shared initialisation pretrain-NAME/seed-S
+            _check(not name.startswith("pretrain-"), f"variants.{name}", "must not start with 'pretrain-'")
             _check(v.mix in self.mixes, f"variants.{name}.mix", f"must be one of {list(self.mixes)}, got {v.mix!r}")
             _check(
                 v.init is None or v.init in self.pretrain,

@@ -8,7 +8,8 @@ Statistics (see docs/research.md):
 - the average is the unweighted mean over tasks (the paper's); every task of a cell has the same number of
   episodes, so it equals the pooled proportion over all the cell's episodes, and Wilson's interval on those
   pooled counts is conservative (tasks differ in difficulty: stratified variance <= binomial variance);
-- a claim "A beats B" is the difference of the two pooled averages with Newcombe's hybrid score interval:
+- a claim "A beats B" is the difference of the two pooled averages with Newcombe's hybrid score interval,
+  over the seeds both rows finished (a seed only one row has would mix seed noise into the difference):
   reproduced when the interval lies above 0, reversed when below, not resolved otherwise; the number of seeds
   in which A's average beats B's (same seed number) is shown beside it.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,10 @@ def aggregate(cfg: MatrixConfig, records: Sequence[dict[str, Any]]) -> dict[str,
     tasks = list(cfg.eval.task_list())
     done = [r for r in records if r.get("status") == "done"]
     cells: dict[str, Any] = {}
+    runs_of: dict[str, list[dict[str, Any]]] = {}
     for vname, v in cfg.variants.items():
         runs = sorted((r for r in done if r["variant"] == vname), key=lambda r: r["seed"])
+        runs_of[vname] = runs
         row: dict[str, Any] = {"label": v.label or vname, "paper": v.paper, "seeds": [r["seed"] for r in runs]}
         for split in cfg.eval.splits:
             if not runs:
@@ -81,17 +85,25 @@ def aggregate(cfg: MatrixConfig, records: Sequence[dict[str, Any]]) -> dict[str,
         for split in cfg.eval.splits:
             a, b = cells[c.better].get(split), cells[c.worse].get(split)
             entry = {"text": c.text, "better": c.better, "worse": c.worse, "split": split}
-            if not a or not b:
+            # only the seeds both rows finished: a half-run matrix must not read seed-to-seed noise as an effect
+            common = sorted(set(a["average"]["per_seed"]) & set(b["average"]["per_seed"])) if a and b else []
+            if not common:
                 claims.append({**entry, "verdict": "not measured"})
                 continue
-            ka, na = a["average"]["successes"], a["average"]["episodes"]
-            kb, nb = b["average"]["successes"], b["average"]["episodes"]
+            ka, na = _split_totals(runs_of[c.better], split, tasks, common)
+            kb, nb = _split_totals(runs_of[c.worse], split, tasks, common)
             d, lo, hi = newcombe(ka, na, kb, nb)
-            common = sorted(set(a["average"]["per_seed"]) & set(b["average"]["per_seed"]))
             wins = sum(a["average"]["per_seed"][s] > b["average"]["per_seed"][s] for s in common)
             verdict = "reproduced" if lo > 0 else "reversed" if hi < 0 else "not resolved"
             claims.append(
-                {**entry, "diff": d, "ci95": [lo, hi], "seeds_in_favour": [wins, len(common)], "verdict": verdict}
+                {
+                    **entry,
+                    "diff": d,
+                    "ci95": [lo, hi],
+                    "seeds": common,
+                    "seeds_in_favour": [wins, len(common)],
+                    "verdict": verdict,
+                }
             )
     return {
         "name": cfg.name,
@@ -128,6 +140,16 @@ def aggregate(cfg: MatrixConfig, records: Sequence[dict[str, Any]]) -> dict[str,
             for r in records
         ],
     }
+
+
+def _split_totals(
+    runs: Sequence[dict[str, Any]], split: str, tasks: Sequence[str], seeds: Sequence[int]
+) -> tuple[int, int]:
+    """Successes and episodes over every task of `split`, pooled over the runs of `seeds`."""
+    chosen = [r["eval"][split]["tasks"] for r in runs if r["seed"] in seeds]
+    return sum(t[task]["successes"] for t in chosen for task in tasks), sum(
+        t[task]["episodes"] for t in chosen for task in tasks
+    )
 
 
 def _pool_grounding_over_seeds(items: Sequence[Any]) -> dict[str, Any] | str:
@@ -213,8 +235,8 @@ def markdown(agg: dict[str, Any]) -> str:
         lines += [
             "## The paper's claims",
             "",
-            "Difference of pooled average success, Newcombe's 95 % interval; seeds = seeds in which the first "
-            "variant's average is higher.",
+            "Difference of pooled average success over the seeds both variants finished, Newcombe's 95 % "
+            "interval; seeds = seeds in which the first variant's average is higher, of those compared.",
             "",
             "| claim | split | difference | 95 % interval | seeds | verdict |",
             "|---|---|---:|---|---|---|",
@@ -294,14 +316,25 @@ def write_report(cfg: MatrixConfig, records: Sequence[dict[str, Any]], out: str 
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(cfg, records)
     paths = {"markdown": out / "table.md", "png": out / "table.png", "json": out / "results.json"}
-    paths["markdown"].write_text(markdown(agg))
+    # each file written beside and renamed: a reader (or a report run while `run` writes one) never sees half
+    _replace(paths["markdown"], lambda tmp: tmp.write_text(markdown(agg)))
     if any(row.get(s) for row in agg["cells"].values() for s in agg["eval"]["splits"]):
-        bar_plot(agg, paths["png"])
+        _replace(paths["png"], lambda tmp: bar_plot(agg, tmp))
     else:
         paths.pop("png")
     payload = {**agg, "raw_runs": list(records)}
-    paths["json"].write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    text = json.dumps(payload, indent=2, default=_json_default) + "\n"
+    _replace(paths["json"], lambda tmp: tmp.write_text(text))
     return paths
+
+
+def _replace(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # the suffix tells savefig the format
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _json_default(value: Any) -> Any:

@@ -64,9 +64,32 @@ class _StopRequestedError(Exception):
     """The runner is stopping (SIGTERM / Ctrl-C): a run in flight writes no record (its checkpoints stay)."""
 
 
+def _find_prctl() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# looked up once here: loading a library between fork and exec, with other threads running, can deadlock
+_PRCTL = _find_prctl()
+
+
 def _die_with_parent() -> None:  # preexec_fn: runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_child(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM, as the parallel runner's stop does (more-train's launcher forwards it to its workers), then
+    SIGKILL if the child has not ended after `grace_s`."""
+    with contextlib.suppress(OSError):
+        proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _sha(obj: Any) -> str:
@@ -459,9 +482,9 @@ class Runner:
     def _run_one(self, plan: RunPlan, prefix: str) -> dict[str, Any]:
         try:
             record = self._run_when_ready(plan, prefix)
+            self._outcomes[plan.name] = record  # before the event: a waiting row reads it as soon as it wakes
         finally:
             self._finished[plan.name].set()
-        self._outcomes[plan.name] = record
         return record
 
     def _run_when_ready(self, plan: RunPlan, prefix: str) -> dict[str, Any]:
@@ -644,8 +667,7 @@ class Runner:
                 stdout, rc = "", 124
                 log.write(f"timed out after {timeout} s\n")
             except BaseException:  # KeyboardInterrupt (SIGTERM) in the serial runner: no orphan either way
-                proc.kill()
-                proc.wait()
+                _stop_child(proc)
                 raise
             finally:
                 with self._lock:

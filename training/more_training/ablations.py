@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -40,6 +41,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of hours > 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="more-train ablations",
@@ -49,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=("prepare", "run", "status", "report"))
     p.add_argument("--config", required=True, type=Path, help="the matrix YAML (training/configs/ablations*.yaml)")
-    p.add_argument("--max-hours", type=float, default=None, help="working-block limit: no training past it")
+    p.add_argument("--max-hours", type=_positive_hours, default=None, help="working-block limit: no training past it")
     p.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
     p.add_argument(
         "--jobs", type=_positive_int, default=1,
@@ -141,6 +152,19 @@ def _extra_settings(extra_args: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _index_meta(index: Path, name: str) -> dict[str, Any]:
+    from more_common.typed_config import ConfigError
+
+    try:
+        data = json.loads(index.read_text())
+    except ValueError as err:
+        raise ConfigError(f"datasets.{name}: {index} is not valid JSON ({err})") from None
+    meta = data.get("meta") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(meta, (dict, type(None))):
+        raise ConfigError(f"datasets.{name}: {index} is not a dataset index (no 'meta' mapping)")
+    return meta or {}
+
+
 def prepare(cfg: Any, log: Any = print) -> int:
     from more_common.typed_config import ConfigError
 
@@ -154,7 +178,7 @@ def prepare(cfg: Any, log: Any = print) -> int:
             log(f"{name}: external, found")
             continue
         if index.is_file():
-            meta = json.loads(index.read_text()).get("meta") or {}
+            meta = _index_meta(index, name)
             diffs = _generated_like(meta, ds)
             if diffs:
                 raise ConfigError(
@@ -182,7 +206,13 @@ def prepare(cfg: Any, log: Any = print) -> int:
             log(f"{name}: more-sim generate failed (exit {proc.returncode}): {last}")
             return EXIT_FAILED
         log(f"{name}: done in {(time.monotonic() - started) / 60:.1f} min")
-    for line in _datasets_summary(cfg):
+    from more_common.dataset import DatasetError
+
+    try:
+        summary = _datasets_summary(cfg)
+    except DatasetError as err:
+        raise ConfigError(f"datasets: {err}") from None
+    for line in summary:
         log(line)
     return 0
 
@@ -198,6 +228,8 @@ def _records(plans: Sequence[Any], runner: Any) -> list[dict[str, Any]]:
             rec = runner._base_record(plan, "not started")
         elif rec.get("status") == "done" and not runner._is_done(plan, rec):
             rec = runner._base_record(plan, "stale", note="finished under other settings: `run` redoes what changed")
+        elif rec.get("train_fp") != plan.train_fp:  # e.g. an old failure: not this configuration's outcome
+            rec = runner._base_record(plan, "stale", note="recorded under other settings: `run` redoes it")
         out.append(rec)
     return out
 

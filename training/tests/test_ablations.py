@@ -140,6 +140,38 @@ def test_cli_bad_matrix_exits_2_with_one_line(tiny_data, tmp_path, capsys):
     assert not (tmp_path / "out").exists(), "nothing may be written on bad input"
 
 
+@pytest.mark.parametrize("hours", ["0", "-1", "nan", "inf", "two"])
+def test_max_hours_must_be_a_positive_number(hours, tiny_data, tmp_path, capsys):
+    path = write_toy_matrix(tmp_path, tiny_data)
+    with pytest.raises(SystemExit) as exc:
+        ablations_main(["run", "--config", str(path), "--max-hours", hours])
+    assert exc.value.code == 2
+    assert f"--max-hours: must be a number of hours > 0, got '{hours}'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_variant_may_not_take_a_pretrain_run_name(tiny_data, tmp_path):
+    variants = {"pretrain-base": {"mix": "mixed"}}
+    with pytest.raises(ConfigError, match=r"variants\.pretrain-base must not start with 'pretrain-'"):
+        load_matrix(write_toy_matrix(tmp_path, tiny_data, variants=variants, claims=[]))
+
+
+@pytest.mark.parametrize(
+    "index_text, expected",
+    [("{not json", "is not valid JSON"), ("[1, 2]", "is not a dataset index"), ('{"meta": 3}', "is not a dataset")],
+)
+def test_prepare_names_a_broken_dataset_index_in_one_line(index_text, expected, tiny_data, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "index.json").write_text(index_text)
+    datasets = {"toy": {"out": str(tiny_data), "external": True}, "gen": {"out": str(broken), "episodes": 2}}
+    config = write_toy_matrix(tmp_path, tiny_data, datasets=datasets)
+    assert ablations_main(["prepare", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("more-train ablations: datasets.gen: ") and expected in err
+    assert (broken / "index.json").read_text() == index_text, "nothing overwritten"
+
+
 def test_shipped_matrix_defines_the_table_ii_rows(tmp_path):
     """The shipped definitions, resolved: each row's switches, its data, and the same samples for all."""
     data = {}
@@ -287,6 +319,47 @@ def test_a_failed_pretrain_run_starts_none_of_its_rows(tiny_data, tmp_path, caps
         assert f"starts from pretrain-base/seed-{r['seed']}, which is failed" in r["note"]
 
 
+def test_a_row_reads_its_initialisations_outcome_as_soon_as_it_wakes(tiny_data, tmp_path):
+    """The outcome is stored before the finish event is set: a waiting row must never find it missing (and
+    record "not started" beside a pretrain run that is done)."""
+    import threading
+
+    cfg, base = load_matrix(_with_pretrain(tmp_path, tiny_data, seeds=[0]))
+    plans = plan_runs(cfg, base, grounding=False)
+    runner = Runner(cfg, plans, grounding=False, log=lambda _: None, jobs=2)
+    stored_at_set: list[bool] = []
+    for name in list(runner._finished):
+
+        class Watched(threading.Event):
+            def set(self, _name: str = name) -> None:
+                stored_at_set.append(_name in runner._outcomes)
+                super().set()
+
+        runner._finished[name] = Watched()
+    runner.execute = lambda plan, prefix="": runner._base_record(plan, "done")  # no subprocesses
+    records = runner.run()
+    assert [r["status"] for r in records] == ["done", "done", "done"]
+    assert stored_at_set == [True, True, True]
+
+
+def test_an_old_failure_under_other_settings_is_stale_not_failed(tiny_data, tmp_path):
+    """A failure recorded under another fingerprint is not this configuration's outcome: the table says stale
+    and `report` does not count it as failed."""
+    from more_training.ablations import _records
+
+    cfg, base = load_matrix(write_toy_matrix(tmp_path, tiny_data))
+    plan = plan_runs(cfg, base, grounding=False)[0]
+    runner = Runner(cfg, [plan], grounding=False, log=lambda _: None)
+    record = runner._base_record(plan, "failed", stage="train", error="more-train exit 1: old")
+    plan.root.mkdir(parents=True)
+    (plan.root / "result.json").write_text(json.dumps({**record, "train_fp": "0123456789abcdef"}))
+    (stale,) = _records([plan], runner)
+    assert stale["status"] == "stale" and "other settings" in stale["note"]
+    (plan.root / "result.json").write_text(json.dumps(record))
+    (current,) = _records([plan], runner)
+    assert current["status"] == "failed" and current["error"] == "more-train exit 1: old"
+
+
 @pytest.mark.timeout(900)
 def test_pretrain_end_to_end_once_per_seed_then_skipped(tiny_data, tmp_path):
     """Real subprocesses, one seed: `--only more` also trains the pretrain run it needs, and the row starts after
@@ -403,12 +476,39 @@ def test_aggregation_against_hand_computed_cells(tiny_data, tmp_path):
     assert "SMOKE TEST" in text
 
     paths = write_report(cfg, records, tmp_path / "report")
+    assert sorted(f.name for f in (tmp_path / "report").iterdir()) == ["results.json", "table.md", "table.png"]
     saved = json.loads(paths["json"].read_text())
     assert len(saved["raw_runs"]) == 6 and saved["cells"]["more"]["id"]["go_to"]["successes"] == 20
     from PIL import Image
 
     with Image.open(paths["png"]) as im:
         assert im.format == "PNG" and im.width >= 600 and im.height >= 300
+
+
+def test_a_claim_compares_only_the_seeds_both_rows_finished(tiny_data, tmp_path):
+    """Mid-matrix: RL has seeds 0 and 1, IL only seed 0. The claim must be 10/40 vs 4/40 (seed 0 against seed 0),
+    not RL's two seeds pooled (10+30)/80 against IL's one; the cells still pool every finished seed."""
+    path = write_toy_matrix(tmp_path, tiny_data, seeds=[0, 1])
+    cfg, base = load_matrix(path, ["eval.episodes_per_task=20"])
+    runner = Runner(cfg, [], grounding=False, log=lambda _: None)
+    plans = {(p.variant, p.seed): p for p in plan_runs(cfg, base, grounding=False)}
+    counts = {
+        ("more", 0): {"go_to": (6, 20), "crawl": (4, 20)},
+        ("more", 1): {"go_to": (20, 20), "crawl": (10, 20)},
+        ("no_rl", 0): {"go_to": (3, 20), "crawl": (1, 20)},
+    }
+    records = [runner._done_record(plans[key], [(plans[key].evals[0], _unit(c))]) for key, c in counts.items()]
+    agg = aggregate(cfg, records)
+    assert agg["cells"]["more"]["id"]["average"]["successes"] == 40  # the cell: both seeds
+    (claim,) = agg["claims"]
+    _, lo, hi = newcombe(10, 40, 4, 40)
+    assert claim["diff"] == pytest.approx(6 / 40) and claim["ci95"] == pytest.approx([lo, hi], abs=1e-12)
+    assert claim["seeds"] == [0] and claim["seeds_in_favour"] == [1, 1]
+
+    # no seed in common: nothing to compare
+    records = [r for r in records if not (r["variant"] == "more" and r["seed"] == 0)]
+    (claim,) = aggregate(cfg, records)["claims"]
+    assert claim["verdict"] == "not measured" and "diff" not in claim
 
 
 # -- the real subprocess path --------------------------------------------------------------------------
