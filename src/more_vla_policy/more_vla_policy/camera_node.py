@@ -98,13 +98,14 @@ class CameraNode(Node):
                 self._diagnose(DIAG_ERROR, f"frame error: {err}")
                 self._stop.wait(self.params["reconnect_period_s"])
                 continue
-            stamp = self.get_clock().now().to_msg()
             frame_id = self.params["frame_id"]
             try:
+                stamp = self.get_clock().now().to_msg()
                 self._image_pub.publish(image_msg(rgb, frame_id, stamp))
                 self._info_pub.publish(camera_info_msg(self._intrinsics, frame_id, stamp))
-            except Exception:  # the context is shutting down: end the thread quietly
-                if self._stop.is_set():
+            except Exception:
+                # SIGTERM shuts the context down before destroy_node sets _stop: end the thread quietly then
+                if self._stop.is_set() or not self.context.ok():
                     return
                 raise
             self.frames_published += 1

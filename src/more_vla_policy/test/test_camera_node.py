@@ -119,3 +119,41 @@ def test_no_realsense_ends_with_one_clear_line():
 def _stopped(node: NodeProcess) -> str:
     node.stop()
     return node.output()
+
+
+def test_a_shutdown_under_the_capture_thread_ends_it_quietly(tmp_path):
+    """SIGTERM shuts the rclpy context down before destroy_node stops the capture thread: the thread must end
+    without an exception (it printed a traceback into the stack's log when a stack stopped mid-frame)."""
+    import contextlib
+    import threading
+    import time
+
+    import rclpy
+
+    from more_vla_policy.camera_node import CameraNode
+
+    PILImage.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "00.png")
+    errors = []
+    previous = threading.excepthook
+    threading.excepthook = errors.append
+    args = ["--ros-args", "-p", "source:=folder", "-p", f"path:={tmp_path}", "-p", "fps:=200.0"]
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CameraNode()
+        deadline = time.monotonic() + 10
+        while node.frames_published < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert node.frames_published >= 3
+        rclpy.shutdown()  # what the signal handler does, before anything sets the node's stop event
+        node._thread.join(timeout=5)
+        assert not node._thread.is_alive()
+        assert errors == []
+    finally:
+        threading.excepthook = previous
+        if node is not None:
+            node._stop.set()
+            with contextlib.suppress(Exception):
+                node.destroy_node()
+        with contextlib.suppress(Exception):
+            rclpy.shutdown()
