@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -317,18 +317,20 @@ def write_report(cfg: MatrixConfig, records: Sequence[dict[str, Any]], out: str 
     agg = aggregate(cfg, records)
     paths = {"markdown": out / "table.md", "png": out / "table.png", "json": out / "results.json"}
     # each file written beside and renamed: a reader (or a report run while `run` writes one) never sees half
-    _replace(paths["markdown"], lambda tmp: tmp.write_text(markdown(agg)))
+    write_atomically(paths["markdown"], lambda tmp: tmp.write_text(markdown(agg)))
     if any(row.get(s) for row in agg["cells"].values() for s in agg["eval"]["splits"]):
-        _replace(paths["png"], lambda tmp: bar_plot(agg, tmp))
+        write_atomically(paths["png"], lambda tmp: bar_plot(agg, tmp))
     else:
         paths.pop("png")
     payload = {**agg, "raw_runs": list(records)}
     text = json.dumps(payload, indent=2, default=_json_default) + "\n"
-    _replace(paths["json"], lambda tmp: tmp.write_text(text))
+    write_atomically(paths["json"], lambda tmp: tmp.write_text(text))
     return paths
 
 
-def _replace(path: Path, write: Any) -> None:
+def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write(tmp)` beside `path`, then a rename: readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # the suffix tells savefig the format
     try:
         write(tmp)

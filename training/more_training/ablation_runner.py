@@ -47,6 +47,7 @@ from typing import Any
 from more_common.typed_config import ConfigError, apply_overrides
 
 from .ablation_config import MatrixConfig
+from .ablation_report import write_atomically
 from .config import OptimConfig, TrainConfig, load_config, load_config_dict
 
 RESULT_FILE = "result.json"
@@ -105,10 +106,8 @@ def _read_json(path: Path) -> Any:
 
 def _write_json(path: Path, obj: Any) -> None:
     """Atomic: a reader never sees half a file (the record decides what is skipped next time)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def dataset_digest(path: str | Path) -> str:

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from more_common.dataset import EpisodeDataset
+from more_training.ablation_stats import wilson
 
 LETTER = re.compile(r"\bletter ([A-Z])\b|\bthe ([A-Z]) box\b|\b([A-Z])\b")
 
@@ -143,13 +144,6 @@ def train_and_score(
     return {"steps": steps, "train_accuracy": accuracy(data), "held_out_accuracy": accuracy(held)}
 
 
-def wilson(k: float, n: int, z: float = 1.959964) -> list[float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [centre - half, centre + half]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True)
@@ -187,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if name.rstrip("0123456789") not in wanted:
             continue
         result = train_and_score(model, train, test, args.minutes * 60, args.seed)
-        result["held_out_ci95"] = wilson(result["held_out_accuracy"] * n_test, n_test)
+        result["held_out_ci95"] = list(wilson(round(result["held_out_accuracy"] * n_test), n_test))
         report[name] = result
         print(name, json.dumps(result), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=2))
