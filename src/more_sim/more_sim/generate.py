@@ -35,6 +35,7 @@ _POOL: Any = None  # environments reused by all shards a worker process generate
 _LEARNERS: dict[str, Any] = {}  # DAgger learners loaded in this process, by checkpoint path
 GENERATION_BATCH = 2  # environments per worker: scripted policies gain nothing from larger batches
 DAGGER_BATCH = 16  # environments per worker when a neural learner drives: it decodes them as one batch
+PLAN_FILE = "generate-plan.json"  # an unfinished run's settings (removed once the index is written)
 
 
 def episode_seed(seed: int, index: int, stream: int = 0) -> int:
@@ -254,6 +255,21 @@ def generate(
     if episodes < 1 or episodes_per_shard < 1:
         raise ValueError("episodes and episodes_per_shard must be >= 1")
     jobs = plan_jobs(tasks, episodes, split, seed, suboptimal_fraction, start, name_each)
+    settings = {
+        "tasks": list(tasks),
+        "split": split,
+        "seed": seed,
+        "suboptimal_fraction": suboptimal_fraction,
+        "suboptimal_failures_only": failures_only,
+        "start": start,
+        "name_each": name_each,
+        "dagger": str(dagger) if dagger else None,
+        "dagger_beta": dagger_beta,
+        "config": asdict(config),
+    }
+    if resume:
+        _check_resumed_settings(out, settings)
+    _write_json(out / PLAN_FILE, settings)  # what a --resume of this directory must match until the index exists
     chunks = [jobs[k : k + episodes_per_shard] for k in range(0, len(jobs), episodes_per_shard)]
     args = [
         (
@@ -320,23 +336,44 @@ def generate(
         "workers": workers,
         "shards_kept": len(kept),
     }
-    meta = {
-        "generator": "more-sim generate",
-        "tasks": list(tasks),
-        "split": split,
-        "seed": seed,
-        "suboptimal_fraction": suboptimal_fraction,
-        "suboptimal_failures_only": failures_only,
-        "start": start,
-        "name_each": name_each,
-        "dagger": str(dagger) if dagger else None,
-        "dagger_beta": dagger_beta,
-        "config": asdict(config),
-        "action_spec": DEFAULT_SPEC.to_dict(),
-        "summary": summary,
-    }
+    meta = {"generator": "more-sim generate", **settings, "action_spec": DEFAULT_SPEC.to_dict(), "summary": summary}
     write_index(out, infos, meta)
+    (out / PLAN_FILE).unlink(missing_ok=True)  # the index's meta holds the settings from now on
     return summary
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def _check_resumed_settings(out: Path, settings: dict[str, Any]) -> None:
+    """--resume keeps shards episode by episode, so every setting that shapes an episode must be the same as
+    the interrupted (PLAN_FILE) or finished (the index's meta) run's; the episode count may grow. A setting the
+    earlier run did not record (a dataset older than the setting) is not compared."""
+    for name in (PLAN_FILE, INDEX_FILE):
+        path = out / name
+        if not path.is_file():
+            continue
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"--resume: cannot read {path}: {err}") from err
+        if name == INDEX_FILE:
+            before = before.get("meta", {}) if isinstance(before, dict) else {}
+        if not isinstance(before, dict):
+            raise DatasetError(f"--resume: {path} does not hold a mapping")
+        pairs = [(k, before[k], v) for k, v in settings.items() if k != "config" and k in before]
+        old_config = before.get("config") if isinstance(before.get("config"), dict) else {}
+        pairs += [(f"config.{k}", old_config[k], v) for k, v in settings["config"].items() if k in old_config]
+        for key, old, new in pairs:
+            if old != new:
+                raise DatasetError(
+                    f"--resume: {out} was generated with {key}={old!r}, this run asks {key}={new!r}; "
+                    "use --overwrite or another --out"
+                )
+        return
 
 
 def summary_json(summary: dict[str, Any]) -> str:

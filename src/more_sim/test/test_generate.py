@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from more_common.dataset import EpisodeDataset
+from more_common.dataset import DatasetError, EpisodeDataset
 from more_sim.cli import main
 from more_sim.config import SimConfig
 from more_sim.env import make_env
@@ -189,3 +189,28 @@ def test_resume_with_failures_only_keeps_its_own_shards_only(tmp_path):
         assert summary["dropped_suboptimal_successes"] == ref["dropped_suboptimal_successes"]
         again = json.loads((part / "index.json").read_text())
         assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in index["shards"]]
+
+
+def test_a_resume_with_other_settings_is_refused_by_name(tmp_path, capsys):
+    """--resume keeps shards episode by episode: resuming a finished dataset (the index's meta) or an
+    interrupted one (the plan file) under other settings would mix two kinds of episodes, so it is refused
+    naming the setting; the same settings resume, and the plan file is gone once the index is written."""
+    plan = {"tasks": ["go_to"], "episodes": 2, "workers": 1, "seed": 4, "episodes_per_shard": 1}
+    out = tmp_path / "d"
+    generate(out, config=CFG, progress=False, suboptimal_fraction=0.0, **plan)
+    assert json.loads((out / "index.json").read_text())["meta"]["config"]["image_height"] == 24
+    assert not (out / "generate-plan.json").exists()
+    with pytest.raises(DatasetError, match=r"start='split', this run asks start='in_view'"):
+        generate(out, config=CFG, progress=False, suboptimal_fraction=0.0, resume=True, start="in_view", **plan)
+    (out / "index.json").unlink()  # interrupted: only the plan file tells
+    (out / "generate-plan.json").write_text(json.dumps({"seed": 4, "config": {"image_height": 24}}))
+    other_size = SimConfig(image_height=32, image_width=24)
+    with pytest.raises(DatasetError, match=r"config\.image_height=24, this run asks config\.image_height=32"):
+        generate(out, config=other_size, progress=False, suboptimal_fraction=0.0, resume=True, **plan)
+    summary = generate(out, config=CFG, progress=False, suboptimal_fraction=0.0, resume=True, **plan)
+    assert summary["shards_kept"] == 2 and not (out / "generate-plan.json").exists()
+    argv = ["generate", "--episodes", "2", "--out", str(out), "--resume", "--tasks", "go_to", "--quiet"]
+    argv += ["--seed", "4", "--image-size", "24", "--suboptimal-fraction", "0.5", "--workers", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "suboptimal_fraction=0.0, this run asks suboptimal_fraction=0.5" in err and len(err.splitlines()) == 1
