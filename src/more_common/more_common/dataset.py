@@ -250,7 +250,7 @@ def _text(value: Any, what: str) -> str:
 # -- writing ---------------------------------------------------------------------------------------
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write to a temporary name in the same directory, fsync, then rename over `path`."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -297,7 +297,7 @@ def write_shard(path: str | Path, episodes: Sequence[Episode], compress: bool = 
     """Write one shard atomically; return its index entry (the file name is relative to its directory)."""
     path = Path(path)
     payload = encode_shard(episodes, compress, where=path.name)
-    _atomic_write_bytes(path, payload)
+    atomic_write_bytes(path, payload)
     tasks: dict[str, int] = {}
     for ep in episodes:
         tasks[ep.task] = tasks.get(ep.task, 0) + 1
@@ -331,7 +331,7 @@ def write_index(root: str | Path, shards: Iterable[ShardInfo], meta: Mapping[str
         "meta": dict(meta or {}),
     }
     path = root / INDEX_FILE
-    _atomic_write_bytes(path, (json.dumps(index, indent=1) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(index, indent=1) + "\n").encode())
     return path
 
 

@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from more_common.action_contract import DEFAULT_SPEC
-from more_common.dataset import INDEX_FILE, DatasetError, ShardInfo, decode_shard, write_index, write_shard
+from more_common.dataset import (
+    INDEX_FILE,
+    DatasetError,
+    ShardInfo,
+    atomic_write_bytes,
+    decode_shard,
+    write_index,
+    write_shard,
+)
 from more_sim.config import SimConfig
 from more_sim.rollout import Job
 from more_sim.splits import TASKS, split_spec
@@ -269,7 +277,8 @@ def generate(
     }
     if resume:
         _check_resumed_settings(out, settings)
-    _write_json(out / PLAN_FILE, settings)  # what a --resume of this directory must match until the index exists
+    # what a --resume of this directory must match until the index exists
+    atomic_write_bytes(out / PLAN_FILE, json.dumps(settings, indent=2).encode())
     chunks = [jobs[k : k + episodes_per_shard] for k in range(0, len(jobs), episodes_per_shard)]
     args = [
         (
@@ -342,38 +351,38 @@ def generate(
     return summary
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
-
-
-def _check_resumed_settings(out: Path, settings: dict[str, Any]) -> None:
-    """--resume keeps shards episode by episode, so every setting that shapes an episode must be the same as
-    the interrupted (PLAN_FILE) or finished (the index's meta) run's; the episode count may grow. A setting the
-    earlier run did not record (a dataset older than the setting) is not compared."""
+def _recorded_settings(out: Path) -> dict[str, Any] | None:
+    """The settings an interrupted run (PLAN_FILE) or a finished one (the index's meta) wrote into `out`."""
     for name in (PLAN_FILE, INDEX_FILE):
         path = out / name
         if not path.is_file():
             continue
         try:
-            before = json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             raise DatasetError(f"--resume: cannot read {path}: {err}") from err
-        if name == INDEX_FILE:
-            before = before.get("meta", {}) if isinstance(before, dict) else {}
-        if not isinstance(before, dict):
+        if name == INDEX_FILE and isinstance(data, dict):
+            data = data.get("meta", {})
+        if not isinstance(data, dict):
             raise DatasetError(f"--resume: {path} does not hold a mapping")
-        pairs = [(k, before[k], v) for k, v in settings.items() if k != "config" and k in before]
-        old_config = before.get("config") if isinstance(before.get("config"), dict) else {}
-        pairs += [(f"config.{k}", old_config[k], v) for k, v in settings["config"].items() if k in old_config]
-        for key, old, new in pairs:
-            if old != new:
-                raise DatasetError(
-                    f"--resume: {out} was generated with {key}={old!r}, this run asks {key}={new!r}; "
-                    "use --overwrite or another --out"
-                )
-        return
+        return data
+    return None
+
+
+def _check_resumed_settings(out: Path, settings: dict[str, Any]) -> None:
+    """--resume keeps shards episode by episode, so every setting that shapes an episode must be the same as
+    the interrupted or finished run's; the episode count may grow. A setting the earlier run did not record
+    (a dataset older than the setting) is not compared."""
+    before = _recorded_settings(out) or {}
+    pairs = [(k, before[k], v) for k, v in settings.items() if k != "config" and k in before]
+    old_config = before.get("config") if isinstance(before.get("config"), dict) else {}
+    pairs += [(f"config.{k}", old_config[k], v) for k, v in settings["config"].items() if k in old_config]
+    for key, old, new in pairs:
+        if old != new:
+            raise DatasetError(
+                f"--resume: {out} was generated with {key}={old!r}, this run asks {key}={new!r}; "
+                "use --overwrite or another --out"
+            )
 
 
 def summary_json(summary: dict[str, Any]) -> str:
