@@ -1,0 +1,190 @@
+"""Reading pretraining: can the tiny from-scratch backbone learn to read distinguish's letters at all?
+
+The paper's backbone (Fuyu-8B) was pretrained on images with text before MoRE fine-tuned it; ours starts from
+random weights and has only ever been trained on actions. This script trains the same model (a MoREPolicy built
+from a training config, backbone in full) to *caption* simulator frames with the letters of the lettered boxes
+in view, left to right, then a full stop (" C E ." as the tokens C, E, .), with next-token cross-entropy through
+the backbone's own lm_head, prompt "letters" (placed as the policy places its instruction). It reports
+held-out letter accuracy (scenes never trained on) against the majority-letter rate, and saves a checkpoint
+that `more-train ... init.init_from=DIR` can start a distinguish run from (the backbone and adapters it learnt).
+
+    OMP_NUM_THREADS=1 python read_pretrain.py --data data/distinguish_96x144 \
+        --config runs/probe/p7_distinguish_96x144_long/train_config.yaml --out runs/probe/r1_read --steps 3000
+
+Labels come from the privileged state saved with every frame (x, y, yaw: `extra/state`) and the scene's things
+in the episode metadata: a box is "in view" when its bounding circle's centre bearing lies inside the
+horizontal field of view (naming.camera_bearing), which the policy's camera shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from more_model.checkpoint import save_checkpoint
+from more_model.policy import MoREPolicy
+from more_sim.config import SimConfig
+from more_sim.naming import camera_bearing, half_fov_x
+from more_sim.world import Thing
+from more_training.config import load_config
+
+MAX_LETTERS = 3  # distinguish scenes hold 2-3 boxes
+PROMPT = "letters"
+
+
+def frame_captions(data: Path, fov_config: SimConfig) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """(images [N, H, W, 3], captions, scene seeds [N], step in episode [N]) for every frame of a dataset."""
+    index = json.loads((data / "index.json").read_text())
+    half = half_fov_x(fov_config)
+    images, captions, seeds, steps = [], [], [], []
+    for shard in index["shards"]:
+        z = np.load(data / shard["file"], allow_pickle=False)
+        meta = json.loads(bytes(z["episode_meta"]).decode())
+        starts, state = z["episode_starts"], z["extra/state"]
+        for e, ep in enumerate(meta):
+            scenario = ep["meta"]["scenario"]
+            if scenario["task"] != "distinguish":
+                continue
+            things = [Thing(**{k: t[k] for k in ("name", "kind", "x", "y", "yaw", "scale")}) for t in scenario["things"]]
+            letters = [t["letter"] for t in scenario["things"]]
+            for i in range(int(starts[e]), int(starts[e + 1])):
+                x, y, yaw = (float(v) for v in state[i, :3])
+                seen = []
+                for thing, letter in zip(things, letters, strict=True):
+                    bearing, _ = camera_bearing(thing, x, y, yaw)
+                    if not math.isnan(bearing) and abs(bearing) <= half:
+                        seen.append((bearing, letter))
+                seen.sort(reverse=True)  # positive bearing = to the left
+                captions.append("".join(letter for _, letter in seen[:MAX_LETTERS]) + ".")
+                seeds.append(int(ep["meta"]["seed"]))
+                steps.append(i - int(starts[e]))
+            images.append(z["images"][int(starts[e]) : int(starts[e + 1])])
+    assert sum(len(a) for a in images) == len(captions)
+    return np.concatenate(images), captions, np.asarray(seeds), np.asarray(steps)
+
+
+def caption_ids(tokenizer, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids [B, L] of single characters (letters and the full stop), right-padded; mask [B, L]."""
+    vocab = tokenizer.get_vocab()
+    width = MAX_LETTERS + 1
+    ids = torch.zeros(len(captions), width, dtype=torch.long)
+    mask = torch.zeros(len(captions), width, dtype=torch.bool)
+    for r, text in enumerate(captions):
+        for c, ch in enumerate(text):
+            ids[r, c], mask[r, c] = vocab[ch], True
+    return ids, mask
+
+
+def caption_logits(policy: MoREPolicy, images: list[np.ndarray], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Teacher-forced logits [B, L, V] for each caption token (position before it predicts it)."""
+    batch = policy.encoder.encode(images, [PROMPT] * len(images))
+    input_ids = torch.cat([batch.input_ids, ids[:, :-1]], dim=1)
+    attention = torch.cat([batch.attention_mask, mask[:, :-1].long()], dim=1)
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    out = policy.backbone.model(
+        input_ids=input_ids, pixel_values=batch.pixel_values.to(policy.dtype), attention_mask=attention,
+        position_ids=positions,
+    )
+    hidden = out.last_hidden_state[:, -ids.shape[1] :]  # the <0x04> position and the first L-1 caption tokens
+    return policy.backbone.lm_head(hidden).float()
+
+
+def evaluate(policy: MoREPolicy, images, captions, rows: np.ndarray, steps: np.ndarray, batch: int = 64) -> dict:
+    """Teacher-forced letter accuracy (letter positions only) and exact captions, overall and at episode starts."""
+    policy.eval()
+    hit = np.zeros(len(rows), dtype=np.int64)
+    tot = np.zeros(len(rows), dtype=np.int64)
+    exact = np.zeros(len(rows), dtype=bool)
+    with torch.no_grad():
+        for b in range(0, len(rows), batch):
+            idx = rows[b : b + batch]
+            ids, mask = caption_ids(policy.tokenizer, [captions[i] for i in idx])
+            pred = caption_logits(policy, [images[i] for i in idx], ids, mask).argmax(-1)
+            letter = mask & (ids != policy.tokenizer.get_vocab()["."])
+            hit[b : b + len(idx)] = ((pred == ids) & letter).sum(1).numpy()
+            tot[b : b + len(idx)] = letter.sum(1).numpy()
+            exact[b : b + len(idx)] = ((pred == ids) | ~mask).all(1).numpy()
+    policy.train()
+    start = steps[rows] == 0
+    return {
+        "letter_accuracy": float(hit.sum() / max(tot.sum(), 1)),
+        "exact": float(exact.mean()),
+        "letter_accuracy_at_start": float(hit[start].sum() / max(tot[start].sum(), 1)),
+        "exact_at_start": float(exact[start].mean()) if start.any() else float("nan"),
+        "frames": int(len(rows)),
+        "letters": int(tot.sum()),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--config", required=True, help="a training config; its model section is the model")
+    p.add_argument("--set", nargs="*", default=[], help="overrides of the config (key.path=value)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--holdout", type=float, default=0.15, help="share of scenes held out")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    cfg = load_config(args.config, args.set)
+    torch.manual_seed(args.seed)
+    policy = MoREPolicy.from_config(cfg.model, seed=args.seed)
+    policy.set_trainable("full")
+    fov = SimConfig(image_height=cfg.model.image_height, image_width=cfg.model.image_width)
+    images, captions, seeds, steps = frame_captions(args.data, fov)
+    scenes = np.unique(seeds)
+    rng = np.random.default_rng(args.seed)
+    held = set(rng.choice(scenes, int(len(scenes) * args.holdout), replace=False).tolist())
+    test = np.flatnonzero([s in held for s in seeds])
+    train = np.flatnonzero([s not in held for s in seeds])
+    counts = {}
+    for c in captions:
+        for ch in c[:-1]:
+            counts[ch] = counts.get(ch, 0) + 1
+    majority = max(counts.values()) / sum(counts.values())
+    print(f"{len(images)} frames, {len(scenes)} scenes ({len(held)} held out: {len(test)} frames); "
+          f"letters {dict(sorted(counts.items()))}; majority-letter rate {majority:.3f}", flush=True)
+
+    params = [q for q in policy.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s / args.steps, 1))))
+    )
+    log = []
+    t0 = time.time()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for step in range(1, args.steps + 1):
+        idx = rng.choice(train, args.batch)
+        ids, mask = caption_ids(policy.tokenizer, [captions[i] for i in idx])
+        logits = caption_logits(policy, [images[i] for i in idx], ids, mask)
+        loss = F.cross_entropy(logits[mask], ids[mask])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % args.eval_every == 0 or step == args.steps:
+            held_out = evaluate(policy, images, captions, test, steps)
+            seen = evaluate(policy, images, captions, train[:: max(1, len(train) // len(test))], steps)
+            row = {"step": step, "samples": step * args.batch, "loss": float(loss), "minutes": (time.time() - t0) / 60,
+                   "held_out": held_out, "train": seen, "majority_letter_rate": majority}
+            log.append(row)
+            print(json.dumps(row), flush=True)
+            (args.out / "reading.json").write_text(json.dumps(log, indent=1))
+    save_checkpoint(args.out / "checkpoint", policy, extra={"reading_pretraining": log[-1]})
+    print(f"saved {args.out / 'checkpoint'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
