@@ -23,6 +23,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 from more_model.checkpoint import save_checkpoint
 from more_model.policy import MoREPolicy
+from more_model.processor import position_ids_from_mask
 from more_sim.config import SimConfig
 from more_sim.naming import camera_bearing, half_fov_x
 from more_sim.world import Thing
@@ -52,7 +54,8 @@ def frame_captions(data: Path, fov_config: SimConfig) -> tuple[np.ndarray, list[
             scenario = ep["meta"]["scenario"]
             if scenario["task"] != "distinguish":
                 continue
-            things = [Thing(**{k: t[k] for k in ("name", "kind", "x", "y", "yaw", "scale")}) for t in scenario["things"]]
+            fields = ("name", "kind", "x", "y", "yaw", "scale")
+            things = [Thing(**{k: t[k] for k in fields}) for t in scenario["things"]]
             letters = [t["letter"] for t in scenario["things"]]
             for i in range(int(starts[e]), int(starts[e + 1])):
                 x, y, yaw = (float(v) for v in state[i, :3])
@@ -70,7 +73,7 @@ def frame_captions(data: Path, fov_config: SimConfig) -> tuple[np.ndarray, list[
     return np.concatenate(images), captions, np.asarray(seeds), np.asarray(steps)
 
 
-def caption_ids(tokenizer, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def caption_ids(tokenizer: Any, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids [B, L] of single characters (letters and the full stop), right-padded; mask [B, L]."""
     vocab = tokenizer.get_vocab()
     width = MAX_LETTERS + 1
@@ -87,16 +90,20 @@ def caption_logits(policy: MoREPolicy, images: list[np.ndarray], ids: torch.Tens
     batch = policy.encoder.encode(images, [PROMPT] * len(images))
     input_ids = torch.cat([batch.input_ids, ids[:, :-1]], dim=1)
     attention = torch.cat([batch.attention_mask, mask[:, :-1].long()], dim=1)
-    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    positions = position_ids_from_mask(attention)
     out = policy.backbone.model(
-        input_ids=input_ids, pixel_values=batch.pixel_values.to(policy.dtype), attention_mask=attention,
+        input_ids=input_ids,
+        pixel_values=batch.pixel_values.to(policy.dtype),
+        attention_mask=attention,
         position_ids=positions,
     )
     hidden = out.last_hidden_state[:, -ids.shape[1] :]  # the <0x04> position and the first L-1 caption tokens
     return policy.backbone.lm_head(hidden).float()
 
 
-def evaluate(policy: MoREPolicy, images, captions, rows: np.ndarray, steps: np.ndarray, batch: int = 64) -> dict:
+def evaluate(
+    policy: MoREPolicy, images: np.ndarray, captions: list[str], rows: np.ndarray, steps: np.ndarray, batch: int = 64
+) -> dict:
     """Teacher-forced letter accuracy (letter positions only) and exact captions, overall and at episode starts."""
     policy.eval()
     hit = np.zeros(len(rows), dtype=np.int64)
@@ -118,7 +125,7 @@ def evaluate(policy: MoREPolicy, images, captions, rows: np.ndarray, steps: np.n
         "exact": float(exact.mean()),
         "letter_accuracy_at_start": float(hit[start].sum() / max(tot[start].sum(), 1)),
         "exact_at_start": float(exact[start].mean()) if start.any() else float("nan"),
-        "frames": int(len(rows)),
+        "frames": len(rows),
         "letters": int(tot.sum()),
     }
 
@@ -153,8 +160,11 @@ def main() -> None:
         for ch in c[:-1]:
             counts[ch] = counts.get(ch, 0) + 1
     majority = max(counts.values()) / sum(counts.values())
-    print(f"{len(images)} frames, {len(scenes)} scenes ({len(held)} held out: {len(test)} frames); "
-          f"letters {dict(sorted(counts.items()))}; majority-letter rate {majority:.3f}", flush=True)
+    print(
+        f"{len(images)} frames, {len(scenes)} scenes ({len(held)} held out: {len(test)} frames); "
+        f"letters {dict(sorted(counts.items()))}; majority-letter rate {majority:.3f}",
+        flush=True,
+    )
 
     params = [q for q in policy.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
@@ -177,8 +187,15 @@ def main() -> None:
         if step % args.eval_every == 0 or step == args.steps:
             held_out = evaluate(policy, images, captions, test, steps)
             seen = evaluate(policy, images, captions, train[:: max(1, len(train) // len(test))], steps)
-            row = {"step": step, "samples": step * args.batch, "loss": float(loss), "minutes": (time.time() - t0) / 60,
-                   "held_out": held_out, "train": seen, "majority_letter_rate": majority}
+            row = {
+                "step": step,
+                "samples": step * args.batch,
+                "loss": float(loss),
+                "minutes": (time.time() - t0) / 60,
+                "held_out": held_out,
+                "train": seen,
+                "majority_letter_rate": majority,
+            }
             log.append(row)
             print(json.dumps(row), flush=True)
             (args.out / "reading.json").write_text(json.dumps(log, indent=1))
