@@ -49,7 +49,8 @@ def frame_captions(data: Path, fov_config: SimConfig) -> tuple[np.ndarray, list[
     for shard in index["shards"]:
         z = np.load(data / shard["file"], allow_pickle=False)
         meta = json.loads(bytes(z["episode_meta"]).decode())
-        starts, state = z["episode_starts"], z["extra/state"]
+        # each z[...] decompresses the whole array again: read every array once per shard
+        starts, state, shard_images = z["episode_starts"], z["extra/state"], z["images"]
         for e, ep in enumerate(meta):
             scenario = ep["meta"]["scenario"]
             if scenario["task"] != "distinguish":
@@ -68,7 +69,7 @@ def frame_captions(data: Path, fov_config: SimConfig) -> tuple[np.ndarray, list[
                 captions.append("".join(letter for _, letter in seen[:MAX_LETTERS]) + ".")
                 seeds.append(int(ep["meta"]["seed"]))
                 steps.append(i - int(starts[e]))
-            images.append(z["images"][int(starts[e]) : int(starts[e + 1])])
+            images.append(shard_images[int(starts[e]) : int(starts[e + 1])])
     assert sum(len(a) for a in images) == len(captions)
     return np.concatenate(images), captions, np.asarray(seeds), np.asarray(steps)
 
