@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from more_model.checkpoint import save_checkpoint
+from more_model.checkpoint import load_checkpoint, save_checkpoint
 from more_model.policy import MoREPolicy
 from more_model.processor import position_ids_from_mask
 from more_sim.config import SimConfig
@@ -41,11 +41,14 @@ MAX_LETTERS = 3  # distinguish scenes hold 2-3 boxes
 PROMPT = "letters"
 
 
-def frame_captions(data: Path, fov_config: SimConfig) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """(images [N, H, W, 3], captions, scene seeds [N], step in episode [N]) for every frame of a dataset."""
+def frame_captions(
+    data: Path, fov_config: SimConfig
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, list[list[tuple[float, str]]]]:
+    """(images [N, H, W, 3], captions, scene seeds [N], step in episode [N], (bearing, letter) of the boxes in
+    view, left to right) for every frame of a dataset."""
     index = json.loads((data / "index.json").read_text())
     half = half_fov_x(fov_config)
-    images, captions, seeds, steps = [], [], [], []
+    images, captions, seeds, steps, views = [], [], [], [], []
     for shard in index["shards"]:
         z = np.load(data / shard["file"], allow_pickle=False)
         meta = json.loads(bytes(z["episode_meta"]).decode())
@@ -67,11 +70,25 @@ def frame_captions(data: Path, fov_config: SimConfig) -> tuple[np.ndarray, list[
                         seen.append((bearing, letter))
                 seen.sort(reverse=True)  # positive bearing = to the left
                 captions.append("".join(letter for _, letter in seen[:MAX_LETTERS]) + ".")
+                views.append(seen)
                 seeds.append(int(ep["meta"]["seed"]))
                 steps.append(i - int(starts[e]))
             images.append(shard_images[int(starts[e]) : int(starts[e + 1])])
     assert sum(len(a) for a in images) == len(captions)
-    return np.concatenate(images), captions, np.asarray(seeds), np.asarray(steps)
+    return np.concatenate(images), captions, np.asarray(seeds), np.asarray(steps), views
+
+
+POINT_BINS = 10  # the horizontal field of view in 10 columns, digit 0 = the left edge
+
+
+def bearing_bin(bearing: float, half: float) -> int:
+    """Column 0..POINT_BINS-1 of a bearing [rad] (positive = left) inside +-half."""
+    return min(POINT_BINS - 1, max(0, int((half - bearing) / (2 * half) * POINT_BINS)))
+
+
+def point_text(letter: str) -> str:
+    """The distinguish instruction itself: pointing is asked in the words the policy will be given."""
+    return f"go to the box with the letter {letter}"
 
 
 def caption_ids(tokenizer: Any, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,9 +103,15 @@ def caption_ids(tokenizer: Any, captions: list[str]) -> tuple[torch.Tensor, torc
     return ids, mask
 
 
-def caption_logits(policy: MoREPolicy, images: list[np.ndarray], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Teacher-forced logits [B, L, V] for each caption token (position before it predicts it)."""
-    batch = policy.encoder.encode(images, [PROMPT] * len(images))
+def caption_logits(
+    policy: MoREPolicy,
+    images: list[np.ndarray],
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    prompts: list[str] | None = None,
+) -> torch.Tensor:
+    """Teacher-forced logits [B, L, V] for each answer token (position before it predicts it)."""
+    batch = policy.encoder.encode(images, prompts or [PROMPT] * len(images))
     input_ids = torch.cat([batch.input_ids, ids[:, :-1]], dim=1)
     attention = torch.cat([batch.attention_mask, mask[:, :-1].long()], dim=1)
     positions = position_ids_from_mask(attention)
@@ -131,6 +154,58 @@ def evaluate(
     }
 
 
+def point_samples(rows: np.ndarray, views: list, half: float) -> list[tuple[int, str, int, list[int]]]:
+    """(frame, letter, index of its box among those in view, every in-view box's column) per box in view."""
+    out = []
+    for r in rows:
+        cols = [bearing_bin(b, half) for b, _ in views[r]]
+        out.extend((int(r), letter, j, cols) for j, (_, letter) in enumerate(views[r]))
+    return out
+
+
+def point_batch(tokenizer: Any, samples: list) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Prompts, answer ids [B, 2] (column digit, full stop) and mask for pointing samples."""
+    prompts = [point_text(letter) for _, letter, _, _ in samples]
+    ids, mask = caption_ids(tokenizer, [f"{cols[j]}." for _, _, j, cols in samples])
+    return prompts, ids[:, :2], mask[:, :2]
+
+
+def evaluate_point(policy: MoREPolicy, images: np.ndarray, samples: list, steps: np.ndarray, batch: int = 64) -> dict:
+    """Column accuracy, and the choice among the boxes in view (the predicted column nearer the named box's
+    than any other's) where 2+ boxes are in view, against its chance level; overall and at episode starts."""
+    vocab = policy.tokenizer.get_vocab()
+    digits = torch.tensor([vocab[str(d)] for d in range(POINT_BINS)])
+    policy.eval()
+    pred = []
+    with torch.no_grad():
+        for b in range(0, len(samples), batch):
+            chunk = samples[b : b + batch]
+            prompts, ids, mask = point_batch(policy.tokenizer, chunk)
+            logits = caption_logits(policy, [images[f] for f, _, _, _ in chunk], ids, mask, prompts)
+            pred.extend(logits[:, 0, digits].argmax(-1).tolist())
+    policy.train()
+    exact, near, choice, chance, start = [], [], [], [], []
+    for (frame, _, j, cols), p in zip(samples, pred, strict=True):
+        exact.append(p == cols[j])
+        near.append(abs(p - cols[j]) <= 1)
+        start.append(steps[frame] == 0)
+        if len(cols) >= 2:  # the box whose column is nearest the prediction; a tie shares the credit
+            dist = [abs(p - c) for c in cols]
+            nearest = [k for k, d in enumerate(dist) if d == min(dist)]
+            choice.append(1 / len(nearest) if j in nearest else 0.0)
+            chance.append(1 / len(cols))
+    exact, near, start = np.asarray(exact), np.asarray(near), np.asarray(start)
+    return {
+        "column_exact": float(exact.mean()),
+        "column_within_1": float(near.mean()),
+        "column_within_1_at_start": float(near[start].mean()) if start.any() else float("nan"),
+        "choice": float(np.mean(choice)) if choice else float("nan"),
+        "choice_chance": float(np.mean(chance)) if chance else float("nan"),
+        "samples": len(samples),
+        "choices": len(choice),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
@@ -143,14 +218,25 @@ def main() -> None:
     p.add_argument("--holdout", type=float, default=0.15, help="share of scenes held out")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--task",
+        choices=("caption", "point", "both"),
+        default="caption",
+        help="caption: the letters in view; point: the column of the box an instruction names; both: half each",
+    )
+    p.add_argument("--init-from", type=Path, default=None, help="a checkpoint to start from (weights)")
     args = p.parse_args()
 
     cfg = load_config(args.config, args.set)
     torch.manual_seed(args.seed)
-    policy = MoREPolicy.from_config(cfg.model, seed=args.seed)
+    if args.init_from is not None:
+        policy = load_checkpoint(args.init_from).policy
+    else:
+        policy = MoREPolicy.from_config(cfg.model, seed=args.seed)
     policy.set_trainable("full")
     fov = SimConfig(image_height=cfg.model.image_height, image_width=cfg.model.image_width)
-    images, captions, seeds, steps = frame_captions(args.data, fov)
+    images, captions, seeds, steps, views = frame_captions(args.data, fov)
+    half = half_fov_x(fov)
     scenes = np.unique(seeds)
     rng = np.random.default_rng(args.seed)
     held = set(rng.choice(scenes, int(len(scenes) * args.holdout), replace=False).tolist())
@@ -175,11 +261,21 @@ def main() -> None:
     log = []
     t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
+    train_points = point_samples(train, views, half)
+    test_points = point_samples(test, views, half)
+    n_point = {"caption": 0, "point": args.batch, "both": args.batch // 2}[args.task]
     for step in range(1, args.steps + 1):
-        idx = rng.choice(train, args.batch)
-        ids, mask = caption_ids(policy.tokenizer, [captions[i] for i in idx])
-        logits = caption_logits(policy, [images[i] for i in idx], ids, mask)
-        loss = F.cross_entropy(logits[mask], ids[mask])
+        loss = torch.zeros(())
+        if n_point < args.batch:
+            idx = rng.choice(train, args.batch - n_point)
+            ids, mask = caption_ids(policy.tokenizer, [captions[i] for i in idx])
+            logits = caption_logits(policy, [images[i] for i in idx], ids, mask)
+            loss = loss + F.cross_entropy(logits[mask], ids[mask]) * (args.batch - n_point) / args.batch
+        if n_point:
+            chunk = [train_points[k] for k in rng.choice(len(train_points), n_point)]
+            prompts, ids, mask = point_batch(policy.tokenizer, chunk)
+            logits = caption_logits(policy, [images[f] for f, _, _, _ in chunk], ids, mask, prompts)
+            loss = loss + F.cross_entropy(logits[mask], ids[mask]) * n_point / args.batch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -188,10 +284,12 @@ def main() -> None:
         if step % args.eval_every == 0 or step == args.steps:
             held_out = evaluate(policy, images, captions, test, steps)
             seen = evaluate(policy, images, captions, train[:: max(1, len(train) // len(test))], steps)
+            if args.task != "caption":
+                held_out["point"] = evaluate_point(policy, images, test_points[::3], steps)
             row = {
                 "step": step,
                 "samples": step * args.batch,
-                "loss": float(loss),
+                "loss": float(loss.detach()),
                 "minutes": (time.time() - t0) / 60,
                 "held_out": held_out,
                 "train": seen,
