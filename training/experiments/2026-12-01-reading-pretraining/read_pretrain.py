@@ -19,6 +19,7 @@ horizontal field of view (naming.camera_bearing), which the policy's camera shar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -225,6 +226,7 @@ def main() -> None:
         help="caption: the letters in view; point: the column of the box an instruction names; both: half each",
     )
     p.add_argument("--init-from", type=Path, default=None, help="a checkpoint to start from (weights)")
+    p.add_argument("--image-first", action="store_true", help="the image before the prompt (model.text_first=false)")
     args = p.parse_args()
 
     cfg = load_config(args.config, args.set)
@@ -233,6 +235,9 @@ def main() -> None:
         policy = load_checkpoint(args.init_from).policy
     else:
         policy = MoREPolicy.from_config(cfg.model, seed=args.seed)
+    if args.image_first:  # the layout only: the same weights read the sequence in the other order
+        policy.config = dataclasses.replace(policy.config, text_first=False)
+        policy.encoder.text_first = False
     policy.set_trainable("full")
     fov = SimConfig(image_height=cfg.model.image_height, image_width=cfg.model.image_width)
     images, captions, seeds, steps, views = frame_captions(args.data, fov)
