@@ -8,6 +8,12 @@ the backbone's own lm_head, prompt "letters" (placed as the policy places its in
 held-out letter accuracy (scenes never trained on) against the majority-letter rate, and saves a checkpoint
 that `more-train ... init.init_from=DIR` can start a distinguish run from (the backbone and adapters it learnt).
 
+`--task point` asks the distinguish instruction itself ("go to the box with the letter C") and is answered with
+the named box's column (one of 10 across the view); `--task both` mixes the two half and half. Its held-out
+`choice` (the predicted column nearer the named box than any other, where 2+ boxes are in view) against
+`choice_chance` says whether the model matches the instruction's letter to the glyph, which reading alone does
+not imply. Results: README.md beside this file.
+
     OMP_NUM_THREADS=1 python read_pretrain.py --data data/distinguish_96x144 \
         --config runs/probe/p7_distinguish_96x144_long/train_config.yaml --out runs/probe/r1_read --steps 3000
 
