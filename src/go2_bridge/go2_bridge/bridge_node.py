@@ -148,6 +148,7 @@ class BridgeNode(Node):
 
         self._lowstate_count = 0
         self._published = 0
+        self._exiting = False  # set by the exit signal: from then on every LowCmd sent is damping
         self._periods: deque[float] = deque(maxlen=PERIOD_WINDOW)
         self._last_cycle: float | None = None
         self._last_diag = -float("inf")
@@ -164,6 +165,7 @@ class BridgeNode(Node):
 
     def send_exit_damping(self, signum: int) -> None:
         """Send damping LowCmds (if any LowCmd was ever sent) so the motors are not left on their last command."""
+        self._exiting = True
         if self._published:
             for _ in range(3):
                 self._lowcmd_pub.publish(self._damping_lowcmd)
@@ -241,8 +243,12 @@ class BridgeNode(Node):
             self.core.fault(f"cycle failed: {type(err).__name__}: {err}", now)
             msg = self._damping_lowcmd
         if self.core.has_lowstate and (self._release is None or self._release.done):
-            self._lowcmd_pub.publish(msg)
+            self._lowcmd_pub.publish(self._damping_lowcmd if self._exiting else msg)
             self._published += 1
+            # The exit signal runs between two bytecodes of this cycle, possibly after the check above: damping
+            # must still be the last command the motors get, not this cycle's.
+            if self._exiting:
+                self._lowcmd_pub.publish(self._damping_lowcmd)
         try:
             news = bool(self.monitor.news)
             for kind, detail in self.monitor.news:

@@ -394,3 +394,53 @@ def test_constructing_the_node_installs_no_signal_handlers():
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_a_cycle_after_the_exit_signal_sends_damping_last():
+    """The exit signal's handler runs between two bytecodes of the 500 Hz cycle: a cycle that finishes after it
+    (interrupted, or run by the executor before it stops) must not leave its own command as the last one."""
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    from go2_bridge.bridge_node import BridgeNode
+    from go2_bridge.lowstate import RobotState
+
+    class Recorder:
+        def __init__(self):
+            self.damping = []
+            self.signal_during_next_publish = None
+
+        def publish(self, msg):
+            if self.signal_during_next_publish is not None:  # the handler runs just before this publish
+                handler, self.signal_during_next_publish = self.signal_during_next_publish, None
+                handler(signal.SIGTERM)
+            self.damping.append(is_damping(msg))
+
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        node = BridgeNode(context=context)
+        node.core.on_lowstate(
+            RobotState(
+                q=np.asarray(STAND_POSE, dtype=float), dq=np.zeros(12), tau_est=np.zeros(12),
+                quaternion_wxyz=np.array([1.0, 0.0, 0.0, 0.0]), gyroscope=np.zeros(3),
+                accelerometer=np.array([0.0, 0.0, 9.81]), foot_force=np.full(4, 20.0), wireless_remote=bytes(40),
+            ),
+            time.monotonic(),
+        )  # fmt: skip
+        sent = Recorder()
+        node._lowcmd_pub = sent  # the messages, not DDS, are under test here
+        node._cycle()
+        assert sent.damping == [False]  # PASSIVE: zero torque, kd 0
+        node.send_exit_damping(signal.SIGTERM)
+        assert sent.damping[-3:] == [True, True, True]
+        node._cycle()  # a cycle the executor runs before it stops
+        assert sent.damping[-1] is True and all(sent.damping[1:])
+        node._exiting = False  # as before the signal; this time it arrives inside the cycle
+        sent.damping.clear()
+        sent.signal_during_next_publish = node.send_exit_damping
+        node._cycle()
+        assert sent.damping[:3] == [True, True, True] and sent.damping[-1] is True
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
