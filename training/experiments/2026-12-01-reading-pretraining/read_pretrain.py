@@ -15,7 +15,7 @@ the named box's column (one of 10 across the view); `--task both` mixes the two 
 not imply. Results: README.md beside this file.
 
     OMP_NUM_THREADS=1 python read_pretrain.py --data data/distinguish_96x144 \
-        --config runs/probe/p7_distinguish_96x144_long/train_config.yaml --out runs/probe/r1_read --steps 3000
+        --config distinguish_96x144.yaml --out runs/probe/r1_read --steps 3000 --eval-every 250
 
 Labels come from the privileged state saved with every frame (x, y, yaw: `extra/state`) and the scene's things
 in the episode metadata: a box is "in view" when its bounding circle's centre bearing lies inside the
@@ -41,6 +41,7 @@ from more_model.policy import MoREPolicy
 from more_model.processor import position_ids_from_mask
 from more_sim.config import SimConfig
 from more_sim.naming import camera_bearing, half_fov_x
+from more_sim.splits import ID_TEMPLATES
 from more_sim.world import Thing
 from more_training.config import load_config
 
@@ -95,7 +96,7 @@ def bearing_bin(bearing: float, half: float) -> int:
 
 def point_text(letter: str) -> str:
     """The distinguish instruction itself: pointing is asked in the words the policy will be given."""
-    return f"go to the box with the letter {letter}"
+    return ID_TEMPLATES["distinguish"][0].format(letter=letter)
 
 
 def caption_ids(tokenizer: Any, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,9 +273,9 @@ def main() -> None:
     log = []
     t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
-    train_points = point_samples(train, views, half)
-    test_points = point_samples(test, views, half)
     n_point = {"caption": 0, "point": args.batch, "both": args.batch // 2}[args.task]
+    train_points = point_samples(train, views, half) if n_point else []
+    test_points = point_samples(test, views, half) if n_point else []
     for step in range(1, args.steps + 1):
         loss = torch.zeros(())
         if n_point < args.batch:
