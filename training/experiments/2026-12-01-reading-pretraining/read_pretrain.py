@@ -214,6 +214,131 @@ def evaluate_point(policy: MoREPolicy, images: np.ndarray, samples: list, steps:
     }
 
 
+ANSWER_WIDTH = 2 * MAX_LETTERS + 4  # the longest answer: a letter and column per box, ".", letter, column, "."
+
+
+def answer_text(view: list[tuple[float, str]], j: int, half: float, scene: bool, echo: bool) -> str:
+    """The answer to "go to the box with the letter L" about box j of those in view (left to right).
+
+    scene: first the scene in words (each box's letter and column, then a full stop); echo: the named letter
+    before the column, so that the token that predicts the column is the letter itself. The column is always the
+    answer's second-last character: "5.", "C5.", "A2C5.5.", "A2C5.C5." for C at column 5 (A at 2)."""
+    cols = [bearing_bin(b, half) for b, _ in view]
+    prefix = "".join(f"{letter}{c}" for (_, letter), c in zip(view, cols, strict=True)) + "." if scene else ""
+    return f"{prefix}{view[j][1] if echo else ''}{cols[j]}."
+
+
+def answer_batch(
+    tokenizer: Any, samples: list, views: list, half: float, scene: bool, echo: bool
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Prompts (the distinguish instruction), answer ids [B, ANSWER_WIDTH] (right-padded) and mask."""
+    vocab = tokenizer.get_vocab()
+    ids = torch.zeros(len(samples), ANSWER_WIDTH, dtype=torch.long)
+    mask = torch.zeros(len(samples), ANSWER_WIDTH, dtype=torch.bool)
+    for r, (frame, _, j, _) in enumerate(samples):
+        for c, ch in enumerate(answer_text(views[frame], j, half, scene, echo)):
+            ids[r, c], mask[r, c] = vocab[ch], True
+    return [point_text(letter) for _, letter, _, _ in samples], ids, mask
+
+
+def greedy_answers(policy: MoREPolicy, images: list[np.ndarray], prompts: list[str], stops: int) -> list[str]:
+    """Greedy answers (no teacher forcing) over the letters, the digits and the full stop; a row ends at its
+    `stops`-th full stop."""
+    vocab = policy.tokenizer.get_vocab()
+    allowed = "ABCDEF0123456789."
+    allowed_ids = torch.tensor([vocab[ch] for ch in allowed])
+    batch = policy.encoder.encode(images, prompts)
+    ids, attention = batch.input_ids, batch.attention_mask
+    texts = [""] * len(images)
+    for _ in range(ANSWER_WIDTH):
+        out = policy.backbone.model(
+            input_ids=ids,
+            pixel_values=batch.pixel_values.to(policy.dtype),
+            attention_mask=attention,
+            position_ids=position_ids_from_mask(attention),
+        )
+        pick = policy.backbone.lm_head(out.last_hidden_state[:, -1]).float()[:, allowed_ids].argmax(-1)
+        texts = [t if t.count(".") >= stops else t + allowed[k] for t, k in zip(texts, pick.tolist(), strict=True)]
+        if all(t.count(".") >= stops for t in texts):
+            break
+        ids = torch.cat([ids, allowed_ids[pick][:, None]], dim=1)
+        attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
+    return texts
+
+
+def answer_column(text: str, stops: int) -> int | None:
+    """The column of a greedy answer (the character before its last full stop), None when malformed."""
+    if text.count(".") < stops or len(text) < 2 or not text[-2].isdigit():
+        return None
+    return int(text[-2])
+
+
+def evaluate_answers(
+    policy: MoREPolicy,
+    images: np.ndarray,
+    samples: list,
+    views: list,
+    half: float,
+    scene: bool,
+    echo: bool,
+    batch: int = 64,
+) -> dict:
+    """The choice (as evaluate_point's) from greedy answers and from teacher-forced ones (every earlier answer
+    token given: with echo, the named letter; with scene, the true scene), the greedy scene's and echo's
+    exactness."""
+    vocab = policy.tokenizer.get_vocab()
+    digits = torch.tensor([vocab[str(d)] for d in range(POINT_BINS)])
+    stops = 2 if scene else 1
+    policy.eval()
+    greedy, forced, scene_exact, echo_exact = [], [], [], []
+    with torch.no_grad():
+        for b in range(0, len(samples), batch):
+            chunk = samples[b : b + batch]
+            prompts, ids, mask = answer_batch(policy.tokenizer, chunk, views, half, scene, echo)
+            frames = [images[f] for f, _, _, _ in chunk]
+            logits = caption_logits(policy, frames, ids, mask, prompts)
+            column_at = mask.sum(1) - 2  # the answer's second-last token is the column
+            forced.extend(logits[torch.arange(len(chunk)), column_at][:, digits].argmax(-1).tolist())
+            texts = greedy_answers(policy, frames, prompts, stops)
+            greedy.extend(answer_column(t, stops) for t in texts)
+            for t, (frame, letter, j, _) in zip(texts, chunk, strict=True):
+                truth = answer_text(views[frame], j, half, scene, echo)
+                scene_exact.append(t.split(".")[0] == truth.split(".")[0])
+                echo_exact.append(len(t) >= 3 and t[-3] == letter)
+    policy.train()
+
+    def choice(preds: list) -> tuple[float, float, float]:
+        got, chance, exact = [], [], []
+        for (_, _, j, cols), p in zip(samples, preds, strict=True):
+            exact.append(p == cols[j])
+            if len(cols) >= 2:
+                if p is None:
+                    got.append(0.0)
+                else:
+                    dist = [abs(p - c) for c in cols]
+                    nearest = [k for k, d in enumerate(dist) if d == min(dist)]
+                    got.append(1 / len(nearest) if j in nearest else 0.0)
+                chance.append(1 / len(cols))
+        return float(np.mean(got)), float(np.mean(chance)), float(np.mean(exact))
+
+    g_choice, chance, g_exact = choice(greedy)
+    f_choice, _, f_exact = choice(forced)
+    row = {
+        "choice_greedy": g_choice,
+        "choice_teacher_forced": f_choice,
+        "choice_chance": chance,
+        "column_exact_greedy": g_exact,
+        "column_exact_teacher_forced": f_exact,
+        "malformed_greedy": float(np.mean([p is None for p in greedy])),
+        "samples": len(samples),
+    }
+    if scene:
+        row["scene_exact_greedy"] = float(np.mean(scene_exact))
+    if echo:
+        row["echo_exact_greedy"] = float(np.mean(echo_exact))
+    return row
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
@@ -228,10 +353,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--task",
-        choices=("caption", "point", "both"),
+        choices=("caption", "point", "both", "describe"),
         default="caption",
-        help="caption: the letters in view; point: the column of the box an instruction names; both: half each",
+        help="caption: the letters in view; point: the column of the box an instruction names; both: half each; "
+        "describe: the instruction answered with each box's letter and column, then the named box's column",
     )
+    p.add_argument("--echo", action="store_true", help="point/describe: the named letter before its column")
     p.add_argument("--init-from", type=Path, default=None, help="a checkpoint to start from (weights)")
     p.add_argument("--image-first", action="store_true", help="the image before the prompt (model.text_first=false)")
     args = p.parse_args()
@@ -273,7 +400,7 @@ def main() -> None:
     log = []
     t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
-    n_point = {"caption": 0, "point": args.batch, "both": args.batch // 2}[args.task]
+    n_point = {"caption": 0, "point": args.batch, "both": args.batch // 2, "describe": args.batch}[args.task]
     train_points = point_samples(train, views, half) if n_point else []
     test_points = point_samples(test, views, half) if n_point else []
     for step in range(1, args.steps + 1):
@@ -285,7 +412,12 @@ def main() -> None:
             loss = loss + F.cross_entropy(logits[mask], ids[mask]) * (args.batch - n_point) / args.batch
         if n_point:
             chunk = [train_points[k] for k in rng.choice(len(train_points), n_point)]
-            prompts, ids, mask = point_batch(policy.tokenizer, chunk)
+            if args.task == "describe" or args.echo:
+                prompts, ids, mask = answer_batch(
+                    policy.tokenizer, chunk, views, half, scene=args.task == "describe", echo=args.echo
+                )
+            else:
+                prompts, ids, mask = point_batch(policy.tokenizer, chunk)
             logits = caption_logits(policy, [images[f] for f, _, _, _ in chunk], ids, mask, prompts)
             loss = loss + F.cross_entropy(logits[mask], ids[mask]) * n_point / args.batch
         opt.zero_grad(set_to_none=True)
@@ -296,7 +428,11 @@ def main() -> None:
         if step % args.eval_every == 0 or step == args.steps:
             held_out = evaluate(policy, images, captions, test, steps)
             seen = evaluate(policy, images, captions, train[:: max(1, len(train) // len(test))], steps)
-            if args.task != "caption":
+            if args.task == "describe" or args.echo:
+                held_out["answers"] = evaluate_answers(
+                    policy, images, test_points[::6], views, half, scene=args.task == "describe", echo=args.echo
+                )
+            elif args.task != "caption":
                 held_out["point"] = evaluate_point(policy, images, test_points[::3], steps)
             row = {
                 "step": step,
