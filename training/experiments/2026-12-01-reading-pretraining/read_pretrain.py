@@ -351,6 +351,7 @@ def main() -> None:
     p.add_argument("--holdout", type=float, default=0.15, help="share of scenes held out")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=0, help="the seed of the held-out scene draw")
     p.add_argument(
         "--task",
         choices=("caption", "point", "both", "describe"),
@@ -378,7 +379,10 @@ def main() -> None:
     half = half_fov_x(fov)
     scenes = np.unique(seeds)
     rng = np.random.default_rng(args.seed)
-    held = set(rng.choice(scenes, int(len(scenes) * args.holdout), replace=False).tolist())
+    # the held-out scenes must stay the ones a checkpoint this run starts from never saw: a replicate with another
+    # --seed keeps --split-seed 0 (seed 0's split drew from the same generator as its batches)
+    split_rng = rng if args.split_seed == args.seed else np.random.default_rng(args.split_seed)
+    held = set(split_rng.choice(scenes, int(len(scenes) * args.holdout), replace=False).tolist())
     test = np.flatnonzero([s in held for s in seeds])
     train = np.flatnonzero([s not in held for s in seeds])
     counts = {}
