@@ -40,7 +40,8 @@ from more_model.checkpoint import load_checkpoint, save_checkpoint
 from more_model.policy import MoREPolicy
 from more_model.processor import position_ids_from_mask
 from more_sim.config import SimConfig
-from more_sim.naming import camera_bearing, half_fov_x
+from more_sim.naming import half_fov_x
+from more_sim.scene_text import SCENE_COLUMNS, boxes_in_view, scene_text, view_column
 from more_sim.splits import ID_TEMPLATES
 from more_sim.world import Thing
 from more_training.config import load_config
@@ -55,7 +56,6 @@ def frame_captions(
     """(images [N, H, W, 3], captions, scene seeds [N], step in episode [N], (bearing, letter) of the boxes in
     view, left to right) for every frame of a dataset."""
     index = json.loads((data / "index.json").read_text())
-    half = half_fov_x(fov_config)
     images, captions, seeds, steps, views = [], [], [], [], []
     for shard in index["shards"]:
         z = np.load(data / shard["file"], allow_pickle=False)
@@ -66,17 +66,11 @@ def frame_captions(
             scenario = ep["meta"]["scenario"]
             if scenario["task"] != "distinguish":
                 continue
-            fields = ("name", "kind", "x", "y", "yaw", "scale")
+            fields = ("name", "kind", "x", "y", "yaw", "scale", "letter")
             things = [Thing(**{k: t[k] for k in fields}) for t in scenario["things"]]
-            letters = [t["letter"] for t in scenario["things"]]
             for i in range(int(starts[e]), int(starts[e + 1])):
                 x, y, yaw = (float(v) for v in state[i, :3])
-                seen = []
-                for thing, letter in zip(things, letters, strict=True):
-                    bearing, _ = camera_bearing(thing, x, y, yaw)
-                    if not math.isnan(bearing) and abs(bearing) <= half:
-                        seen.append((bearing, letter))
-                seen.sort(reverse=True)  # positive bearing = to the left
+                seen = boxes_in_view(things, x, y, yaw, fov_config)  # left to right
                 captions.append("".join(letter for _, letter in seen[:MAX_LETTERS]) + ".")
                 views.append(seen)
                 seeds.append(int(ep["meta"]["seed"]))
@@ -86,12 +80,7 @@ def frame_captions(
     return np.concatenate(images), captions, np.asarray(seeds), np.asarray(steps), views
 
 
-POINT_BINS = 10  # the horizontal field of view in 10 columns, digit 0 = the left edge
-
-
-def bearing_bin(bearing: float, half: float) -> int:
-    """Column 0..POINT_BINS-1 of a bearing [rad] (positive = left) inside +-half."""
-    return min(POINT_BINS - 1, max(0, int((half - bearing) / (2 * half) * POINT_BINS)))
+POINT_BINS = SCENE_COLUMNS  # the horizontal field of view in 10 columns, digit 0 = the left edge (scene_text.py)
 
 
 def point_text(letter: str) -> str:
@@ -166,7 +155,7 @@ def point_samples(rows: np.ndarray, views: list, half: float) -> list[tuple[int,
     """(frame, letter, index of its box among those in view, every in-view box's column) per box in view."""
     out = []
     for r in rows:
-        cols = [bearing_bin(b, half) for b, _ in views[r]]
+        cols = [view_column(b, half) for b, _ in views[r]]
         out.extend((int(r), letter, j, cols) for j, (_, letter) in enumerate(views[r]))
     return out
 
@@ -223,9 +212,8 @@ def answer_text(view: list[tuple[float, str]], j: int, half: float, scene: bool,
     scene: first the scene in words (each box's letter and column, then a full stop); echo: the named letter
     before the column, so that the token that predicts the column is the letter itself. The column is always the
     answer's second-last character: "5.", "C5.", "A2C5.5.", "A2C5.C5." for C at column 5 (A at 2)."""
-    cols = [bearing_bin(b, half) for b, _ in view]
-    prefix = "".join(f"{letter}{c}" for (_, letter), c in zip(view, cols, strict=True)) + "." if scene else ""
-    return f"{prefix}{view[j][1] if echo else ''}{cols[j]}."
+    prefix = scene_text(view, half) if scene else ""  # with echo: more_sim.scene_text.scene_answer
+    return f"{prefix}{view[j][1] if echo else ''}{view_column(view[j][0], half)}."
 
 
 def answer_batch(

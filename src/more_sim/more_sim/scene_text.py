@@ -1,0 +1,62 @@
+"""The scene in words: the lettered boxes the camera sees, left to right, each with the column it stands in.
+
+What a policy that describes the scene before it acts writes, and the label training teaches it from the
+privileged state every frame stores (docs/research/grounding-log.md, session 9: a model that writes the scene and
+then looks the named letter up in its own words chooses the named box; one that must match the letter to the
+glyph directly does not).
+
+[Contract]
+- A box (a thing with a letter) is in view when the bearing of its centre from the camera lies inside the
+  camera's horizontal field of view, |bearing| <= half_fov_x; boxes behind the camera never are.
+- Its column is where that bearing falls among SCENE_COLUMNS equal columns across the field of view, 0 at the
+  left edge (positive bearing is to the left), SCENE_COLUMNS - 1 at the right; both edges belong to the field.
+- Boxes are listed left to right (bearing descending; equal bearings by letter, descending).
+- `scene_text`: each box's letter and column digit, then "." ("A2C5."; "." when none is in view).
+  `scene_answer`: the scene, then the named box's letter and column, then "." ("A2C5.C5." for box C).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from more_sim.config import SimConfig
+from more_sim.naming import camera_bearing, half_fov_x
+from more_sim.world import Thing
+
+SCENE_COLUMNS = 10  # one digit per column: the columns are single tokens of the policy's vocabulary
+
+
+def view_column(bearing: float, half_fov: float) -> int:
+    """Column 0..SCENE_COLUMNS-1 of a bearing [rad] (positive = left) inside +-half_fov."""
+    if not (math.isfinite(bearing) and half_fov > 0 and abs(bearing) <= half_fov):
+        raise ValueError(f"bearing {bearing} must lie inside the field of view +-{half_fov}")
+    return min(SCENE_COLUMNS - 1, int((half_fov - bearing) / (2 * half_fov) * SCENE_COLUMNS))
+
+
+def boxes_in_view(
+    things: Iterable[Thing], x: float, y: float, yaw: float, config: SimConfig
+) -> list[tuple[float, str]]:
+    """(bearing, letter) of every lettered thing in view from the robot pose (x, y, yaw), left to right."""
+    half = half_fov_x(config)
+    seen = []
+    for thing in things:
+        if not thing.letter:
+            continue
+        bearing, _ = camera_bearing(thing, x, y, yaw)
+        if not math.isnan(bearing) and abs(bearing) <= half:
+            seen.append((bearing, thing.letter))
+    return sorted(seen, reverse=True)
+
+
+def scene_text(view: Sequence[tuple[float, str]], half_fov: float) -> str:
+    """The boxes of `boxes_in_view` as letter + column digit each, then "."."""
+    return "".join(f"{letter}{view_column(bearing, half_fov)}" for bearing, letter in view) + "."
+
+
+def scene_answer(view: Sequence[tuple[float, str]], named: int, half_fov: float) -> str:
+    """The scene, then the letter and column of box `named` (an index into `view`), then "."."""
+    if not 0 <= named < len(view):
+        raise ValueError(f"named box {named} is not one of the {len(view)} boxes in view")
+    bearing, letter = view[named]
+    return f"{scene_text(view, half_fov)}{letter}{view_column(bearing, half_fov)}."

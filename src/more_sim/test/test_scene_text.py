@@ -1,0 +1,66 @@
+"""The scene in words: hand-derived bearings and columns for a 96x144 camera (half field of view 0.71372 rad)."""
+
+import math
+
+import pytest
+
+from more_sim.config import SimConfig
+from more_sim.naming import half_fov_x
+from more_sim.scene_text import SCENE_COLUMNS, boxes_in_view, scene_answer, scene_text, view_column
+from more_sim.world import Thing
+
+CONFIG = SimConfig(image_height=96, image_width=144)
+HALF = 0.7137243789447656  # atan(tan(30 deg) * 144 / 96) = atan(0.8660254)
+CAM = 0.28  # the camera sits 0.28 m ahead of the trunk centre
+
+
+def box(name: str, letter: str, x: float, y: float) -> Thing:
+    return Thing(name=name, kind="letter_box", x=x, y=y, letter=letter)
+
+
+def test_half_field_of_view_is_the_hand_value() -> None:
+    assert half_fov_x(CONFIG) == pytest.approx(HALF, abs=1e-12)
+
+
+def test_columns_at_hand_derived_bearings() -> None:
+    assert view_column(0.0, HALF) == 5  # the centre: (0.7137 - 0) / 1.4274 * 10 = 5.0
+    assert view_column(HALF, HALF) == 0  # the left edge belongs to the field
+    assert view_column(-HALF, HALF) == SCENE_COLUMNS - 1  # the right edge: 10.0 clamps to 9
+    assert view_column(math.atan(0.5), HALF) == 1  # (0.7137 - 0.4636) / 1.4274 * 10 = 1.75
+    assert view_column(-math.atan(1 / 3), HALF) == 7  # (0.7137 + 0.3218) / 1.4274 * 10 = 7.25
+
+
+@pytest.mark.parametrize("bearing", [HALF + 1e-9, -HALF - 1e-9, math.nan, math.inf])
+def test_a_bearing_outside_the_field_is_refused(bearing: float) -> None:
+    with pytest.raises(ValueError, match="field of view"):
+        view_column(bearing, HALF)
+
+
+def test_scene_lists_boxes_in_view_left_to_right_with_their_columns() -> None:
+    things = [
+        box("a", "A", CAM + 3.0, 0.0),  # straight ahead: column 5
+        box("d", "D", CAM + 3.0, -1.0),  # atan(1/3) to the right: column 7
+        box("b", "B", CAM + 3.0, 1.5),  # atan(0.5) to the left: column 1
+        box("e", "E", CAM + 3.0, 3.0),  # 45 deg to the left: outside the 40.9 deg half field
+        box("f", "F", -2.0, 0.0),  # behind the camera
+        Thing(name="ball", kind="ball", x=CAM + 3.0, y=0.2),  # no letter: not a box
+    ]
+    view = boxes_in_view(things, 0.0, 0.0, 0.0, CONFIG)
+    assert [letter for _, letter in view] == ["B", "A", "D"]
+    assert scene_text(view, HALF) == "B1A5D7."
+    assert scene_answer(view, 2, HALF) == "B1A5D7.D7."
+    assert scene_answer(view, 0, HALF) == "B1A5D7.B1."
+
+
+def test_the_view_turns_with_the_robot() -> None:
+    # facing +y from (1, 1): the camera is at (1, 1.28) and +x is to the right; 3 m ahead and 1 m to the right is
+    # atan(1/3) to the right (column 7), 1.5 m to the left is atan(0.5) to the left (column 1)
+    things = [box("c", "C", 2.0, 4.28), box("a", "A", -0.5, 4.28)]
+    view = boxes_in_view(things, 1.0, 1.0, math.pi / 2, CONFIG)
+    assert scene_text(view, HALF) == "A1C7."
+
+
+def test_no_box_in_view_is_a_full_stop_and_naming_one_is_refused() -> None:
+    assert scene_text([], HALF) == "."
+    with pytest.raises(ValueError, match="not one of the 0 boxes"):
+        scene_answer([], 0, HALF)
