@@ -12,7 +12,9 @@ that `more-train ... init.init_from=DIR` can start a distinguish run from (the b
 the named box's column (one of 10 across the view); `--task both` mixes the two half and half. Its held-out
 `choice` (the predicted column nearer the named box than any other, where 2+ boxes are in view) against
 `choice_chance` says whether the model matches the instruction's letter to the glyph, which reading alone does
-not imply. Results: README.md beside this file.
+not imply. `--task describe` answers the instruction with the scene in words first (more_sim.scene_text: each
+box's letter and column), `--echo` puts the named letter before its column ("A2C5.C5."); their held-out choice is
+measured on greedy answers (the model's own scene) and teacher-forced ones. Results: README.md beside this file.
 
     OMP_NUM_THREADS=1 python read_pretrain.py --data data/distinguish_96x144 \
         --config distinguish_96x144.yaml --out runs/probe/r1_read --steps 3000 --eval-every 250
@@ -351,6 +353,8 @@ def main() -> None:
     p.add_argument("--init-from", type=Path, default=None, help="a checkpoint to start from (weights)")
     p.add_argument("--image-first", action="store_true", help="the image before the prompt (model.text_first=false)")
     args = p.parse_args()
+    if args.echo and args.task == "caption":
+        p.error("--echo changes pointing and describe answers; --task caption has none")
 
     cfg = load_config(args.config, args.set)
     torch.manual_seed(args.seed)
