@@ -22,6 +22,21 @@ def checkpoint(tmp_path_factory):
     return make_tiny_checkpoint(tmp_path_factory.mktemp("policy") / "ckpt", seed=3)
 
 
+STALE_TIMEOUT_S = 0.005  # the stale-at-publish test's image_timeout_s
+
+
+@pytest.fixture(scope="module")
+def slow_checkpoint(tmp_path_factory):
+    """A wider, deeper test model whose greedy decode takes far longer than STALE_TIMEOUT_S on any CPU (~50 ms on
+    the build machine's core; the default test model's draft decode of a repeated image can take under 5 ms)."""
+    from more_model.config import TinyBackboneConfig
+    from more_model.testing import make_tiny_checkpoint, tiny_config
+
+    wide = TinyBackboneConfig(hidden_size=256, intermediate_size=1024, num_layers=6, num_heads=4, patch_size=16)
+    config = tiny_config(tiny=wide, image_height=96, image_width=144)
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("slow_policy") / "ckpt", seed=3, config=config)
+
+
 @pytest.fixture(scope="module")
 def rig(checkpoint):
     from diagnostic_msgs.msg import DiagnosticArray
@@ -268,23 +283,41 @@ def test_the_watchdog_stops_within_the_timeout_after_the_last_image_and_nothing_
     assert all(TIMEOUT_S - 0.01 <= r <= TIMEOUT_S + 0.1 for r in reactions), reactions
 
 
-def test_a_decision_on_an_image_that_went_stale_during_inference_is_published_as_a_stop(checkpoint):
-    """image_timeout_s 5 ms, shorter than any decode of the model: every decision's image is stale by the time
-    it would be published, so not one model command goes out; FAULT status and ERROR diagnostic name it."""
+def test_a_decision_on_an_image_that_went_stale_during_inference_is_published_as_a_stop(slow_checkpoint):
+    """image_timeout_s 5 ms, shorter than any greedy decode of the slow model (checked here first): every
+    decision's image is stale by the time it would be published, so not one model command goes out; FAULT status
+    and ERROR diagnostic name it."""
+    import torch
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
 
+    from more_model import load_policy
     from more_msgs.msg import PolicyStatus, QuadrupedCommand
     from more_ros.qos import COMMAND_QOS, SENSOR_QOS, STATUS_QOS
+
+    policy = load_policy(slow_checkpoint)
+    image = np.zeros((*policy.image_size, 3), np.uint8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the node below (torch_threads 1)
+    try:
+        times = []
+        for _ in range(4):
+            start = time.perf_counter()
+            policy.decode([image], [INSTRUCTION])
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    assert min(times[1:]) > 4 * STALE_TIMEOUT_S, f"the test's premise fails: a decode took {min(times[1:]):.4f} s"
 
     topic = "/test_stale_at_publish/image"  # its own image topic: the module's node hears none of these images
     proc = NodeProcess(
         "more_vla_policy.policy_node",
         {
-            "checkpoint": str(checkpoint),
+            "checkpoint": str(slow_checkpoint),
             "rate_hz": 10.0,
-            "image_timeout_s": 0.005,
+            "image_timeout_s": STALE_TIMEOUT_S,
             "torch_threads": 1,
+            "decoder": "greedy",  # a draft of a repeated image verifies in one pass: not slow by construction
             "enabled": True,
             "instruction": INSTRUCTION,
             "image_topic": topic,
