@@ -169,6 +169,16 @@ def point_batch(tokenizer: Any, samples: list) -> tuple[list[str], torch.Tensor,
     return prompts, ids[:, :2], mask[:, :2]
 
 
+def choice_credit(pred: int | None, cols: list[int], j: int) -> float:
+    """Credit for choosing box j of those in view (columns `cols`, 2+ boxes) by predicting column `pred`: the box
+    whose column is nearest the prediction is the one chosen; a tie shares the credit; no prediction gets 0."""
+    if pred is None:
+        return 0.0
+    dist = [abs(pred - c) for c in cols]
+    nearest = [k for k, d in enumerate(dist) if d == min(dist)]
+    return 1 / len(nearest) if j in nearest else 0.0
+
+
 def evaluate_point(policy: MoREPolicy, images: np.ndarray, samples: list, steps: np.ndarray, batch: int = 64) -> dict:
     """Column accuracy, and the choice among the boxes in view (the predicted column nearer the named box's
     than any other's) where 2+ boxes are in view, against its chance level; overall and at episode starts."""
@@ -188,10 +198,8 @@ def evaluate_point(policy: MoREPolicy, images: np.ndarray, samples: list, steps:
         exact.append(p == cols[j])
         near.append(abs(p - cols[j]) <= 1)
         start.append(steps[frame] == 0)
-        if len(cols) >= 2:  # the box whose column is nearest the prediction; a tie shares the credit
-            dist = [abs(p - c) for c in cols]
-            nearest = [k for k, d in enumerate(dist) if d == min(dist)]
-            choice.append(1 / len(nearest) if j in nearest else 0.0)
+        if len(cols) >= 2:
+            choice.append(choice_credit(p, cols, j))
             chance.append(1 / len(cols))
     exact, near, start = np.asarray(exact), np.asarray(near), np.asarray(start)
     return {
@@ -302,12 +310,7 @@ def evaluate_answers(
         for (_, _, j, cols), p in zip(samples, preds, strict=True):
             exact.append(p == cols[j])
             if len(cols) >= 2:
-                if p is None:
-                    got.append(0.0)
-                else:
-                    dist = [abs(p - c) for c in cols]
-                    nearest = [k for k, d in enumerate(dist) if d == min(dist)]
-                    got.append(1 / len(nearest) if j in nearest else 0.0)
+                got.append(choice_credit(p, cols, j))
                 chance.append(1 / len(cols))
         return float(np.mean(got)), float(np.mean(chance)), float(np.mean(exact))
 
