@@ -22,6 +22,7 @@ import time
 from collections import deque
 
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.node import Node
 
 from go2_bridge.inputs import InputMonitor, LowStateInput, Publishable, check_targets
@@ -35,6 +36,7 @@ from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 
 NODE_NAME = "go2_bridge"
+EXIT_DAMPING_S = 0.05  # damping LowCmds sent on SIGINT/SIGTERM before exiting, at the cycle rate [s]
 SAFETY_FIELDS = (
     "stand_up_duration_s", "stand_kp", "stand_kd", "activate_blend_s", "damping_kd", "target_timeout_s",
     "lowstate_timeout_s", "max_tilt_rad", "joint_limit_margin_rad", "velocity_limit_scale", "kp_max", "kd_max",
@@ -167,8 +169,14 @@ class BridgeNode(Node):
         """Send damping LowCmds (if any LowCmd was ever sent) so the motors are not left on their last command."""
         self._exiting = True
         if self._published:
-            for _ in range(3):
+            # At the cycle rate for EXIT_DAMPING_S, not three back to back: a best-effort reader (the Go2's) may
+            # drop a burst, and the frames must be out of this process before it exits. Reliable readers (a
+            # recorder) are then given a moment to acknowledge them.
+            period = 1.0 / self.params["rate_hz"]
+            for _ in range(max(3, round(EXIT_DAMPING_S / period))):
                 self._lowcmd_pub.publish(self._damping_lowcmd)
+                time.sleep(period)
+            self._lowcmd_pub.wait_for_all_acked(Duration(seconds=0.1))
             self.get_logger().warning(f"signal {signum}: sent damping, exiting")
 
     # -- inputs ------------------------------------------------------------------------------------
