@@ -35,6 +35,8 @@ NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("objective", "imitation_weight"): 0.0,
     ("model", "action_slots"): [],
     ("model", "text_first"): False,
+    ("model", "reasoning"): "none",
+    ("objective", "reasoning_weight"): 1.0,
 }
 
 
@@ -124,6 +126,8 @@ class ObjectiveConfig:
     imitation_weight     RL only: adds this times the cross-entropy of the data's bins on the expert samples of
                          the batch (an imitation term on expert steps, as in Q-learning-from-demonstrations
                          recipes; 0: the paper's objective)
+    reasoning_weight     models with `reasoning: scene`: adds this times the cross-entropy of the reasoning
+                         tokens (the scene label written before the actions), both objectives
     """
 
     kind: Literal["rl", "il"] = "rl"
@@ -135,8 +139,10 @@ class ObjectiveConfig:
     target_every: int = 1
     regression: Literal["mse", "bce"] = "mse"
     imitation_weight: float = 0.0
+    reasoning_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        _check(self.reasoning_weight >= 0, "reasoning_weight", f"must be >= 0, got {self.reasoning_weight}")
         _check(self.imitation_weight >= 0, "imitation_weight", f"must be >= 0, got {self.imitation_weight}")
         _check(self.regression in ("mse", "bce"), "regression", f"must be 'mse' or 'bce', got {self.regression!r}")
         _check(0.0 < self.gamma <= 1.0, "gamma", f"must lie in (0, 1], got {self.gamma}")

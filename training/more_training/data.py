@@ -10,6 +10,11 @@ Pipeline of one reader ("consumer": one DataLoader worker of one rank), all dete
       -> [sample mode: keep every n-th transition of the one global stream]
       -> micro-batches -> model tensors (Fuyu patches + prompt + action tokens) via the model's BatchEncoder
 
+A model with reasoning (MoREConfig.reasoning = "scene") is taught to write the scene before it acts: each
+transition carries its label at s and s' (more_sim.scene_text.scene_reasoning), computed from the privileged
+state every frame stores (`extra/state`: x, y, yaw), the episode's scenario (its things and target) and the
+dataset's camera (index meta `config`). Only the kinematic camera is supported for these labels.
+
 The stream is infinite (epochs follow each other), so every rank always has a next batch; training length is
 counted in optimizer steps. The data position is the number of micro-batches consumed; resuming replays the
 stream and drops that many batches before encoding them (no model work), which restores the exact order.
@@ -108,6 +113,7 @@ class TransitionStream:
         num_consumers: int = 1,
         expert_only: bool = False,
         td_only: bool = False,
+        reasoning: bool = False,
     ) -> None:
         if not 0 <= consumer < num_consumers:
             raise ValueError(f"consumer {consumer} outside [0, {num_consumers})")
@@ -119,6 +125,7 @@ class TransitionStream:
         self.expert_only = expert_only or not cfg.use_suboptimal
         self.td_only = td_only
         self.datasets = open_datasets(cfg.train, cfg.verify_checksums)
+        self.cameras = [reasoning_camera(ds) for ds in self.datasets] if reasoning else None
         self.refs = shard_refs(self.datasets)
         if cfg.shard_by == "shard" and len(self.refs) < num_consumers:
             raise DatasetError(
@@ -169,6 +176,7 @@ class TransitionStream:
                     if not self._keep(ep):
                         continue
                     images = [resize_image(img, self.image_size) for img in ep.images]
+                    labels = episode_reasoning(ep, self.cameras[d]) if self.cameras is not None else None
                     rewards, dones, to_end, td = ep.rewards, ep.dones, ep.steps_to_end, ep.td_mask
                     boost = not self.cfg.oversample_tasks or ep.task in self.cfg.oversample_tasks
                     stop_from = ep.length - self.cfg.oversample_last if ep.terminated else ep.length
@@ -192,6 +200,8 @@ class TransitionStream:
                                 episode_id=ep.episode_id,
                                 step=t,
                                 has_td_target=bool(td[t]),
+                                reasoning=None if labels is None else labels[t],
+                                next_reasoning=None if labels is None else labels[min(t + 1, ep.length - 1)],
                             ),
                         )
                         # decision points (the first steps, the stop) enter the stream several times (same order
@@ -286,8 +296,21 @@ def encode_transitions(encoder: Any, items: Sequence[Transition], with_next: boo
     """Model tensors for a list of transitions (the action is binned by the encoder's action spec)."""
     instructions = [t.instruction for t in items]
     actions = np.stack([t.action for t in items])
-    current = encoder.encode_actions([t.image for t in items], instructions, actions)
-    nxt = encoder.encode([t.next_image for t in items], instructions) if with_next else None
+    if getattr(encoder, "reasoning", False):
+        if any(t.reasoning is None for t in items):
+            raise ValueError("a reasoning model needs transitions with reasoning labels (TransitionStream reasoning)")
+        bins = encoder.action_tokenizer.to_bins(actions)
+        current = encoder.encode([t.image for t in items], instructions, bins, [t.reasoning for t in items])
+        nxt = (
+            encoder.with_reasoning(
+                encoder.encode([t.next_image for t in items], instructions), [t.next_reasoning for t in items]
+            )
+            if with_next
+            else None
+        )
+    else:
+        current = encoder.encode_actions([t.image for t in items], instructions, actions)
+        nxt = encoder.encode([t.next_image for t in items], instructions) if with_next else None
     return TrainBatch(
         current=current,
         next=nxt,
@@ -297,6 +320,38 @@ def encode_transitions(encoder: Any, items: Sequence[Transition], with_next: boo
         success=torch.tensor([t.success for t in items], dtype=torch.bool),
         expert=torch.tensor([t.expert for t in items], dtype=torch.bool),
     )
+
+
+def reasoning_camera(dataset: EpisodeDataset) -> Any:
+    """The simulator config of a dataset's camera (its index meta), for reasoning labels."""
+    from more_sim.config import SimConfig  # the simulator only when a model reasons
+
+    stored = dataset.meta.get("config")
+    if not isinstance(stored, dict):
+        raise DatasetError(f"{dataset.root}: reasoning labels need the simulator config in index.json meta.config")
+    config = SimConfig(**stored)
+    if config.embodiment != "kinematic":
+        raise DatasetError(
+            f"{dataset.root}: reasoning labels are defined for the kinematic camera, not embodiment "
+            f"{config.embodiment!r}"
+        )
+    return config
+
+
+def episode_reasoning(ep: Episode, camera: Any) -> list[str]:
+    """The reasoning label of every step of an episode (more_sim.scene_text.scene_reasoning)."""
+    from more_sim.scene_text import scenario_things, scene_reasoning
+
+    scenario, state = ep.meta.get("scenario"), ep.extras.get("state")
+    if scenario is None or state is None or state.shape != (ep.length, state.shape[1]) or state.shape[1] < 3:
+        raise DatasetError(
+            f"episode {ep.episode_id!r}: reasoning labels need meta.scenario and extra/state (x, y, yaw per step)"
+        )
+    things = scenario_things(scenario)
+    return [
+        scene_reasoning(things, scenario["target"], float(x), float(y), float(yaw), camera)
+        for x, y, yaw in state[:, :3]
+    ]
 
 
 class TrainBatches(IterableDataset):
@@ -362,6 +417,7 @@ class TrainBatches(IterableDataset):
                 num_consumers=self.world_size * k,
                 expert_only=self.expert_only,
                 td_only=self.with_next,
+                reasoning=getattr(self.encoder, "reasoning", False),
             )
             items: list[Transition] = []
             index = begin

@@ -3,11 +3,13 @@
 RL: Bellman targets from the target network (first, under no_grad: s_t with the data's actions, and s_{t+1}
 prompt-only), then the online forward (through DDP/FSDP when distributed) and `more_loss` (TD + alpha *
 conservative + beta * load balance), plus optionally `imitation_weight` x the cross-entropy of the expert
-samples' bins. IL: the online forward and cross-entropy (+ beta * load balance).
+samples' bins. IL: the online forward and cross-entropy (+ beta * load balance). A model with reasoning adds
+`reasoning_weight` x the cross-entropy of its teacher-forced reasoning tokens, under either objective.
 """
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import nn
 
 from more_model.losses import LossConfig, LossOutput, bellman_targets, imitation_loss, more_loss
@@ -36,6 +38,7 @@ def step_loss(
     target: TargetNetwork | None,
     batch: TrainBatch,
     imitation_weight: float = 0.0,
+    reasoning_weight: float = 1.0,
 ) -> LossOutput:
     """`forward` is the module to call for the online pass (the policy, or its DDP/FSDP wrapper)."""
     targets = None
@@ -71,5 +74,12 @@ def step_loss(
         ce = imitation_loss(out.slot_logits, batch.current.bins, batch.expert.float())  # expert samples only
         result.loss = result.loss + imitation_weight * ce
         result.metrics["imitation"] = float(ce.detach())
+        result.metrics["loss"] = float(result.loss.detach())
+    if out.reasoning_logits is not None and out.reasoning_targets.numel() > 0:
+        ce = F.cross_entropy(out.reasoning_logits, out.reasoning_targets)  # mean over the batch's reasoning tokens
+        hit = (out.reasoning_logits.argmax(-1) == out.reasoning_targets).float().mean()
+        result.loss = result.loss + reasoning_weight * ce
+        result.metrics["reasoning"] = float(ce.detach())
+        result.metrics["reasoning_acc"] = float(hit)
         result.metrics["loss"] = float(result.loss.detach())
     return result

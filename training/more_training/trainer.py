@@ -163,6 +163,8 @@ class Trainer:
         elif cfg.init.init_from:
             ckpt = load_checkpoint(cfg.init.init_from, device=device, backbone_path=cfg.model.backbone_path)
             policy, target = ckpt.policy, None
+            _check_init_model(cfg.init.init_from, policy.config, cfg.model)
+            policy.set_reasoning(cfg.model.reasoning)
         else:
             policy = MoREPolicy.from_config(cfg.model, seed=cfg.init.backbone_seed, device=device)
             target = None
@@ -290,7 +292,7 @@ class Trainer:
                         with _autocast(cfg, info.device):
                             out = step_loss(
                                 self.loss_cfg, self.forward, self.policy, self.target, batch,
-                                cfg.objective.imitation_weight,
+                                cfg.objective.imitation_weight, cfg.objective.reasoning_weight,
                             )  # fmt: skip
                             loss = out.loss / cfg.optim.grad_accum
                         if not math.isfinite(out.metrics["loss"]):
@@ -367,3 +369,18 @@ def train(cfg: TrainConfig) -> Path | None:
         return trainer.train()
     finally:
         trainer.close()
+
+
+# model fields a run may change when it starts from another run's weights: they do not change the weights' shapes
+INIT_CHANGEABLE = ("reasoning", "backbone_path")
+
+
+def _check_init_model(path: str, saved: Any, wanted: Any) -> None:
+    """init.init_from takes the weights of a model built like `model` (the config's); anything else is refused."""
+    a, b = saved.to_dict(), wanted.to_dict()
+    differ = sorted(k for k in a.keys() | b.keys() if k not in INIT_CHANGEABLE and a.get(k) != b.get(k))
+    if differ:
+        raise ConfigError(
+            f"init.init_from {path} holds a model that differs from the config's model in {differ}: "
+            f"make model match it (only {list(INIT_CHANGEABLE)} may change)"
+        )

@@ -99,7 +99,7 @@ def test_curriculum_must_end_before_the_run_and_stay_inside_the_task_filter():
 
 
 def test_fields_added_later_keep_old_runs_resumable():
-    """A run saved before oversampling, action slots and the imitation term existed has the same fingerprint
+    """A run saved before oversampling, action slots, the imitation term and reasoning existed has the same fingerprint
     as today's config at those fields' neutral values; other values change it."""
     import hashlib
     import json
@@ -108,7 +108,8 @@ def test_fields_added_later_keep_old_runs_resumable():
     old = cfg.to_dict()
     added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("data", "oversample_tasks"),
              ("data", "oversample_last"), ("objective", "imitation_weight"), ("model", "action_slots"),
-             ("model", "text_first"), ("data", "curriculum_tasks"), ("data", "curriculum_steps"))  # fmt: skip
+             ("model", "text_first"), ("data", "curriculum_tasks"), ("data", "curriculum_steps"),
+             ("model", "reasoning"), ("objective", "reasoning_weight"))  # fmt: skip
     for section, key in added:
         del old[section][key]
     for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):
@@ -116,7 +117,8 @@ def test_fields_added_later_keep_old_runs_resumable():
     del old["eval"]
     assert cfg.fingerprint() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
     for override in ("data.oversample_factor=3", "objective.imitation_weight=0.5", "data.oversample_tasks=[go_to]",
-                     'model.action_slots=[{"dim": "wz", "bins": 4}]'):  # fmt: skip
+                     'model.action_slots=[{"dim": "wz", "bins": 4}]', "model.reasoning=scene",
+                     "objective.reasoning_weight=0.5"):  # fmt: skip
         assert load_config(None, [override]).fingerprint() != cfg.fingerprint()
     curriculum = load_config(None, ["data.curriculum_tasks=[go_to]", "data.curriculum_steps=10"])
     assert curriculum.fingerprint() != cfg.fingerprint()

@@ -182,6 +182,8 @@ class Transition:
     episode_id: str
     step: int
     has_td_target: bool = True  # False at the last step of a truncated episode (see the done rule)
+    reasoning: str | None = None  # the reasoning label at s (models with reasoning; more_sim.scene_text)
+    next_reasoning: str | None = None  # ... and at s'
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ QUART_PROMPT = "What action should the legged robot take to {instruction}?\n"
 
 BackboneKind = Literal["tiny", "fuyu"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
+ReasoningKind = Literal["none", "scene"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class MoREConfig:
     text_first        the prompt before the image (Fuyu/QUART put the image first): the image then ends right
                       before the answer, a fixed distance from the action positions whatever the prompt's length,
                       and the patches can attend to the instruction
+    reasoning         "none", or "scene": before its action tokens the model writes the scene in words
+                      (more_sim.scene_text.scene_reasoning: each lettered box in view and its column, then the
+                      named one, "A2C5.C5."), ECoT-style; the actions are decoded after what it wrote
     """
 
     backbone: BackboneKind = "tiny"
@@ -113,11 +117,14 @@ class MoREConfig:
     dtype: DType = "auto"
     action_slots: tuple[SlotConfig, ...] = ()
     text_first: bool = False
+    reasoning: ReasoningKind = "none"
 
     def __post_init__(self) -> None:
         dims = [s.dim for s in self.action_slots]
         if len(set(dims)) != len(dims):
             raise ValueError(f"action_slots lists a dim more than once: {dims}")
+        if self.reasoning not in ("none", "scene"):
+            raise ValueError(f"reasoning must be 'none' or 'scene', got {self.reasoning!r}")
         if self.backbone not in ("tiny", "fuyu"):
             raise ValueError(f"backbone must be 'tiny' or 'fuyu', got {self.backbone!r}")
         if "{instruction}" not in self.prompt_template:

@@ -134,15 +134,17 @@ class ActionDecoder:
     def decode(self, images: Sequence[Any], instructions: Sequence[str], drafts: Any = None) -> DraftDecodeResult:
         """Images + instructions (+ drafts [B, 12]) -> actions, bins, Q-values, passes (numpy), as
         `MoREPolicy.decode`. Without drafts the Jacobi iteration starts from bin 0 (still <= 12 passes)."""
-        return self._result(self.draft_batch(self.policy.encode(images, instructions), drafts))
+        batch = self.policy.encode(images, instructions)
+        return self._result(self.draft_batch(batch, drafts), batch.reasoning)
 
     @torch.no_grad()
     def greedy(self, images: Sequence[Any], instructions: Sequence[str]) -> DraftDecodeResult:
         """Greedy decoding over window passes (12 passes, S with action_slots); `decode` returns the same with
         fewer passes."""
-        return self._result(self.greedy_batch(self.policy.encode(images, instructions)))
+        batch = self.policy.encode(images, instructions)
+        return self._result(self.greedy_batch(batch), batch.reasoning)
 
-    def _result(self, out: WindowDecode) -> DraftDecodeResult:
+    def _result(self, out: WindowDecode, reasoning: tuple[str, ...] | None = None) -> DraftDecodeResult:
         bins = out.bins.cpu().numpy().astype(np.int64)
         tok = self.policy.action_tokenizer
         return DraftDecodeResult(  # contract order, as MoREPolicy.decode
@@ -150,6 +152,7 @@ class ActionDecoder:
             bins=tok.contract_bins(bins),
             q_values=tok.contract_values(torch.sigmoid(out.logits).cpu().numpy().astype(np.float32)),
             passes=out.passes.numpy().astype(np.int64),
+            reasoning=reasoning,
         )
 
 
@@ -240,7 +243,7 @@ class DraftState:
             draft = self.draft_for(key, instruction)
             if draft is not None:
                 drafts[row] = draft
-        out = self.decoder._result(self.decoder.draft_batch(batch, drafts))
+        out = self.decoder._result(self.decoder.draft_batch(batch, drafts), batch.reasoning)
         for row, (key, instruction) in enumerate(zip(keys, instructions, strict=True)):
             if self.action_spec.for_controller(out.actions[row])[TERMINATE] >= 0.5:
                 self._last.pop(key, None)  # the episode ends: its last action is no draft for the next one

@@ -17,6 +17,10 @@ With `MoREConfig.action_slots` the model decodes S slots (some dims, each with i
   backbone (meant for the tiny backbone trained from scratch).
 - `merge_attention_lora()` folds the attention LoRA into the base weights for inference; such a policy
   cannot be saved (its base weights are no longer the backbone's).
+- With `MoREConfig.reasoning = "scene"` the model first writes its reasoning (greedy over REASONING_ALPHABET,
+  KV-cached, until its second full stop or MAX_REASONING_TOKENS) and the actions are decoded after it:
+  `encode` of a prompt returns the batch with the written reasoning appended, so every action decoder
+  continues it unchanged. Training teacher-forces the label (forward returns the reasoning logits).
 - `action_decoder()` gives the fast decoders (draft_decoder.py, window_decoder.py): temporal drafts verified
   in parallel, equal to greedy bit for bit; compiled / CUDA-graph window passes.
 """
@@ -37,7 +41,14 @@ from .action_tokenizer import ActionTokenizer
 from .config import MoREConfig
 from .fuyu_loader import DTYPES, load_backbone
 from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name, merge_attention_lora
-from .processor import Batch, BatchEncoder, build_processor
+from .processor import (
+    MAX_REASONING_TOKENS,
+    REASONING_ALPHABET,
+    REASONING_STOPS,
+    Batch,
+    BatchEncoder,
+    build_processor,
+)
 from .tiny_backbone import build_tiny_backbone, build_tiny_tokenizer
 
 TrainMode = Literal["adapters", "full"]
@@ -52,6 +63,7 @@ class DecodeResult:
     actions: np.ndarray  # [B, 12] float64 bin centres, contract order, not yet snapped (use for_controller)
     bins: np.ndarray  # [B, 12] int64 in [0, bins of the dim's slot), -1 where not decoded
     q_values: np.ndarray  # [B, 12] float32, sigmoid of the chosen logit (nan where not decoded)
+    reasoning: tuple[str, ...] | None = None  # what a reasoning model wrote before each row's actions
 
 
 @dataclass
@@ -62,6 +74,8 @@ class PolicyOutput:
     router_probs: tuple[torch.Tensor, ...]  # per MixLoRA layer [B, T, N] fp32 (empty without routers)
     token_mask: torch.Tensor  # [B, T] bool, False on padding
     router_experts: tuple[torch.Tensor, ...] = ()  # per MixLoRA layer [B, T, K] int64: the experts each token used
+    reasoning_logits: torch.Tensor | None = None  # [M, A] float32 at the M positions that predict a reasoning token
+    reasoning_targets: torch.Tensor | None = None  # [M] int64: the alphabet index each of them should predict
 
 
 class MoREPolicy(nn.Module):
@@ -85,10 +99,28 @@ class MoREPolicy(nn.Module):
         self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(), persistent=False)
         self.register_buffer("valid_bins", action_tokenizer.valid_mask(), persistent=False)  # [S, num_bins]
         self.processor = build_processor(tokenizer, config.image_size, config.patch_size)
-        self.encoder = BatchEncoder(
-            self.processor, action_tokenizer, config.prompt_template, config.image_size, config.text_first
-        )
+        self._build_encoder()
         self.set_trainable("adapters")
+
+    def _build_encoder(self) -> None:
+        config = self.config
+        self.encoder = BatchEncoder(
+            self.processor,
+            self.action_tokenizer,
+            config.prompt_template,
+            config.image_size,
+            config.text_first,
+            reasoning=config.reasoning != "none",
+        )
+        ids = torch.tensor(self.encoder.reasoning_token_ids, dtype=torch.long, device=self.bin_token_ids.device)
+        self.register_buffer("reasoning_token_ids", ids, persistent=False)  # [A] (empty without reasoning)
+
+    def set_reasoning(self, kind: str) -> MoREPolicy:
+        """Switch reasoning on or off (MoREConfig.reasoning); no weight changes: its head is the lm_head's rows of
+        the alphabet's tokens. How a model trained without reasoning starts training with it."""
+        self.config = self.config.replace(reasoning=kind)  # validated by MoREConfig
+        self._build_encoder()
+        return self
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -192,9 +224,18 @@ class MoREPolicy(nn.Module):
         return {n: t for n, t in self.backbone.state_dict().items() if not is_adapter_name(n)}
 
     # -- encoding ----------------------------------------------------------------------------------
-    def encode(self, images: Sequence[Any], instructions: Sequence[str], bins: Any = None) -> Batch:
-        """Images (HxWx3 uint8, any size) + instructions (+ bins [B, 12]) -> Batch on the policy's device."""
-        return self.encoder.encode(list(images), list(instructions), bins=bins).to(self.device)
+    def encode(
+        self, images: Sequence[Any], instructions: Sequence[str], bins: Any = None, reasoning: Any = None
+    ) -> Batch:
+        """Images (HxWx3 uint8, any size) + instructions (+ bins [B, 12]) -> Batch on the policy's device.
+
+        A reasoning model given a prompt alone writes its reasoning here (`write_reasoning`) and returns the
+        prompt with it appended: what the action decoders continue. With `reasoning` texts it uses those."""
+        if self.config.reasoning != "none" and reasoning is None and bins is None:
+            prompt = self.encoder.encode(list(images), list(instructions)).to(self.device)
+            return self.encoder.with_reasoning(prompt, self.write_reasoning(prompt))
+        reasoning = None if reasoning is None else list(reasoning)
+        return self.encoder.encode(list(images), list(instructions), bins=bins, reasoning=reasoning).to(self.device)
 
     # -- forward -----------------------------------------------------------------------------------
     def bin_head(self) -> torch.Tensor:
@@ -211,6 +252,42 @@ class MoREPolicy(nn.Module):
             logits = torch.nn.functional.linear(hidden.float(), head.float())
         valid = self.valid_bins[first_slot : first_slot + logits.shape[-2]]
         return logits.masked_fill(~valid, MASKED_LOGIT)
+
+    def reasoning_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [..., H] -> logits [..., A] float32 over REASONING_ALPHABET (the lm_head rows of its tokens)."""
+        if self.config.reasoning == "none":
+            raise ValueError("this model has no reasoning (MoREConfig.reasoning = 'none')")
+        head = self.backbone.lm_head.weight.index_select(0, self.reasoning_token_ids)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            return torch.nn.functional.linear(hidden.float(), head.float())
+
+    @torch.no_grad()
+    def write_reasoning(self, batch: Batch) -> list[str]:
+        """Greedy KV-cached reasoning for a prompt-only batch: each row's text up to its REASONING_STOPS-th full
+        stop (or MAX_REASONING_TOKENS characters)."""
+        if batch.has_actions or batch.reasoning is not None:
+            raise ValueError("write_reasoning takes a prompt-only batch without reasoning")
+        out = self._decoder(batch, use_cache=True)
+        cache, hidden = out.cache, out.last_hidden_state[:, -1]  # (B, H)
+        mask, pos = batch.attention_mask, batch.position_ids[:, -1:]
+        texts = [""] * batch.batch_size
+        for step in range(MAX_REASONING_TOKENS):
+            pick = self.reasoning_logits(hidden).argmax(dim=-1)  # (B,)
+            texts = [
+                t if t.count(".") >= REASONING_STOPS else t + REASONING_ALPHABET[k]
+                for t, k in zip(texts, pick.tolist(), strict=True)
+            ]
+            if step == MAX_REASONING_TOKENS - 1 or all(t.count(".") >= REASONING_STOPS for t in texts):
+                break
+            # rows already finished take a token too; their text is final and the batch is encoded afresh
+            token = self.reasoning_token_ids[pick].unsqueeze(1)  # (B, 1)
+            mask = torch.cat([mask, torch.ones_like(token)], dim=1)
+            pos = pos + 1
+            out = self.backbone.model(
+                input_ids=token, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True
+            )
+            cache, hidden = out.cache, out.last_hidden_state[:, -1]
+        return texts
 
     @property
     def num_slots(self) -> int:
@@ -232,8 +309,18 @@ class MoREPolicy(nn.Module):
         logits = self.bin_logits(hidden[:, -n:])  # (B, n, bins): left padding aligns the last n positions
         probs = tuple(m.router_probs for m in self.ffns if m.router_probs is not None)
         experts = tuple(m.router_experts for m in self.ffns if m.router_experts is not None)
+        reasoning_logits = reasoning_targets = None
+        if batch.reasoning_targets is not None:
+            where = batch.reasoning_targets >= 0  # (B, T)
+            reasoning_logits = self.reasoning_logits(hidden[where])  # (M, A)
+            reasoning_targets = batch.reasoning_targets[where]  # (M,)
         return PolicyOutput(
-            slot_logits=logits, router_probs=probs, token_mask=batch.attention_mask.bool(), router_experts=experts
+            slot_logits=logits,
+            router_probs=probs,
+            token_mask=batch.attention_mask.bool(),
+            router_experts=experts,
+            reasoning_logits=reasoning_logits,
+            reasoning_targets=reasoning_targets,
         )
 
     def slot_logits(self, batch: Batch) -> torch.Tensor:
@@ -285,11 +372,13 @@ class MoREPolicy(nn.Module):
     @torch.no_grad()
     def decode(self, images: Sequence[Any], instructions: Sequence[str]) -> DecodeResult:
         """Images + instructions -> actions, bins and per-dim Q-values (numpy)."""
-        bins, logits = self.decode_batch(self.encode(images, instructions))
+        batch = self.encode(images, instructions)
+        bins, logits = self.decode_batch(batch)
         bins_np = bins.cpu().numpy().astype(np.int64)
         tok = self.action_tokenizer
         return DecodeResult(
             actions=tok.from_bins(bins_np),
             bins=tok.contract_bins(bins_np),
             q_values=tok.contract_values(torch.sigmoid(logits).cpu().numpy().astype(np.float32)),
+            reasoning=batch.reasoning,
         )

@@ -13,12 +13,16 @@ glyph directly does not).
 - Boxes are listed left to right (bearing descending; equal bearings by letter, descending).
 - `scene_text`: each box's letter and column digit, then "." ("A2C5."; "." when none is in view).
   `scene_answer`: the scene, then the named box's letter and column, then "." ("A2C5.C5." for box C).
+- `scene_reasoning`: what a policy with `reasoning: scene` writes before it acts in a scenario. Always two full
+  stops: `scene_answer` for the target when it is a lettered box in view, else the scene then "." ("A2C5.." when
+  the named box is out of view, ".." in a scene without lettered boxes).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from more_sim.config import SimConfig
 from more_sim.naming import camera_bearing, half_fov_x
@@ -60,3 +64,19 @@ def scene_answer(view: Sequence[tuple[float, str]], named: int, half_fov: float)
         raise ValueError(f"named box {named} is not one of the {len(view)} boxes in view")
     bearing, letter = view[named]
     return f"{scene_text(view, half_fov)}{letter}{view_column(bearing, half_fov)}."
+
+
+def scenario_things(scenario: Mapping[str, Any]) -> list[Thing]:
+    """The things of a scenario as stored in an episode's metadata (`meta["scenario"]["things"]`)."""
+    keys = ("name", "kind", "x", "y", "yaw", "scale", "letter")
+    return [Thing(**{k: t[k] for k in keys}) for t in scenario["things"]]
+
+
+def scene_reasoning(things: Sequence[Thing], target: str, x: float, y: float, yaw: float, config: SimConfig) -> str:
+    """The reasoning label at the robot pose (x, y, yaw): the scene, then the target box (named `target`)."""
+    view = boxes_in_view(things, x, y, yaw, config)
+    letter = next((t.letter for t in things if t.name == target), "")
+    named = [j for j, (_, seen) in enumerate(view) if letter and seen == letter]
+    if len(named) > 1:
+        raise ValueError(f"letter {letter!r} is on more than one box in view: the target is ambiguous")
+    return scene_answer(view, named[0], half_fov_x(config)) if named else scene_text(view, half_fov_x(config)) + "."

@@ -6,7 +6,15 @@ import pytest
 
 from more_sim.config import SimConfig
 from more_sim.naming import half_fov_x
-from more_sim.scene_text import SCENE_COLUMNS, boxes_in_view, scene_answer, scene_text, view_column
+from more_sim.scene_text import (
+    SCENE_COLUMNS,
+    boxes_in_view,
+    scenario_things,
+    scene_answer,
+    scene_reasoning,
+    scene_text,
+    view_column,
+)
 from more_sim.world import Thing
 
 CONFIG = SimConfig(image_height=96, image_width=144)
@@ -64,3 +72,39 @@ def test_no_box_in_view_is_a_full_stop_and_naming_one_is_refused() -> None:
     assert scene_text([], HALF) == "."
     with pytest.raises(ValueError, match="not one of the 0 boxes"):
         scene_answer([], 0, HALF)
+
+
+def test_reasoning_names_the_target_box_when_it_is_in_view() -> None:
+    things = [
+        box("target", "D", CAM + 3.0, -1.0),  # column 7
+        box("box1", "B", CAM + 3.0, 1.5),  # column 1
+        Thing(name="ball", kind="ball", x=CAM + 3.0, y=0.2),
+    ]
+    assert scene_reasoning(things, "target", 0.0, 0.0, 0.0, CONFIG) == "B1D7.D7."
+    assert scene_reasoning(things, "box1", 0.0, 0.0, 0.0, CONFIG) == "B1D7.B1."
+
+
+def test_reasoning_without_a_named_box_in_view_still_ends_with_two_full_stops() -> None:
+    things = [box("target", "D", CAM + 3.0, -1.0), box("box1", "B", -2.0, 0.0)]  # box1 behind the camera
+    assert scene_reasoning(things, "box1", 0.0, 0.0, 0.0, CONFIG) == "D7.."
+    ball = [Thing(name="target", kind="ball", x=CAM + 3.0, y=0.0)]  # go_to and the other tasks: no letters
+    assert scene_reasoning(ball, "target", 0.0, 0.0, 0.0, CONFIG) == ".."
+
+
+def test_reasoning_reads_the_scenario_metadata_an_episode_stores() -> None:
+    scenario = {
+        "things": [
+            {"name": "target", "kind": "letter_box", "x": CAM + 3.0, "y": 0.0, "yaw": 0.3, "colour": "tan",
+             "scale": 1.0, "letter": "C", "width": 0.0, "height": 0.0},
+        ],
+        "target": "target",
+    }  # fmt: skip
+    things = scenario_things(scenario)
+    assert things[0].yaw == 0.3 and things[0].letter == "C"
+    assert scene_reasoning(things, scenario["target"], 0.0, 0.0, 0.0, CONFIG) == "C5.C5."
+
+
+def test_two_boxes_with_the_target_letter_in_view_are_refused() -> None:
+    things = [box("target", "C", CAM + 3.0, 0.0), box("twin", "C", CAM + 3.0, 1.0)]
+    with pytest.raises(ValueError, match="ambiguous"):
+        scene_reasoning(things, "target", 0.0, 0.0, 0.0, CONFIG)
