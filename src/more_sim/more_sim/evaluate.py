@@ -54,6 +54,9 @@ def evaluate(
     if policy.image_size is not None and tuple(policy.image_size) != config.image_size:
         config = replace(config, image_height=policy.image_size[0], image_width=policy.image_size[1])
     jobs = eval_jobs(tasks, episodes_per_task, split, seed)
+    track = getattr(policy, "track_reasoning", None)
+    if track is not None and config.embodiment == "kinematic":  # labels exist for the kinematic camera
+        track(config)
     from tqdm import tqdm
 
     with tqdm(total=len(jobs), unit="ep", desc=f"eval {policy.name}", disable=not progress) as bar:
@@ -61,7 +64,10 @@ def evaluate(
     details = success_rates([o for o, _ in results])
     rates = {task: details[task]["rate"] for task in tasks}
     rates["average"] = sum(rates.values()) / len(tasks)
+    counts = getattr(policy, "reasoning_counts", None) or {}
+    reasoning = {"reasoning": {task: c.as_dict() for task, c in sorted(counts.items())}} if counts else {}
     return {
+        **reasoning,
         "rates": rates,
         "details": details,
         "policy": policy.name,
@@ -108,6 +114,19 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines.append(f"| **average** | **{result['rates']['average']:.2f}** | | | |" + (" |" if go2 else ""))
     if "grounding_details" in result:
         lines += ["", *grounding_table(result)]
+    if "reasoning" in result:
+        lines += [
+            "",
+            "What the policy wrote before acting, against the label of the state it saw (every decision):",
+            "",
+            "| task | decisions | exact | scene exact | named box exact (decisions) |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for task, r in result["reasoning"].items():
+            lines.append(
+                f"| {TASK_TITLES.get(task, task)} | {r['decisions']} | {r['exact']:.3f} | {r['scene_exact']:.3f} "
+                f"| {r['named_exact']:.3f} ({r['named_decisions']}) |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -93,11 +93,54 @@ class CheckpointPolicy(Policy):
         size = getattr(self.policy, "image_size", None)
         self.image_size = tuple(int(v) for v in size) if size is not None else None
         self.last: Any = None
+        self._camera: Any = None
+        self.reasoning_counts: dict[str, ReasoningCounts] = {}
+
+    def track_reasoning(self, camera: Any) -> None:
+        """Score what a reasoning model writes at every decision against the label of the state it saw
+        (more_sim.scene_text.scene_reasoning, for the camera of SimConfig `camera`)."""
+        self._camera = camera
+        self.reasoning_counts = {}
 
     def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
         out = self.policy.decode([o["image"] for o in observations], [o["instruction"] for o in observations])
         self.last = out
+        written = getattr(out, "reasoning", None)
+        if self._camera is not None and written is not None:
+            from more_sim.scene_text import scene_reasoning
+
+            for info, text in zip(infos, written, strict=True):
+                state, scenario = info["state"], info["scenario"]
+                label = scene_reasoning(scenario.things, scenario.target, state.x, state.y, state.yaw, self._camera)
+                self.reasoning_counts.setdefault(info["task"], ReasoningCounts()).add(text, label)
         return np.asarray(out.actions, dtype=np.float64)
+
+
+class ReasoningCounts:
+    """How often written reasoning matched its label: whole text, the scene (up to the first full stop), and the
+    named box (after it) where the label names one in view."""
+
+    def __init__(self) -> None:
+        self.decisions = self.exact = self.scene = self.named_decisions = self.named = 0
+
+    def add(self, written: str, label: str) -> None:
+        scene, _, named = label.partition(".")
+        w_scene, _, w_named = written.partition(".")
+        self.decisions += 1
+        self.exact += written == label
+        self.scene += w_scene == scene
+        if named != ".":  # the label names a box in view ("C5.")
+            self.named_decisions += 1
+            self.named += w_named == named
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "decisions": self.decisions,
+            "exact": self.exact / self.decisions,
+            "scene_exact": self.scene / self.decisions,
+            "named_decisions": self.named_decisions,
+            "named_exact": self.named / self.named_decisions if self.named_decisions else float("nan"),
+        }
 
 
 class DaggerPolicy(Policy):

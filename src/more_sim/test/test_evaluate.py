@@ -112,3 +112,44 @@ def test_eval_a_checkpoint(tmp_path, capsys):
     assert set(rates) == KEYS and all(0.0 <= v <= 1.0 for v in rates.values())
     details = json.loads((tmp_path / "r" / "results.json").read_text())
     assert details["image_size"] == [32, 48]  # the checkpoint's own image size was used
+
+
+def test_reasoning_counts_by_hand():
+    from more_sim.policies import ReasoningCounts
+
+    c = ReasoningCounts()
+    c.add("B1D7.D7.", "B1D7.D7.")  # all right
+    c.add("B1D7.B1.", "B1D7.D7.")  # the scene right, the wrong box named
+    c.add("D7..", "B1D7..")  # the named box is out of view: not a naming decision; the scene wrong
+    c.add("..", "..")
+    assert c.as_dict() == {"decisions": 4, "exact": 0.5, "scene_exact": 0.75, "named_decisions": 2, "named_exact": 0.5}
+
+
+def test_eval_of_a_reasoning_checkpoint_scores_what_it_wrote(tmp_path):
+    from more_model.testing import make_tiny_checkpoint, tiny_config
+    from more_sim.evaluate import evaluate
+    from more_sim.policies import CheckpointPolicy
+    from more_sim.scene_text import scene_reasoning
+
+    ckpt = make_tiny_checkpoint(tmp_path / "ckpt", seed=0, config=tiny_config(reasoning="scene"))
+    policy = CheckpointPolicy(ckpt)
+    seen = []
+    act = policy.act
+
+    def spy(slots, observations, infos):
+        out = act(slots, observations, infos)
+        for info, text in zip(infos, policy.last.reasoning, strict=True):
+            state, sc = info["state"], info["scenario"]
+            seen.append((info["task"], text, scene_reasoning(sc.things, sc.target, state.x, state.y, state.yaw,
+                                                             policy._camera)))  # fmt: skip
+        return out
+
+    policy.act = spy
+    result = evaluate(policy, tasks=("distinguish", "go_to"), episodes_per_task=1, seed=3, batch=2)
+    for task in ("distinguish", "go_to"):
+        mine = [(text, label) for t, text, label in seen if t == task]
+        r = result["reasoning"][task]
+        assert r["decisions"] == len(mine) > 0
+        assert r["exact"] == sum(text == label for text, label in mine) / len(mine)
+    assert all(label == ".." for t, _, label in seen if t == "go_to")  # no lettered boxes in go_to
+    assert "What the policy wrote before acting" in markdown_table(result)

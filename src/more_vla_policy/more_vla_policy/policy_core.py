@@ -187,6 +187,7 @@ class Decision:
     image_received_s: float = math.nan  # when that image was submitted (the core's clock) [s]
     convert_ms: float = math.nan  # image checks and conversion to RGB [ms]
     image: np.ndarray | None = field(default=None, repr=False)  # the RGB frame used (for the annotated image)
+    reasoning: str = ""  # what a reasoning model wrote before its actions ("A2C5.C5."; empty without reasoning)
 
     @property
     def is_stop(self) -> bool:
@@ -362,6 +363,8 @@ class PolicyCore:
             raw = np.asarray(out.actions, dtype=np.float64)[0]
             bins = np.asarray(out.bins, dtype=np.int64)[0]
             q_values = np.asarray(out.q_values, dtype=np.float32)[0]
+            written = getattr(out, "reasoning", None)
+            reasoning = str(written[0]) if written else ""
         except Exception as err:  # any model failure must become a stop, never a crash
             ms = (time.perf_counter() - start) * 1e3
             return _stop(STATE_FAULT, f"inference failed: {type(err).__name__}: {err}", inference_ms=ms, **common)
@@ -381,6 +384,7 @@ class PolicyCore:
             inference_ms=ms,
             image=rgb,
             image_stamp_ns=image.stamp_ns,
+            reasoning=reasoning,
             **common,
         )
 

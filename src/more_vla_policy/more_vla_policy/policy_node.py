@@ -312,6 +312,7 @@ class PolicyNode(Node):
         values = {
             "state": STATE_NAMES[d.state],
             "instruction": self.core.instruction,
+            "reasoning": d.reasoning,  # a reasoning model's scene in words ("A2C5.C5."), else empty
             "image_age_s": d.image_age_s,
             "inference_ms": d.inference_ms,
             "inference_ms_p50": percentile(self._inference_ms, 50),

@@ -88,6 +88,21 @@ def test_good_input_decodes_exactly_like_the_model(policy):
     assert d.image_stamp_ns == 123_456_789 and d.image_age_s == pytest.approx(0.2)
     assert d.fault == "" and d.inference_ms > 0 and d.instruction == INSTRUCTION
     np.testing.assert_array_equal(d.image, image(1))
+    assert d.reasoning == ""  # a model without reasoning writes nothing
+
+
+def test_a_reasoning_model_decision_carries_what_it_wrote():
+    from more_model.testing import tiny_config
+
+    policy = make_tiny_policy(seed=2, config=tiny_config(reasoning="scene"))
+    core, _ = core_for(policy)
+    core.set_enabled(True)
+    core.set_instruction(INSTRUCTION)
+    core.submit_image(rgb_to_raw(image(1)))
+    d = core.step()
+    ref = policy.decode([image(1)], [INSTRUCTION])
+    assert d.reasoning == ref.reasoning[0] and len(d.reasoning) > 0
+    np.testing.assert_array_equal(d.bins, ref.bins[0])
 
 
 def test_only_the_latest_frame_is_used(policy):
