@@ -21,6 +21,7 @@ glyph directly does not).
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -68,8 +69,8 @@ def scene_answer(view: Sequence[tuple[float, str]], named: int, half_fov: float)
 
 def scenario_things(scenario: Mapping[str, Any]) -> list[Thing]:
     """The things of a scenario as stored in an episode's metadata (`meta["scenario"]["things"]`)."""
-    keys = ("name", "kind", "x", "y", "yaw", "scale", "letter")
-    return [Thing(**{k: t[k] for k in keys}) for t in scenario["things"]]
+    keys = [f.name for f in fields(Thing)]
+    return [Thing(**{k: t[k] for k in keys if k in t}) for t in scenario["things"]]
 
 
 def scene_reasoning(things: Sequence[Thing], target: str, x: float, y: float, yaw: float, config: SimConfig) -> str:

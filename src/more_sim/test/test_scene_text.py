@@ -100,7 +100,10 @@ def test_reasoning_reads_the_scenario_metadata_an_episode_stores() -> None:
         "target": "target",
     }  # fmt: skip
     things = scenario_things(scenario)
-    assert things[0].yaw == 0.3 and things[0].letter == "C"
+    assert things[0].yaw == 0.3 and things[0].letter == "C" and things[0].colour == "tan"
+    gate = {"name": "gate", "kind": "gate", "x": 1.0, "y": 0.0, "yaw": 0.0, "colour": "blue", "scale": 1.0,
+            "letter": "", "width": 1.2, "height": 0.0}  # fmt: skip
+    assert scenario_things({"things": [gate]})[0].width == 1.2  # go_through's gates need their opening
     assert scene_reasoning(things, scenario["target"], 0.0, 0.0, 0.0, CONFIG) == "C5.C5."
 
 
