@@ -347,11 +347,14 @@ def episode_reasoning(ep: Episode, camera: Any) -> list[str]:
         raise DatasetError(
             f"episode {ep.episode_id!r}: reasoning labels need meta.scenario and extra/state (x, y, yaw per step)"
         )
-    things = scenario_things(scenario)
-    return [
-        scene_reasoning(things, scenario["target"], float(x), float(y), float(yaw), camera)
-        for x, y, yaw in state[:, :3]
-    ]
+    try:
+        things = scenario_things(scenario)
+        return [
+            scene_reasoning(things, scenario["target"], float(x), float(y), float(yaw), camera)
+            for x, y, yaw in state[:, :3]
+        ]
+    except (KeyError, TypeError, ValueError) as err:  # a malformed scenario: name the episode, not a traceback
+        raise DatasetError(f"episode {ep.episode_id!r}: no reasoning labels from its scenario: {err!r}") from err
 
 
 class TrainBatches(IterableDataset):

@@ -95,6 +95,10 @@ def test_datasets_without_the_needed_labels_are_refused_by_name(tmp_path):
     bad = _stream(_write(tmp_path / "c", [stateless]))
     with pytest.raises(DatasetError, match=r"'nostate'.*extra/state"):
         next(bad.transitions())
+    gate = _thing("target", "gate", CAM + 3.0, 0.0)  # a gate without its opening (width 0) is malformed
+    broken = _stream(_write(tmp_path / "d", [_episode(5, "go_through", [gate], [(0.0, 0.0, 0.0)])]))
+    with pytest.raises(DatasetError, match=r"'ep5': no reasoning labels from its scenario.*width"):
+        next(broken.transitions())
 
 
 @pytest.mark.parametrize("kind", ["il", "rl"])
