@@ -350,7 +350,7 @@ def episode_reasoning(ep: Episode, camera: Any) -> list[str]:
     try:
         things = scenario_things(scenario)
         return [
-            scene_reasoning(things, scenario["target"], float(x), float(y), float(yaw), camera)
+            scene_reasoning(things, scenario["target"], float(x), float(y), float(yaw), camera, scenario["task"])
             for x, y, yaw in state[:, :3]
         ]
     except (KeyError, TypeError, ValueError) as err:  # a malformed scenario: name the episode, not a traceback

@@ -111,7 +111,9 @@ class CheckpointPolicy(Policy):
 
             for info, text in zip(infos, written, strict=True):
                 state, scenario = info["state"], info["scenario"]
-                label = scene_reasoning(scenario.things, scenario.target, state.x, state.y, state.yaw, self._camera)
+                label = scene_reasoning(
+                    scenario.things, scenario.target, state.x, state.y, state.yaw, self._camera, scenario.task
+                )
                 self.reasoning_counts.setdefault(info["task"], ReasoningCounts()).add(text, label)
         return np.asarray(out.actions, dtype=np.float64)
 

@@ -14,19 +14,21 @@ glyph directly does not).
 - `scene_text`: each box's letter and column digit, then "." ("A2C5."; "." when none is in view).
   `scene_answer`: the scene, then the named box's letter and column, then "." ("A2C5.C5." for box C).
 - `scene_reasoning`: what a policy with `reasoning: scene` writes before it acts in a scenario. Always two full
-  stops: `scene_answer` for the target when it is a lettered box in view, else the scene then "." ("A2C5.." when
-  the named box is out of view, ".." in a scene without lettered boxes).
+  stops: `scene_answer` for the target when it is written and in view, else the scene then "." ("A2C5.." when
+  the named box is out of view, ".." in the tasks that write nothing). distinguish writes its lettered boxes;
+  go_to writes its objects, each as the letter of its (colour, kind) (GO_TO_CODES); the other tasks nothing.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from more_sim.config import SimConfig
 from more_sim.naming import camera_bearing, half_fov_x
+from more_sim.splits import ID_COLOURS, ID_LETTERS, ID_OBJECTS, OOD_LETTERS
 from more_sim.world import Thing
 
 SCENE_COLUMNS = 10  # one digit per column: the columns are single tokens of the policy's vocabulary
@@ -73,10 +75,37 @@ def scenario_things(scenario: Mapping[str, Any]) -> list[Thing]:
     return [Thing(**{k: t[k] for k in keys if k in t}) for t in scenario["things"]]
 
 
-def scene_reasoning(things: Sequence[Thing], target: str, x: float, y: float, yaw: float, config: SimConfig) -> str:
-    """The reasoning label at the robot pose (x, y, yaw): the scene, then the target box (named `target`)."""
-    view = boxes_in_view(things, x, y, yaw, config)
-    letter = next((t.letter for t in things if t.name == target), "")
+# go_to's objects in words: one letter per in-distribution (colour, kind), none of them a distinguish letter (ID or
+# OOD), so that a go_to scene is written like a distinguish one ("G2Q5.Q5.": the red ball at column 2, the blue
+# ball at 5, the blue ball named) and the named object is found by the same lookup of a letter in the text.
+GO_TO_CODES: dict[tuple[str, str], str] = dict(
+    zip(
+        [(colour, kind) for colour in ID_COLOURS for kind in ID_OBJECTS],
+        "GIJLNOQSUVWX",
+        strict=True,
+    )
+)
+assert not set(GO_TO_CODES.values()) & (set(ID_LETTERS) | set(OOD_LETTERS))
+
+
+def thing_code(thing: Thing, task: str) -> str:
+    """The letter a thing is written as in `task`'s reasoning: a box's own letter in distinguish, the (colour,
+    kind) code in go_to (out-of-distribution colours and kinds have none), "" otherwise (not written)."""
+    if task == "distinguish":
+        return thing.letter
+    if task == "go_to":
+        return GO_TO_CODES.get((thing.colour, thing.kind), "")
+    return ""
+
+
+def scene_reasoning(
+    things: Sequence[Thing], target: str, x: float, y: float, yaw: float, config: SimConfig, task: str
+) -> str:
+    """The reasoning label of `task` at the robot pose (x, y, yaw): the things it writes (lettered boxes in
+    distinguish, coded objects in go_to) in view, then the target (named `target`)."""
+    coded = [replace(t, letter=thing_code(t, task)) for t in things]
+    view = boxes_in_view(coded, x, y, yaw, config)
+    letter = next((t.letter for t in coded if t.name == target), "")
     named = [j for j, (_, seen) in enumerate(view) if letter and seen == letter]
     if len(named) > 1:
         raise ValueError(f"letter {letter!r} is on more than one box in view: the target is ambiguous")

@@ -7,12 +7,14 @@ import pytest
 from more_sim.config import SimConfig
 from more_sim.naming import half_fov_x
 from more_sim.scene_text import (
+    GO_TO_CODES,
     SCENE_COLUMNS,
     boxes_in_view,
     scenario_things,
     scene_answer,
     scene_reasoning,
     scene_text,
+    thing_code,
     view_column,
 )
 from more_sim.world import Thing
@@ -80,15 +82,30 @@ def test_reasoning_names_the_target_box_when_it_is_in_view() -> None:
         box("box1", "B", CAM + 3.0, 1.5),  # column 1
         Thing(name="ball", kind="ball", x=CAM + 3.0, y=0.2),
     ]
-    assert scene_reasoning(things, "target", 0.0, 0.0, 0.0, CONFIG) == "B1D7.D7."
-    assert scene_reasoning(things, "box1", 0.0, 0.0, 0.0, CONFIG) == "B1D7.B1."
+    assert scene_reasoning(things, "target", 0.0, 0.0, 0.0, CONFIG, "distinguish") == "B1D7.D7."
+    assert scene_reasoning(things, "box1", 0.0, 0.0, 0.0, CONFIG, "distinguish") == "B1D7.B1."
 
 
 def test_reasoning_without_a_named_box_in_view_still_ends_with_two_full_stops() -> None:
     things = [box("target", "D", CAM + 3.0, -1.0), box("box1", "B", -2.0, 0.0)]  # box1 behind the camera
-    assert scene_reasoning(things, "box1", 0.0, 0.0, 0.0, CONFIG) == "D7.."
-    ball = [Thing(name="target", kind="ball", x=CAM + 3.0, y=0.0)]  # go_to and the other tasks: no letters
-    assert scene_reasoning(ball, "target", 0.0, 0.0, 0.0, CONFIG) == ".."
+    assert scene_reasoning(things, "box1", 0.0, 0.0, 0.0, CONFIG, "distinguish") == "D7.."
+    ball = [Thing(name="target", kind="ball", x=CAM + 3.0, y=0.0, colour="red")]
+    assert scene_reasoning(ball, "target", 0.0, 0.0, 0.0, CONFIG, "go_avoid") == ".."  # tasks that write nothing
+    assert scene_reasoning(ball, "target", 0.0, 0.0, 0.0, CONFIG, "distinguish") == ".."  # a ball has no letter
+
+
+def test_go_to_writes_each_object_as_the_code_of_its_colour_and_kind() -> None:
+    assert [GO_TO_CODES[("red", k)] for k in ("ball", "cube", "cylinder")] == ["G", "I", "J"]
+    assert [GO_TO_CODES[(c, "ball")] for c in ("green", "blue", "yellow")] == ["L", "Q", "V"]
+    assert GO_TO_CODES[("yellow", "cylinder")] == "X" and len(set(GO_TO_CODES.values())) == 12
+    things = [
+        Thing(name="target", kind="cube", x=CAM + 3.0, y=-1.0, colour="blue"),  # column 7: S
+        Thing(name="distractor1", kind="cube", x=CAM + 3.0, y=1.5, colour="red"),  # column 1: I
+        Thing(name="distractor2", kind="egg", x=CAM + 3.0, y=0.0, colour="blue"),  # an OOD kind: not written
+        Thing(name="distractor3", kind="ball", x=CAM + 3.0, y=0.0, colour="pink"),  # an OOD colour: not written
+    ]
+    assert scene_reasoning(things, "target", 0.0, 0.0, 0.0, CONFIG, "go_to") == "I1S7.S7."
+    assert thing_code(things[0], "crawl") == "" and thing_code(box("b", "B", 1.0, 0.0), "go_to") == ""
 
 
 def test_reasoning_reads_the_scenario_metadata_an_episode_stores() -> None:
@@ -104,10 +121,10 @@ def test_reasoning_reads_the_scenario_metadata_an_episode_stores() -> None:
     gate = {"name": "gate", "kind": "gate", "x": 1.0, "y": 0.0, "yaw": 0.0, "colour": "blue", "scale": 1.0,
             "letter": "", "width": 1.2, "height": 0.0}  # fmt: skip
     assert scenario_things({"things": [gate]})[0].width == 1.2  # go_through's gates need their opening
-    assert scene_reasoning(things, scenario["target"], 0.0, 0.0, 0.0, CONFIG) == "C5.C5."
+    assert scene_reasoning(things, scenario["target"], 0.0, 0.0, 0.0, CONFIG, "distinguish") == "C5.C5."
 
 
 def test_two_boxes_with_the_target_letter_in_view_are_refused() -> None:
     things = [box("target", "C", CAM + 3.0, 0.0), box("twin", "C", CAM + 3.0, 1.0)]
     with pytest.raises(ValueError, match="ambiguous"):
-        scene_reasoning(things, "target", 0.0, 0.0, 0.0, CONFIG)
+        scene_reasoning(things, "target", 0.0, 0.0, 0.0, CONFIG, "distinguish")
