@@ -22,8 +22,8 @@ glyph directly does not).
 from __future__ import annotations
 
 import math
-from dataclasses import fields, replace
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields, replace
 from typing import Any
 
 from more_sim.config import SimConfig
