@@ -2,7 +2,7 @@
 (`model.reasoning: scene`) and the same weights without it (`set_reasoning("none")`), batch 1, greedy and draft
 decoders, on random frames (the text written depends on the frame, its cost on its length: reported).
 
-    python bench/bench_reasoning.py [--checkpoint DIR] [--rounds 5] [--decisions 20] [--threads 1]
+    python bench/bench_reasoning.py [--checkpoint DIR] [--rounds 5] [--decisions 20] [--threads 1] [--json]
 
 Without --checkpoint a tiny random policy of the demo's shape at 96x144 is built (it writes random text up to the
 16-character cap, the worst case; a trained policy stops at its second full stop, ~3-10 characters).
@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--decisions", type=int, default=20, help="decisions per round and variant")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="accepted for bench/run_all.py: the output is one JSON line")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     policy = _policy(args.checkpoint)
