@@ -1,6 +1,7 @@
 """Process-level guarantees: kill -9 mid-run + resume == an uninterrupted run (bitwise, deterministic CPU);
 2-process gloo DDP == 1 process with the same global batch; CLI exit codes and messages."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -42,6 +43,11 @@ def _run(cmd, env, timeout=240):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         raise
+    finally:
+        # torchrun that exits because one rank died may leave the other rank behind (seen: a rank 0 blocked in a
+        # collective for 40 min after a failed run): nothing of the group outlives the command
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
