@@ -105,21 +105,23 @@ def test_bad_checkpoints_are_named(tmp_path):
         save_checkpoint(tmp_path / "d", make_tiny_policy(), extra={"bad": object()})
 
 
-# models/demo, the committed demo policy, decodes three fixed inputs to these check values, recorded with the code
-# of commit 505eac5 (2026-11-30). The demo has 5 action slots: the 7 dims its slots leave to the stand command
-# decode to bin -1 and Q NaN. Retraining the demo changes them: re-record the values then.
+# models/demo, the committed demo policy, decodes three fixed inputs to these check values (and writes this
+# reasoning first), recorded with the code of 2026-12-01 (the scene-reasoning demo, runs/probe/sr_stage4). The demo
+# has 5 action slots: the 7 dims its slots leave to the stand command decode to bin -1 and Q NaN. Retraining the
+# demo changes them: re-record the values then.
 DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
-DEMO_ADAPTERS_SHA256 = "f1e62305aee367b923be26d9213cb77278cd1899e2f2cb43e6aa438e9df03728"
+DEMO_ADAPTERS_SHA256 = "b7ef1313e755f34a9ed5951bb2dea807ac4e2f8b8570c325f75564d09e825624"
 DEMO_BINS = [
-    [3, -1, 15, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [0, -1, 16, -1, -1, -1, -1, 1, 0, -1, -1, 1],
-    [0, -1, 16, -1, -1, -1, -1, 1, 0, -1, -1, 1],
+    [3, -1, 18, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [3, -1, 18, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [0, -1, 16, -1, -1, -1, -1, 0, 0, -1, -1, 0],
 ]
+DEMO_REASONING = ("C4.C4.", "V4.V4.", "00G000J5.0.")  # random images: a red ball is G, a blue ball Q
 _ = float("nan")
 DEMO_Q = [
-    [0.703882, _, 0.967347, _, _, _, _, 0.841027, 0.999935, _, _, 0.999748],
-    [0.985055, _, 0.996199, _, _, _, _, 0.730957, 0.99993, _, _, 0.903541],
-    [0.999761, _, 0.999788, _, _, _, _, 0.704417, 0.999947, _, _, 0.979994],
+    [0.998991, _, 0.999995, _, _, _, _, 0.974434, 0.985442, _, _, 0.953611],
+    [0.997373, _, 0.999988, _, _, _, _, 0.991041, 0.995971, _, _, 0.995224],
+    [0.999995, _, 0.999928, _, _, _, _, 0.999997, 0.999989, _, _, 0.999994],
 ]  # fmt: skip
 
 
@@ -142,14 +144,16 @@ def test_demo_checkpoint_decodes_as_recorded_also_merged():
     out = policy.decode(images, instructions)
     np.testing.assert_array_equal(out.bins, DEMO_BINS)
     np.testing.assert_allclose(out.q_values, DEMO_Q, rtol=0, atol=1e-6)
+    assert out.reasoning == DEMO_REASONING
     with torch.no_grad():
         slot_bins = out.bins[:, list(policy.action_tokenizer.slot_dims)]  # contract order -> the decoded slots
-        batch = policy.encode(images, instructions, bins=slot_bins)
+        batch = policy.encode(images, instructions, bins=slot_bins, reasoning=out.reasoning)
         logits = policy.slot_logits(batch)
         policy.merge_attention_lora()
         merged_logits = policy.slot_logits(batch)
     # fp32, logits up to ~14: the merged weights only change the rounding order (measured 9e-6)
     torch.testing.assert_close(merged_logits, logits, rtol=1e-5, atol=1e-4)
     merged = policy.decode(images, instructions)
+    assert merged.reasoning == DEMO_REASONING
     np.testing.assert_array_equal(merged.bins, DEMO_BINS)
     np.testing.assert_allclose(merged.q_values, DEMO_Q, rtol=0, atol=2e-6)
