@@ -46,7 +46,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from more_common.dataset import DatasetError, Episode, EpisodeDataset, Transition
-from more_model.processor import Batch, resize_image
+from more_model.processor import Batch, reasoning_codes, resize_image
 
 from .config import DataConfig
 
@@ -349,10 +349,13 @@ def episode_reasoning(ep: Episode, camera: Any) -> list[str]:
         )
     try:
         things = scenario_things(scenario)
-        return [
+        labels = [
             scene_reasoning(things, scenario["target"], float(x), float(y), float(yaw), camera, scenario["task"])
             for x, y, yaw in state[:, :3]
         ]
+        for label in labels:
+            reasoning_codes(label)  # what the encoder accepts (alphabet, MAX_REASONING_TOKENS): refused here, by name
+        return labels
     except (KeyError, TypeError, ValueError) as err:  # a malformed scenario: name the episode, not a traceback
         raise DatasetError(f"episode {ep.episode_id!r}: no reasoning labels from its scenario: {err!r}") from err
 

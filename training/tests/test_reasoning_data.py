@@ -99,6 +99,11 @@ def test_datasets_without_the_needed_labels_are_refused_by_name(tmp_path):
     broken = _stream(_write(tmp_path / "d", [_episode(5, "go_through", [gate], [(0.0, 0.0, 0.0)])]))
     with pytest.raises(DatasetError, match=r"'ep5': no reasoning labels from its scenario.*width"):
         next(broken.transitions())
+    crowd = [_thing(f"b{i}", "letter_box", CAM + 3.0, 0.3 * i - 1.2, letter) for i, letter in enumerate("ABCDEFHKM")]
+    crowd[0]["name"] = "target"  # 9 boxes in view: 19 characters, more than a model writes
+    long = _stream(_write(tmp_path / "e", [_episode(6, "distinguish", crowd, [(0.0, 0.0, 0.0)])]))
+    with pytest.raises(DatasetError, match=r"'ep6': no reasoning labels.*at most 16 characters"):
+        next(long.transitions())
 
 
 @pytest.mark.parametrize("kind", ["il", "rl"])
