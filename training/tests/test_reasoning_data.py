@@ -119,3 +119,16 @@ def test_a_reasoning_model_learns_to_write_the_scene(tmp_path, kind):
     first, last = records[0], records[-1]
     assert last["reasoning"] < 0.5 * first["reasoning"], (first["reasoning"], last["reasoning"])
     assert "reasoning_acc" in last
+
+
+def test_a_run_may_start_reasoning_from_a_model_that_did_not_but_not_change_its_shape(tmp_path):
+    from more_common.typed_config import ConfigError
+    from more_training.trainer import Trainer
+
+    root = _write(tmp_path / "data", [DISTINGUISH, GO_TO])
+    plain = train(tiny_config(root, tmp_path / "plain", optim__max_steps=3, run__ckpt_every=3))
+    trainer = Trainer(tiny_config(root, tmp_path / "r", model__reasoning="scene", init__init_from=str(plain)))
+    assert trainer.policy.config.reasoning == "scene" and len(trainer.policy.reasoning_token_ids) == 37
+    trainer.close()
+    with pytest.raises(ConfigError, match=r"differs from the config's model in \['rank'\]"):
+        Trainer(tiny_config(root, tmp_path / "s", model__rank=2, init__init_from=str(plain)))
