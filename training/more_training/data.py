@@ -329,7 +329,10 @@ def reasoning_camera(dataset: EpisodeDataset) -> Any:
     stored = dataset.meta.get("config")
     if not isinstance(stored, dict):
         raise DatasetError(f"{dataset.root}: reasoning labels need the simulator config in index.json meta.config")
-    config = SimConfig(**stored)
+    try:
+        config = SimConfig(**stored)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{dataset.root}: index.json meta.config is not a simulator config: {err}") from err
     if config.embodiment != "kinematic":
         raise DatasetError(
             f"{dataset.root}: reasoning labels are defined for the kinematic camera, not embodiment "

@@ -88,6 +88,8 @@ def test_datasets_without_the_needed_labels_are_refused_by_name(tmp_path):
     no_camera = _write(tmp_path / "a", [GO_TO], camera=None)
     with pytest.raises(DatasetError, match=r"meta\.config"):
         _stream(no_camera)
+    with pytest.raises(DatasetError, match=r"meta\.config is not a simulator config.*lens"):
+        _stream(_write(tmp_path / "a2", [GO_TO], camera={**CAMERA, "lens": "fisheye"}))
     go2 = _write(tmp_path / "b", [GO_TO], camera={**CAMERA, "embodiment": "go2"})
     with pytest.raises(DatasetError, match="kinematic camera"):
         _stream(go2)
