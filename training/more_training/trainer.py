@@ -163,8 +163,9 @@ class Trainer:
         elif cfg.init.init_from:
             ckpt = load_checkpoint(cfg.init.init_from, device=device, backbone_path=cfg.model.backbone_path)
             policy, target = ckpt.policy, None
-            _check_init_model(cfg.init.init_from, policy.config, cfg.model)
-            policy.set_reasoning(cfg.model.reasoning)
+            _note_init_model(cfg.init.init_from, policy.config, cfg.model)
+            if cfg.model.reasoning != "none":
+                policy.set_reasoning(cfg.model.reasoning)  # a model that did not reason learns to (never the reverse)
         else:
             policy = MoREPolicy.from_config(cfg.model, seed=cfg.init.backbone_seed, device=device)
             target = None
@@ -371,16 +372,14 @@ def train(cfg: TrainConfig) -> Path | None:
         trainer.close()
 
 
-# model fields a run may change when it starts from another run's weights: they do not change the weights' shapes
-INIT_CHANGEABLE = ("reasoning", "backbone_path")
-
-
-def _check_init_model(path: str, saved: Any, wanted: Any) -> None:
-    """init.init_from takes the weights of a model built like `model` (the config's); anything else is refused."""
+def _note_init_model(path: str, saved: Any, wanted: Any) -> None:
+    """init.init_from takes the checkpoint's model as it is (its architecture, image size, adapters): the config's
+    model section does not apply to it, except `reasoning` (which can be switched on). Say which fields differ."""
     a, b = saved.to_dict(), wanted.to_dict()
-    differ = sorted(k for k in a.keys() | b.keys() if k not in INIT_CHANGEABLE and a.get(k) != b.get(k))
+    differ = sorted(k for k in a.keys() | b.keys() if k not in ("reasoning", "backbone_path") and a.get(k) != b.get(k))
     if differ:
-        raise ConfigError(
-            f"init.init_from {path} holds a model that differs from the config's model in {differ}: "
-            f"make model match it (only {list(INIT_CHANGEABLE)} may change)"
+        log.warning(
+            "init.init_from %s: the checkpoint's model is used; the config's model differs in %s (not applied)",
+            path,
+            differ,
         )
