@@ -123,9 +123,10 @@ def markdown_table(result: dict[str, Any]) -> str:
             "|---|---:|---:|---:|---|",
         ]
         for task, r in result["reasoning"].items():
+            named = "-" if r["named_exact"] is None else f"{r['named_exact']:.3f}"
             lines.append(
                 f"| {TASK_TITLES.get(task, task)} | {r['decisions']} | {r['exact']:.3f} | {r['scene_exact']:.3f} "
-                f"| {r['named_exact']:.3f} ({r['named_decisions']}) |"
+                f"| {named} ({r['named_decisions']}) |"
             )
     return "\n".join(lines) + "\n"
 

@@ -135,13 +135,13 @@ class ReasoningCounts:
             self.named_decisions += 1
             self.named += w_named == named
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return {
             "decisions": self.decisions,
             "exact": self.exact / self.decisions,
             "scene_exact": self.scene / self.decisions,
             "named_decisions": self.named_decisions,
-            "named_exact": self.named / self.named_decisions if self.named_decisions else float("nan"),
+            "named_exact": self.named / self.named_decisions if self.named_decisions else None,  # JSON null
         }
 
 

@@ -123,6 +123,9 @@ def test_reasoning_counts_by_hand():
     c.add("D7..", "B1D7..")  # the named box is out of view: not a naming decision; the scene wrong
     c.add("..", "..")
     assert c.as_dict() == {"decisions": 4, "exact": 0.5, "scene_exact": 0.75, "named_decisions": 2, "named_exact": 0.5}
+    none = ReasoningCounts()
+    none.add("..", "..")  # no decision names a thing in view: null in the JSON, not NaN
+    assert none.as_dict()["named_exact"] is None
 
 
 def test_eval_of_a_reasoning_checkpoint_scores_what_it_wrote(tmp_path):
