@@ -280,14 +280,19 @@ class MoREPolicy(nn.Module):
             if step == MAX_REASONING_TOKENS - 1 or all(t.count(".") >= REASONING_STOPS for t in texts):
                 break
             # rows already finished take a token too; their text is final and the batch is encoded afresh
-            token = self.reasoning_token_ids[pick].unsqueeze(1)  # (B, 1)
-            mask = torch.cat([mask, torch.ones_like(token)], dim=1)
-            pos = pos + 1
-            out = self.backbone.model(
-                input_ids=token, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True
-            )
-            cache, hidden = out.cache, out.last_hidden_state[:, -1]
+            hidden, mask, pos, cache = self._feed(self.reasoning_token_ids[pick], mask, pos, cache)
         return texts
+
+    def _feed(
+        self, token: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+        """One KV-cached step: token [B] appended after mask [B, T] / last position pos [B, 1] -> (hidden of the
+        new position [B, H], mask [B, T + 1], pos + 1, cache)."""
+        token = token.unsqueeze(1)  # (B, 1)
+        mask = torch.cat([mask, torch.ones_like(token)], dim=1)
+        pos = pos + 1
+        out = self.backbone.model(input_ids=token, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+        return out.last_hidden_state[:, -1], mask, pos, out.cache
 
     @property
     def num_slots(self) -> int:
@@ -352,13 +357,7 @@ class MoREPolicy(nn.Module):
             chosen.append(logit)
             if slot == slots - 1:
                 break  # the last action token is never fed back
-            token = self.bin_token_ids[b].unsqueeze(1)  # (B, 1)
-            mask = torch.cat([mask, torch.ones_like(token)], dim=1)
-            pos = pos + 1
-            out = self.backbone.model(
-                input_ids=token, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True
-            )
-            cache, hidden = out.cache, out.last_hidden_state[:, -1]
+            hidden, mask, pos, cache = self._feed(self.bin_token_ids[b], mask, pos, cache)
         return torch.stack(bins, dim=1), torch.stack(chosen, dim=1)
 
     def action_decoder(self, compile: bool = False, cuda_graph: bool = False, bucket: int | None = None) -> Any:
