@@ -1,4 +1,4 @@
-"""The scene in words: the lettered boxes the camera sees, left to right, each with the column it stands in.
+"""The scene in words: the lettered things the camera sees, left to right, each with the column it stands in.
 
 What a policy that describes the scene before it acts writes, and the label training teaches it from the
 privileged state every frame stores (docs/research/grounding-log.md, session 9: a model that writes the scene and
@@ -109,4 +109,5 @@ def scene_reasoning(
     named = [j for j, (_, seen) in enumerate(view) if letter and seen == letter]
     if len(named) > 1:
         raise ValueError(f"letter {letter!r} is on more than one box in view: the target is ambiguous")
-    return scene_answer(view, named[0], half_fov_x(config)) if named else scene_text(view, half_fov_x(config)) + "."
+    half = half_fov_x(config)
+    return scene_answer(view, named[0], half) if named else scene_text(view, half) + "."
