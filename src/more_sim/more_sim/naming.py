@@ -65,8 +65,9 @@ def renamed(scenario: Scenario, thing: Thing) -> Scenario:
 
 
 def half_fov_x(config: SimConfig) -> float:
-    """Half the horizontal field of view [rad] of the camera (square pixels)."""
-    return math.atan(math.tan(math.radians(config.fovy) / 2) * config.image_width / config.image_height)
+    """Half the horizontal field of view [rad] of the robot's camera (square pixels): the kinematic front camera's,
+    or the Go2's D435 (`SimConfig.camera_fovy`), so that what counts as in view is what that camera renders."""
+    return math.atan(math.tan(math.radians(config.camera_fovy) / 2) * config.image_width / config.image_height)
 
 
 def camera_bearing(thing: Thing, x: float, y: float, yaw: float) -> tuple[float, float]:

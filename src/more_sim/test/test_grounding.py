@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -50,6 +51,10 @@ def test_field_of_view_hand_values():
     assert half_fov_x(SimConfig(image_height=96, image_width=96)) == pytest.approx(math.radians(30))
     # 2:3 images: tan(half) = tan(30 deg) * 1.5
     assert math.tan(half_fov_x(CONFIG)) == pytest.approx(math.tan(math.radians(30)) * 1.5)
+    # the Go2's D435 renders 42 deg vertically whatever `fovy` says: in view is what it sees
+    go2 = SimConfig(image_height=96, image_width=144, embodiment="go2", go2_camera="d435")
+    assert math.tan(half_fov_x(go2)) == pytest.approx(math.tan(math.radians(21)) * 1.5)
+    assert half_fov_x(replace(go2, go2_camera="wide")) == pytest.approx(half_fov_x(CONFIG))
     ball = Thing("b", "ball", 3.0, 0.0, colour="red")  # radius 0.2
     assert fully_in_view(ball, 0.0, 0.0, 0.0, CONFIG)
     assert not fully_in_view(ball, 0.0, 0.0, math.pi, CONFIG)  # behind
