@@ -323,7 +323,8 @@ def encode_transitions(encoder: Any, items: Sequence[Transition], with_next: boo
 
 
 def reasoning_camera(dataset: EpisodeDataset) -> Any:
-    """The simulator config of a dataset's camera (its index meta), for reasoning labels."""
+    """The simulator config of a dataset's camera (its index meta), for reasoning labels: the kinematic front
+    camera, or the go2 embodiment's (the D435 0.28 m ahead of the trunk, 42 degrees vertically)."""
     from more_sim.config import SimConfig  # the simulator only when a model reasons
 
     stored = dataset.meta.get("config")
@@ -333,12 +334,7 @@ def reasoning_camera(dataset: EpisodeDataset) -> Any:
         config = SimConfig(**stored)
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{dataset.root}: index.json meta.config is not a simulator config: {err}") from err
-    if config.embodiment != "kinematic":
-        raise DatasetError(
-            f"{dataset.root}: reasoning labels are defined for the kinematic camera, not embodiment "
-            f"{config.embodiment!r}"
-        )
-    return config
+    return config  # the go2 embodiment's D435 too: what is in view follows SimConfig.camera_fovy
 
 
 def episode_reasoning(ep: Episode, camera: Any) -> list[str]:

@@ -70,6 +70,15 @@ def test_transitions_carry_the_scene_labels_at_s_and_s_next(tmp_path):
     assert all(t.reasoning is None and t.next_reasoning is None for t in plain.values())
 
 
+def test_go2_labels_follow_the_d435_field_of_view(tmp_path):
+    # the D435 renders 42 degrees vertically: half the horizontal view of a 96x144 image is atan(tan(21 deg) * 1.5)
+    # = 0.5224 rad, against 0.7137 for the kinematic camera; the box 1 m right (bearing -0.3218) falls in column
+    # int((0.5224 + 0.3218) / 1.0449 * 10) = 8, the one 1.5 m left (0.4636) in column 0
+    root = _write(tmp_path / "go2", [DISTINGUISH], camera={**CAMERA, "embodiment": "go2", "go2_camera": "d435"})
+    items = {(t.episode_id, t.step): t.reasoning for _, t in itertools.islice(_stream(root).transitions(), 3)}
+    assert items == {("ep0", 0): "B0D8.D8.", ("ep0", 1): "..", ("ep0", 2): "B0D8.D8."}
+
+
 def test_encoded_batches_teacher_force_the_labels(tmp_path):
     from more_model.policy import MoREPolicy
 
@@ -90,9 +99,6 @@ def test_datasets_without_the_needed_labels_are_refused_by_name(tmp_path):
         _stream(no_camera)
     with pytest.raises(DatasetError, match=r"meta\.config is not a simulator config.*lens"):
         _stream(_write(tmp_path / "a2", [GO_TO], camera={**CAMERA, "lens": "fisheye"}))
-    go2 = _write(tmp_path / "b", [GO_TO], camera={**CAMERA, "embodiment": "go2"})
-    with pytest.raises(DatasetError, match="kinematic camera"):
-        _stream(go2)
     stateless = Episode(**{**GO_TO.__dict__, "extras": {}, "episode_id": "nostate"})
     bad = _stream(_write(tmp_path / "c", [stateless]))
     with pytest.raises(DatasetError, match=r"'nostate'.*extra/state"):

@@ -55,7 +55,7 @@ def evaluate(
         config = replace(config, image_height=policy.image_size[0], image_width=policy.image_size[1])
     jobs = eval_jobs(tasks, episodes_per_task, split, seed)
     track = getattr(policy, "track_reasoning", None)
-    if track is not None and config.embodiment == "kinematic":  # labels exist for the kinematic camera
+    if track is not None:  # labels for the camera this embodiment renders (the go2's D435: SimConfig.camera_fovy)
         track(config)
     from tqdm import tqdm
 

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from more_sim.cli import main
+from more_sim.config import SimConfig
 from more_sim.evaluate import eval_jobs, markdown_table, wilson
 from more_sim.generate import plan_jobs
 from more_sim.splits import TASKS
@@ -156,3 +157,16 @@ def test_eval_of_a_reasoning_checkpoint_scores_what_it_wrote(tmp_path):
         assert r["exact"] == sum(text == label for text, label in mine) / len(mine)
     assert any(label != ".." for t, _, label in seen if t == "go_to")  # go_to writes its coded objects
     assert "What the policy wrote before acting" in markdown_table(result)
+
+
+def test_go2_eval_scores_the_reasoning_against_the_d435_labels(tmp_path):
+    from more_model.testing import make_tiny_checkpoint, tiny_config
+    from more_sim.evaluate import evaluate
+    from more_sim.policies import CheckpointPolicy
+
+    ckpt = make_tiny_checkpoint(tmp_path / "ckpt", seed=0, config=tiny_config(reasoning="scene"))
+    policy = CheckpointPolicy(ckpt)
+    config = SimConfig(embodiment="go2", max_episode_steps=2)
+    result = evaluate(policy, tasks=("go_to",), episodes_per_task=1, seed=3, batch=1, config=config)
+    assert policy._camera.camera_fovy == 42.0  # the labels' camera is the one that rendered
+    assert result["reasoning"]["go_to"]["decisions"] == result["details"]["go_to"]["mean_steps"] == 2
