@@ -16,6 +16,7 @@ EPILOG = """examples:
   torchrun --nproc_per_node 8 -m more_training.cli --config training/configs/fuyu8b_rl.yaml
   more-train ablations run --config training/configs/ablations.yaml   # Table II matrix (see --help there)
   more-train q-report --checkpoint CKPT --data data/six_a --tasks go_to  # Q of the stored vs the other bins
+  more-train label-reasoning --checkpoint models/demo --data data/teleop --out data/teleop_labelled
 exit status: 0 done; 2 bad input: a configuration error, or a dataset or checkpoint that cannot be read
 (one line naming the file or field; a run directory this command created is removed again unless it holds
 a checkpoint); 1 training error (e.g. a non-finite loss)"""
@@ -67,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .q_report import main as q_report_main
 
         return q_report_main(argv[1:])
+    if argv[:1] == ["label-reasoning"]:  # a reasoning model's own text as the labels of data without them
+        from .reasoning_labels import main as label_main
+
+        return label_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="more-train",
         description="Train the MoRE policy offline (RL by default) from sharded episode datasets.",

@@ -13,7 +13,8 @@ Pipeline of one reader ("consumer": one DataLoader worker of one rank), all dete
 A model with reasoning (MoREConfig.reasoning = "scene") is taught to write the scene before it acts: each
 transition carries its label at s and s' (more_sim.scene_text.scene_reasoning), computed from the privileged
 state every frame stores (`extra/state`: x, y, yaw), the episode's scenario (its things and target) and the
-dataset's camera (index meta `config`). Only the kinematic camera is supported for these labels.
+dataset's camera (index meta `config`: the kinematic camera or the go2's D435), or stored with the episode
+(`extra/reasoning`: what a checkpoint wrote itself, `more-train label-reasoning`), which comes first.
 
 The stream is infinite (epochs follow each other), so every rank always has a next batch; training length is
 counted in optimizer steps. The data position is the number of micro-batches consumed; resuming replays the
@@ -49,6 +50,7 @@ from more_common.dataset import DatasetError, Episode, EpisodeDataset, Transitio
 from more_model.processor import Batch, reasoning_codes, resize_image
 
 from .config import DataConfig
+from .reasoning_labels import REASONING_EXTRA, unpack_reasoning
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,11 @@ class TransitionStream:
                     if not self._keep(ep):
                         continue
                     images = [resize_image(img, self.image_size) for img in ep.images]
-                    labels = episode_reasoning(ep, self.cameras[d]) if self.cameras is not None else None
+                    labels = (
+                        episode_reasoning(ep, self.cameras[d], str(self.datasets[d].root))
+                        if self.cameras is not None
+                        else None
+                    )
                     rewards, dones, to_end, td = ep.rewards, ep.dones, ep.steps_to_end, ep.td_mask
                     boost = not self.cfg.oversample_tasks or ep.task in self.cfg.oversample_tasks
                     stop_from = ep.length - self.cfg.oversample_last if ep.terminated else ep.length
@@ -328,8 +334,10 @@ def reasoning_camera(dataset: EpisodeDataset) -> Any:
     from more_sim.config import SimConfig  # the simulator only when a model reasons
 
     stored = dataset.meta.get("config")
+    if stored is None:
+        return None  # no camera: only episodes with stored labels can be read (episode_reasoning says so)
     if not isinstance(stored, dict):
-        raise DatasetError(f"{dataset.root}: reasoning labels need the simulator config in index.json meta.config")
+        raise DatasetError(f"{dataset.root}: index.json meta.config is not a simulator config: {stored!r}")
     try:
         config = SimConfig(**stored)
     except (TypeError, ValueError) as err:
@@ -337,8 +345,16 @@ def reasoning_camera(dataset: EpisodeDataset) -> Any:
     return config  # the go2 embodiment's D435 too: what is in view follows SimConfig.camera_fovy
 
 
-def episode_reasoning(ep: Episode, camera: Any) -> list[str]:
-    """The reasoning label of every step of an episode (more_sim.scene_text.scene_reasoning)."""
+def episode_reasoning(ep: Episode, camera: Any, where: str = "dataset") -> list[str]:
+    """The reasoning label of every step of an episode: stored with it (`REASONING_EXTRA`), else computed from its
+    privileged state with the dataset's `camera` (more_sim.scene_text.scene_reasoning)."""
+    if REASONING_EXTRA in ep.extras:
+        return unpack_reasoning(ep.extras[REASONING_EXTRA], f"{where}: episode {ep.episode_id!r}")
+    if camera is None:
+        raise DatasetError(
+            f"{where}: episode {ep.episode_id!r} has no reasoning labels and index.json has no meta.config to "
+            f"compute them from: label it with a reasoning checkpoint first (more-train label-reasoning)"
+        )
     from more_sim.scene_text import scenario_things, scene_reasoning
 
     scenario, state = ep.meta.get("scenario"), ep.extras.get("state")

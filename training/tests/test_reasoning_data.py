@@ -94,9 +94,9 @@ def test_encoded_batches_teacher_force_the_labels(tmp_path):
 
 
 def test_datasets_without_the_needed_labels_are_refused_by_name(tmp_path):
-    no_camera = _write(tmp_path / "a", [GO_TO], camera=None)
-    with pytest.raises(DatasetError, match=r"meta\.config"):
-        _stream(no_camera)
+    no_camera = _stream(_write(tmp_path / "a", [GO_TO], camera=None))  # readable only with stored labels
+    with pytest.raises(DatasetError, match=r"'ep1' has no reasoning labels and .*meta\.config.*label-reasoning"):
+        next(no_camera.transitions())
     with pytest.raises(DatasetError, match=r"meta\.config is not a simulator config.*lens"):
         _stream(_write(tmp_path / "a2", [GO_TO], camera={**CAMERA, "lens": "fisheye"}))
     stateless = Episode(**{**GO_TO.__dict__, "extras": {}, "episode_id": "nostate"})
