@@ -162,3 +162,17 @@ def test_standing_is_not_a_fall_collapsing_and_tipping_are(world):
     world.data.qpos[q + 3 : q + 7] = [math.cos(0.45), math.sin(0.45), 0.0, 0.0]  # roll 0.9 rad
     mujoco.mj_forward(world.model, world.data)
     assert world.body.tilt() == pytest.approx(0.9) and world.fallen()
+
+
+def test_the_head_camera_renders_without_mujoco_gl_set():
+    # MuJoCo chooses its OpenGL platform at import: importing the go2 world first (not scene.py) must still get
+    # the package's headless default, or the first render fails (`more-sim eval --embodiment go2` did)
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    code = "from more_sim.go2.world import Go2World; w = Go2World(32, 48); print(w.render_head().shape); w.close()"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "(32, 48, 3)"
