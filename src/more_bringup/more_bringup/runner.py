@@ -56,6 +56,7 @@ from more_bringup.stacks import (
 SIM = WORLD.name
 MODES = ("robot", "sim", "replay")
 POLICY_READY_TIMEOUT_S = 180.0  # loading a full-size checkpoint takes a while
+COMMAND_MATCH_TIMEOUT_S = 60.0  # DDS discovery between processes: seconds, even on a loaded machine
 GO2_EPISODE_S = 30.0  # [simulated s] per episode the go2 stack's default timeout allows (20 s limit + reset)
 GO2_BRINGUP_S = 20.0  # [simulated s] to stand up and activate before the first episode
 MODULE_NODE_NAMES = {spec.module: spec.name for stack in STACKS.values() for spec in stack} | {
@@ -277,6 +278,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 # what follows (simulator episodes, bag playback, motors) waits for the model
                 if spec.name == POLICY.name:
                     _wait_for_policy(executor, monitor, processes)
+                if spec.name in (WORLD.name, PLAYER.name):  # the data source: the first episode starts soon
+                    _wait_for_command_match(executor, monitor, processes)
             _supervise(args, executor, monitor, processes, start + timeout)
         except KeyboardInterrupt:
             result["interrupted"] = True
@@ -322,6 +325,18 @@ def _wait_for_policy(executor: Any, monitor: Any, processes: Any) -> None:
     while monitor.policy_statuses == 0:
         if time.monotonic() > deadline:
             raise StackError(f"{POLICY.name} did not report within {POLICY_READY_TIMEOUT_S:.0f} s")
+        _check_children(processes)
+        executor.spin_once(timeout_sec=0.05)
+
+
+def _wait_for_command_match(executor: Any, monitor: Any, processes: Any) -> None:
+    """Until this runner's monitor is matched with the command's publisher (DDS discovery takes seconds on a busy
+    machine): an episode that ends within its first decisions would otherwise be over before the monitor sees one
+    command, and the JSON would report no decisions and no latency for it."""
+    deadline = time.monotonic() + COMMAND_MATCH_TIMEOUT_S
+    while monitor.command_publishers() == 0:
+        if time.monotonic() > deadline:
+            raise StackError(f"no command publisher matched this runner within {COMMAND_MATCH_TIMEOUT_S:.0f} s")
         _check_children(processes)
         executor.spin_once(timeout_sec=0.05)
 

@@ -228,3 +228,34 @@ def test_robot_stack_with_the_sport_backend_drives_a_simulated_go2(tmp_path):
     assert requests[-1].header.identity.api_id == 1003  # StopMove when the stack was stopped
     assert any(a.header.identity.api_id == 1008 and a.header.status.code == 0 for a in answers)
     assert lowcmds == [] and switcher == []
+
+
+def test_the_data_source_waits_until_the_monitor_hears_the_command(monkeypatch):
+    # an episode that ends in its first decisions must not be over before the runner's monitor is matched with
+    # the command publisher (CI saw a crawl episode reported with no decisions and no latency)
+    from more_bringup import runner
+
+    class Monitor:
+        def __init__(self, matched_after: int):
+            self.polls, self.matched_after = 0, matched_after
+
+        def command_publishers(self) -> int:
+            self.polls += 1
+            return int(self.polls > self.matched_after)
+
+    class Executor:
+        spins = 0
+
+        def spin_once(self, timeout_sec: float) -> None:
+            Executor.spins += 1
+
+    class Processes:
+        def exited(self) -> list:
+            return []
+
+    monitor = Monitor(matched_after=3)
+    runner._wait_for_command_match(Executor(), monitor, Processes())
+    assert monitor.polls == 4 and Executor.spins == 3  # spun until the match, then returned
+    monkeypatch.setattr(runner, "COMMAND_MATCH_TIMEOUT_S", 0.05)
+    with pytest.raises(runner.StackError, match="no command publisher matched this runner within 0 s"):
+        runner._wait_for_command_match(Executor(), Monitor(matched_after=10**9), Processes())
