@@ -84,15 +84,23 @@ def test_mux_over_dds():
         assert math.isclose(from_twist[-1].wz, 0.3, abs_tol=1e-6)
         assert math.isclose(mixed[-1].vx, 0.25, abs_tol=1e-6), "the VLA got through during the override"
         assert math.isclose(cmd_vel[-1][1].linear.x, 0.25, abs_tol=1e-6)
-        assert probe.spin_until(
-            lambda: any(d[2].get("active_source") == "twist" and d[2].get("overrides") == "1" for d in _diag(diags)), 5
-        )
-        d = [d for d in _diag(diags) if d[2].get("active_source") == "twist"][-1]
-        assert "overriding the VLA" in d[1] and d[2]["twist.ignored_fields"] == "linear.z"
+        # the report at the take-over comes before any VLA command was dropped: wait (both still sending) for one
+        # that names the override; the mux reports every diagnostics_period_s
+        overriding = lambda: [  # noqa: E731
+            d for d in _diag(diags)
+            if d[2].get("active_source") == "twist" and d[2].get("overrides") == "1" and "overriding the VLA" in d[1]
+        ]  # fmt: skip
+        assert probe.spin_until(lambda: overriding(), 5, both, every=0.1)
+        assert overriding()[-1][2]["twist.ignored_fields"] == "linear.z"
 
         # 3. both go silent: after the deadman the robot stands (stop owed, /cmd_vel zeros) ...
         n1 = len(out)
-        stops = lambda: [msg for _, msg in out[n1:] if list(msg.bins) == [-1] * 12]  # noqa: E731
+
+        def stops() -> list:  # after the last operator command still in flight when both went silent
+            later = [msg for _, msg in out[n1:]]
+            last = max((i for i, m in enumerate(later) if math.isclose(m.vx, 0.25, abs_tol=1e-6)), default=-1)
+            return [m for m in later[last + 1 :] if list(m.bins) == [-1] * 12]
+
         assert probe.spin_until(lambda: len(stops()) >= 5, 10)
         stops = stops()
         assert all(np.allclose(msg_to_command(s), stand_command(), atol=1e-6) for s in stops)
