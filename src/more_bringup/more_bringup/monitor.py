@@ -96,7 +96,7 @@ class Monitor:
         self.odometry: list[tuple[int, tuple[float, float, float], float]] = []
         self.statuses: dict[int, tuple[int, int]] = {}
         self.decided_commands: list[tuple[int, tuple[float, float, float]]] = []
-        self._commands = self.node.create_subscription(QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS)
+        self.node.create_subscription(QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS)
         self.node.create_subscription(PolicyStatus, names.POLICY_STATUS, self._on_status, STATUS_QOS)
         # Best effort matches a publisher whatever its reliability.
         self.node.create_subscription(EpisodeStatus, names.SIM_EPISODE, self._on_episode, qos_profile_sensor_data)
@@ -120,10 +120,6 @@ class Monitor:
 
             self.videos = EpisodeVideos(video, video_fps)
             self.node.create_subscription(Image, names.SIM_VIEW, self._on_view, qos_profile_sensor_data)
-
-    def command_publishers(self) -> int:
-        """Publishers of the stack's command matched with this monitor's subscription."""
-        return self._commands.get_publisher_count()
 
     def _on_bridge_state(self, msg: Any) -> None:
         self.bringup.on_state(msg.data)

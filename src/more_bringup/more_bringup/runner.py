@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if spec.name == POLICY.name:
                     _wait_for_policy(executor, monitor, processes)
                 if spec.name in (WORLD.name, PLAYER.name):  # the data source: the first episode starts soon
-                    _wait_for_command_match(executor, monitor, processes)
+                    _wait_for_first_command(executor, monitor, processes)
             _supervise(args, executor, monitor, processes, start + timeout)
         except KeyboardInterrupt:
             result["interrupted"] = True
@@ -298,6 +298,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["bridge"] = monitor.bringup.summary()
         if args.video is not None:
             result["videos"] = monitor.finish_videos()
+        # shut the executor down while the context lives: left to the garbage collector, its guard condition is
+        # destroyed after rclpy.shutdown() and prints a traceback on the way out (seen in CI)
+        executor.shutdown()
         monitor.destroy()
         rclpy.shutdown()
     if args.record is not None:
@@ -329,14 +332,15 @@ def _wait_for_policy(executor: Any, monitor: Any, processes: Any) -> None:
         executor.spin_once(timeout_sec=0.05)
 
 
-def _wait_for_command_match(executor: Any, monitor: Any, processes: Any) -> None:
-    """Until this runner's monitor is matched with the command's publisher (DDS discovery takes seconds on a busy
-    machine): an episode that ends within its first decisions would otherwise be over before the monitor sees one
-    command, and the JSON would report no decisions and no latency for it."""
+def _wait_for_first_command(executor: Any, monitor: Any, processes: Any) -> None:
+    """Until this runner's monitor has received a command (the policy publishes stop commands before its first
+    image). DDS discovery takes seconds on a busy machine and is not symmetric: the monitor's subscription can be
+    matched while the publisher has not matched it yet and sends it nothing (measured: a crawl episode of 3 steps
+    ended before the monitor had one command, and the JSON reported no decisions and no latency)."""
     deadline = time.monotonic() + COMMAND_MATCH_TIMEOUT_S
-    while monitor.command_publishers() == 0:
+    while monitor.commands == 0:
         if time.monotonic() > deadline:
-            raise StackError(f"no command publisher matched this runner within {COMMAND_MATCH_TIMEOUT_S:.0f} s")
+            raise StackError(f"this runner received no command within {COMMAND_MATCH_TIMEOUT_S:.0f} s")
         _check_children(processes)
         executor.spin_once(timeout_sec=0.05)
 

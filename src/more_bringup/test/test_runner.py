@@ -231,31 +231,29 @@ def test_robot_stack_with_the_sport_backend_drives_a_simulated_go2(tmp_path):
 
 
 def test_the_data_source_waits_until_the_monitor_hears_the_command(monkeypatch):
-    # an episode that ends in its first decisions must not be over before the runner's monitor is matched with
-    # the command publisher (CI saw a crawl episode reported with no decisions and no latency)
+    # an episode that ends in its first decisions must not be over before the runner's monitor receives commands
+    # (CI saw a crawl episode reported with no decisions and no latency: matched is not yet receiving)
     from more_bringup import runner
 
     class Monitor:
-        def __init__(self, matched_after: int):
-            self.polls, self.matched_after = 0, matched_after
-
-        def command_publishers(self) -> int:
-            self.polls += 1
-            return int(self.polls > self.matched_after)
+        commands = 0
 
     class Executor:
-        spins = 0
+        def __init__(self, monitor: Monitor, arrives_after: int):
+            self.monitor, self.arrives_after, self.spins = monitor, arrives_after, 0
 
         def spin_once(self, timeout_sec: float) -> None:
-            Executor.spins += 1
+            self.spins += 1
+            self.monitor.commands = int(self.spins >= self.arrives_after)
 
     class Processes:
         def exited(self) -> list:
             return []
 
-    monitor = Monitor(matched_after=3)
-    runner._wait_for_command_match(Executor(), monitor, Processes())
-    assert monitor.polls == 4 and Executor.spins == 3  # spun until the match, then returned
+    executor = Executor(Monitor(), arrives_after=3)
+    runner._wait_for_first_command(executor, executor.monitor, Processes())
+    assert executor.spins == 3  # spun until the first command arrived, then returned
     monkeypatch.setattr(runner, "COMMAND_MATCH_TIMEOUT_S", 0.05)
-    with pytest.raises(runner.StackError, match="no command publisher matched this runner within 0 s"):
-        runner._wait_for_command_match(Executor(), Monitor(matched_after=10**9), Processes())
+    silent = Executor(Monitor(), arrives_after=10**9)
+    with pytest.raises(runner.StackError, match="this runner received no command within 0 s"):
+        runner._wait_for_first_command(silent, silent.monitor, Processes())
