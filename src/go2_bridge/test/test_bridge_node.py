@@ -124,8 +124,11 @@ class FakeRobot:
         self.to_passive()
         assert self.request("stand_up").success
         self.feed_targets = True
-        self.probe.spin_for(0.3, self.act)
-        response = self.request("activate")
+        for _ in range(3):  # a starved feeder (a loaded CI machine) gets "targets stale": the bridge is right
+            self.probe.spin_for(0.3, self.act)
+            response = self.request("activate")
+            if response.success or "targets stale" not in response.message:
+                break
         assert response.success, response.message
         assert self.spin_until(lambda: self.state.startswith("ACTIVE"))
 
