@@ -68,17 +68,19 @@ def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), execu
         except (ConfigurationError, ParameterException) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        except RuntimeError as err:
+            if "QoS override" in str(err):  # rclpy's error for an invalid qos_overrides.* value
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+            if rclpy.ok():
+                raise
+            return 0  # a signal while the node was being built (below)
         except Exception:
             if rclpy.ok():
                 raise
             # Ctrl-C / SIGTERM while the node was being built: rclpy's handler shut the context down under the
             # constructor. Nothing ran yet (no motor was commanded): a clean exit, not a traceback
             return 0
-        except RuntimeError as err:
-            if "QoS override" not in str(err):  # rclpy's error for an invalid qos_overrides.* value
-                raise
-            print(f"error: {err}", file=sys.stderr)
-            return 2
         executor = MultiThreadedExecutor(executor_threads) if executor_threads > 1 else SingleThreadedExecutor()
         executor.add_node(node)
         try:
