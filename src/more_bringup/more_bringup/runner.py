@@ -323,13 +323,19 @@ def _check_children(processes: Any, allowed_exit: NodeSpec | None = None) -> boo
     return done
 
 
-def _wait_for_policy(executor: Any, monitor: Any, processes: Any) -> None:
-    deadline = time.monotonic() + POLICY_READY_TIMEOUT_S
-    while monitor.policy_statuses == 0:
+def _spin_until(executor: Any, processes: Any, done: Any, timeout_s: float, failure: str) -> None:
+    """Spin the runner's node until `done()`, raising StackError(`failure`) after `timeout_s` or if a node ends."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
         if time.monotonic() > deadline:
-            raise StackError(f"{POLICY.name} did not report within {POLICY_READY_TIMEOUT_S:.0f} s")
+            raise StackError(failure)
         _check_children(processes)
         executor.spin_once(timeout_sec=0.05)
+
+
+def _wait_for_policy(executor: Any, monitor: Any, processes: Any) -> None:
+    failure = f"{POLICY.name} did not report within {POLICY_READY_TIMEOUT_S:.0f} s"
+    _spin_until(executor, processes, lambda: monitor.policy_statuses > 0, POLICY_READY_TIMEOUT_S, failure)
 
 
 def _wait_for_first_command(executor: Any, monitor: Any, processes: Any) -> None:
@@ -337,12 +343,8 @@ def _wait_for_first_command(executor: Any, monitor: Any, processes: Any) -> None
     image). DDS discovery takes seconds on a busy machine and is not symmetric: the monitor's subscription can be
     matched while the publisher has not matched it yet and sends it nothing (measured: a crawl episode of 3 steps
     ended before the monitor had one command, and the JSON reported no decisions and no latency)."""
-    deadline = time.monotonic() + COMMAND_MATCH_TIMEOUT_S
-    while monitor.commands == 0:
-        if time.monotonic() > deadline:
-            raise StackError(f"this runner received no command within {COMMAND_MATCH_TIMEOUT_S:.0f} s")
-        _check_children(processes)
-        executor.spin_once(timeout_sec=0.05)
+    failure = f"this runner received no command within {COMMAND_MATCH_TIMEOUT_S:.0f} s"
+    _spin_until(executor, processes, lambda: monitor.commands > 0, COMMAND_MATCH_TIMEOUT_S, failure)
 
 
 def default_timeout(args: argparse.Namespace) -> float:
