@@ -68,14 +68,10 @@ def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), execu
         except (ConfigurationError, ParameterException) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        except RuntimeError as err:
-            if "QoS override" in str(err):  # rclpy's error for an invalid qos_overrides.* value
+        except Exception as err:
+            if isinstance(err, RuntimeError) and "QoS override" in str(err):  # an invalid qos_overrides.* value
                 print(f"error: {err}", file=sys.stderr)
                 return 2
-            if rclpy.ok():
-                raise
-            return 0  # a signal while the node was being built (below)
-        except Exception:
             if rclpy.ok():
                 raise
             # Ctrl-C / SIGTERM while the node was being built: rclpy's handler shut the context down under the

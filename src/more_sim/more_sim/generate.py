@@ -109,7 +109,6 @@ def _names(task: str, split: str, seed: int) -> list[str]:
 def _worker_init(progress: Any) -> None:
     global _PROGRESS
     os.environ["LP_NUM_THREADS"] = "1"  # Mesa llvmpipe: one thread per worker process
-    os.environ.setdefault("MUJOCO_GL", "egl")
     _PROGRESS = progress
 
 

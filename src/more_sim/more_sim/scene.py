@@ -22,11 +22,8 @@ body_height, trunk pitch = the tracked pitch (positive = nose down).
 from __future__ import annotations
 
 import math
-import os
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # must be set before mujoco is imported
-
-import mujoco
+import mujoco  # MUJOCO_GL's default (egl) is set by the package's __init__, which runs before this module
 import numpy as np
 
 from more_sim.base_tracker import BaseState
