@@ -13,6 +13,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
+from more_bringup.sim_camera import policy_camera_size
 from more_bringup.stacks import STACKS, WORLD, config_file
 
 STACK = "sim_go2"
@@ -31,6 +32,7 @@ def timing_overrides(params_file: str, time_scale: str) -> dict[str, dict]:
     dilated = dilate(sections, specs, scale)
     out = {n: {k: v for k, v in vals.items() if sections.get(n, {}).get(k) != v} for n, vals in dilated.items()}
     out.setdefault(WORLD.name, {})["bring_up_bridge"] = True
+    out[WORLD.name].update(policy_camera_size(sections))  # renders at the policy's input size
     return out
 
 

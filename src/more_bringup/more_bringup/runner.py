@@ -188,6 +188,10 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
         overrides.append((RECORDER.name, "path", str(Path(args.record).resolve())))
     for node, param, value in overrides:
         sections.setdefault(node, {})[param] = value
+    if args.mode == "sim":  # the simulator renders what the model was trained on (more_bringup.sim_camera)
+        from more_bringup.sim_camera import policy_camera_size
+
+        sections.setdefault(SIM, {}).update(policy_camera_size(sections))
     for node, param, count in connection_gates(stack, args.record is not None):
         section = sections.setdefault(node, {})
         if isinstance(section.get(param, 0), int):  # else validation names the file's bad value

@@ -9,6 +9,7 @@ file's `backend` argument is evaluated here as launch would: a node runs if it h
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import types
 from importlib.metadata import distribution
@@ -29,6 +30,9 @@ LAUNCH_OF_STACK = {
     "talk": "demo",
 }
 BACKEND_OF_STACK = {stack: backend for backend, stack in ROBOT_BACKENDS.items()}
+# models/demo's input size, read from its JSON by hand: what the sim stacks render at by default
+_DEMO_MODEL = json.loads((Path(__file__).resolve().parents[3] / "models/demo/more_checkpoint.json").read_text())["model"]
+DEMO_RENDER = {"image_height": _DEMO_MODEL["image_height"], "image_width": _DEMO_MODEL["image_width"]}
 
 
 class _Recorded:
@@ -149,7 +153,7 @@ def test_sim_go2_launch_applies_the_time_scale_and_the_bring_up(monkeypatch):
     entities = _run_launch_file(LAUNCH_DIR / "sim_go2.launch.py", monkeypatch, {"time_scale": "0.2"})
     nodes = {n.kwargs["name"]: n.kwargs["parameters"] for n in entities if type(n).__name__ == "Node"}
     assert all(Path(p[0]) == config_file("sim_go2") for p in nodes.values())
-    assert nodes["more_sim"][1] == {"real_time_factor": 0.2, "bring_up_bridge": True}
+    assert nodes["more_sim"][1] == {"real_time_factor": 0.2, "bring_up_bridge": True, **DEMO_RENDER}
     assert nodes["policy_node"][1] == {"rate_hz": pytest.approx(1.2), "image_timeout_s": 5.0}  # file: 6 Hz, 1 s
     assert nodes["wtw_controller"][1] == {"rate_hz": 10.0, "command_timeout_s": 2.5, "sensor_timeout_s": 2.0}
     assert nodes["go2_bridge"][1] == {
@@ -162,5 +166,20 @@ def test_sim_go2_launch_applies_the_time_scale_and_the_bring_up(monkeypatch):
     }
     full_speed = _run_launch_file(LAUNCH_DIR / "sim_go2.launch.py", monkeypatch, {"time_scale": "1"})
     nodes = {n.kwargs["name"]: n.kwargs["parameters"] for n in full_speed if type(n).__name__ == "Node"}
-    assert nodes["more_sim"][1] == {"real_time_factor": 1.0, "bring_up_bridge": True}
+    assert nodes["more_sim"][1] == {"real_time_factor": 1.0, "bring_up_bridge": True, **DEMO_RENDER}
     assert nodes["go2_bridge"][1] == {} and nodes["wtw_controller"][1] == {}
+
+
+def test_sim_launch_renders_at_the_policys_input_size(monkeypatch, tmp_path):
+    """sim.yaml leaves the simulator's image size out: the launch file sets the checkpoint's (more_bringup.sim_camera),
+    the demo checkpoint's by default; a file that gives it keeps it."""
+    entities = _run_launch_file(LAUNCH_DIR / "sim.launch.py", monkeypatch)
+    nodes = {n.kwargs["name"]: n.kwargs["parameters"] for n in entities if type(n).__name__ == "Node"}
+    assert Path(nodes["more_sim"][0]) == config_file("sim") and nodes["more_sim"][1] == DEMO_RENDER
+    assert nodes["policy_node"][1] == {}
+    sized = tmp_path / "sized.yaml"
+    sized.write_text(config_file("sim").read_text().replace("  ros__parameters:\n", "  ros__parameters:\n    image_width: 64\n"
+                     "    image_height: 48\n", 1))  # fmt: skip
+    entities = _run_launch_file(LAUNCH_DIR / "sim.launch.py", monkeypatch, {"params": str(sized)})
+    nodes = {n.kwargs["name"]: n.kwargs["parameters"] for n in entities if type(n).__name__ == "Node"}
+    assert nodes["more_sim"][1] == {} and load_params_file(sized)["more_sim"]["image_width"] == 64

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .action_tokenizer import ActionTokenizer
+from .checkpoint_meta import FORMAT, META_FILE, VERSION, CheckpointError, read_meta
 from .config import MoREConfig
 from .fuyu_loader import load_backbone
 from .mixlora import is_adapter_name
@@ -32,16 +33,9 @@ from .policy import MoREPolicy
 from .target import TargetNetwork
 from .tiny_backbone import save_backbone_dir
 
-FORMAT = "more-vla-checkpoint"
-VERSION = 1
-META_FILE = "more_checkpoint.json"
 ADAPTERS_FILE = "adapters.safetensors"
 TARGET_FILE = "target.safetensors"
 BACKBONE_DIR = "backbone"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory is missing, incomplete or inconsistent."""
 
 
 @dataclass
@@ -116,42 +110,6 @@ def tokenizer_summary(tokenizer: Any) -> dict[str, int]:
         "boa_token_id": vocab["<0x04>"],
         "bos_token_id": vocab["<s>"],
     }
-
-
-_META_TYPES: dict[str, tuple[type | tuple[type, ...], bool]] = {  # key -> (types, required)
-    "model": (dict, True),
-    "action_tokenizer": (dict, True),
-    "tokenizer": ((dict, type(None)), False),
-    "train_mode": (str, False),
-    "backbone_dir": ((str, type(None)), True),
-    "has_target": (bool, False),
-    "extra": (dict, False),
-}
-
-
-def read_meta(directory: str | Path) -> dict[str, Any]:
-    """The checkpoint's JSON, validated for format, version and the types of its fields."""
-    path = Path(directory) / META_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{directory} is not a MoRE checkpoint (no {META_FILE})")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
-        raise CheckpointError(f"{path}: unreadable ({type(err).__name__}: {err})") from err
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(meta).__name__}")
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta.get("version") != VERSION or isinstance(meta.get("version"), bool):
-        raise CheckpointError(f"{path}: version {meta.get('version')!r} is not supported (this code reads {VERSION})")
-    for key, (types, required) in _META_TYPES.items():
-        if key not in meta:
-            if required:
-                raise CheckpointError(f"{path}: missing {key!r}")
-            continue
-        if not isinstance(meta[key], types):
-            raise CheckpointError(f"{path}: {key} has the wrong type ({type(meta[key]).__name__})")
-    return meta
 
 
 def _load_tensors(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:

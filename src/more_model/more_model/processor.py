@@ -140,7 +140,10 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def resize_image(image: Any, image_size: tuple[int, int]) -> np.ndarray:
-    """An HxWx3 uint8 RGB array of any size -> the model's size (bilinear; aspect ratio not kept, as QUART)."""
+    """An HxWx3 uint8 RGB array of any size -> the model's (height, width): centre-cropped to the model's aspect
+    ratio, then resized (bilinear). Never stretched: a camera of another shape is seen as the simulator renders the
+    model's view (the centre of the frame, square pixels); e.g. the D435's 848 x 480 frame keeps its middle
+    720 x 480 for a 3:2 model. Images already of the model's size are returned as they are."""
     from PIL import Image
 
     arr = np.asarray(image)
@@ -151,7 +154,16 @@ def resize_image(image: Any, image_size: tuple[int, int]) -> np.ndarray:
     height, width = image_size
     if arr.shape[:2] == (height, width):
         return arr
-    return np.asarray(Image.fromarray(arr).resize((width, height), Image.BILINEAR))
+    h, w = arr.shape[:2]
+    if h * width > w * height:  # taller than the model's view: keep the middle rows
+        keep = max(1, round(w * height / width))
+        arr = arr[(h - keep) // 2 : (h - keep) // 2 + keep]
+    elif h * width < w * height:  # wider: keep the middle columns
+        keep = max(1, round(h * width / height))
+        arr = arr[:, (w - keep) // 2 : (w - keep) // 2 + keep]
+    if arr.shape[:2] == (height, width):
+        return np.ascontiguousarray(arr)
+    return np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize((width, height), Image.BILINEAR))
 
 
 class BatchEncoder:

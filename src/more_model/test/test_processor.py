@@ -101,6 +101,22 @@ def test_resize_keeps_matching_images_and_resizes_others():
     assert (resize_image(flat, (32, 48)) == 77).all()
 
 
+def test_resize_crops_to_the_models_aspect_instead_of_stretching():
+    rows = np.repeat(np.arange(6, dtype=np.uint8)[:, None, None], 6 * 3, axis=1).reshape(6, 6, 3)
+    # 6 x 6 into a 4 x 6 view: the middle 4 rows (1..4), nothing resampled
+    assert (resize_image(rows, (4, 6)) == rows[1:5]).all()
+    cols = rows.transpose(1, 0, 2)  # column c holds c
+    assert (resize_image(cols, (6, 2)) == cols[:, 2:4]).all()  # 6 x 6 into 6 x 2: columns 2 and 3
+    # the D435's 480 x 848 into a 96 x 144 model: columns 64..783 kept (720 = 480 * 3 / 2), the rest never seen
+    frame = np.full((480, 848, 3), 100, np.uint8)
+    frame[:, :64] = 0
+    frame[:, 784:] = 255
+    out = resize_image(frame, (96, 144))
+    assert out.shape == (96, 144, 3) and (out == 100).all()
+    frame[:, 64] = 0  # one dark column inside the kept part shows at the left edge
+    assert resize_image(frame, (96, 144))[:, 0].mean() < 100
+
+
 def test_encode_actions_bins_continuous_actions(tiny_policy, images):
     spec = tiny_policy.action_spec
     actions = np.array([spec.low, spec.high])
