@@ -31,7 +31,8 @@ LAUNCH_OF_STACK = {
 }
 BACKEND_OF_STACK = {stack: backend for backend, stack in ROBOT_BACKENDS.items()}
 # models/demo's input size, read from its JSON by hand: what the sim stacks render at by default
-_DEMO_MODEL = json.loads((Path(__file__).resolve().parents[3] / "models/demo/more_checkpoint.json").read_text())["model"]
+_DEMO_JSON = Path(__file__).resolve().parents[3] / "models" / "demo" / "more_checkpoint.json"
+_DEMO_MODEL = json.loads(_DEMO_JSON.read_text())["model"]
 DEMO_RENDER = {"image_height": _DEMO_MODEL["image_height"], "image_width": _DEMO_MODEL["image_width"]}
 
 
@@ -178,8 +179,8 @@ def test_sim_launch_renders_at_the_policys_input_size(monkeypatch, tmp_path):
     assert Path(nodes["more_sim"][0]) == config_file("sim") and nodes["more_sim"][1] == DEMO_RENDER
     assert nodes["policy_node"][1] == {}
     sized = tmp_path / "sized.yaml"
-    sized.write_text(config_file("sim").read_text().replace("  ros__parameters:\n", "  ros__parameters:\n    image_width: 64\n"
-                     "    image_height: 48\n", 1))  # fmt: skip
+    sized_section = "  ros__parameters:\n    image_width: 64\n    image_height: 48\n"
+    sized.write_text(config_file("sim").read_text().replace("  ros__parameters:\n", sized_section, 1))
     entities = _run_launch_file(LAUNCH_DIR / "sim.launch.py", monkeypatch, {"params": str(sized)})
     nodes = {n.kwargs["name"]: n.kwargs["parameters"] for n in entities if type(n).__name__ == "Node"}
     assert nodes["more_sim"][1] == {} and load_params_file(sized)["more_sim"]["image_width"] == 64
