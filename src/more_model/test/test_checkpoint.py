@@ -106,22 +106,22 @@ def test_bad_checkpoints_are_named(tmp_path):
 
 
 # models/demo, the committed demo policy, decodes three fixed inputs to these check values (and writes this
-# reasoning first), recorded with the code of 2026-12-01 (the scene-reasoning demo after two DAgger rounds,
-# runs/probe/sr_stage6). The demo has 5 action slots: the 7 dims its slots leave to the stand command decode to
-# bin -1 and Q NaN. Retraining the demo changes them: re-record the values then.
+# reasoning first), recorded with the code of 2026-12-01 (the scene-reasoning demo after two DAgger rounds and a
+# fine-tuning with walking-Go2 episodes, runs/go2ft/g1). The demo has 5 action slots: the 7 dims its slots leave to
+# the stand command decode to bin -1 and Q NaN. Retraining the demo changes them: re-record the values then.
 DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
-DEMO_ADAPTERS_SHA256 = "d3a37ae741ac7f0c599e7265486be55da7ad4be422307f42765ffda5e1b0aa73"
+DEMO_ADAPTERS_SHA256 = "1537a26cab1b3c6a27334b0bc907ae18ec36be008d6936b035e36ca608cfef92"
 DEMO_BINS = [
-    [3, -1, 18, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [8, -1, 18, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [0, -1, 0, -1, -1, -1, -1, 0, 0, -1, -1, 0],
+    [9, -1, 17, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [9, -1, 17, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [0, -1, 0, -1, -1, -1, -1, 0, 0, -1, -1, 1],
 ]
-DEMO_REASONING = ("C4.C4.", "C4.C4.", "..")  # noise images: it reads a lettered box; the red patch: nothing
+DEMO_REASONING = ("C4.C4.", "Q4..", "..")  # noise images: a lettered box, an object; the red patch: nothing
 _ = float("nan")
 DEMO_Q = [
-    [0.938552, _, 0.997640, _, _, _, _, 0.953144, 0.984889, _, _, 0.967704],
-    [0.937102, _, 0.990435, _, _, _, _, 0.978872, 0.997312, _, _, 0.996072],
-    [0.999716, _, 0.998676, _, _, _, _, 0.999627, 0.999950, _, _, 0.997625],
+    [0.962947, _, 0.995960, _, _, _, _, 0.973321, 0.989259, _, _, 0.961352],
+    [0.464845, _, 0.941427, _, _, _, _, 0.989217, 0.998086, _, _, 0.965746],
+    [0.998033, _, 0.990296, _, _, _, _, 0.987832, 0.994738, _, _, 0.428331],
 ]  # fmt: skip
 
 
