@@ -1,8 +1,8 @@
 """The simulator's camera renders at the policy's input size unless the parameter file says otherwise.
 
-The policy resizes every image to its model's input size without cropping (as QUART). A render of another shape
-reaches the model stretched (another aspect ratio) or blurred (upsampled): not the images it was trained on, which
-`more-sim generate` renders at exactly that size. So the stacks' files leave `more_sim.image_height/width` out, and
+The policy fits every image to its model's input size (centre crop to the model's aspect, then resize). A render of
+another size reaches the model cropped to a narrower view or resampled (blurred when upsampled): not the images it
+was trained on, which `more-sim generate` renders at exactly that size. So the stacks' files leave `more_sim.image_height/width` out, and
 `more-stack sim` and the sim launch files fill them in from the policy's checkpoint (its JSON only: no torch).
 """
 
