@@ -2,8 +2,9 @@
 
 The policy fits every image to its model's input size (centre crop to the model's aspect, then resize). A render of
 another size reaches the model cropped to a narrower view or resampled (blurred when upsampled): not the images it
-was trained on, which `more-sim generate` renders at exactly that size. So the stacks' files leave `more_sim.image_height/width` out, and
-`more-stack sim` and the sim launch files fill them in from the policy's checkpoint (its JSON only: no torch).
+was trained on, which `more-sim generate` renders at exactly that size. So the stacks' files leave
+`more_sim.image_height/width` out, and `more-stack sim` and the sim launch files fill them in from the policy's
+checkpoint (its JSON only: no torch).
 """
 
 from __future__ import annotations
