@@ -2,6 +2,7 @@
 switches change what they should, checkpoints are complete MoRE checkpoints."""
 
 import json
+import weakref
 
 import pytest
 import torch
@@ -45,6 +46,16 @@ def test_rl_step_uses_the_target_network(tiny_data, tmp_path):
     assert all(torch.equal(trainer.target.state[k], online[k]) for k in online)
     assert any(not torch.equal(before[k], online[k]) for k in online)
     trainer.close()
+
+
+def test_close_releases_the_model_and_optimizer(tiny_data, tmp_path):
+    """Under torchrun the model (FSDP's device mesh, DDP's reducer) holds the process group; close() must let go
+    of it before destroying the group, or gloo's threads die during interpreter finalisation (a rank aborted)."""
+    trainer = Trainer(tiny_config(tiny_data, tmp_path, optim__max_steps=3, run__ckpt_every=3))
+    trainer.train()
+    held = [weakref.ref(o) for o in (trainer.policy, trainer.optimizer, trainer.target)]
+    trainer.close()
+    assert [ref() for ref in held] == [None, None, None]
 
 
 def test_ablation_switches(tiny_data, tmp_path):
