@@ -250,6 +250,7 @@ class StackError(RuntimeError):
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
     from more_bringup.monitor import Monitor
     from more_bringup.supervisor import NodeProcesses
@@ -269,7 +270,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["embodiment"] = args.embodiment
     with tempfile.TemporaryDirectory(prefix="more-stack-") as tmp:
         params_file = write_params_file(sections, tmp)
-        rclpy.init(args=["more-stack"])
+        # the runner owns Ctrl-C (KeyboardInterrupt: stop the nodes, then report). rclpy's own handler would shut
+        # the context down under it, and the shutdown at the end raised a traceback.
+        rclpy.init(args=["more-stack"], signal_handler_options=SignalHandlerOptions.NO)
         monitor = Monitor(bring_up_bridge=go2, video=args.video)
         executor = SingleThreadedExecutor()
         executor.add_node(monitor.node)
@@ -306,7 +309,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # destroyed after rclpy.shutdown() and prints a traceback on the way out (seen in CI)
         executor.shutdown()
         monitor.destroy()
-        rclpy.shutdown()
+        rclpy.try_shutdown()
     if args.record is not None:
         result["record"] = {"path": str(Path(args.record).resolve()), "messages": _bag_counts(Path(args.record))}
     return result
