@@ -106,22 +106,23 @@ def test_bad_checkpoints_are_named(tmp_path):
 
 
 # models/demo, the committed demo policy, decodes three fixed inputs to these check values (and writes this
-# reasoning first), recorded with the code of 2026-12-01 (the scene-reasoning demo after two DAgger rounds and a
-# fine-tuning with walking-Go2 episodes, runs/go2ft/g1). The demo has 5 action slots: the 7 dims its slots leave to
-# the stand command decode to bin -1 and Q NaN. Retraining the demo changes them: re-record the values then.
+# reasoning first), recorded with the code of 2026-12-01 (the scene-reasoning demo after two DAgger rounds, a
+# fine-tuning with walking-Go2 episodes and a DAgger round on both embodiments, runs/go2ft/g3). The demo has 5 action
+# slots: the 7 dims its slots leave to the stand command decode to bin -1 and Q NaN. Retraining the demo changes
+# them: re-record the values then.
 DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
-DEMO_ADAPTERS_SHA256 = "1537a26cab1b3c6a27334b0bc907ae18ec36be008d6936b035e36ca608cfef92"
+DEMO_ADAPTERS_SHA256 = "af9e58be38b422504209e6c17a42f1e168801c3f66abec1052d435351cade0b2"
 DEMO_BINS = [
-    [9, -1, 17, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [9, -1, 17, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [0, -1, 0, -1, -1, -1, -1, 0, 0, -1, -1, 1],
+    [0, -1, 0, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [4, -1, 32, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [0, -1, 0, -1, -1, -1, -1, 0, 0, -1, -1, 0],
 ]
-DEMO_REASONING = ("C4.C4.", "Q4..", "..")  # noise images: a lettered box, an object; the red patch: nothing
+DEMO_REASONING = ("W4..", "W4E9..", "..")  # noise images: one object, two objects; the red patch: nothing
 _ = float("nan")
 DEMO_Q = [
-    [0.962947, _, 0.995960, _, _, _, _, 0.973321, 0.989259, _, _, 0.961352],
-    [0.464845, _, 0.941427, _, _, _, _, 0.989217, 0.998086, _, _, 0.965746],
-    [0.998033, _, 0.990296, _, _, _, _, 0.987832, 0.994738, _, _, 0.428331],
+    [0.736413, _, 0.999867, _, _, _, _, 0.033298, 0.739750, _, _, 0.475300],
+    [0.795970, _, 0.969509, _, _, _, _, 0.986802, 0.992900, _, _, 0.944197],
+    [0.999324, _, 0.989381, _, _, _, _, 0.974414, 0.991798, _, _, 0.930395],
 ]  # fmt: skip
 
 
