@@ -42,11 +42,12 @@ def test_index_by_name_any_order_and_missing():
 
 
 def test_joint_limits_match_the_bridge():
-    from go2_bridge.go2 import Q_MAX, Q_MIN
+    from go2_bridge.go2 import Q_MAX, Q_MIN, TORQUE_MAX
     from wtw_controller import limits
 
     np.testing.assert_array_equal(limits.Q_MIN, Q_MIN)
     np.testing.assert_array_equal(limits.Q_MAX, Q_MAX)
+    np.testing.assert_array_equal(limits.TORQUE_MAX, TORQUE_MAX)
 
 
 def test_targets_beyond_the_range_become_limit_plus_feed_forward():
@@ -65,3 +66,34 @@ def test_targets_beyond_the_range_become_limit_plus_feed_forward():
     # the motor's PD torque at any measured position is that of the original targets
     q_m = np.linspace(-1.0, 1.0, 12)
     np.testing.assert_allclose(20.0 * (q - q_m) + ff, 20.0 * (wanted - q_m), atol=1e-12)
+
+
+def test_feed_forward_is_capped_at_the_torque_limit_and_the_lowcmd_is_unchanged():
+    """A target 3 rad past the calf stop at kp 20 asks 60 Nm: capped at 45.43 Nm, which the bridge's check accepts;
+    the bridge clamps the feed-forward to the limit first itself, so its LowCmd is bit for bit what the uncapped
+    feed-forward gave (random targets up to 4 rad outside the range, random measured positions)."""
+    from go2_bridge.inputs import check_targets
+    from go2_bridge.limits import limit_commands
+    from go2_bridge.lowcmd import MotorCommands
+    from go2_bridge.safety import JointTargetsData
+    from wtw_controller.limits import Q_MAX, Q_MIN, TORQUE_MAX, split_targets
+
+    kp = 20.0
+    wanted = np.array([0.0, 0.8, -1.5] * 4)
+    wanted[2] = -0.83776 + 3.0
+    q, ff = split_targets(wanted, kp)
+    assert ff[2] == 45.43 and not ff[np.r_[0:2, 3:12]].any()
+    zeros = np.zeros(12)
+    assert check_targets(JointTargetsData(q, zeros, np.full(12, kp), np.full(12, 0.5), ff), 100.0, 10.0) == []
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        q_star = rng.uniform(Q_MIN - 4.0, Q_MAX + 4.0)
+        q, capped = split_targets(q_star, kp)
+        uncapped = kp * (q_star - q)
+        q_m = rng.uniform(Q_MIN - 0.2, Q_MAX + 0.2)
+        a, b = (limit_commands(MotorCommands(q, zeros, np.full(12, kp), np.full(12, 0.5), tau), q_m, 100.0, 10.0)
+                for tau in (capped, uncapped))  # fmt: skip
+        for field in ("q", "dq", "kp", "kd", "tau"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert np.all(np.abs(capped) <= TORQUE_MAX)

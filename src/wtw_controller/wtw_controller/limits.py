@@ -8,6 +8,11 @@ controller + bridge + MuJoCo loop, docs/robot.md). So a target q* outside the ra
 the range, q_lim (a hair inside it), plus the feed-forward torque tau_ff = kp (q* - q_lim): the motor's PD torque
 kp (q_lim - q) + tau_ff equals kp (q* - q) exactly, and the target stays in range. The bridge still bounds the
 sum |tau_ff + kp (q_lim - q)| by the motor's torque limit.
+
+tau_ff itself is capped at the motor's torque limit here: the bridge clamps it there first anyway (so the LowCmd is
+the same), but a feed-forward past the limit is what its bad-input check reports (`targets_beyond_limits`), and
+the velocity policy asks for targets that far past a stop when the VLA's commands change abruptly (seen in
+`make demo`).
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ _RANGES = (_HIP, _THIGH_FRONT, _CALF, _HIP, _THIGH_FRONT, _CALF, _HIP, _THIGH_RE
 Q_MIN = np.array([lo for lo, _ in _RANGES])
 Q_MAX = np.array([hi for _, hi in _RANGES])
 INSIDE = 1e-4  # [rad] targets are put this far inside the range, so float32 rounding cannot cross it
+TORQUE_MAX = np.array([23.7, 23.7, 45.43] * 4)  # [Nm] hip, thigh, calf per leg (Unitree's published values)
 
 
 def split_targets(q_star: np.ndarray, kp: float) -> tuple[np.ndarray, np.ndarray]:
-    """(position targets within the joint range, feed-forward torques) with the same PD torque as `q_star`."""
+    """(position targets within the joint range, feed-forward torques within the torque limit) with the same PD
+    torque as `q_star` wherever the motor can give it."""
     q_star = np.asarray(q_star, dtype=np.float64)
     q = np.clip(q_star, Q_MIN + INSIDE, Q_MAX - INSIDE)
-    return q, kp * (q_star - q)
+    return q, np.clip(kp * (q_star - q), -TORQUE_MAX, TORQUE_MAX)
