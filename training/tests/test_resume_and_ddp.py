@@ -33,14 +33,18 @@ def _max_diff(a, b):
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command name: [state, ppid, ...] (raises OSError once the process is gone)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _descendants(pid: int) -> list[int]:
     """Every live descendant of `pid` (from /proc): torchrun starts each rank in a session of its own, so killing
     torchrun's process group does not reach the ranks."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for entry in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+            children.setdefault(int(_stat_fields(entry.name)[1]), []).append(int(entry.name))
     out, todo = [], [pid]
     while todo:
         kids = children.get(todo.pop(), [])
@@ -72,7 +76,7 @@ def _run(cmd, env, timeout=240):
 
 def _alive(pid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+        return _stat_fields(pid)[0] != "Z"  # a zombie is dead
     except OSError:
         return False
 
