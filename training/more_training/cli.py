@@ -17,6 +17,7 @@ EPILOG = """examples:
   more-train ablations run --config training/configs/ablations.yaml   # Table II matrix (see --help there)
   more-train q-report --checkpoint CKPT --data data/six_a --tasks go_to  # Q of the stored vs the other bins
   more-train label-reasoning --checkpoint models/demo --data data/teleop --out data/teleop_labelled
+  more-train average --out runs/soup runs/a/checkpoints/step-00003000 runs/b/checkpoints/step-00003000
 exit status: 0 done; 2 bad input: a configuration error, or a dataset or checkpoint that cannot be read
 (one line naming the file or field; a run directory this command created is removed again unless it holds
 a checkpoint); 1 training error (e.g. a non-finite loss)"""
@@ -72,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .reasoning_labels import main as label_main
 
         return label_main(argv[1:])
+    if argv[:1] == ["average"]:  # a model soup: the mean of checkpoints' weights
+        from .average import main as average_main
+
+        return average_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="more-train",
         description="Train the MoRE policy offline (RL by default) from sharded episode datasets.",

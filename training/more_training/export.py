@@ -10,7 +10,7 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,8 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, note: dict[str, A
     trainer = ckpt.extra.get("trainer", {})
     if not isinstance(trainer, dict):
         trainer = {}
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+
+    def write(tmp: Path) -> None:
         save_checkpoint(tmp, ckpt.policy, target=None, extra={"exported_from": src.name, "trainer": trainer})
         if (src / CONFIG_FILE).is_file():
             shutil.copy2(src / CONFIG_FILE, tmp / CONFIG_FILE)
@@ -44,6 +42,19 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, note: dict[str, A
             **(note or {}),
         }
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+
+    return replace_directory(out, write)
+
+
+def replace_directory(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
+    """`write(tmp)` fills a temporary sibling of `out_dir`, which then replaces `out_dir`; on any failure the
+    temporary directory is removed and `out_dir` is left as it was."""
+    out = Path(out_dir)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        write(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

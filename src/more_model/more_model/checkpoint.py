@@ -122,6 +122,22 @@ def _load_tensors(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: unreadable safetensors ({type(err).__name__}: {err})") from err
 
 
+def read_weights(directory: str | Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's own tensors on CPU by `MoREPolicy.state_dict()` names, without building a model: the adapters,
+    and for a tiny backbone its weights too (a Fuyu checkpoint refers to a frozen backbone it does not hold).
+    Defects raise CheckpointError naming the file."""
+    d = Path(directory)
+    meta = read_meta(d)
+    tensors = _load_tensors(d / ADAPTERS_FILE)
+    if meta["model"].get("backbone") == "tiny":
+        files = sorted((d / (meta["backbone_dir"] or BACKBONE_DIR)).glob("*.safetensors"))
+        if not files:
+            raise CheckpointError(f"{d / (meta['backbone_dir'] or BACKBONE_DIR)}: no backbone weights")
+        for f in files:
+            tensors.update({f"backbone.{k}": t for k, t in _load_tensors(f).items()})
+    return tensors
+
+
 @contextlib.contextmanager
 def _quiet_progress(quiet: bool) -> Iterator[None]:
     """No "Loading weights" progress bar on stderr for a tiny backbone (it loads in milliseconds; a program's

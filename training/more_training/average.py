@@ -1,0 +1,121 @@
+"""`more-train average --out DIR CKPT CKPT [...]`: the weighted mean of checkpoints' weights as one checkpoint.
+
+A "model soup" (Wortsman et al. 2022) of runs fine-tuned from one starting point, or the tail of one run's
+checkpoints: no training, and often less dependent on the training seed than any one run. What is averaged: every
+tensor a checkpoint holds (the adapters, and a tiny backbone's own weights); a Fuyu checkpoint's frozen backbone is
+referenced by path and must be the same for all. The checkpoints must agree on the model, the action tokenizer and
+the tokenizer: a mean of different architectures is not a model, and is refused naming the first difference.
+Averaging is in float64, then cast to each tensor's dtype: weights (1, 0) give the first checkpoint bit for bit.
+The output is written like `more-export`'s (no target, no optimizer) and replaces OUT only once complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .config import CONFIG_FILE
+from .export import SUMMARY_FILE, replace_directory
+
+# what must be equal for a mean of the tensors to mean anything (more_checkpoint.json keys)
+MUST_MATCH = ("model", "action_tokenizer", "tokenizer", "backbone_dir")
+
+
+def parse_weights(text: str | None, count: int) -> list[float]:
+    """'1,2' -> [1/3, 2/3]; None -> uniform. ValueError names the bad value."""
+    if text is None:
+        return [1.0 / count] * count
+    try:
+        raw = [float(w) for w in text.split(",")]
+    except ValueError as err:
+        raise ValueError(f"--weights {text!r}: not comma-separated numbers") from err
+    if len(raw) != count:
+        raise ValueError(f"--weights {text!r}: {len(raw)} weights for {count} checkpoints")
+    if any(not (w >= 0.0) or w == float("inf") for w in raw) or sum(raw) <= 0.0:
+        raise ValueError(f"--weights {text!r}: weights must be finite, >= 0 and not all 0")
+    total = sum(raw)
+    return [w / total for w in raw]
+
+
+def average_weights(checkpoints: Sequence[str | Path], weights: Sequence[float]) -> dict[str, torch.Tensor]:
+    """{state_dict name: sum_i weights[i] * tensor_i} over the checkpoints' tensors (CPU, their dtype)."""
+    from more_model.checkpoint import read_weights
+    from more_model.checkpoint_meta import CheckpointError, read_meta
+
+    assert len(checkpoints) == len(weights) and len(checkpoints) >= 2
+    first_meta = read_meta(checkpoints[0])
+    total: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}
+    for path, w in zip(checkpoints, weights, strict=True):
+        meta = read_meta(path)
+        for key in MUST_MATCH:
+            if meta.get(key) != first_meta.get(key):
+                raise CheckpointError(f"{path}: its {key} differs from {checkpoints[0]}'s: they cannot be averaged")
+        tensors = read_weights(path)
+        if total and set(tensors) != set(total):
+            odd = sorted(set(tensors) ^ set(total))
+            raise CheckpointError(f"{path}: holds other tensors than {checkpoints[0]} (e.g. {odd[0]})")
+        for name, t in tensors.items():
+            if not t.is_floating_point() or not torch.isfinite(t).all():
+                raise CheckpointError(f"{path}: {name} is not finite floating point ({t.dtype})")
+            if name not in total:
+                total[name], dtypes[name] = torch.zeros(t.shape, dtype=torch.float64), t.dtype
+            elif t.shape != total[name].shape:
+                raise CheckpointError(f"{path}: {name} has shape {tuple(t.shape)}, not {tuple(total[name].shape)}")
+            total[name] += w * t.double()
+    return {name: t.to(dtypes[name]) for name, t in total.items()}
+
+
+def average_checkpoints(
+    checkpoints: Sequence[str | Path], out_dir: str | Path, weights: Sequence[float] | None = None
+) -> Path:
+    """Write the (weighted, default uniform) mean of `checkpoints` as an inference checkpoint in `out_dir`."""
+    from more_model.checkpoint import load_checkpoint, save_checkpoint
+    from more_model.checkpoint_meta import CheckpointError
+
+    if len(checkpoints) < 2:
+        raise CheckpointError(f"averaging needs at least two checkpoints, got {len(checkpoints)}")
+    weights = list(weights) if weights is not None else parse_weights(None, len(checkpoints))
+    mean = average_weights(checkpoints, weights)
+    policy = load_checkpoint(checkpoints[0]).policy  # the frame the mean is written into
+    state = policy.state_dict()
+    unknown = sorted(set(mean) - set(state))
+    if unknown:
+        raise CheckpointError(f"{checkpoints[0]}: {unknown[0]} is not a tensor of the model it describes")
+    with torch.no_grad():
+        for name, t in mean.items():
+            state[name].copy_(t)  # state_dict tensors share storage with the parameters
+    sources = [{"checkpoint": str(Path(c)), "weight": w} for c, w in zip(checkpoints, weights, strict=True)]
+
+    def write(tmp: Path) -> None:
+        save_checkpoint(tmp, policy, target=None, extra={"averaged_from": sources})
+        if (Path(checkpoints[0]) / CONFIG_FILE).is_file():  # the recipe of the first run, next to the weights
+            (tmp / CONFIG_FILE).write_bytes((Path(checkpoints[0]) / CONFIG_FILE).read_bytes())
+        (tmp / SUMMARY_FILE).write_text(json.dumps({"averaged_from": sources}, indent=2) + "\n")
+
+    return replace_directory(out_dir, write)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="more-train average", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint directories (runs/<run>/checkpoints/step-N)")
+    parser.add_argument("--out", required=True, help="where the averaged inference checkpoint goes (replaced)")
+    parser.add_argument(
+        "--weights", default=None, help="comma-separated, one per checkpoint, normalised (default: equal)"
+    )
+    args = parser.parse_args(argv)
+    from more_common.errors import one_line
+    from more_model.checkpoint_meta import CheckpointError
+
+    try:
+        weights = parse_weights(args.weights, len(args.checkpoints))
+        print(average_checkpoints(args.checkpoints, args.out, weights))
+    except (CheckpointError, ValueError, OSError) as err:
+        print(f"more-train average: {one_line(err)}", file=sys.stderr)
+        return 2
+    return 0
