@@ -295,6 +295,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             result["exit_status"] = processes.stop()
             signal.signal(signal.SIGTERM, previous_sigterm)
+            if processes.interrupted_while_stopping:
+                result["interrupted"] = True
         result["seconds"] = round(time.monotonic() - start, 3)
         result.update(monitor.summary())
         result.update(_mode_result(args, monitor, sections))
@@ -423,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the first node started (or after the last one stopped)
+        print("more-stack: interrupted; no node of the stack is running", file=sys.stderr)
+        return 130
     print(json.dumps(result, indent=2) if args.json else _summary(result))
     for path in result.get("videos", []):  # where people look first: the last lines
         print(f"video: {path}", file=sys.stderr)

@@ -7,17 +7,21 @@
 - A child is told SIGINT when this process dies in any way (Linux PR_SET_PDEATHSIG), so a killed supervisor
   never leaves a bridge running without its controller: the bridge's SIGINT handler damps.
 - `stop()` sends SIGINT to every running child (each node's clean exit; the bridge damps first), waits, and
-  kills what is still running after the timeout. It returns each child's exit status.
+  kills what is still running after the timeout. It returns each child's exit status. A Ctrl-C or SIGTERM that
+  arrives meanwhile (people press Ctrl-C twice) is noted in `interrupted_while_stopping`, not raised: raised, it
+  would abandon the wait with a traceback while the bridge is still damping.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,6 +44,7 @@ class NodeProcesses:
     def __init__(self, output: TextIO | None = None) -> None:
         self.children: list[Child] = []
         self._output = output if output is not None else sys.stderr
+        self.interrupted_while_stopping = False
 
     def start(self, spec: NodeSpec, params_file: Path, extra_ros_args: Sequence[str] = ()) -> Child:
         argv = [sys.executable, "-m", spec.module, "--ros-args", "--params-file", str(params_file), *extra_ros_args]
@@ -58,17 +63,38 @@ class NodeProcesses:
 
     def stop(self, timeout: float = 20.0) -> dict[str, int]:
         """SIGINT to every running child, wait up to `timeout` s, then SIGKILL; {node name: exit status}."""
-        for child in reversed(self.children):
-            if child.returncode is None:
-                child.process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + timeout
-        for child in self.children:
-            try:
-                child.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
+        with self._interrupts_noted(timeout):
+            for child in reversed(self.children):
+                if child.returncode is None:
+                    child.process.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + timeout
+            for child in self.children:
+                try:
+                    child.process.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
         return {c.spec.name: c.process.returncode for c in self.children}
+
+    @contextlib.contextmanager
+    def _interrupts_noted(self, timeout: float) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread can set handlers
+            yield
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            if not self.interrupted_while_stopping:
+                print(f"stopping the nodes: waiting up to {timeout:.0f} s for them to exit", file=self._output)
+            self.interrupted_while_stopping = True
+
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, note)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
     def __enter__(self) -> NodeProcesses:
         return self

@@ -271,3 +271,16 @@ def test_the_data_source_waits_until_the_monitor_hears_the_command(monkeypatch):
     silent = Executor(Monitor(), arrives_after=10**9)
     with pytest.raises(runner.StackError, match="this runner received no command within 0 s"):
         runner._wait_for_first_command(silent, silent.monitor, Processes())
+
+
+def test_ctrl_c_before_any_node_started_is_one_line_and_exit_130(monkeypatch, capsys):
+    # Ctrl-C while more-stack still loads the node modules (seconds: torch, transformers): no traceback
+    from more_bringup import runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "load_modules", interrupted)
+    assert runner.main(["replay", "--bag", "nowhere"]) == 130
+    out, err = capsys.readouterr()
+    assert out == "" and err == "more-stack: interrupted; no node of the stack is running\n"
