@@ -247,6 +247,30 @@ class StackError(RuntimeError):
     """A node of the stack ended or did not come up; the message names it."""
 
 
+class StopRequestedError(Exception):
+    """SIGINT or SIGTERM reached the runner while its stack ran."""
+
+
+class StopSignals:
+    """The runner's SIGINT/SIGTERM handler: it notes the signal, and the runner's loops (each turn at most 50 ms)
+    raise StopRequestedError. A KeyboardInterrupt raised wherever the main thread happens to be can be lost (raised
+    inside a destructor or a callback it is printed as "Exception ignored" and the stack runs on) or leave a lock of
+    the executor held; a Ctrl-C must always stop the motors."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise StopRequestedError(signal.Signals(self.received).name)
+
+
+STOP_SIGNALS = StopSignals()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -270,13 +294,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["embodiment"] = args.embodiment
     with tempfile.TemporaryDirectory(prefix="more-stack-") as tmp:
         params_file = write_params_file(sections, tmp)
-        # the runner owns Ctrl-C (KeyboardInterrupt: stop the nodes, then report). rclpy's own handler would shut
-        # the context down under it, and the shutdown at the end raised a traceback.
+        # the runner owns Ctrl-C (StopSignals: stop the nodes, then report). rclpy's own handler would shut the
+        # context down under it, and the shutdown at the end raised a traceback.
         rclpy.init(args=["more-stack"], signal_handler_options=SignalHandlerOptions.NO)
         monitor = Monitor(bring_up_bridge=go2, video=args.video)
         executor = SingleThreadedExecutor()
         executor.add_node(monitor.node)
-        previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        STOP_SIGNALS.received = None
+        previous = {sig: signal.signal(sig, STOP_SIGNALS) for sig in (signal.SIGINT, signal.SIGTERM)}
         processes = NodeProcesses()
         start = time.monotonic()
         try:
@@ -288,14 +313,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if spec.name in (WORLD.name, PLAYER.name):  # the data source: the first episode starts soon
                     _wait_for_first_command(executor, monitor, processes)
             _supervise(args, executor, monitor, processes, start + timeout)
-        except KeyboardInterrupt:
+        except StopRequestedError:
             result["interrupted"] = True
         except StackError as err:
             result["error"] = str(err)
         finally:
             result["exit_status"] = processes.stop()
-            signal.signal(signal.SIGTERM, previous_sigterm)
-            if processes.interrupted_while_stopping:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if processes.interrupted_while_stopping or STOP_SIGNALS.received is not None:
                 result["interrupted"] = True
         result["seconds"] = round(time.monotonic() - start, 3)
         result.update(monitor.summary())
@@ -317,10 +343,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _check_children(processes: Any, allowed_exit: NodeSpec | None = None) -> bool:
     """Raise StackError if a node ended; True if `allowed_exit` ended with status 0 (its job done)."""
     done = False
@@ -336,6 +358,7 @@ def _spin_until(executor: Any, processes: Any, done: Any, timeout_s: float, fail
     """Spin the runner's node until `done()`, raising StackError(`failure`) after `timeout_s` or if a node ends."""
     deadline = time.monotonic() + timeout_s
     while not done():
+        STOP_SIGNALS.check()
         if time.monotonic() > deadline:
             raise StackError(failure)
         _check_children(processes)
@@ -369,6 +392,7 @@ def _supervise(args: argparse.Namespace, executor: Any, monitor: Any, processes:
     """Spin until the mode's end (sim: episodes done; replay: bag played), the deadline, Ctrl-C or a node's end."""
     played_at = None
     while time.monotonic() < deadline:
+        STOP_SIGNALS.check()
         executor.spin_once(timeout_sec=0.05)
         monitor.bring_up_step()  # sim --embodiment go2 only (nothing otherwise)
         if _check_children(processes, allowed_exit=PLAYER if args.mode == "replay" else None):

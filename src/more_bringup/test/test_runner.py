@@ -224,6 +224,9 @@ def test_robot_stack_with_the_sport_backend_drives_a_simulated_go2(tmp_path):
         if stack.poll() is None:
             stack.send_signal(signal.SIGINT)
         probe.spin_until(lambda: stack.poll() is not None, 60.0)
+        if stack.poll() is None:  # what it was doing is in its stderr
+            stack.kill()
+            pytest.fail(f"more-stack still ran 60 s after SIGINT; stderr: {stack.communicate(timeout=30)[1][-3000:]}")
         out, err = stack.communicate(timeout=30)
         probe.spin_for(0.5)
     finally:
@@ -284,3 +287,46 @@ def test_ctrl_c_before_any_node_started_is_one_line_and_exit_130(monkeypatch, ca
     assert runner.main(["replay", "--bag", "nowhere"]) == 130
     out, err = capsys.readouterr()
     assert out == "" and err == "more-stack: interrupted; no node of the stack is running\n"
+
+
+def test_a_ctrl_c_during_a_destructor_still_stops_the_stack(monkeypatch):
+    # The runner's handler notes SIGINT and its loops raise: a KeyboardInterrupt raised inside a destructor (or a
+    # callback) would be printed as "Exception ignored" and lost, and the stack would drive on.
+    import gc
+    import os
+    import time
+
+    from more_bringup import runner
+
+    class Monitor:
+        commands = 0
+
+    class Executor:
+        spins = 0
+
+        def spin_once(self, timeout_sec: float) -> None:
+            self.spins += 1
+
+    class Processes:
+        def exited(self) -> list:
+            return []
+
+    class SignalledWhileCollected:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside the destructor
+
+    previous = signal.signal(signal.SIGINT, runner.STOP_SIGNALS)
+    runner.STOP_SIGNALS.received = None
+    try:
+        obj = SignalledWhileCollected()
+        del obj
+        gc.collect()
+        assert runner.STOP_SIGNALS.received == signal.SIGINT
+        executor = Executor()
+        with pytest.raises(runner.StopRequestedError, match="SIGINT"):
+            runner._wait_for_first_command(executor, Monitor(), Processes())
+        assert executor.spins == 0  # before the next spin, not after a timeout
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        runner.STOP_SIGNALS.received = None
