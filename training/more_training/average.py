@@ -3,8 +3,9 @@
 A "model soup" (Wortsman et al. 2022) of runs fine-tuned from one starting point, or the tail of one run's
 checkpoints: no training, and often less dependent on the training seed than any one run. What is averaged: every
 tensor a checkpoint holds (the adapters, and a tiny backbone's own weights); a Fuyu checkpoint's frozen backbone is
-referenced by path and must be the same for all. The checkpoints must agree on the model, the action tokenizer and
-the tokenizer: a mean of different architectures is not a model, and is refused naming the first difference.
+referenced by path and must be the same for all (it is not loaded: the output is the averaged adapters with the
+first checkpoint's JSON). The checkpoints must agree on the model, the action tokenizer and the tokenizer: a mean of
+different architectures is not a model, and is refused naming the first field that differs.
 Averaging is in float64, then cast to each tensor's dtype: weights (1, 0) give the first checkpoint bit for bit.
 The output is written like `more-export`'s (no target, no optimizer) and replaces OUT only once complete.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,8 +39,8 @@ def parse_weights(text: str | None, count: int) -> list[float]:
         raise ValueError(f"--weights {text!r}: not comma-separated numbers") from err
     if len(raw) != count:
         raise ValueError(f"--weights {text!r}: {len(raw)} weights for {count} checkpoints")
-    if any(not (w >= 0.0) or w == float("inf") for w in raw) or sum(raw) <= 0.0:
-        raise ValueError(f"--weights {text!r}: weights must be finite, >= 0 and not all 0")
+    if any(not (w >= 0.0) or w == float("inf") for w in raw) or not (0.0 < sum(raw) < math.inf):
+        raise ValueError(f"--weights {text!r}: weights must be finite, >= 0, not all 0, with a finite sum")
     total = sum(raw)
     return [w / total for w in raw]
 
@@ -55,7 +58,8 @@ def average_weights(checkpoints: Sequence[str | Path], weights: Sequence[float])
         meta = read_meta(path)
         for key in MUST_MATCH:
             if meta.get(key) != first_meta.get(key):
-                raise CheckpointError(f"{path}: its {key} differs from {checkpoints[0]}'s: they cannot be averaged")
+                what = _first_difference(key, meta.get(key), first_meta.get(key))
+                raise CheckpointError(f"{path}: its {what} differs from {checkpoints[0]}'s: they cannot be averaged")
         tensors = read_weights(path)
         if total and set(tensors) != set(total):
             odd = sorted(set(tensors) ^ set(total))
@@ -71,34 +75,55 @@ def average_weights(checkpoints: Sequence[str | Path], weights: Sequence[float])
     return {name: t.to(dtypes[name]) for name, t in total.items()}
 
 
+def _first_difference(key: str, a: object, b: object) -> str:
+    """'model.rank' for dicts that differ in their field rank; `key` otherwise."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        field = next((k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)), None)
+        return f"{key}.{field}" if field is not None else key
+    return key
+
+
 def average_checkpoints(
     checkpoints: Sequence[str | Path], out_dir: str | Path, weights: Sequence[float] | None = None
 ) -> Path:
     """Write the (weighted, default uniform) mean of `checkpoints` as an inference checkpoint in `out_dir`."""
-    from more_model.checkpoint import load_checkpoint, save_checkpoint
-    from more_model.checkpoint_meta import CheckpointError
+    from more_model.checkpoint import ADAPTERS_FILE, load_checkpoint, save_checkpoint
+    from more_model.checkpoint_meta import META_FILE, CheckpointError, read_meta
+    from more_model.config import MoREConfig
 
     if len(checkpoints) < 2:
         raise CheckpointError(f"averaging needs at least two checkpoints, got {len(checkpoints)}")
     weights = list(weights) if weights is not None else parse_weights(None, len(checkpoints))
     mean = average_weights(checkpoints, weights)
-    policy = load_checkpoint(checkpoints[0]).policy  # the frame the mean is written into
-    state = policy.state_dict()
-    unknown = sorted(set(mean) - set(state))
-    if unknown:
-        raise CheckpointError(f"{checkpoints[0]}: {unknown[0]} is not a tensor of the model it describes")
-    with torch.no_grad():
-        for name, t in mean.items():
-            state[name].copy_(t)  # state_dict tensors share storage with the parameters
     sources = [{"checkpoint": str(Path(c)), "weight": w} for c, w in zip(checkpoints, weights, strict=True)]
+    meta = read_meta(checkpoints[0])
+    tiny = MoREConfig.from_dict(meta["model"]).backbone == "tiny"  # valid: read_weights built it already
+    if tiny:  # the backbone's own weights are averaged too: written through the model, as `more-export` does
+        policy = load_checkpoint(checkpoints[0]).policy  # the frame the mean is written into
+        state = policy.state_dict()
+        unknown = sorted(set(mean) - set(state))
+        if unknown:
+            raise CheckpointError(f"{checkpoints[0]}: {unknown[0]} is not a tensor of the model it describes")
+        with torch.no_grad():
+            for name, t in mean.items():
+                state[name].copy_(t)  # state_dict tensors share storage with the parameters
 
     def write(tmp: Path) -> None:
-        save_checkpoint(tmp, policy, target=None, extra={"averaged_from": sources})
+        if tiny:
+            save_checkpoint(tmp, policy, target=None, extra={"averaged_from": sources})
+        else:  # adapters only, on a backbone referenced by path: no 8B model to load for that
+            from safetensors.torch import save_file
+
+            tmp.mkdir(parents=True)
+            save_file({k: t.contiguous() for k, t in mean.items()}, str(tmp / ADAPTERS_FILE))
+            out_meta = {**meta, "has_target": False, "extra": {"averaged_from": sources}}
+            (tmp / (META_FILE + ".tmp")).write_text(json.dumps(out_meta, indent=2))
+            os.replace(tmp / (META_FILE + ".tmp"), tmp / META_FILE)
         if (Path(checkpoints[0]) / CONFIG_FILE).is_file():  # the recipe of the first run, next to the weights
             (tmp / CONFIG_FILE).write_bytes((Path(checkpoints[0]) / CONFIG_FILE).read_bytes())
         (tmp / SUMMARY_FILE).write_text(json.dumps({"averaged_from": sources}, indent=2) + "\n")
 
-    return replace_directory(out_dir, write)
+    return replace_directory(out_dir, write, inputs=checkpoints)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

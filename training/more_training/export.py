@@ -43,13 +43,21 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, note: dict[str, A
         }
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
 
-    return replace_directory(out, write)
+    return replace_directory(out, write, inputs=[src])
 
 
-def replace_directory(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
+def replace_directory(out_dir: str | Path, write: Callable[[Path], None], inputs: Sequence[str | Path] = ()) -> Path:
     """`write(tmp)` fills a temporary sibling of `out_dir`, which then replaces `out_dir`; on any failure the
-    temporary directory is removed and `out_dir` is left as it was."""
+    temporary directory is removed and `out_dir` is left as it was. An `out_dir` that is one of `inputs` or holds
+    one is refused (CheckpointError) before anything is written: replacing it would delete what was read."""
+    from more_model.checkpoint_meta import CheckpointError
+
     out = Path(out_dir)
+    if not out.resolve().name:
+        raise CheckpointError(f"output directory {str(out_dir)!r}: not a directory that can be replaced")
+    for source in map(Path, inputs):
+        if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
+            raise CheckpointError(f"output directory {out} would replace its input {source}: choose another")
     tmp = out.with_name(f".{out.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -56,7 +56,8 @@ def test_weights_one_and_zero_give_the_first_checkpoint_bit_for_bit(two, tmp_pat
 
 
 def test_only_the_adapters_of_checkpoints_on_a_frozen_backbone_are_averaged(tmp_path):
-    from more_model.random_fuyu import random_fuyu_policy
+    from more_model.checkpoint import load_checkpoint
+    from more_model.random_fuyu import random_fuyu_backbone, random_fuyu_policy
     from more_model.testing import randomize_adapters
 
     text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4, vocab_size=1024)
@@ -69,6 +70,11 @@ def test_only_the_adapters_of_checkpoints_on_a_frozen_backbone_are_averaged(tmp_
     assert set(mean) == set(adapters[0]) and not (tmp_path / "0" / "backbone").exists()
     for k, t in mean.items():
         assert torch.equal(t, ((adapters[0][k].double() + adapters[1][k].double()) / 2).float()), k
+    # the whole command, without loading any backbone; the result loads on the same backbone with the mean in it
+    assert main(["average", "--out", str(tmp_path / "soup"), *map(str, dirs)]) == 0
+    soup = load_checkpoint(tmp_path / "soup", backbone=random_fuyu_backbone("cpu", torch.float32, seed=0, **text))
+    loaded = soup.policy.adapter_state_dict()
+    assert set(loaded) == set(mean) and all(torch.equal(loaded[k], mean[k]) for k in mean)
 
 
 def _fails(argv, capsys, needle):
@@ -88,14 +94,19 @@ def test_bad_input_is_one_line_and_leaves_the_output_as_it_was(two, tmp_path, ca
     _fails([*base, "--weights", "1", str(two[0]), str(two[1])], capsys, "1 weights for 2 checkpoints")
     _fails([*base, "--weights=-1,2", str(two[0]), str(two[1])], capsys, "must be finite, >= 0")
     _fails([*base, "--weights", "0,0", str(two[0]), str(two[1])], capsys, "not all 0")
+    _fails([*base, "--weights", "1e308,1e308", str(two[0]), str(two[1])], capsys, "with a finite sum")
     _fails([*base, str(two[0]), str(tmp_path / "nowhere")], capsys, "not a MoRE checkpoint")
     other = make_tiny_checkpoint(tmp_path / "rank2", config=tiny_config(rank=2))
-    _fails([*base, str(two[0]), str(other)], capsys, "its model differs")
+    _fails([*base, str(two[0]), str(other)], capsys, "its model.rank differs")
     broken = tmp_path / "broken"
     make_tiny_checkpoint(broken, seed=2)
     (broken / "adapters.safetensors").write_bytes(b"\x00" * 16)
     _fails([*base, str(two[0]), str(broken)], capsys, "unreadable safetensors")
     assert [p.name for p in out.iterdir()] == ["keep.txt"] and not list(tmp_path.glob(".out.tmp"))
+    # an output that is an input, or holds one, would delete what was read
+    for bad_out in (two[1], two[1].parent):
+        _fails(["average", "--out", str(bad_out), str(two[0]), str(two[1])], capsys, "would replace its input")
+    assert (two[1] / "adapters.safetensors").is_file() and (two[0] / "adapters.safetensors").is_file()
 
 
 def test_parse_weights_normalises():

@@ -318,9 +318,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         except StackError as err:
             result["error"] = str(err)
         finally:
-            result["exit_status"] = processes.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            try:
+                result["exit_status"] = processes.stop()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
             if processes.interrupted_while_stopping or STOP_SIGNALS.received is not None:
                 result["interrupted"] = True
         result["seconds"] = round(time.monotonic() - start, 3)
@@ -344,7 +346,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_children(processes: Any, allowed_exit: NodeSpec | None = None) -> bool:
-    """Raise StackError if a node ended; True if `allowed_exit` ended with status 0 (its job done)."""
+    """Raise StackError if a node ended; True if `allowed_exit` ended with status 0 (its job done). A Ctrl-C comes
+    first: in a terminal it reaches the nodes too, and one that ended of it is not a failure."""
+    STOP_SIGNALS.check()
     done = False
     for child in processes.exited():
         if child.spec == allowed_exit and child.returncode == 0:

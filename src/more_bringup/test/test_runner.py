@@ -330,3 +330,40 @@ def test_a_ctrl_c_during_a_destructor_still_stops_the_stack(monkeypatch):
     finally:
         signal.signal(signal.SIGINT, previous)
         runner.STOP_SIGNALS.received = None
+
+
+def test_a_node_that_ended_of_the_same_ctrl_c_is_not_reported_as_a_failure():
+    # In a terminal Ctrl-C reaches the nodes too: one may exit during the runner's spin, before its own check
+    import argparse
+    import time
+    from types import SimpleNamespace
+
+    from more_bringup import runner
+    from more_bringup.stacks import MUX
+
+    class Monitor:
+        def __init__(self) -> None:
+            self.episodes: dict = {}
+
+        def bring_up_step(self) -> None:
+            pass
+
+    class Processes:
+        ended = False
+
+        def exited(self) -> list:
+            return [SimpleNamespace(spec=MUX, returncode=0)] if self.ended else []
+
+    processes = Processes()
+
+    class Executor:
+        def spin_once(self, timeout_sec: float) -> None:
+            runner.STOP_SIGNALS(signal.SIGINT, None)  # the signal lands during the spin ...
+            processes.ended = True  # ... and the mux exits of it
+
+    runner.STOP_SIGNALS.received = None
+    try:
+        with pytest.raises(runner.StopRequestedError):
+            runner._supervise(argparse.Namespace(mode="robot"), Executor(), Monitor(), processes, time.monotonic() + 10)
+    finally:
+        runner.STOP_SIGNALS.received = None

@@ -128,8 +128,12 @@ def read_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     Defects raise CheckpointError naming the file."""
     d = Path(directory)
     meta = read_meta(d)
+    try:
+        backbone = MoREConfig.from_dict(meta["model"]).backbone
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"{d / META_FILE}: invalid model ({type(err).__name__}: {err})") from err
     tensors = _load_tensors(d / ADAPTERS_FILE)
-    if meta["model"].get("backbone") == "tiny":
+    if backbone == "tiny":
         files = sorted((d / (meta["backbone_dir"] or BACKBONE_DIR)).glob("*.safetensors"))
         if not files:
             raise CheckpointError(f"{d / (meta['backbone_dir'] or BACKBONE_DIR)}: no backbone weights")
