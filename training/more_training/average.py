@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,8 +116,7 @@ def average_checkpoints(
             tmp.mkdir(parents=True)
             save_file({k: t.contiguous() for k, t in mean.items()}, str(tmp / ADAPTERS_FILE))
             out_meta = {**meta, "has_target": False, "extra": {"averaged_from": sources}}
-            (tmp / (META_FILE + ".tmp")).write_text(json.dumps(out_meta, indent=2))
-            os.replace(tmp / (META_FILE + ".tmp"), tmp / META_FILE)
+            (tmp / META_FILE).write_text(json.dumps(out_meta, indent=2))  # tmp becomes OUT only once complete
         if (Path(checkpoints[0]) / CONFIG_FILE).is_file():  # the recipe of the first run, next to the weights
             (tmp / CONFIG_FILE).write_bytes((Path(checkpoints[0]) / CONFIG_FILE).read_bytes())
         (tmp / SUMMARY_FILE).write_text(json.dumps({"averaged_from": sources}, indent=2) + "\n")

@@ -362,10 +362,9 @@ def _spin_until(executor: Any, processes: Any, done: Any, timeout_s: float, fail
     """Spin the runner's node until `done()`, raising StackError(`failure`) after `timeout_s` or if a node ends."""
     deadline = time.monotonic() + timeout_s
     while not done():
-        STOP_SIGNALS.check()
+        _check_children(processes)  # a Ctrl-C first
         if time.monotonic() > deadline:
             raise StackError(failure)
-        _check_children(processes)
         executor.spin_once(timeout_sec=0.05)
 
 
@@ -396,7 +395,6 @@ def _supervise(args: argparse.Namespace, executor: Any, monitor: Any, processes:
     """Spin until the mode's end (sim: episodes done; replay: bag played), the deadline, Ctrl-C or a node's end."""
     played_at = None
     while time.monotonic() < deadline:
-        STOP_SIGNALS.check()
         executor.spin_once(timeout_sec=0.05)
         monitor.bring_up_step()  # sim --embodiment go2 only (nothing otherwise)
         if _check_children(processes, allowed_exit=PLAYER if args.mode == "replay" else None):

@@ -134,9 +134,10 @@ def read_weights(directory: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{d / META_FILE}: invalid model ({type(err).__name__}: {err})") from err
     tensors = _load_tensors(d / ADAPTERS_FILE)
     if backbone == "tiny":
-        files = sorted((d / (meta["backbone_dir"] or BACKBONE_DIR)).glob("*.safetensors"))
+        backbone_dir = d / (meta["backbone_dir"] or BACKBONE_DIR)
+        files = sorted(backbone_dir.glob("*.safetensors"))
         if not files:
-            raise CheckpointError(f"{d / (meta['backbone_dir'] or BACKBONE_DIR)}: no backbone weights")
+            raise CheckpointError(f"{backbone_dir}: no backbone weights")
         for f in files:
             tensors.update({f"backbone.{k}": t for k, t in _load_tensors(f).items()})
     return tensors
