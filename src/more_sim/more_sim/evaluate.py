@@ -4,6 +4,10 @@ Evaluation seeds come from their own stream (generate.episode_seed(seed, i, stre
 evaluation scenes are not the training data's scenes. The success rate of a task is the fraction
 of its episodes the environment's success check accepted; `average` is the unweighted mean over the
 evaluated tasks (the paper's convention). The 95% interval in the table is Wilson's.
+
+Every task's details also count how its episodes ended (rollout.ENDS: success, wrong_stop, time_limit,
+contact:<role>, fall, out_of_bounds), and the result lists every episode (task, index within the task, the
+reset seed, its end and length), so a failure can be found and run again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from more_sim.config import SimConfig
 from more_sim.generate import episode_seed
 from more_sim.policies import Policy
-from more_sim.rollout import Job, run_jobs, success_rates
+from more_sim.rollout import ENDS, Job, Outcome, run_jobs, success_rates
 from more_sim.splits import TASKS
 
 TASK_TITLES = {
@@ -61,7 +65,8 @@ def evaluate(
 
     with tqdm(total=len(jobs), unit="ep", desc=f"eval {policy.name}", disable=not progress) as bar:
         results = run_jobs(jobs, policy, config, batch=batch, on_done=lambda o, e: bar.update(1))
-    details = success_rates([o for o, _ in results])
+    outcomes = [o for o, _ in results]
+    details = success_rates(outcomes)
     rates = {task: details[task]["rate"] for task in tasks}
     rates["average"] = sum(rates.values()) / len(tasks)
     counts = getattr(policy, "reasoning_counts", None) or {}
@@ -78,7 +83,23 @@ def evaluate(
         "embodiment": config.embodiment,
         "decision_hz": config.decision_hz,
         "max_episode_steps": config.max_episode_steps,
+        "episodes": episode_rows(outcomes, episodes_per_task),
     }
+
+
+def episode_rows(outcomes: Sequence[Outcome], episodes_per_task: int) -> list[dict[str, Any]]:
+    """One row per episode, in job order (eval_jobs: task by task, `index` within the task)."""
+    return [
+        {
+            "task": o.job.task,
+            "index": k % episodes_per_task,
+            "seed": o.job.seed,
+            "end": o.end,
+            "steps": o.steps,
+            "instruction": o.instruction,
+        }
+        for k, o in enumerate(outcomes)
+    ]
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -112,6 +133,7 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"| {lo:.2f}-{hi:.2f} |" + (f" {d.get('falls', 0)} |" if go2 else "")
         )
     lines.append(f"| **average** | **{result['rates']['average']:.2f}** | | | |" + (" |" if go2 else ""))
+    lines += ["", *ends_table(result)]
     if "grounding_details" in result:
         lines += ["", *grounding_table(result)]
     if "reasoning" in result:
@@ -129,6 +151,25 @@ def markdown_table(result: dict[str, Any]) -> str:
                 f"| {named} ({r['named_decisions']}) |"
             )
     return "\n".join(lines) + "\n"
+
+
+def ends_table(result: dict[str, Any]) -> list[str]:
+    """How the episodes ended, a column per way that occurred (rollout.ENDS order), a row per task."""
+    seen = {end for d in result["details"].values() for end in d.get("ends", {})}
+    columns = [e for e in ENDS if e in seen] + sorted(seen - set(ENDS))
+    if not columns:
+        return []
+    lines = [
+        "How the episodes ended (wrong_stop: stopped where the success check fails; time_limit: never stopped; "
+        "contact:<role>: touched a thing, which ends the episode):",
+        "",
+        "| task | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for task, d in result["details"].items():
+        ends = d.get("ends", {})
+        lines.append(f"| {TASK_TITLES.get(task, task)} | " + " | ".join(str(ends.get(e, 0)) for e in columns) + " |")
+    return lines
 
 
 def grounding_table(result: dict[str, Any]) -> list[str]:

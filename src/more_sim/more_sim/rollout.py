@@ -12,6 +12,7 @@ out instead of bootstrapping it from its own image (the done rule of more_common
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,21 @@ from more_sim.policies import Policy, SuboptimalBatch
 from more_sim.variants import variant_scenario
 
 STATE_FIELDS = ("x", "y", "yaw", "vx", "vy", "wz", "body_height", "pitch")
+
+# How an episode can end (Outcome.end), in the order reports list them. A contact names the role of the thing
+# touched: the scene's names with their numbers dropped ("obstacle2" -> "obstacle"), so "contact:target" is the
+# gate, bar, ball or box the instruction names, the others are distractors, letter boxes or obstacles.
+ENDS = (
+    "success",
+    "wrong_stop",  # the policy stopped (terminate = 1) where the task's success check fails
+    "time_limit",  # truncated: max_episode_steps decisions without a stop
+    "contact:target",
+    "contact:distractor",
+    "contact:box",
+    "contact:obstacle",
+    "fall",
+    "out_of_bounds",
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,17 @@ class Outcome:
     truncated: bool
     instruction: str
     mode: str
+
+    @property
+    def end(self) -> str:
+        """How the episode ended: one of ENDS (a contact with a thing of another name: "contact:<name>")."""
+        if self.success:
+            return "success"
+        if self.failure.startswith("contact:"):
+            return re.sub(r"\d+$", "", self.failure)
+        if self.failure:
+            return self.failure
+        return "time_limit" if self.truncated else "wrong_stop"
 
 
 class EnvPool:
@@ -187,15 +214,22 @@ def _episode(st: _Slot, outcome: Outcome) -> Episode:
 
 
 def success_rates(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Per task: successes, episodes, rate, mean steps, falls (episodes that ended with the Go2 down)."""
+    """Per task: successes, episodes, rate, mean steps, falls (episodes that ended with the Go2 down) and
+    ends (how many episodes ended each way, Outcome.end; only the ways that occurred, in ENDS order)."""
     out: dict[str, Any] = {}
     for o in outcomes:
-        d = out.setdefault(o.job.task, {"successes": 0, "episodes": 0, "steps": 0, "falls": 0})
+        d = out.setdefault(o.job.task, {"successes": 0, "episodes": 0, "steps": 0, "falls": 0, "ends": {}})
         d["successes"] += int(o.success)
         d["episodes"] += 1
         d["steps"] += o.steps
         d["falls"] += int(o.failure == "fall")
+        d["ends"][o.end] = d["ends"].get(o.end, 0) + 1
     for d in out.values():
         d["rate"] = d["successes"] / d["episodes"]
         d["mean_steps"] = d.pop("steps") / d["episodes"]
+        d["ends"] = dict(sorted(d["ends"].items(), key=lambda kv: _end_order(kv[0])))
     return out
+
+
+def _end_order(end: str) -> tuple[int, str]:
+    return (ENDS.index(end), "") if end in ENDS else (len(ENDS), end)

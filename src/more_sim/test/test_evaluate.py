@@ -54,6 +54,13 @@ def test_eval_expert_json_and_report(tmp_path, capsys):
         assert im.size[0] > 300 and im.size[1] > 150
     details = json.loads((tmp_path / "results.json").read_text())
     assert details["details"]["crawl"]["episodes"] == 3
+    assert all(details["details"][t]["ends"] == {"success": 3} for t in TASKS)
+    assert "| task | success |\n" in md and "| Go through | 3 |" in md  # the ends table: one column, all succeeded
+    rows = details["episodes"]
+    assert [(r["task"], r["index"], r["seed"]) for r in rows] == [
+        (j.task, i % 3, j.seed) for i, j in enumerate(eval_jobs(TASKS, 3, "id", 0))
+    ]
+    assert all(r["end"] == "success" and 0 < r["steps"] <= 100 and r["instruction"] for r in rows)
 
 
 def test_eval_random_is_near_zero(tmp_path, capsys):
@@ -74,6 +81,10 @@ def test_eval_random_is_near_zero(tmp_path, capsys):
     assert rc == 0
     rates = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rates["average"] <= 0.05
+    details = json.loads((tmp_path / "results.json").read_text())
+    for task, d in details["details"].items():
+        assert sum(d["ends"].values()) == 10 and d["ends"].get("success", 0) == d["successes"]
+        assert [r["end"] for r in details["episodes"] if r["task"] == task].count("success") == d["successes"]
 
 
 def test_markdown_lists_every_task():
