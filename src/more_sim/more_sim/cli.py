@@ -267,26 +267,58 @@ def add_lerobot_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    """Run the expert on one episode and save a strip of frames (a quick look at a task)."""
+    """One episode of a policy (the expert by default): a strip of frames (.png) or every frame (.gif).
+
+    `--seed` is the episode's reset seed, so an `episodes[].seed` from `more-sim eval`'s results.json (with the
+    same task, split, embodiment and rates) shows that very episode: it runs through the same `run_jobs`."""
+    import os
+    import tempfile
+    from dataclasses import replace
+
     import numpy as np
     from PIL import Image
 
-    from more_sim.env import make_env
-    from more_sim.expert import ScriptedExpert
+    from more_sim.policies import make_policy
+    from more_sim.rollout import Job, run_jobs
 
-    env = make_env(args.task, args.split, _config(args))
-    obs, info = env.reset(seed=args.seed)
-    expert, frames = ScriptedExpert(), [obs["image"]]
-    done = False
-    while not done:
-        obs, _, terminated, truncated, info = env.step(expert.act(info))
-        frames.append(obs["image"])
-        done = terminated or truncated
-    env.close()
-    picks = np.linspace(0, len(frames) - 1, min(args.frames, len(frames))).round().astype(int)
-    strip = np.concatenate([frames[k] for k in picks], axis=1)
-    Image.fromarray(strip).save(args.out)
-    print(json.dumps({"instruction": info["instruction"], "success": info["success"], "steps": info["step"]}))
+    suffix = args.out.suffix.lower()
+    if suffix not in (".png", ".gif"):
+        raise ValueError(f"--out must end in .png (a strip of frames) or .gif (every frame); got {str(args.out)!r}")
+    if args.frames < 1:
+        raise ValueError(f"--frames must be at least 1, got {args.frames}")
+    config = _config(args)
+    policy = make_policy(args.policy, device=args.device, decision_hz=config.decision_hz)
+    size = None if args.image_size else policy.image_size  # as eval: an explicit size wins over the policy's
+    if size is not None and tuple(size) != config.image_size:
+        config = replace(config, image_height=size[0], image_width=size[1])
+    ((outcome, episode),) = run_jobs([Job(args.task, args.split, args.seed)], policy, config, batch=1, record=True)
+    frames = list(episode.images)  # the image each decision was made on
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=suffix)  # written whole, then moved into place
+    os.close(fd)
+    try:
+        if suffix == ".gif":
+            images = [Image.fromarray(f) for f in frames]
+            duration = round(1000.0 / config.decision_hz)  # [ms] real time at the decision rate
+            images[0].save(tmp, save_all=True, append_images=images[1:], duration=duration, loop=0)
+        else:
+            picks = np.linspace(0, len(frames) - 1, min(args.frames, len(frames))).round().astype(int)
+            Image.fromarray(np.concatenate([frames[k] for k in picks], axis=1)).save(tmp, format="PNG")
+        os.replace(tmp, args.out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    result = {
+        "task": args.task,
+        "seed": args.seed,
+        "policy": policy.name,
+        "instruction": outcome.instruction,
+        "success": outcome.success,
+        "end": outcome.end,
+        "steps": outcome.steps,
+        "frames": len(frames),
+        "out": str(args.out),
+    }
+    print(json.dumps(result))
     return 0
 
 
@@ -316,9 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="more-sim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def sim_options(p: argparse.ArgumentParser) -> None:
+    def sim_options(p: argparse.ArgumentParser, seed_help: str = "base seed (episodes derive theirs from it)") -> None:
         p.add_argument("--split", choices=SPLITS, default="id", help="in-distribution or out-of-distribution")
-        p.add_argument("--seed", type=int, default=0, help="base seed (episodes derive theirs from it)")
+        p.add_argument("--seed", type=int, default=0, help=seed_help)
         p.add_argument("--image-size", type=_size, default=None, help="N or HxW (default 96, or the policy's)")
         p.add_argument("--style-variation", action="store_true", help="vary speed and gait words")
         p.add_argument(
@@ -414,11 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lerobot_parsers(sub)
 
-    r = sub.add_parser("render", help="save a strip of frames of one expert episode")
+    r = sub.add_parser("render", help="one episode of a policy: a strip of frames (.png) or every frame (.gif)")
     r.add_argument("--task", choices=TASKS, default="go_to")
-    r.add_argument("--out", type=Path, default=Path("episode.png"))
-    r.add_argument("--frames", type=int, default=8)
-    sim_options(r)
+    r.add_argument("--policy", default="expert", help="expert (default), random, suboptimal or a checkpoint directory")
+    r.add_argument("--device", default="cpu", help="torch device for a checkpoint policy")
+    r.add_argument("--out", type=Path, default=Path("episode.png"), help=".png: a strip of --frames; .gif: all")
+    r.add_argument("--frames", type=int, default=8, help="frames in a .png strip, evenly spaced")
+    sim_options(r, seed_help="the episode's reset seed (an episodes[].seed of eval's results.json replays it)")
     r.set_defaults(func=cmd_render)
 
     i = sub.add_parser("info", help="print the env ids, tasks, splits and default settings as JSON")

@@ -20,6 +20,46 @@ def test_render_writes_a_strip(tmp_path, capsys):
         assert im.size == (5 * 32, 24)
 
 
+def test_render_replays_the_episodes_eval_listed(tmp_path, capsys):
+    """Each eval row's seed, given to render with the same policy and settings, gives the same end and length."""
+    common = ["--image-size", "16", "--max-steps", "30"]
+    assert main(["eval", "--policy", "suboptimal", "--tasks", "go_avoid,crawl", "--episodes-per-task", "3",
+                 "--json", "--out", str(tmp_path / "eval"), *common]) == 0  # fmt: skip
+    capsys.readouterr()
+    rows = json.loads((tmp_path / "eval" / "results.json").read_text())["episodes"]
+    assert len(rows) == 6 and len({r["end"] for r in rows}) > 1  # sub-optimal: stops early, touches, times out
+    for k, row in enumerate(rows):
+        out = tmp_path / f"ep{k}.gif"
+        assert main(["render", "--policy", "suboptimal", "--task", row["task"], "--seed", str(row["seed"]),
+                     "--out", str(out), *common]) == 0  # fmt: skip
+        shown = json.loads(capsys.readouterr().out)
+        assert (shown["end"], shown["steps"], shown["instruction"]) == (row["end"], row["steps"], row["instruction"])
+        with Image.open(out) as im:  # one frame per decision, shown for the 0.2 s decision period
+            assert im.n_frames == shown["frames"] == row["steps"] and im.size == (16, 16)
+            assert im.info["duration"] == 200
+
+
+def test_render_of_a_checkpoint_uses_its_image_size(tmp_path, capsys):
+    from more_model.testing import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "ckpt", seed=0)
+    out = tmp_path / "strip.png"
+    args = ["render", "--policy", str(ckpt), "--task", "go_to", "--out", str(out), "--max-steps", "3", "--frames", "2"]
+    assert main(args) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["policy"] == "checkpoint:ckpt" and 1 <= shown["frames"] <= 3
+    with Image.open(out) as im:
+        assert im.size == (min(2, shown["frames"]) * 48, 32)
+
+
+def test_render_refuses_a_bad_output_and_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "clip.mp4"
+    assert main(["render", "--out", str(out), "--image-size", "16"]) == 2
+    assert "--out must end in .png" in capsys.readouterr().err and not out.exists()
+    assert main(["render", "--out", str(tmp_path / "a.png"), "--frames", "0"]) == 2
+    assert "--frames must be at least 1" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
 def test_info_lists_the_ids(capsys):
     assert main(["info"]) == 0
     info = json.loads(capsys.readouterr().out)
