@@ -167,6 +167,8 @@ class Trainer:
             _note_init_model(cfg.init.init_from, policy.config, cfg.model)
             if cfg.model.reasoning != "none":
                 policy.set_reasoning(cfg.model.reasoning)  # a model that did not reason learns to (never the reverse)
+            if cfg.model.action_slots and cfg.model.action_slots != policy.config.action_slots:
+                policy.set_action_slots(cfg.model.action_slots)  # e.g. a new dim to learn; the weights carry over
         else:
             policy = MoREPolicy.from_config(cfg.model, seed=cfg.init.backbone_seed, device=device)
             target = None
@@ -381,9 +383,11 @@ def train(cfg: TrainConfig) -> Path | None:
 
 def _note_init_model(path: str, saved: Any, wanted: Any) -> None:
     """init.init_from takes the checkpoint's model as it is (its architecture, image size, adapters): the config's
-    model section does not apply to it, except `reasoning` (which can be switched on). Say which fields differ."""
+    model section does not apply to it, except `reasoning` (which can be switched on) and non-empty
+    `action_slots` (the slots to decode from now on). Say which fields differ."""
     a, b = saved.to_dict(), wanted.to_dict()
-    differ = sorted(k for k in a.keys() | b.keys() if k not in ("reasoning", "backbone_path") and a.get(k) != b.get(k))
+    applied = {"reasoning", "backbone_path", *(("action_slots",) if wanted.action_slots else ())}
+    differ = sorted(k for k in a.keys() | b.keys() if k not in applied and a.get(k) != b.get(k))
     if differ:
         log.warning(
             "init.init_from %s: the checkpoint's model is used; the config's model differs in %s (not applied)",

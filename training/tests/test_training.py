@@ -4,6 +4,7 @@ switches change what they should, checkpoints are complete MoRE checkpoints."""
 import json
 import weakref
 
+import numpy as np
 import pytest
 import torch
 from helpers import tiny_config
@@ -146,6 +147,39 @@ def test_action_slot_model_trains(tiny_data, tmp_path, kind):
     assert _mean(losses[-5:]) < 0.6 * _mean(losses[:5]), losses
     ckpt = load_checkpoint(last)
     assert ckpt.policy.num_slots == 3 and [s.dim for s in ckpt.policy.config.action_slots] == ["vx", "wz", "terminate"]
+
+
+def test_init_from_with_other_action_slots_decodes_them_from_the_same_weights(tiny_data, tmp_path, caplog):
+    """A trained 2-slot model continues with a third slot (vy, between vx and terminate): every weight is carried
+    over, the new slot's logits come from the same lm_head rows, and the checkpoint keeps the new slots."""
+    two = [{"dim": "vx", "bins": 5, "first": 0.0, "last": 1.0},
+           {"dim": "terminate", "bins": 2, "first": 0.0, "last": 1.0}]  # fmt: skip
+    three = [two[0], {"dim": "vy", "bins": 9, "first": -0.5, "last": 0.5}, two[1]]
+    short = {"optim__max_steps": 3, "optim__warmup_steps": 1, "run__ckpt_every": 3}
+    first = train(tiny_config(tiny_data, tmp_path / "two", model__action_slots=json.dumps(two), **short))
+    source = load_checkpoint(first).policy
+    with caplog.at_level("WARNING"):
+        trainer = Trainer(tiny_config(tiny_data, tmp_path / "three", init__init_from=str(first),
+                                      model__action_slots=json.dumps(three)))  # fmt: skip
+    assert "action_slots" not in caplog.text  # applied, so not named as "not applied"
+    policy = trainer.policy
+    assert [s.dim for s in policy.config.action_slots] == ["vx", "vy", "terminate"] and policy.num_slots == 3
+    assert policy.valid_bins.sum(dim=1).tolist() == [5, 9, 2] and policy.bin_token_ids.numel() == 9
+    theirs = source.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in policy.state_dict().items())
+    # the vx and terminate logits of a prompt are the source's: the slots read the same rows of lm_head
+    image = np.zeros((32, 48, 3), np.uint8)
+    batch = policy.encode([image], ["go to the red ball"])
+    with torch.no_grad():
+        a = policy.first_slot_logits(batch)[0, :5]
+        b = source.first_slot_logits(source.encode([image], ["go to the red ball"]))[0, :5]
+    assert torch.allclose(a, b)
+    out = policy.decode([image], ["go to the red ball"])
+    assert out.bins[0, 1] in range(9) and -0.5 <= out.actions[0, 1] <= 0.5  # vy decoded from its 9 bins
+    trainer.close()
+    last = train(tiny_config(tiny_data, tmp_path / "three2", init__init_from=str(first),
+                             model__action_slots=json.dumps(three), **short))  # fmt: skip
+    assert [s.dim for s in load_checkpoint(last).policy.config.action_slots] == ["vx", "vy", "terminate"]
 
 
 def test_imitation_term_on_expert_steps(tiny_data, tmp_path):

@@ -38,7 +38,7 @@ from torch import nn
 from more_common.action_contract import ActionSpec
 
 from .action_tokenizer import ActionTokenizer
-from .config import MoREConfig
+from .config import MoREConfig, SlotConfig
 from .fuyu_loader import DTYPES, load_backbone
 from .mixlora import MixLoRAFFN, inject_adapters, is_adapter_name, merge_attention_lora
 from .processor import (
@@ -119,6 +119,22 @@ class MoREPolicy(nn.Module):
         """Switch reasoning on or off (MoREConfig.reasoning); no weight changes: its head is the lm_head's rows of
         the alphabet's tokens. How a model trained without reasoning starts training with it."""
         self.config = self.config.replace(reasoning=kind)  # validated by MoREConfig
+        self._build_encoder()
+        return self
+
+    def set_action_slots(self, slots: Sequence[SlotConfig]) -> MoREPolicy:
+        """Decode another set of action slots (MoREConfig.action_slots); no weight changes: every slot reads the
+        lm_head rows of the bin tokens '0'..'N-1'. How a trained model starts learning a new dim (e.g. vy)."""
+        self.config = self.config.replace(action_slots=tuple(slots))  # validated by MoREConfig
+        self.action_tokenizer = ActionTokenizer.from_tokenizer(
+            self.tokenizer, self.action_tokenizer.spec, self.config.action_slots
+        )
+        vocab = self.backbone.config.text_config.vocab_size
+        if max(self.action_tokenizer.bin_token_ids) >= vocab:
+            raise ValueError(f"bin token ids exceed the backbone's vocabulary ({vocab})")
+        device = self.bin_token_ids.device
+        self.register_buffer("bin_token_ids", self.action_tokenizer.token_id_tensor(device), persistent=False)
+        self.register_buffer("valid_bins", self.action_tokenizer.valid_mask(device), persistent=False)
         self._build_encoder()
         return self
 

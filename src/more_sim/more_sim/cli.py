@@ -124,6 +124,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         dagger=args.dagger,
         dagger_beta=args.dagger_beta,
         resume=args.resume,
+        strafe=args.expert_strafe,
     )
     print(json.dumps(summary, indent=2))
     return 0
@@ -401,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     g.add_argument("--dagger", default=None, help="checkpoint that drives; the expert's commands are recorded")
     g.add_argument("--dagger-beta", type=float, default=0.0, help="per-decision chance the expert drives instead")
+    g.add_argument(
+        "--expert-strafe",
+        action="store_true",
+        help="the expert keeps the target in view in the reach tasks: it walks sideways (vy) rather than turn away",
+    )
     sim_options(g)
     g.set_defaults(func=cmd_generate)
 

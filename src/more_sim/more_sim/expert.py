@@ -7,6 +7,11 @@ The expert reads the scenario and the robot's state from the environment's info 
 2. follow: pure pursuit with a LOOKAHEAD point on the path; yaw rate proportional to the heading
    error, forward speed from the instruction's speed word, reduced with cos^2 of the heading error
    and near the end (v <= remaining distance / 1 s: critically damped with the base's 0.25 s lag);
+   With `strafe=True` the reach tasks (go_to, distinguish, go_avoid, unload) are driven holonomically instead:
+   the body turns along the path only as far as the target stays within STRAFE_VIEW of the heading, and the
+   same path is followed with vx and vy at up to STRAFE_SPEED, so the target stays in the camera's view all the
+   way (a policy that sees one frame can tell where to go; the turning expert loses the ball in ~62% of its
+   go_avoid decisions on the Go2's D435);
 3. finish: turn to face the target (reach tasks); crawl lowers the body from 1.8 m before the bar;
    unload pitches the body nose-down until the tracked pitch exceeds the dump threshold;
    then the terminate command.
@@ -41,6 +46,9 @@ DUMP_COMMAND = 0.38  # [rad] pitch command to unload
 REPLAN_DISTANCE = 0.5  # [m] off the path by more than this -> plan again
 CROSSING_SPEED = 0.45  # [m/s] at most, through gates and under bars
 FINISH_DRIFT = 0.3  # [m] moved this far since reaching the goal (someone else drives): navigate again
+STRAFE_VY = 0.5  # [m/s] largest sideways speed when strafing (walk-these-ways trains |vy| <= 0.6)
+STRAFE_SPEED = 0.5  # [m/s] at most, when strafing: the Go2 falls and cuts corners sideways at higher speeds
+STRAFE_VIEW = 0.35  # [rad] when strafing, the target stays this close to the heading (the D435 sees +-0.52)
 
 
 @dataclass
@@ -131,8 +139,9 @@ def approach_point(
 class ScriptedExpert:
     """Solves one episode at a time from privileged state; call `reset()` (or pass a new scenario)."""
 
-    def __init__(self, variant: ExpertVariant | None = None) -> None:
+    def __init__(self, variant: ExpertVariant | None = None, strafe: bool = False) -> None:
         self.variant = variant or ExpertVariant()
+        self.strafe = strafe  # reach tasks: face the target, follow the path sideways (module docstring)
         self.reset()
 
     def reset(self) -> None:
@@ -214,7 +223,8 @@ class ScriptedExpert:
         crouch = scenario.task == "crawl" and self._crossing(scenario) and not self.variant.skip_action
         if crouch and remaining < PRE_DISTANCE + POST_DISTANCE + 1.8:
             cmd[INDEX["body_height"]] = CRAWL_HEIGHT
-        if remaining < 0.08 and abs(state.vx) < 0.1:
+        moving = math.hypot(state.vx, state.vy) if self.strafe else abs(state.vx)
+        if remaining < 0.08 and moving < 0.1:
             self._phase = "finish"
             self._finish_at = (state.x, state.y)
             return
@@ -224,9 +234,23 @@ class ScriptedExpert:
             n = math.hypot(bx - ax, by - ay) or 1.0
             tx, ty = bx + (bx - ax) / n * (LOOKAHEAD - remaining), by + (by - ay) / n * (LOOKAHEAD - remaining)
         err = wrap_angle(math.atan2(ty - state.y, tx - state.x) - state.yaw)
+        if self.strafe and not self._crossing(scenario):
+            self._strafe(cmd, scenario, state, err, remaining)
+            return
         cmd[INDEX["wz"]] = float(np.clip(YAW_GAIN * err, -1.0, 1.0))
         v = self._speed(scenario) * max(math.cos(err), 0.0) ** 2
         cmd[INDEX["vx"]] = min(v, max(remaining, 0.0) / 1.0)
+
+    def _strafe(self, cmd: np.ndarray, scenario: Scenario, state: BaseState, err: float, remaining: float) -> None:
+        """Head along the path as far as the target stays within STRAFE_VIEW of the heading; walk towards the
+        lookahead point (at `err` from the heading) with vx and, for the rest of the angle, vy."""
+        target = bearing(self._goal_thing(scenario), state.x, state.y, state.yaw)
+        heading = target + float(np.clip(wrap_angle(err - target), -STRAFE_VIEW, STRAFE_VIEW))
+        cmd[INDEX["wz"]] = float(np.clip(YAW_GAIN * heading, -1.0, 1.0))
+        v = min(self._speed(scenario), STRAFE_SPEED, max(remaining, 0.0) / 1.0)
+        vx, vy = v * max(math.cos(err), 0.0), v * math.sin(err)  # never backwards: sideways at most
+        scale = min(1.0, STRAFE_VY / abs(vy)) if vy else 1.0  # keep the direction when vy saturates
+        cmd[INDEX["vx"]], cmd[INDEX["vy"]] = vx * scale, vy * scale
 
     def _finish(self, cmd: np.ndarray, scenario: Scenario, state: BaseState) -> None:
         if scenario.task == "crawl" and not self.variant.skip_action:

@@ -112,7 +112,7 @@ def _worker_init(progress: Any) -> None:
     _PROGRESS = progress
 
 
-def _dagger_policy(checkpoint: str, beta: float) -> Any:
+def _dagger_policy(checkpoint: str, beta: float, strafe: bool = False) -> Any:
     from more_sim.policies import CheckpointPolicy, DaggerPolicy
 
     if checkpoint not in _LEARNERS:
@@ -120,7 +120,7 @@ def _dagger_policy(checkpoint: str, beta: float) -> Any:
 
         torch.set_num_threads(1)
         _LEARNERS[checkpoint] = CheckpointPolicy(checkpoint)
-    return DaggerPolicy(_LEARNERS[checkpoint], beta)
+    return DaggerPolicy(_LEARNERS[checkpoint], beta, strafe)
 
 
 def generate_shard(
@@ -131,6 +131,7 @@ def generate_shard(
     failures_only: bool = False,
     dagger: str | None = None,
     dagger_beta: float = 0.0,
+    strafe: bool = False,
 ) -> ShardInfo | None:
     """Run `jobs` (expert or sub-optimal per job; with `dagger` the learner drives and the expert labels) and
     write them as one shard, in job order.
@@ -159,9 +160,9 @@ def generate_shard(
         if sub:
             policy = SuboptimalBatch(decision_hz=config.decision_hz)
         elif dagger:
-            policy, batch = _dagger_policy(dagger, dagger_beta), DAGGER_BATCH
+            policy, batch = _dagger_policy(dagger, dagger_beta, strafe), DAGGER_BATCH
         else:
-            policy = ExpertPolicy()
+            policy = ExpertPolicy(strafe=strafe)
         results = run_jobs([j for _, j in items], policy, config, batch=batch, record=True, on_done=tick, pool=_POOL)
         for (k, _), (_, episode) in zip(items, results, strict=True):
             episodes[k] = episode
@@ -213,7 +214,7 @@ def existing_shard(path: Path, jobs: Sequence[Job], failures_only: bool = False)
     )
 
 
-def _shard_task(args: tuple[str, list[Job], SimConfig, bool, bool, str | None, float]) -> ShardInfo | None:
+def _shard_task(args: tuple[str, list[Job], SimConfig, bool, bool, str | None, float, bool]) -> ShardInfo | None:
     return generate_shard(*args)
 
 
@@ -236,6 +237,7 @@ def generate(
     dagger: str | None = None,
     dagger_beta: float = 0.0,
     resume: bool = False,
+    strafe: bool = False,
 ) -> dict[str, Any]:
     """Generate a dataset into `out`; returns a summary (also stored in the index's meta).
 
@@ -246,6 +248,8 @@ def generate(
     `resume`: keep the shards an interrupted run of the same plan already wrote (each checked episode by episode
     against the plan), generate the rest. A smaller `episodes` with the same seed is a prefix of a larger plan,
     so a dataset can also grow by resuming with more episodes.
+    `strafe`: the expert (driving or, with `dagger`, labelling) keeps the target in view in the reach tasks
+    (more_sim.expert); the sub-optimal episodes are the usual ones.
     """
     config = config or SimConfig()
     if dagger is not None:
@@ -273,6 +277,7 @@ def generate(
         "dagger": str(dagger) if dagger else None,
         "dagger_beta": dagger_beta,
         "config": asdict(config),
+        **({"expert_strafe": True} if strafe else {}),  # absent when off: older plans still resume
     }
     if resume:
         _check_resumed_settings(out, settings)
@@ -288,6 +293,7 @@ def generate(
             failures_only,
             str(dagger) if dagger else None,
             dagger_beta,
+            strafe,
         )
         for k, chunk in enumerate(chunks)
     ]

@@ -34,13 +34,15 @@ class Policy:
 
 
 class ExpertPolicy(Policy):
-    name = "expert"
+    """The scripted expert (`strafe`: it keeps the target in view in the reach tasks, more_sim.expert)."""
 
-    def __init__(self) -> None:
+    def __init__(self, strafe: bool = False) -> None:
+        self.strafe = strafe
+        self.name = "expert-strafe" if strafe else "expert"
         self._experts: dict[int, ScriptedExpert] = {}
 
     def begin(self, slot: int, seed: int) -> None:
-        self._experts[slot] = ScriptedExpert()
+        self._experts[slot] = ScriptedExpert(strafe=self.strafe)
 
     def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
         return np.stack([self._experts[s].act(info) for s, info in zip(slots, infos, strict=True)])
@@ -153,11 +155,12 @@ class DaggerPolicy(Policy):
     learner's own state distribution; their transitions do not follow the recorded actions: not for RL).
     """
 
-    def __init__(self, learner: Policy, beta: float = 0.0) -> None:
+    def __init__(self, learner: Policy, beta: float = 0.0, strafe: bool = False) -> None:
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"DAgger beta must lie in [0, 1], got {beta}")
         self.learner = learner
         self.beta = beta
+        self.strafe = strafe  # the labelling expert's style (ExpertPolicy)
         self.name = f"dagger(beta={beta:g}):{learner.name}"
         self.image_size = learner.image_size
         self._experts: dict[int, ScriptedExpert] = {}
@@ -166,7 +169,7 @@ class DaggerPolicy(Policy):
 
     def begin(self, slot: int, seed: int) -> None:
         self.learner.begin(slot, seed)
-        self._experts[slot] = ScriptedExpert()
+        self._experts[slot] = ScriptedExpert(strafe=self.strafe)
         self._rngs[slot] = np.random.default_rng([seed, 0xDA66])
 
     def act(self, slots: Sequence[int], observations: Sequence[dict], infos: Sequence[dict]) -> np.ndarray:
@@ -181,14 +184,17 @@ class DaggerPolicy(Policy):
 
 
 def make_policy(name: str, device: str = "cpu", decision_hz: float = 5.0) -> Policy:
-    """'expert', 'random', 'suboptimal' or a checkpoint directory (`decision_hz`: the simulator's rate)."""
-    if name == "expert":
-        return ExpertPolicy()
+    """'expert', 'expert-strafe', 'random', 'suboptimal' or a checkpoint directory (`decision_hz`: the
+    simulator's rate)."""
+    if name in ("expert", "expert-strafe"):
+        return ExpertPolicy(strafe=name == "expert-strafe")
     if name == "random":
         return RandomPolicy()
     if name == "suboptimal":
         return SuboptimalBatch(decision_hz=decision_hz)
     path = Path(name)
     if not path.is_dir():
-        raise ValueError(f"policy must be expert, random, suboptimal or a checkpoint directory; {name!r} is none")
+        raise ValueError(
+            f"policy must be expert, expert-strafe, random, suboptimal or a checkpoint directory; {name!r} is none"
+        )
     return CheckpointPolicy(path, device)
