@@ -29,6 +29,7 @@ import numpy as np
 from more_common.action_contract import GAITS, INDEX, TERMINATE, stand_command
 from more_sim.base_tracker import BaseState
 from more_sim.geometry import wrap_angle
+from more_sim.naming import camera_bearing
 from more_sim.planner import plan
 from more_sim.splits import SPEEDS, STEP_FREQUENCIES
 from more_sim.tasks import Scenario
@@ -48,6 +49,8 @@ CROSSING_SPEED = 0.45  # [m/s] at most, through gates and under bars
 FINISH_DRIFT = 0.3  # [m] moved this far since reaching the goal (someone else drives): navigate again
 STRAFE_VY = 0.5  # [m/s] largest sideways speed when strafing (walk-these-ways trains |vy| <= 0.6)
 STRAFE_SPEED = 0.5  # [m/s] at most, when strafing: the Go2 falls and cuts corners sideways at higher speeds
+STRAFE_ARRIVED = 0.15  # [m] of path left counts as arrived when strafing (the Go2 does not step at 0.08 m/s)
+STRAFE_MIN_TURN = 0.35  # [rad/s] the slowest turn to face the target at the end, when strafing
 STRAFE_VIEW = 0.35  # [rad] when strafing, the target stays this close to the heading (the D435 sees +-0.52)
 
 
@@ -224,7 +227,7 @@ class ScriptedExpert:
         if crouch and remaining < PRE_DISTANCE + POST_DISTANCE + 1.8:
             cmd[INDEX["body_height"]] = CRAWL_HEIGHT
         moving = math.hypot(state.vx, state.vy) if self.strafe else abs(state.vx)
-        if remaining < 0.08 and moving < 0.1:
+        if remaining < (STRAFE_ARRIVED if self.strafe else 0.08) and moving < 0.1:
             self._phase = "finish"
             self._finish_at = (state.x, state.y)
             return
@@ -243,14 +246,26 @@ class ScriptedExpert:
 
     def _strafe(self, cmd: np.ndarray, scenario: Scenario, state: BaseState, err: float, remaining: float) -> None:
         """Head along the path as far as the target stays within STRAFE_VIEW of the heading; walk towards the
-        lookahead point (at `err` from the heading) with vx and, for the rest of the angle, vy."""
-        target = bearing(self._goal_thing(scenario), state.x, state.y, state.yaw)
-        heading = target + float(np.clip(wrap_angle(err - target), -STRAFE_VIEW, STRAFE_VIEW))
-        cmd[INDEX["wz"]] = float(np.clip(YAW_GAIN * heading, -1.0, 1.0))
+        lookahead point (at `err` from the heading) with vx and, for the rest of the angle, vy. The yaw rate
+        also cancels the target's drift across the view that the walking itself causes (close by it is fast)."""
+        from more_sim.scene import CAMERA_FORWARD  # scene imports mujoco: only when strafing
+
+        goal = self._goal_thing(scenario)
+        target, _ = camera_bearing(goal, state.x, state.y, state.yaw)  # the camera's view, not the base centre's
+        drift_per_speed = (0.0, 0.0)
+        if math.isnan(target):  # behind the camera
+            target = bearing(goal, state.x, state.y, state.yaw)
+        else:
+            distance = max(math.hypot(goal.x - state.x, goal.y - state.y) - CAMERA_FORWARD, 0.3)
+            drift_per_speed = (math.sin(target) / distance, -math.cos(target) / distance)  # d(bearing)/dt per vx, vy
         v = min(self._speed(scenario), STRAFE_SPEED, max(remaining, 0.0) / 1.0)
         vx, vy = v * max(math.cos(err), 0.0), v * math.sin(err)  # never backwards: sideways at most
         scale = min(1.0, STRAFE_VY / abs(vy)) if vy else 1.0  # keep the direction when vy saturates
-        cmd[INDEX["vx"]], cmd[INDEX["vy"]] = vx * scale, vy * scale
+        vx, vy = vx * scale, vy * scale
+        turn = float(np.clip(wrap_angle(err), target - STRAFE_VIEW, target + STRAFE_VIEW))
+        drift = drift_per_speed[0] * vx + drift_per_speed[1] * vy
+        cmd[INDEX["wz"]] = float(np.clip(YAW_GAIN * turn + drift, -1.0, 1.0))
+        cmd[INDEX["vx"]], cmd[INDEX["vy"]] = vx, vy
 
     def _finish(self, cmd: np.ndarray, scenario: Scenario, state: BaseState) -> None:
         if scenario.task == "crawl" and not self.variant.skip_action:
@@ -258,7 +273,10 @@ class ScriptedExpert:
         if not self._crossing(scenario):
             err = bearing(self._goal_thing(scenario), state.x, state.y, state.yaw)
             if abs(err) > 0.12:
-                cmd[INDEX["wz"]] = float(np.clip(YAW_GAIN * err, -1.0, 1.0))
+                wz = YAW_GAIN * err
+                if self.strafe:  # it arrives up to STRAFE_VIEW off; the Go2 does not turn at the slowest rates
+                    wz = math.copysign(max(abs(wz), STRAFE_MIN_TURN), wz)
+                cmd[INDEX["wz"]] = float(np.clip(wz, -1.0, 1.0))
                 return
         if scenario.task == "unload" and not self.variant.skip_action:
             cmd[INDEX["pitch"]] = DUMP_COMMAND

@@ -8,9 +8,13 @@ for docs/simulator.md) it is 0.985. The assertion is the issue's >= 95% on the o
 
 import collections
 
+import numpy as np
 import pytest
 
+from more_common.action_contract import INDEX
 from more_sim.config import SimConfig
+from more_sim.expert import STRAFE_SPEED, STRAFE_VY
+from more_sim.naming import camera_bearing, half_fov_x
 from more_sim.policies import ExpertPolicy, RandomPolicy, SuboptimalBatch
 from more_sim.rollout import Job, run_jobs, success_rates
 from more_sim.splits import TASKS
@@ -88,3 +92,53 @@ def test_expert_follows_the_instructed_style():
         assert 0.7 * v <= top_speed <= v + 1e-9
         seen.add((style.speed, style.gait))
     assert len(seen) > 4
+
+
+class _ViewCounter(ExpertPolicy):
+    """The expert, counting the decisions whose image would not show the target (camera bearing outside the view)
+    and checking every command it gives."""
+
+    def __init__(self, strafe: bool, config: SimConfig) -> None:
+        super().__init__(strafe=strafe)
+        self.half = half_fov_x(config)
+        self.decisions = self.out_of_view = 0
+        self.commands: list = []
+
+    def act(self, slots, observations, infos):
+        for info in infos:
+            state, target = info["state"], info["scenario"].target_thing
+            bearing, _ = camera_bearing(target, state.x, state.y, state.yaw)
+            self.decisions += 1
+            self.out_of_view += not abs(bearing) <= self.half  # nan (behind the camera) counts as out of view
+        commands = super().act(slots, observations, infos)
+        self.commands.extend(commands)
+        return commands
+
+
+@pytest.mark.parametrize("task", ["go_avoid", "go_to", "distinguish", "unload"])
+def test_the_strafing_expert_solves_the_reach_tasks_and_keeps_the_target_in_view(task):
+    jobs = [Job(task, "id", seed=50_000 + i) for i in range(20)]
+    turning, strafing = _ViewCounter(False, FAST), _ViewCounter(True, FAST)
+    turned = success_rates([o for o, _ in run_jobs(jobs, turning, FAST, batch=10)])[task]
+    strafed = success_rates([o for o, _ in run_jobs(jobs, strafing, FAST, batch=10)])[task]
+    assert strafed["rate"] >= 0.95 and turned["rate"] >= 0.95, (strafed, turned)
+    # the turning expert's go_avoid path takes the ball out of view (measured: ~40% of decisions on this camera)
+    if task == "go_avoid":
+        assert turning.out_of_view > 0.25 * turning.decisions
+    assert strafing.out_of_view <= 0.05 * strafing.decisions, (
+        strafing.out_of_view,
+        strafing.decisions,
+    )  # the first turn
+    commands = np.asarray(strafing.commands)
+    assert np.all(commands[:, INDEX["vx"]] >= 0.0) and np.all(np.abs(commands[:, INDEX["vy"]]) <= STRAFE_VY + 1e-9)
+    assert np.all(np.hypot(commands[:, INDEX["vx"]], commands[:, INDEX["vy"]]) <= STRAFE_SPEED + 1e-9)
+    assert np.any(np.abs(commands[:, INDEX["vy"]]) > 0.05)  # it does walk sideways
+
+
+def test_the_strafing_expert_crosses_gates_as_the_turning_one():
+    """Gates and bars are crossed head-on (the straight run-up): strafing changes nothing there."""
+    jobs = [Job(task, "id", seed=60_000 + i) for task in ("go_through", "crawl") for i in range(6)]
+    turning = run_jobs(jobs, ExpertPolicy(), FAST, batch=12, record=True)
+    strafing = run_jobs(jobs, ExpertPolicy(strafe=True), FAST, batch=12, record=True)
+    for (a, ea), (b, eb) in zip(turning, strafing, strict=True):
+        assert a.success and b.success and np.array_equal(ea.actions, eb.actions)
