@@ -125,10 +125,8 @@ def test_the_strafing_expert_solves_the_reach_tasks_and_keeps_the_target_in_view
     # the turning expert's go_avoid path takes the ball out of view (measured: ~40% of decisions on this camera)
     if task == "go_avoid":
         assert turning.out_of_view > 0.25 * turning.decisions
-    assert strafing.out_of_view <= 0.05 * strafing.decisions, (
-        strafing.out_of_view,
-        strafing.decisions,
-    )  # the first turn
+    # out of view only while it first turns to the target from the split's start heading
+    assert strafing.out_of_view <= 0.05 * strafing.decisions, (strafing.out_of_view, strafing.decisions)
     commands = np.asarray(strafing.commands)
     assert np.all(commands[:, INDEX["vx"]] >= 0.0) and np.all(np.abs(commands[:, INDEX["vy"]]) <= STRAFE_VY + 1e-9)
     assert np.all(np.hypot(commands[:, INDEX["vx"]], commands[:, INDEX["vy"]]) <= STRAFE_SPEED + 1e-9)
