@@ -32,6 +32,7 @@ NEUTRAL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("data", "oversample_last"): 0,
     ("data", "curriculum_tasks"): [],
     ("data", "curriculum_steps"): 0,
+    ("data", "drop_tasks"): [],
     ("objective", "imitation_weight"): 0.0,
     ("model", "action_slots"): [],
     ("model", "text_first"): False,
@@ -51,6 +52,8 @@ class DataConfig:
 
     train              dataset directories (each holds index.json and .npz shards)
     tasks, splits      keep only episodes of these tasks / splits (empty: all)
+    drop_tasks         "DIR:task[,task...]" entries: leave those tasks' episodes of the dataset DIR (one of
+                       `train`) out, e.g. data recorded by another expert for the same task
     use_suboptimal     False: expert episodes only ("w/o sub-optimal data"); IL always uses expert episodes only
     suboptimal_fraction  share of sub-optimal transitions in the stream (None: as stored on disk)
     shard_by           "shard": each rank/worker reads disjoint shards (scales); "sample": every reader reads
@@ -76,6 +79,7 @@ class DataConfig:
     train: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     splits: tuple[str, ...] = ()
+    drop_tasks: tuple[str, ...] = ()
     use_suboptimal: bool = True
     suboptimal_fraction: float | None = None
     shard_by: Literal["shard", "sample"] = "shard"
@@ -101,6 +105,7 @@ class DataConfig:
         if self.tasks:
             extra = sorted(set(self.curriculum_tasks) - set(self.tasks))
             _check(not extra, "curriculum_tasks", f"{extra} are outside data.tasks {list(self.tasks)}")
+        self.dropped_tasks()  # validates the entries
         _check(self.oversample_steps >= 0, "oversample_steps", f"must be >= 0, got {self.oversample_steps}")
         _check(self.oversample_last >= 0, "oversample_last", f"must be >= 0, got {self.oversample_last}")
         _check(self.oversample_factor >= 1, "oversample_factor", f"must be >= 1, got {self.oversample_factor}")
@@ -109,6 +114,18 @@ class DataConfig:
         if self.suboptimal_fraction is not None:
             f = self.suboptimal_fraction
             _check(0.0 <= f <= 1.0, "suboptimal_fraction", f"must lie in [0, 1] or be null, got {f}")
+
+    def dropped_tasks(self) -> dict[str, frozenset[str]]:
+        """`drop_tasks` as {dataset directory: the tasks left out of it}; a malformed entry or a directory that is
+        not in `train` is a ValueError that names it (a task the dataset never holds: the stream's start-up check)."""
+        out: dict[str, set[str]] = {}
+        for entry in self.drop_tasks:
+            path, sep, names = entry.rpartition(":")
+            tasks = [t.strip() for t in names.split(",") if t.strip()]
+            _check(bool(sep and path and tasks), "drop_tasks", f"entries are 'DIR:task[,task...]', got {entry!r}")
+            _check(path in self.train, "drop_tasks", f"{entry!r}: {path!r} is not one of data.train {list(self.train)}")
+            out.setdefault(path, set()).update(tasks)
+        return {path: frozenset(tasks) for path, tasks in out.items()}
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ class TransitionStream:
                 f"(world_size x num_workers) with data.shard_by=shard: use more shards, fewer workers, or "
                 f"data.shard_by=sample"
             )
+        self._dropped = [cfg.dropped_tasks().get(path, frozenset()) for path in cfg.train]  # per dataset
         self._check_task_names()
         self.counters = _Counters()
         # sample mode: every consumer runs the same global stream, so the randomness must not depend on it
@@ -147,8 +148,10 @@ class TransitionStream:
             order = order[self.consumer :: self.num_consumers]
         return order
 
-    def _keep(self, ep: Episode) -> bool:
+    def _keep(self, ep: Episode, dataset: int) -> bool:
         if self.cfg.tasks and ep.task not in self.cfg.tasks:
+            return False
+        if ep.task in self._dropped[dataset]:
             return False
         if self.cfg.splits and ep.split not in self.cfg.splits:
             return False
@@ -175,7 +178,7 @@ class TransitionStream:
                 episodes = self._read(d, s)
                 for j in rng.permutation(len(episodes)):
                     ep = episodes[int(j)]
-                    if not self._keep(ep):
+                    if not self._keep(ep, d):
                         continue
                     images = [resize_image(img, self.image_size) for img in ep.images]
                     labels = (
@@ -230,6 +233,13 @@ class TransitionStream:
         no-op (checked at start-up against the datasets' index, which counts every shard's tasks; a data.tasks
         filter that leaves nothing is reported by the stream)."""
         seen = {task for ds in self.datasets for shard in ds.shards for task in shard.tasks}
+        for path, ds, dropped in zip(self.cfg.train, self.datasets, self._dropped, strict=True):
+            held = {task for shard in ds.shards for task in shard.tasks}
+            if dropped - held:
+                raise DatasetError(
+                    f"data.drop_tasks names {sorted(dropped - held)} for {path}, which has no episode of them "
+                    f"(tasks there: {sorted(held)})"
+                )
         for key in ("oversample_tasks", "curriculum_tasks"):
             missing = sorted(set(getattr(self.cfg, key)) - seen)
             if missing:

@@ -109,7 +109,7 @@ def test_fields_added_later_keep_old_runs_resumable():
     added = (("data", "oversample_steps"), ("data", "oversample_factor"), ("data", "oversample_tasks"),
              ("data", "oversample_last"), ("objective", "imitation_weight"), ("model", "action_slots"),
              ("model", "text_first"), ("data", "curriculum_tasks"), ("data", "curriculum_steps"),
-             ("model", "reasoning"), ("objective", "reasoning_weight"))  # fmt: skip
+             ("model", "reasoning"), ("objective", "reasoning_weight"), ("data", "drop_tasks"))  # fmt: skip
     for section, key in added:
         del old[section][key]
     for key in ("progress", "tensorboard", "log_every", "out_dir", "resume", "max_time_s", "ckpt_every_s"):
@@ -120,5 +120,7 @@ def test_fields_added_later_keep_old_runs_resumable():
                      'model.action_slots=[{"dim": "wz", "bins": 4}]', "model.reasoning=scene",
                      "objective.reasoning_weight=0.5"):  # fmt: skip
         assert load_config(None, [override]).fingerprint() != cfg.fingerprint()
+    dropped = load_config(None, ["data.train=[data/a]", "data.drop_tasks=[data/a:go_avoid]"])
+    assert dropped.fingerprint() != load_config(None, ["data.train=[data/a]"]).fingerprint()
     curriculum = load_config(None, ["data.curriculum_tasks=[go_to]", "data.curriculum_steps=10"])
     assert curriculum.fingerprint() != cfg.fingerprint()

@@ -242,6 +242,33 @@ def test_decision_points_oversampled_only_in_the_named_tasks(tmp_path):
         TransitionStream(typo, SIZE, seed=0)  # refused at start-up, before any shard is read
 
 
+def test_drop_tasks_leaves_a_task_out_of_one_dataset_only(tmp_path):
+    """drop_tasks "A:go_to": dataset A's go_to episodes are never streamed, its crawl ones are, and dataset B's
+    go_to ones too; entries that do not parse, name a directory outside data.train, or a task the dataset never
+    holds are refused by name."""
+    rng = np.random.default_rng(1)
+    roots = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        with DatasetWriter(root, episodes_per_shard=2, compress=False) as w:
+            for i in range(4):
+                ep = synthetic_episode(rng, i, expert=True, length=3)
+                w.add(replace(ep, task="go_to" if i % 2 == 0 else "crawl", episode_id=f"{name}{i}"))
+        roots.append(str(root))
+    a, b = roots
+    cfg = DataConfig(train=(a, b), shuffle_buffer=4, drop_tasks=(f"{a}:go_to",))
+    epoch0 = [t for e, t in itertools.takewhile(lambda x: x[0] == 0, TransitionStream(cfg, SIZE, 0).transitions())]
+    assert Counter(t.episode_id for t in epoch0) == {"a1": 3, "a3": 3, "b0": 3, "b1": 3, "b2": 3, "b3": 3}
+    assert cfg.dropped_tasks() == {a: frozenset({"go_to"})}
+    for entry, message in ((f"{a}", "entries are 'DIR:task"), (f"{a}:", "entries are 'DIR:task"),
+                           ("data/elsewhere:go_to", "is not one of data.train")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"drop_tasks .*{message}"):
+            DataConfig(train=(a, b), drop_tasks=(entry,))
+    typo = DataConfig(train=(a, b), drop_tasks=(f"{b}:go_avoid",))
+    with pytest.raises(DatasetError, match=r"data.drop_tasks names \['go_avoid'\] for .*b, which has no episode"):
+        TransitionStream(typo, SIZE, seed=0)
+
+
 def test_stop_decisions_are_oversampled_only_where_the_episode_stopped(tmp_path):
     """oversample_last: a terminated episode's last step (the stop decision) enters `factor` times; a truncated
     episode has no stop decision, so every one of its steps enters once."""
