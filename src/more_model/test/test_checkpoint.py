@@ -107,22 +107,23 @@ def test_bad_checkpoints_are_named(tmp_path):
 
 # models/demo, the committed demo policy, decodes three fixed inputs to these check values (and writes this
 # reasoning first), recorded with the code of 2026-12-02 (the scene-reasoning demo after two DAgger rounds, a
-# fine-tuning with walking-Go2 episodes and a DAgger round on both embodiments, runs/go2ft/g3, its last three
-# checkpoints averaged by `more-train average`). The demo has 5 action slots: the 7 dims its slots leave to the
-# stand command decode to bin -1 and Q NaN. Retraining the demo changes them: re-record the values then.
+# fine-tuning with walking-Go2 episodes and a DAgger round on both embodiments, then go_avoid re-recorded by the
+# strafing expert with a DAgger round: runs/strafe/full_mix_dagger, training/experiments/2026-12-02-strafing-expert).
+# The demo has 6 action slots (vx, vy, wz, body height, pitch, terminate): the 6 dims its slots leave to the stand
+# command decode to bin -1 and Q NaN. Retraining the demo changes them: re-record the values then.
 DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
-DEMO_ADAPTERS_SHA256 = "e9057d05c146c702b70f3004e156ce08ec68b0d0dc92ea5273649173d9ed1d5b"
+DEMO_ADAPTERS_SHA256 = "45dd3c500c8d8623385ebcdad07730306e20c3be88a99fd62782e0290451e39e"
 DEMO_BINS = [
-    [0, -1, 0, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [4, -1, 32, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [0, -1, 0, -1, -1, -1, -1, 0, 0, -1, -1, 0],
+    [0, 10, 32, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [4, 10, 32, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [0, 0, 0, -1, -1, -1, -1, 0, 0, -1, -1, 0],
 ]
-DEMO_REASONING = ("W4..", "E4E9..", "..")  # noise images: one object, two objects; the red patch: nothing
+DEMO_REASONING = ("V4..", "N4E8..", "..")  # noise images: one object, two objects; the red patch: nothing
 _ = float("nan")
 DEMO_Q = [
-    [0.850816, _, 0.999913, _, _, _, _, 0.038666, 0.756570, _, _, 0.526508],
-    [0.842418, _, 0.989440, _, _, _, _, 0.989129, 0.995094, _, _, 0.959332],
-    [0.998518, _, 0.989061, _, _, _, _, 0.978656, 0.991699, _, _, 0.927695],
+    [0.635162, 0.999944, 0.999946, _, _, _, _, 0.978523, 0.994174, _, _, 0.995828],
+    [0.443886, 0.999749, 0.705173, _, _, _, _, 0.951879, 0.997316, _, _, 0.997855],
+    [0.917791, 0.322858, 0.875327, _, _, _, _, 0.963355, 0.933444, _, _, 0.630273],
 ]  # fmt: skip
 
 
