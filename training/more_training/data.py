@@ -232,9 +232,9 @@ class TransitionStream:
         """A task in data.oversample_tasks or data.curriculum_tasks that the data never holds is a typo, not a
         no-op (checked at start-up against the datasets' index, which counts every shard's tasks; a data.tasks
         filter that leaves nothing is reported by the stream)."""
-        seen = {task for ds in self.datasets for shard in ds.shards for task in shard.tasks}
-        for path, ds, dropped in zip(self.cfg.train, self.datasets, self._dropped, strict=True):
-            held = {task for shard in ds.shards for task in shard.tasks}
+        held_by = [{task for shard in ds.shards for task in shard.tasks} for ds in self.datasets]
+        seen = set().union(*held_by)
+        for path, held, dropped in zip(self.cfg.train, held_by, self._dropped, strict=True):
             if dropped - held:
                 raise DatasetError(
                     f"data.drop_tasks names {sorted(dropped - held)} for {path}, which has no episode of them "

@@ -86,18 +86,13 @@ class MoREPolicy(nn.Module):
         self.config = config
         self.backbone = backbone
         self.tokenizer = tokenizer
-        self.action_tokenizer = action_tokenizer
-        vocab = backbone.config.text_config.vocab_size
-        if max(action_tokenizer.bin_token_ids) >= vocab:
-            raise ValueError(f"bin token ids exceed the backbone's vocabulary ({vocab})")
+        self._use_action_tokenizer(action_tokenizer)
         if backbone.config.patch_size != config.patch_size:
             raise ValueError(f"backbone patch size {backbone.config.patch_size} != config's {config.patch_size}")
         if getattr(backbone.lm_head, "bias", None) is not None:
             raise ValueError("lm_head with a bias is not supported (Fuyu has none)")
         self.ffns: list[MixLoRAFFN] = inject_adapters(backbone, config)
         self.attention_lora_merged = False
-        self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(), persistent=False)
-        self.register_buffer("valid_bins", action_tokenizer.valid_mask(), persistent=False)  # [S, num_bins]
         self.processor = build_processor(tokenizer, config.image_size, config.patch_size)
         self._build_encoder()
         self.set_trainable("adapters")
@@ -125,18 +120,21 @@ class MoREPolicy(nn.Module):
     def set_action_slots(self, slots: Sequence[SlotConfig]) -> MoREPolicy:
         """Decode another set of action slots (MoREConfig.action_slots); no weight changes: every slot reads the
         lm_head rows of the bin tokens '0'..'N-1'. How a trained model starts learning a new dim (e.g. vy)."""
-        self.config = self.config.replace(action_slots=tuple(slots))  # validated by MoREConfig
-        self.action_tokenizer = ActionTokenizer.from_tokenizer(
-            self.tokenizer, self.action_tokenizer.spec, self.config.action_slots
-        )
-        vocab = self.backbone.config.text_config.vocab_size
-        if max(self.action_tokenizer.bin_token_ids) >= vocab:
-            raise ValueError(f"bin token ids exceed the backbone's vocabulary ({vocab})")
-        device = self.bin_token_ids.device
-        self.register_buffer("bin_token_ids", self.action_tokenizer.token_id_tensor(device), persistent=False)
-        self.register_buffer("valid_bins", self.action_tokenizer.valid_mask(device), persistent=False)
+        config = self.config.replace(action_slots=tuple(slots))  # validated by MoREConfig
+        tokenizer = ActionTokenizer.from_tokenizer(self.tokenizer, self.action_tokenizer.spec, config.action_slots)
+        self._use_action_tokenizer(tokenizer, self.bin_token_ids.device)
+        self.config = config
         self._build_encoder()
         return self
+
+    def _use_action_tokenizer(self, action_tokenizer: ActionTokenizer, device: torch.device | None = None) -> None:
+        """Decode with `action_tokenizer`: its bin token ids and per-slot bin masks become the buffers."""
+        vocab = self.backbone.config.text_config.vocab_size
+        if max(action_tokenizer.bin_token_ids) >= vocab:
+            raise ValueError(f"bin token ids exceed the backbone's vocabulary ({vocab})")
+        self.action_tokenizer = action_tokenizer
+        self.register_buffer("bin_token_ids", action_tokenizer.token_id_tensor(device), persistent=False)
+        self.register_buffer("valid_bins", action_tokenizer.valid_mask(device), persistent=False)  # [S, num_bins]
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod

@@ -272,13 +272,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     `--seed` is the episode's reset seed, so an `episodes[].seed` from `more-sim eval`'s results.json (with the
     same task, split, embodiment and rates) shows that very episode: it runs through the same `run_jobs`."""
-    import os
-    import tempfile
+    import io
     from dataclasses import replace
 
     import numpy as np
     from PIL import Image
 
+    from more_common.dataset import atomic_write_bytes
     from more_sim.policies import make_policy
     from more_sim.rollout import Job, run_jobs
 
@@ -294,20 +294,16 @@ def cmd_render(args: argparse.Namespace) -> int:
         config = replace(config, image_height=size[0], image_width=size[1])
     ((outcome, episode),) = run_jobs([Job(args.task, args.split, args.seed)], policy, config, batch=1, record=True)
     frames = list(episode.images)  # the image each decision was made on
+    buffer = io.BytesIO()
+    if suffix == ".gif":
+        images = [Image.fromarray(f) for f in frames]
+        duration = round(1000.0 / config.decision_hz)  # [ms] real time at the decision rate
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+    else:
+        picks = np.linspace(0, len(frames) - 1, min(args.frames, len(frames))).round().astype(int)
+        Image.fromarray(np.concatenate([frames[k] for k in picks], axis=1)).save(buffer, format="PNG")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=suffix)  # written whole, then moved into place
-    os.close(fd)
-    try:
-        if suffix == ".gif":
-            images = [Image.fromarray(f) for f in frames]
-            duration = round(1000.0 / config.decision_hz)  # [ms] real time at the decision rate
-            images[0].save(tmp, save_all=True, append_images=images[1:], duration=duration, loop=0)
-        else:
-            picks = np.linspace(0, len(frames) - 1, min(args.frames, len(frames))).round().astype(int)
-            Image.fromarray(np.concatenate([frames[k] for k in picks], axis=1)).save(tmp, format="PNG")
-        os.replace(tmp, args.out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_bytes(args.out, buffer.getvalue())  # written whole, then moved into place
     result = {
         "task": args.task,
         "seed": args.seed,

@@ -9,7 +9,7 @@ from more_common.action_contract import TERMINATE, VX, VY, WZ
 from more_sim.config import SimConfig
 from more_sim.evaluate import eval_jobs
 from more_sim.expert import ScriptedExpert
-from more_sim.policies import Policy
+from more_sim.policies import ExpertPolicy, Policy
 from more_sim.rollout import ENDS, Job, Outcome, run_jobs, success_rates
 
 CONFIG = SimConfig(image_height=16, image_width=16)
@@ -91,12 +91,4 @@ def test_ends_are_counted_in_order_and_sum_to_the_episodes():
 
 @pytest.mark.parametrize("task", ["go_through", "crawl"])
 def test_the_expert_only_succeeds(task):
-    assert _ends(_Expert(), task) == {"success": 4}
-
-
-class _Expert(Steer):
-    def __init__(self) -> None:
-        super().__init__(None)
-
-    def act(self, slots, observations, infos) -> np.ndarray:
-        return np.stack([self._experts[s].act(info) for s, info in zip(slots, infos, strict=True)])
+    assert _ends(ExpertPolicy(), task) == {"success": 4}
