@@ -1,5 +1,5 @@
 """The velocity backend against hand computation: observation layout and scales, action -> targets, the yaw
-trim, command mapping, ignored dims, and the ONNX runner (affine policies written by hand)."""
+trim, command mapping, posture, ignored dims, and the ONNX runner (affine policies written by hand)."""
 
 import math
 
@@ -10,7 +10,9 @@ from onnx_helpers import write_affine_onnx
 from more_common.action_contract import action_from_mapping, stand_command
 from wtw_controller.backend import Sensors, not_followed, requested_but_ignored
 from wtw_controller.core import Controller
+from wtw_controller.observation import gravity_from_quaternion
 from wtw_controller.onnx_policy import OnnxPolicy, PolicyLoadError
+from wtw_controller.posture import PostureConfig, level_gravity, posture_pose
 from wtw_controller.velocity import VelocityBackend, VelocityConfig, VelocityRanges, load_velocity_config
 
 # A known state, SDK order FR, FL, RR, RL x (hip, thigh, calf)
@@ -18,6 +20,8 @@ Q = np.array([-0.2, 0.9, -1.6, 0.15, 0.7, -1.4, -0.05, 1.1, -1.7, 0.12, 0.95, -1
 DQ = np.array([1.0, -2.0, 3.0, 0.5, 0.0, -1.0, 2.0, 2.0, -4.0, 0.0, 1.0, 6.0])
 GYRO = np.array([0.4, -0.8, 1.2])
 ROLL, PITCH, YAW = 0.1, -0.2, 0.3
+STAND = np.zeros(5)  # vx, vy, wz, body_height, pitch
+NOMINAL = np.array([0.0, 0.8, -1.5] * 4)
 
 
 def quat_xyzw(r, p, y):
@@ -44,7 +48,7 @@ def test_observation_action_and_targets_by_hand(affine):
     policy, w, b = affine
     backend = VelocityBackend(policy, VelocityConfig(yaw_trim=False))
     cmd, how = backend.map_command(action_from_mapping({"vx": 0.4, "vy": -0.2, "wz": 0.3}))
-    assert how == "ok" and cmd.tolist() == [0.4, -0.2, 0.3]
+    assert how == "ok" and cmd.tolist() == [0.4, -0.2, 0.3, 0.0, 0.0]
     out = backend.step(sensors(), cmd)
     gravity = [math.sin(PITCH), -math.cos(PITCH) * math.sin(ROLL), -math.cos(PITCH) * math.cos(ROLL)]
     default = np.array([0.0, 0.8, -1.5] * 4)
@@ -73,7 +77,7 @@ def test_observation_and_action_clipped_to_100():
     backend = VelocityBackend(huge, VelocityConfig(yaw_trim=False))
     s = sensors()
     s.dq[:] = 1e4  # x 0.05 = 500
-    out = backend.step(s, np.zeros(3))
+    out = backend.step(s, STAND)
     assert seen[0][21:33].tolist() == [100.0] * 12
     np.testing.assert_allclose(out.action, 100.0)
     np.testing.assert_allclose(out.targets, np.array([0.0, 0.8, -1.5] * 4) + 100.0 * np.array([0.125, 0.25, 0.25] * 4))
@@ -89,8 +93,8 @@ def test_yaw_trim_by_hand():
     trim1 = 2.0 * (0.0 - y1) * 0.02
     y2 = y1 + a * (0.1 - y1)
     trim2 = trim1 + 2.0 * (0.0 - y2) * 0.02
-    backend.step(level, np.zeros(3))
-    backend.step(level, np.zeros(3))
+    backend.step(level, STAND)
+    backend.step(level, STAND)
     assert seen[0][8] == pytest.approx(trim1) and seen[1][8] == pytest.approx(trim2)
     assert backend.trim == pytest.approx(trim2) and trim2 < 0
 
@@ -98,21 +102,23 @@ def test_yaw_trim_by_hand():
 def test_yaw_rate_is_the_world_vertical_part_of_the_gyro():
     """Rolled by 0.5 rad, a gyro (0, 0, 1) in the trunk frame turns about the world vertical at cos(0.5)."""
     backend = VelocityBackend(lambda obs: np.zeros(12), VelocityConfig(yaw_trim_filter_s=1e-9))
-    backend.step(sensors(gyro=[0.0, 0.0, 1.0], rpy=(0.5, 0.0, 0.0)), np.zeros(3))
+    backend.step(sensors(gyro=[0.0, 0.0, 1.0], rpy=(0.5, 0.0, 0.0)), STAND)
     assert backend.yaw_rate == pytest.approx(math.cos(0.5), rel=1e-6)
 
 
 def test_yaw_trim_saturates_at_its_limit():
     backend = VelocityBackend(lambda obs: np.zeros(12))
     for _ in range(2000):
-        backend.step(sensors(gyro=[0.0, 0.0, 2.0], rpy=(0.0, 0.0, 0.0)), np.zeros(3))
+        backend.step(sensors(gyro=[0.0, 0.0, 2.0], rpy=(0.0, 0.0, 0.0)), STAND)
     assert backend.trim == -0.6
 
 
 def test_command_mapping_clips_and_stands():
     backend = VelocityBackend(lambda obs: np.zeros(12))
     cmd, how = backend.map_command(action_from_mapping({"vx": 3.0, "vy": -2.0, "wz": 0.5}))
-    assert how == "ok" and cmd.tolist() == [1.0, -0.5, 0.5]
+    assert how == "ok" and cmd.tolist() == [1.0, -0.5, 0.5, 0.0, 0.0]
+    cmd, how = backend.map_command(action_from_mapping({"vx": 0.2, "body_height": -0.22, "pitch": 0.38}))
+    assert how == "ok" and cmd.tolist() == [0.2, 0.0, 0.0, -0.12, 0.38]  # body height clipped to the posture's
     cmd, how = backend.map_command(action_from_mapping({"vx": 0.8, "terminate": 1.0}))
     assert how == "terminate" and not cmd.any()
     bad = action_from_mapping({"vx": 0.8})
@@ -125,7 +131,10 @@ def test_command_mapping_clips_and_stands():
 
 
 def test_dims_the_velocity_backend_does_not_follow():
-    followed = VelocityBackend.followed
+    assert not_followed(VelocityBackend(np.zeros).followed) == (
+        "gait_phase", "gait_offset", "gait_bound", "step_frequency", "stance_width", "footswing_height",
+    )  # fmt: skip
+    followed = VelocityBackend(np.zeros, VelocityConfig(posture=PostureConfig(enabled=False))).followed
     assert not_followed(followed) == (
         "gait_phase", "gait_offset", "gait_bound", "step_frequency", "body_height", "pitch", "stance_width",
         "footswing_height",
@@ -146,7 +155,7 @@ def test_controller_watchdogs_with_the_velocity_backend():
     ctl.on_imu(s.quaternion_xyzw, 0.0, GYRO)
     ctl.on_command(action_from_mapping({"vx": 0.5}), 0.0)
     r = ctl.step(0.0)
-    assert r.status == "ok" and r.commands.tolist() == [0.5, 0.0, 0.0] and r.targets is not None
+    assert r.status == "ok" and r.commands.tolist() == [0.5, 0.0, 0.0, 0.0, 0.0] and r.targets is not None
     np.testing.assert_allclose(r.observation[:3], GYRO * 0.25)
     r = ctl.step(0.6)  # no command for 0.6 s, sensors stale too
     assert r.targets is None and "joint states" in r.status and backend.trim == 0.0
@@ -159,6 +168,41 @@ def test_controller_watchdogs_with_the_velocity_backend():
     ctl.on_command(bad, 0.6)
     r = ctl.step(0.6)
     assert r.invalid_input and r.targets is not None and not r.commands.any()
+
+
+def test_posture_moves_the_pose_the_policy_walks_around():
+    """Crouch and pitch commanded at once: each step the pose moves by at most a period's rate (0.25 m/s,
+    1 rad/s) towards the clipped command; the policy sees q minus that pose, the levelled gravity and the speed
+    capped for the crouch, and its action is added to that pose."""
+    seen = []
+    backend = VelocityBackend(lambda obs: seen.append(obs.copy()) or np.full(12, 0.4), VelocityConfig(yaw_trim=False))
+    cmd, how = backend.map_command(action_from_mapping({"vx": 0.8, "vy": 0.6, "body_height": -0.3, "pitch": 0.3}))
+    assert how == "ok" and cmd.tolist() == [0.8, 0.5, 0.0, -0.12, 0.3]
+    out = backend.step(sensors(), cmd)
+    np.testing.assert_allclose(out.observation[6:9], np.array([0.8, 0.5, 0.0]) * 0.3 / math.hypot(0.8, 0.5))
+    pose = posture_pose(NOMINAL, -0.005, 0.02)
+    scale = np.array([0.125, 0.25, 0.25] * 4)
+    np.testing.assert_allclose(out.observation[9:21], Q - pose, atol=1e-12)
+    np.testing.assert_allclose(out.observation[3:6], level_gravity(gravity_from_quaternion(*sensors().quaternion_xyzw),
+                                                                   0.02), atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(out.targets, pose + 0.4 * scale, atol=1e-12)
+    for _ in range(40):
+        out = backend.step(sensors(), cmd)
+    assert (backend.posture.body_height, backend.posture.pitch) == pytest.approx((-0.12, 0.3))
+    np.testing.assert_allclose(out.targets, posture_pose(NOMINAL, -0.12, 0.3) + 0.4 * scale, atol=1e-12)
+    stand, how = backend.map_command(action_from_mapping({"body_height": -0.1, "terminate": 1.0}))
+    assert how == "terminate" and not stand.any()  # standing is the nominal posture
+    backend.step(sensors(), stand)
+    assert (backend.posture.body_height, backend.posture.pitch) == pytest.approx((-0.115, 0.28))
+    backend.reset()
+    assert (backend.posture.body_height, backend.posture.pitch) == (0.0, 0.0)
+
+
+def test_posture_off_ignores_body_height_and_pitch():
+    backend = VelocityBackend(lambda obs: np.zeros(12), VelocityConfig(posture=PostureConfig(enabled=False)))
+    cmd, how = backend.map_command(action_from_mapping({"vx": 0.3, "body_height": -0.15, "pitch": 0.3}))
+    assert how == "ok" and cmd.tolist() == [0.3, 0.0, 0.0] and backend.posture is None
+    np.testing.assert_allclose(backend.step(sensors(), cmd).targets, NOMINAL)
 
 
 def test_onnx_runner_checks_shapes_and_files(tmp_path, affine):
@@ -188,6 +232,11 @@ def test_config_yaml_and_errors(tmp_path):
     p.write_text("ranges:\n  vx: [-0.5, 1.5]\nyaw_trim: false\n")
     cfg = load_velocity_config(p)
     assert cfg.ranges.vx == (-0.5, 1.5) and not cfg.yaw_trim and cfg.ranges.vy == (-0.5, 0.5)
+    p.write_text("posture:\n  enabled: false\n")
+    assert not load_velocity_config(p).posture.enabled
+    p.write_text("posture:\n  body_height: [-0.5, 0.0]\n")
+    with pytest.raises(ValueError, match=r"posture\.body_height low -0.5"):
+        load_velocity_config(p)
     p.write_text("kp: -1.0\n")
     with pytest.raises(ValueError, match="kp"):
         load_velocity_config(p)

@@ -26,7 +26,7 @@ class Walker:
         self.body = Go2Body()
         self.body.reset(np.array(DEFAULT_POSE_SDK))
         self.ctl = Controller(VelocityBackend(policy))
-        self.log = []  # (t, x, y, yaw, z, tilt)
+        self.log = []  # (t, x, y, yaw, z, tilt, pitch)
 
     def run(self, seconds, command):
         b, backend = self.body, self.ctl.backend
@@ -43,7 +43,8 @@ class Walker:
             b.set_command(MotorCommand(q=r.targets, tau=r.torque_ff, **gains))
             b.step(round(backend.dt / b.timestep))
             px, py, pz = b.base_position
-            self.log.append((b.time, px, py, b.base_rpy()[2], pz, b.tilt()))
+            _, pitch, yaw = b.base_rpy()
+            self.log.append((b.time, px, py, yaw, pz, b.tilt(), pitch))
 
     def window(self, t0, t1):
         a = np.array(self.log)
@@ -93,6 +94,34 @@ def test_command_loss_stands_in_place(policy):
     w = walker.window(5.0, 7.0)
     assert math.hypot(*(w[-1, 1:3] - w[0, 1:3])) / 2.0 < 0.1
     assert walker.window(0.0, 7.0)[:, 5].max() < MAX_TILT
+
+
+def test_crouches_standing_and_walking(policy):
+    """Body height by posture (posture.py): the trunk goes down about as far as commanded, the robot walks
+    crouched without falling (slower: docs/robot.md) and comes back up when told to stand."""
+    walker = Walker(policy)
+    walker.run(2.0, action_from_mapping({}))
+    nominal = walker.window(1.0, 2.0)[:, 4].mean()
+    walker.run(3.0, action_from_mapping({"body_height": -0.12}))
+    drop = nominal - walker.window(4.0, 5.0)[:, 4].mean()
+    assert 0.12 <= drop <= 0.17, drop
+    walker.run(6.0, action_from_mapping({"vx": 0.8, "body_height": -0.12}))
+    w = walker.window(6.0, 11.0)
+    assert w[:, 5].max() < MAX_TILT / 2 and 0.08 <= forward_speed(w) <= 0.3, forward_speed(w)  # the 0.3 m/s cap
+    assert nominal - w[:, 4].mean() >= 0.11 and w[:, 4].min() > 0.08, w[:, 4].mean()  # low all along, off the floor
+    walker.run(3.0, action_from_mapping({"terminate": 1.0}))
+    assert abs(walker.window(13.0, 14.0)[:, 4].mean() - nominal) < 0.02
+
+
+@pytest.mark.parametrize("pitch", [0.38, -0.3])
+def test_pitches_standing(policy, pitch):
+    """unload's dump: 0.38 rad nose down commanded, more than the task's 0.25 reached and held."""
+    walker = Walker(policy)
+    walker.run(1.0, action_from_mapping({}))
+    walker.run(3.0, action_from_mapping({"pitch": pitch}))
+    w = walker.window(3.0, 4.0)
+    assert abs(w[:, 6].mean() - pitch) < 0.08, w[:, 6].mean()
+    assert np.ptp(w[:, 1]) < 0.05  # in place
 
 
 @pytest.mark.slow

@@ -1,13 +1,17 @@
 """The velocity backend: a legged-gym / robot_lab velocity-tracking policy (ONNX), by default the bundled open one.
 
-Follows vx, vy, wz (clipped to `ranges`) and terminate (-> stand); no other command dim is an input of such a
-policy (gait, step frequency, body height, pitch, stance width, footswing height are reported, not done).
+Follows vx, vy, wz (clipped to `ranges`) and terminate (-> stand); body height and pitch by moving the pose the
+policy walks around (`posture`, posture.py; on by default, `posture.enabled: false` turns it off). No other
+command dim is an input of such a policy (gait, step frequency, stance width, footswing height are reported, not
+done).
 
 Per step (50 Hz), in SDK joint order FR, FL, RR, RL x (hip, thigh, calf):
     observation (45, clipped to +-clip_obs) = gyro x 0.25 (3), projected gravity R^T (0, 0, -1) (3),
         command vx, vy, wz (3), q - default (12), dq x 0.05 (12), last action (12)
     action (clipped to +-clip_actions) -> q_des = default + action x (0.125, 0.25, 0.25) per leg; PD kp 20, kd 0.5
     default pose (0, 0.8, -1.5) per leg.
+With posture, `default` above is the posture's pose and the projected gravity is the one the trunk would
+measure without the posture's pitch.
 
 Between the command and the policy, for a measured reason (docs/robot.md has the numbers):
 - yaw-rate trim: the bundled policy turns on its own (0.13 rad/s with a zero command, on the MuJoCo Menagerie
@@ -32,11 +36,13 @@ from more_common.action_contract import DEFAULT_HIGH, DEFAULT_LOW, INDEX, TERMIN
 from more_common.typed_config import build, load_yaml
 from wtw_controller.backend import BackendStep, NonFiniteActionError, Sensors
 from wtw_controller.observation import gravity_from_quaternion
+from wtw_controller.posture import Posture, PostureConfig, level_gravity
 
 OBS_DIM = 45
 DEFAULT_POSE_SDK: tuple[float, ...] = (0.0, 0.8, -1.5) * 4
 ACTION_SCALE_SDK: tuple[float, ...] = (0.125, 0.25, 0.25) * 4
 VELOCITY_DIMS = ("vx", "vy", "wz")
+POSTURE_DIMS = ("body_height", "pitch")
 
 
 def _range(low: float, high: float) -> tuple[float, float]:
@@ -60,6 +66,7 @@ class VelocityRanges:
 @dataclass(frozen=True)
 class VelocityConfig:
     ranges: VelocityRanges = field(default_factory=VelocityRanges)
+    posture: PostureConfig = field(default_factory=PostureConfig)
     default_pose: tuple[float, ...] = DEFAULT_POSE_SDK
     action_scale: tuple[float, ...] = ACTION_SCALE_SDK
     ang_vel_scale: float = 0.25
@@ -92,49 +99,61 @@ def load_velocity_config(path: str | Path | None) -> VelocityConfig:
     return VelocityConfig() if not path else build(VelocityConfig, load_yaml(path))
 
 
-def velocity_spec(ranges: VelocityRanges) -> ActionSpec:
+def velocity_spec(ranges: VelocityRanges, posture: PostureConfig | None = None) -> ActionSpec:
+    """The contract's bounds with the followed dims narrowed to what this backend does (clipping is reported)."""
     low, high = list(DEFAULT_LOW), list(DEFAULT_HIGH)
     for name in VELOCITY_DIMS:
         low[INDEX[name]], high[INDEX[name]] = getattr(ranges, name)
+    if posture is not None and posture.enabled:
+        for name in POSTURE_DIMS:
+            lo, hi = getattr(posture, name)
+            low[INDEX[name]], high[INDEX[name]] = max(lo, DEFAULT_LOW[INDEX[name]]), min(hi, DEFAULT_HIGH[INDEX[name]])
     return ActionSpec(low=tuple(low), high=tuple(high))
 
 
 class VelocityBackend:
     name = "velocity"
-    followed: tuple[str, ...] = (*VELOCITY_DIMS, "terminate")
 
     def __init__(self, policy, config: VelocityConfig | None = None) -> None:  # noqa: ANN001 - obs -> action
         self.policy = policy
         self.config = c = config or VelocityConfig()
         self.kp, self.kd, self.dt = c.kp, c.kd, c.dt
-        self.spec = velocity_spec(c.ranges)
+        self.spec = velocity_spec(c.ranges, c.posture)
         self._default = np.asarray(c.default_pose, dtype=np.float64)
         self._scale = np.asarray(c.action_scale, dtype=np.float64)
         self._filter = c.dt / (c.yaw_trim_filter_s + c.dt)
-        self._index = [INDEX[n] for n in VELOCITY_DIMS]
+        dims = (*VELOCITY_DIMS, *POSTURE_DIMS) if c.posture.enabled else VELOCITY_DIMS
+        self.followed: tuple[str, ...] = (*dims, "terminate")
+        self._index = [INDEX[n] for n in dims]
+        self.posture = Posture(c.posture, self._default) if c.posture.enabled else None
         self.reset()
 
     def reset(self) -> None:
         self.last_action = np.zeros(12)
         self.yaw_rate = 0.0  # filtered
         self.trim = 0.0
+        if self.posture is not None:
+            self.posture.reset()
 
     def map_command(self, action: np.ndarray | None) -> tuple[np.ndarray, str]:
+        """(vx, vy, wz[, body_height, pitch]) and what happened; no command or terminate: stand (nominal posture)."""
+        stand = np.zeros(len(self._index))
         if action is None:
-            return np.zeros(3), "none"
+            return stand, "none"
         try:
             a = self.spec.for_controller(action)
         except InvalidActionError as err:
-            return np.zeros(3), f"invalid: {err}"
+            return stand, f"invalid: {err}"
         if a[TERMINATE] >= 0.5:
-            return np.zeros(3), "terminate"
+            return stand, "terminate"
         return a[self._index].copy(), "ok"
 
     def step(self, sensors: Sensors, command: np.ndarray) -> BackendStep:
         c = self.config
         x, y, z, w = (float(v) for v in sensors.quaternion_xyzw)
         gravity = gravity_from_quaternion(x, y, z, w)
-        policy_command = np.array(command, dtype=np.float64).reshape(3)
+        command = np.asarray(command, dtype=np.float64).reshape(len(self._index))
+        policy_command = command[:3].copy()
         if c.yaw_trim:
             # world yaw rate = e_z . (R gyro) = (R^T e_z) . gyro, and R^T e_z = -gravity
             yaw_rate = -float(gravity @ sensors.gyro)
@@ -142,12 +161,19 @@ class VelocityBackend:
             step = c.yaw_trim_gain * (policy_command[2] - self.yaw_rate) * c.dt
             self.trim = float(np.clip(self.trim + step, -c.yaw_trim_limit, c.yaw_trim_limit))
             policy_command[2] += self.trim
+        default = self._default
+        if self.posture is not None:
+            speed, cap = math.hypot(*policy_command[:2]), self.posture.speed_limit(command[3])
+            if speed > cap:
+                policy_command[:2] *= cap / speed
+            default = self.posture.step(command[3], command[4], c.dt)
+            gravity = level_gravity(gravity, self.posture.pitch)
         obs = np.concatenate(
             [
                 sensors.gyro * c.ang_vel_scale,
                 gravity,
                 policy_command,
-                (sensors.q - self._default) * c.dof_pos_scale,
+                (sensors.q - default) * c.dof_pos_scale,
                 sensors.dq * c.dof_vel_scale,
                 self.last_action,
             ]
@@ -157,4 +183,4 @@ class VelocityBackend:
         if not np.isfinite(raw).all():
             raise NonFiniteActionError("policy returned non-finite actions")
         self.last_action = np.clip(raw, -c.clip_actions, c.clip_actions)
-        return BackendStep(self._default + self.last_action * self._scale, obs, self.last_action)
+        return BackendStep(default + self.last_action * self._scale, obs, self.last_action)

@@ -142,7 +142,7 @@ class Go2Walker:
 
     def commanded_velocity(self, command: np.ndarray) -> tuple[float, float, float]:
         mapped, _ = self.controller.backend.map_command(command)
-        return tuple(float(v) for v in mapped)
+        return tuple(float(v) for v in mapped[:3])
 
     def render(self) -> np.ndarray:
         return self.world.render_head()
