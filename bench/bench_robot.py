@@ -11,6 +11,10 @@ physics_rtf      the MuJoCo Menagerie Go2 body (more_sim.go2.Go2Body: PD + 15 ms
                  the six-task world).
 tracking         the velocity backend's tracking in the loop above (deterministic, one run per command): mean
                  heading-frame vx, vy and yaw rate over 5 s after 1 s of start-up, with and without the yaw trim.
+posture          the velocity backend's posture (wtw_controller.posture) in the same loop: 1 s standing, 2 s to
+                 take the posture in place, then 5 s of the command judged: trunk height below the 1 s stand
+                 (mean, and the highest point), pitch, forward speed, max tilt; crouched walks with and without
+                 the crouched speed cap.
 controller_step  WtwController.step with a walk-these-ways-sized TorchScript policy (body MLP 2102-512-256-128-12,
                  adaptation MLP 2100-256-128-2, ELU; torch 1 thread): observation + history alone, the two
                  forwards alone, and the whole step; and the velocity backend's step (ONNX, 1 thread); ms per
@@ -149,15 +153,17 @@ def bench_velocity_step(rounds: int, steps: int) -> dict[str, object]:
 class _Walker:
     """The Go2 body and the velocity controller core in one process, lock-stepped at 50 Hz."""
 
-    def __init__(self, yaw_trim: bool = True) -> None:
+    def __init__(self, yaw_trim: bool = True, speed_cap: bool = True) -> None:
         from more_sim.go2 import Go2Body
         from wtw_controller.core import Controller
         from wtw_controller.onnx_policy import OnnxPolicy
+        from wtw_controller.posture import UPRIGHT_SPEED, PostureConfig
         from wtw_controller.velocity import DEFAULT_POSE_SDK, VelocityBackend, VelocityConfig
 
         self.body = Go2Body()
         self.body.reset(np.array(DEFAULT_POSE_SDK))
-        self.ctl = Controller(VelocityBackend(OnnxPolicy(), VelocityConfig(yaw_trim=yaw_trim)))
+        posture = PostureConfig() if speed_cap else PostureConfig(crouched_speed=UPRIGHT_SPEED)  # a flat cap: none
+        self.ctl = Controller(VelocityBackend(OnnxPolicy(), VelocityConfig(yaw_trim=yaw_trim, posture=posture)))
 
     def tick(self, command: np.ndarray) -> None:
         from more_sim.go2 import MotorCommand
@@ -248,6 +254,59 @@ def bench_tracking() -> dict[str, object]:
                 "max_tilt_rad": round(tilt, 3),
             }
         out["yaw_trim" if trim else "no_trim"] = rows
+    return out
+
+
+POSTURE_COMMANDS: dict[str, dict[str, float]] = {
+    "body_height -0.04": {"body_height": -0.04},
+    "body_height -0.08": {"body_height": -0.08},
+    "body_height -0.12": {"body_height": -0.12},
+    "body_height -0.08, vx 0.45": {"body_height": -0.08, "vx": 0.45},
+    "body_height -0.12, vx 0.3": {"body_height": -0.12, "vx": 0.3},
+    "body_height -0.12, vx 0.45": {"body_height": -0.12, "vx": 0.45},
+    "body_height -0.12, vx 0.3, wz 0.5": {"body_height": -0.12, "vx": 0.3, "wz": 0.5},
+    "pitch 0.2": {"pitch": 0.2},
+    "pitch 0.38": {"pitch": 0.38},
+    "pitch -0.3": {"pitch": -0.3},
+    "pitch 0.2, vx 0.3": {"pitch": 0.2, "vx": 0.3},
+}
+UNCAPPED = ("body_height -0.12, vx 0.45",)  # run again without the speed cap
+
+
+def bench_posture() -> dict[str, object]:
+    from more_common.action_contract import action_from_mapping
+
+    def run(values: dict[str, float], speed_cap: bool) -> dict[str, object]:
+        walker = _Walker(speed_cap=speed_cap)
+        b = walker.body
+        heights = []
+        for _ in range(50):
+            walker.tick(action_from_mapping({}))
+            heights.append(b.base_position[2])
+        nominal = float(np.mean(heights[25:]))
+        posture = {k: v for k, v in values.items() if k in ("body_height", "pitch")}
+        for _ in range(100):
+            walker.tick(action_from_mapping(posture))
+        z, pitch, tilt, start, t0 = [], [], 0.0, b.base_position.copy(), b.time
+        for _ in range(250):
+            walker.tick(action_from_mapping(values))
+            z.append(b.base_position[2])
+            pitch.append(b.base_rpy()[1])
+            tilt = max(tilt, b.tilt())
+        heading = b.base_rpy()[2]
+        moved = b.base_position - start
+        return {
+            "drop_m": round(nominal - float(np.mean(z)), 3),
+            "highest_drop_m": round(nominal - float(np.max(z)), 3),
+            "pitch_rad": round(float(np.mean(pitch)), 3),
+            "speed_m_s": round(float(np.hypot(moved[0], moved[1])) / (b.time - t0), 3),
+            "heading_end_rad": round(float(heading), 3),  # started at 0, standing 3 s first
+            "max_tilt_rad": round(tilt, 3),
+        }
+
+    out: dict[str, object] = {name: run(values, True) for name, values in POSTURE_COMMANDS.items()}
+    for name in UNCAPPED:
+        out[name + " (no speed cap)"] = run(POSTURE_COMMANDS[name], False)
     return out
 
 
@@ -350,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1000, help="controller steps / 10 x bridge cycles per round")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each loop measurement")
     parser.add_argument("--sim-seconds", type=float, default=10.0, help="simulated seconds per physics round")
-    parser.add_argument("--no-tracking", action="store_true", help="skip the tracking runs (~1 min)")
+    parser.add_argument("--no-tracking", action="store_true", help="skip the tracking and posture runs (~1.5 min)")
     parser.add_argument("--no-ros", action="store_true", help="skip the cross-process loop measurements")
     args = parser.parse_args(argv)
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
@@ -361,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         results["physics_rtf"] = bench_physics_rtf(args.rounds, args.sim_seconds)
         if not args.no_tracking:
             results["tracking"] = bench_tracking()
+            results["posture"] = bench_posture()
         results["controller_step_ms"] = bench_controller_step(run, args.rounds, args.steps)
         results["velocity_step_ms"] = bench_velocity_step(args.rounds, args.steps)
         results["bridge_cycle_ms"] = bench_bridge_cycle(args.rounds, args.steps * 10)

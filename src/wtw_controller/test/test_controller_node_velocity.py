@@ -69,3 +69,19 @@ def test_invalid_command_is_an_error_and_the_robot_stands(velocity):
     feeder.command = action_from_mapping({"vx": 0.5})
     assert feeder.probe.spin_until(lambda: feeder.status() == "ok", 3.0, feeder.act)
     assert feeder.latest().level == b"\x00"
+
+
+def test_posture_parameter_switches_the_velocity_backends_posture(tmp_path):
+    """robot.yaml sets posture: false (untested on hardware), the sim stacks true; the parameter wins over the
+    config file's posture.enabled."""
+    from wtw_controller.controller_node import PARAMS, make_backend
+
+    params = {name: default for name, (default, *_rest) in PARAMS.items()}
+    backend, _ = make_backend(params)
+    assert backend.posture is not None and "body_height" in backend.followed
+    config = tmp_path / "velocity.yaml"
+    config.write_text("posture:\n  enabled: true\n  pitch: [-0.2, 0.3]\n")
+    backend, _ = make_backend({**params, "posture": False, "config_file": str(config)})
+    assert backend.posture is None and "pitch" not in backend.followed
+    backend, _ = make_backend({**params, "config_file": str(config)})
+    assert backend.config.posture.pitch == (-0.2, 0.3)
