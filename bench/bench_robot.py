@@ -122,31 +122,43 @@ def bench_controller_step(run: Path, rounds: int, steps: int) -> dict[str, objec
 
 
 def bench_velocity_step(rounds: int, steps: int) -> dict[str, object]:
+    """The velocity step with posture off, on and steady, and on while the posture moves every step (its inverse
+    kinematics each time: a crouch command flipping between -0.12 and 0 m), variants in turn in each round."""
     from more_common.action_contract import action_from_mapping
     from wtw_controller.core import Controller
     from wtw_controller.onnx_policy import OnnxPolicy
-    from wtw_controller.velocity import DEFAULT_POSE_SDK, VelocityBackend
+    from wtw_controller.posture import PostureConfig
+    from wtw_controller.velocity import DEFAULT_POSE_SDK, VelocityBackend, VelocityConfig
 
     policy = OnnxPolicy()
-    ctl = Controller(VelocityBackend(policy))
-    q, command = np.array(DEFAULT_POSE_SDK), action_from_mapping({"vx": 0.5})
-    out: dict[str, list[dict[str, float]]] = {"forward": [], "step": []}
+    q = np.array(DEFAULT_POSE_SDK)
+    walk = action_from_mapping({"vx": 0.5})
+    crouch = [action_from_mapping({"vx": 0.5, "body_height": h}) for h in (-0.12, 0.0)]
+    variants = {
+        "step_posture_off": (VelocityConfig(posture=PostureConfig(enabled=False)), lambda i: walk),
+        "step": (VelocityConfig(), lambda i: walk),
+        "step_posture_moving": (VelocityConfig(), lambda i: crouch[(i // 10) % 2]),
+    }
+    out: dict[str, list[dict[str, float]]] = {"forward": [], **{k: [] for k in variants}}
     for _ in range(rounds):
-        fwd_ms, step_ms = [], []
-        for i in range(steps):
-            now = i * 0.02
-            ctl.on_joint_state(q, np.zeros(12), now)
-            ctl.on_imu(np.array([0.0, 0.0, 0.0, 1.0]), now, np.zeros(3))
-            ctl.on_command(command, now)
-            t0 = time.perf_counter()
-            policy(np.zeros(45))
-            t1 = time.perf_counter()
-            ctl.step(now)
-            t2 = time.perf_counter()
-            fwd_ms.append((t1 - t0) * 1e3)
-            step_ms.append((t2 - t1) * 1e3)
+        fwd_ms = []
+        for name, (config, command) in variants.items():
+            ctl = Controller(VelocityBackend(policy, config))
+            step_ms = []
+            for i in range(steps):
+                now = i * 0.02
+                ctl.on_joint_state(q, np.zeros(12), now)
+                ctl.on_imu(np.array([0.0, 0.0, 0.0, 1.0]), now, np.zeros(3))
+                ctl.on_command(command(i), now)
+                t0 = time.perf_counter()
+                policy(np.zeros(45))
+                t1 = time.perf_counter()
+                ctl.step(now)
+                t2 = time.perf_counter()
+                fwd_ms.append((t1 - t0) * 1e3)
+                step_ms.append((t2 - t1) * 1e3)
+            out[name].append(_stats(step_ms))
         out["forward"].append(_stats(fwd_ms))
-        out["step"].append(_stats(step_ms))
     return {k: _rounds_summary(v) for k, v in out.items()}
 
 

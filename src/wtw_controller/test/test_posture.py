@@ -82,6 +82,8 @@ def test_posture_ramps_at_its_rates_and_clips_to_its_ranges():
     for _ in range(40):
         p.step(-0.22, 0.5, 0.02)
     assert (p.body_height, p.pitch) == pytest.approx((-0.12, 0.4))
+    steady = p.pose
+    assert p.step(-0.3, 0.45, 0.02) is steady  # clipped to where it is: no inverse kinematics
     p.step(0.0, 0.0, 0.02)
     assert (p.body_height, p.pitch) == pytest.approx((-0.115, 0.38))
     p.reset()

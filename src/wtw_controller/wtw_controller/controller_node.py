@@ -18,8 +18,8 @@ deploy agent starts from a fresh history at the stand pose.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 from rclpy.node import Node
@@ -41,8 +41,12 @@ PARAMS = {
     "run_dir": ("", None, "wtw: walk-these-ways run directory (checkpoints/{body,adaptation_module}_latest.jit)"),
     "policy_file": ("", None, "velocity: ONNX policy (45 obs -> 12 actions); empty: the bundled open Go2 policy"),
     "config_file": ("", None, "YAML overriding WtwConfig / VelocityConfig fields; empty: defaults"),
-    "posture": (True, None, "velocity: follow body_height and pitch by moving the policy's default pose (simulation-"
-                "tested only, docs/robot.md); false: report them; sets VelocityConfig posture.enabled"),
+    "posture": (
+        True,
+        None,
+        "velocity: follow body_height and pitch by moving the policy's default pose (simulation-"
+        "tested only, docs/robot.md); false: report them; sets VelocityConfig posture.enabled",
+    ),
     "rate_hz": (50.0, positive, "policy rate [Hz]; both backends were trained at 50"),
     "command_timeout_s": (0.5, positive, "no QuadrupedCommand for this long -> stand in place [s]"),
     "sensor_timeout_s": (0.1, positive, "no JointState/Imu for this long -> stop publishing targets [s]"),

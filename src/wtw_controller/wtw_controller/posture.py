@@ -150,7 +150,9 @@ class Posture:
         c = self.config
         target_h, target_p = self.clip(body_height, pitch)
         max_h, max_p = c.body_height_rate * dt, c.pitch_rate * dt
+        before = (self.body_height, self.pitch)
         self.body_height += float(np.clip(target_h - self.body_height, -max_h, max_h))
         self.pitch += float(np.clip(target_p - self.pitch, -max_p, max_p))
-        self.pose = posture_pose(self.nominal, self.body_height, self.pitch, self.leg)
+        if (self.body_height, self.pitch) != before:  # the inverse kinematics only when the posture moves
+            self.pose = posture_pose(self.nominal, self.body_height, self.pitch, self.leg)
         return self.pose
