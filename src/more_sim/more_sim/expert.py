@@ -12,9 +12,10 @@ The expert reads the scenario and the robot's state from the environment's info 
    same path is followed with vx and vy at up to STRAFE_SPEED, so the target stays in the camera's view all the
    way (a policy that sees one frame can tell where to go; the turning expert loses the ball in ~62% of its
    go_avoid decisions on the Go2's D435);
-3. finish: turn to face the target (reach tasks); crawl lowers the body from 1.8 m before the bar;
-   unload pitches the body nose-down until the tracked pitch exceeds the dump threshold;
-   then the terminate command.
+   crawl lowers the body from CRAWL_LEAD before the bar's line until CRAWL_CLEAR past it (crouched walks are
+   slow on the Go2: crouching all the way ran out of its time limit);
+3. finish: turn to face the target (reach tasks); unload pitches the body nose-down until the tracked pitch
+   exceeds the dump threshold; then the terminate command.
 `ExpertVariant` bends the script for the sub-optimal generator (wrong target, skipped action,
 no terminate).
 """
@@ -34,7 +35,7 @@ from more_sim.planner import plan
 from more_sim.splits import SPEEDS, STEP_FREQUENCIES
 from more_sim.tasks import Scenario
 from more_sim.tasks.unload import DUMP_PITCH
-from more_sim.world import Thing, bearing, footprints, surface_distance
+from more_sim.world import Thing, bearing, crossing_coordinates, footprints, surface_distance
 
 INFLATE = 0.45  # [m] clearance kept from footprints while planning (turning in place sweeps 0.36 m)
 STANDOFF = 0.6  # [m] stop this far from the target's surface (reach needs <= 0.9)
@@ -43,6 +44,8 @@ POST_DISTANCE = 0.9  # [m] stop this far past the line (success needs >= 0.4 / 0
 LOOKAHEAD = 0.5  # [m]
 YAW_GAIN = 2.0  # [1/s]
 CRAWL_HEIGHT = -0.22  # [m] body-height command under a bar
+CRAWL_LEAD = 0.8  # [m] crouch from this far before a bar's line (the Go2 takes ~0.5 s, its head is 0.34 m ahead)
+CRAWL_CLEAR = 0.45  # [m] stand up this far past it (the kinematic base's capsule reaches 0.36 m back, the bar 0.04)
 DUMP_COMMAND = 0.38  # [rad] pitch command to unload
 REPLAN_DISTANCE = 0.5  # [m] off the path by more than this -> plan again
 CROSSING_SPEED = 0.45  # [m/s] at most, through gates and under bars
@@ -223,9 +226,10 @@ class ScriptedExpert:
             s, off = p.project(state.x, state.y)
         p.s = max(p.s, s)
         remaining = p.total - p.s
-        crouch = scenario.task == "crawl" and self._crossing(scenario) and not self.variant.skip_action
-        if crouch and remaining < PRE_DISTANCE + POST_DISTANCE + 1.8:
-            cmd[INDEX["body_height"]] = CRAWL_HEIGHT
+        if scenario.task == "crawl" and self._crossing(scenario) and not self.variant.skip_action:
+            along, _ = crossing_coordinates(self._goal_thing(scenario), state.x, state.y)
+            if -CRAWL_LEAD <= along < CRAWL_CLEAR:
+                cmd[INDEX["body_height"]] = CRAWL_HEIGHT
         moving = math.hypot(state.vx, state.vy) if self.strafe else abs(state.vx)
         if remaining < (STRAFE_ARRIVED if self.strafe else 0.08) and moving < 0.1:
             self._phase = "finish"
@@ -268,8 +272,6 @@ class ScriptedExpert:
         cmd[INDEX["vx"]], cmd[INDEX["vy"]] = vx, vy
 
     def _finish(self, cmd: np.ndarray, scenario: Scenario, state: BaseState) -> None:
-        if scenario.task == "crawl" and not self.variant.skip_action:
-            cmd[INDEX["body_height"]] = CRAWL_HEIGHT
         if not self._crossing(scenario):
             err = bearing(self._goal_thing(scenario), state.x, state.y, state.yaw)
             if abs(err) > 0.12:

@@ -140,3 +140,27 @@ def test_the_strafing_expert_crosses_gates_as_the_turning_one():
     strafing = run_jobs(jobs, ExpertPolicy(strafe=True), FAST, batch=12, record=True)
     for (a, ea), (b, eb) in zip(turning, strafing, strict=True):
         assert a.success and b.success and np.array_equal(ea.actions, eb.actions)
+
+
+def test_the_expert_crouches_only_around_the_bar():
+    """Crawl: body height CRAWL_HEIGHT while the base is between CRAWL_LEAD before the bar's line and CRAWL_CLEAR past
+    it, the nominal height elsewhere (a long crouch outlasts the Go2's time limit, docs/simulator.md)."""
+    from more_sim.env import make_env
+    from more_sim.expert import CRAWL_CLEAR, CRAWL_HEIGHT, CRAWL_LEAD, ScriptedExpert
+    from more_sim.world import crossing_coordinates
+
+    env = make_env("crawl", "id", FAST)
+    seen = {"before": set(), "under": set(), "after": set()}
+    for seed in range(5):
+        _, info = env.reset(seed=30_000 + seed)
+        expert, done = ScriptedExpert(), False
+        while not done:
+            state, bar = info["state"], info["scenario"].target_thing
+            along, _ = crossing_coordinates(bar, state.x, state.y)
+            command = expert.act(info)
+            where = "before" if along < -CRAWL_LEAD else ("under" if along < CRAWL_CLEAR else "after")
+            seen[where].add(round(float(command[INDEX["body_height"]]), 6))
+            _, _, terminated, truncated, info = env.step(command)
+            done = terminated or truncated
+        assert info["success"], seed
+    assert seen == {"before": {0.0}, "under": {CRAWL_HEIGHT}, "after": {0.0}}

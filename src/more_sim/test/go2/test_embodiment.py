@@ -88,12 +88,14 @@ def test_a_fall_ends_the_episode_as_a_failure():
 
 
 def test_crawl_crouches_by_posture():
-    """The expert asks for body height -0.22 m; the velocity backend crouches as far as its posture range (-0.12 m)
-    and walks on crouched without falling."""
-    info, states, _ = run_expert(make_env("crawl", "id", SimConfig(embodiment="go2", render_images=False)), 0)
+    """The expert asks for body height -0.22 m around the bar; the velocity backend crouches as far as its posture
+    range (-0.12 m) and the Go2 walks under a 0.295 m bar without touching it or falling."""
+    info, states, terminated = run_expert(make_env("crawl", "id", SimConfig(embodiment="go2", render_images=False)), 0)
+    assert info["scenario"].target_thing.height == pytest.approx(0.2948, abs=1e-4)
     heights = np.array([s.body_height for s in states])
     assert heights[0] > -0.03 and -0.18 < heights.min() < -0.1, heights.min()
-    assert info["failure"] != "fall"
+    assert heights[-1] > -0.05  # stood up again past the bar
+    assert terminated and info["success"], info.get("failure")
 
 
 def test_mean_velocity_by_hand():
