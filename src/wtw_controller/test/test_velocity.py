@@ -237,6 +237,9 @@ def test_config_yaml_and_errors(tmp_path):
     p.write_text("posture:\n  body_height: [-0.5, 0.0]\n")
     with pytest.raises(ValueError, match=r"posture\.body_height low -0.5"):
         load_velocity_config(p)
+    p.write_text("posture:\n  body_height: [-0.1, 0.05]\n  pitch: [-0.45, 0.45]\n")
+    with pytest.raises(ValueError, match=r"posture body height 0.05 m with pitch -0.45 rad: foot at .* out of the leg"):
+        load_velocity_config(p)  # straight legs raised and pitched: a rear/front foot out of reach
     p.write_text("kp: -1.0\n")
     with pytest.raises(ValueError, match="kp"):
         load_velocity_config(p)

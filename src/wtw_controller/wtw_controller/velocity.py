@@ -36,7 +36,7 @@ from more_common.action_contract import DEFAULT_HIGH, DEFAULT_LOW, INDEX, TERMIN
 from more_common.typed_config import build, load_yaml
 from wtw_controller.backend import BackendStep, NonFiniteActionError, Sensors
 from wtw_controller.observation import gravity_from_quaternion
-from wtw_controller.posture import Posture, PostureConfig, level_gravity
+from wtw_controller.posture import Posture, PostureConfig, level_gravity, posture_pose
 
 OBS_DIM = 45
 DEFAULT_POSE_SDK: tuple[float, ...] = (0.0, 0.8, -1.5) * 4
@@ -92,6 +92,13 @@ class VelocityConfig:
         for name in ("dof_pos_scale", "kd", "yaw_trim_gain", "yaw_trim_limit"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)!r}")
+        if self.posture.enabled:  # the step must never meet an unreachable posture: check the ranges' corners
+            for h in self.posture.body_height:
+                for p in self.posture.pitch:
+                    try:
+                        posture_pose(np.asarray(self.default_pose, dtype=np.float64), h, p)
+                    except ValueError as err:
+                        raise ValueError(f"posture body height {h} m with pitch {p} rad: {err}") from None
 
 
 def load_velocity_config(path: str | Path | None) -> VelocityConfig:
