@@ -179,7 +179,7 @@ def test_stopped_close_to_a_reach_target_the_expert_finishes_there():
 
     env = make_env("unload", "id", FAST)
     _, info = env.reset(seed=40_000)
-    scenario, container = info["scenario"], info["scenario"].target_thing
+    container = info["scenario"].target_thing
     expert = ScriptedExpert()
     assert expert.act(info)[INDEX["pitch"]] == 0.0 and expert.phase == "navigate"  # far away: it plans and walks
     start = info["state"]
