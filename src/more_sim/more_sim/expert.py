@@ -39,7 +39,6 @@ from more_sim.world import Thing, bearing, crossing_coordinates, footprints, sur
 
 INFLATE = 0.45  # [m] clearance kept from footprints while planning (turning in place sweeps 0.36 m)
 STANDOFF = 0.6  # [m] stop this far from the target's surface (reach needs <= 0.9)
-CLOSE_ENOUGH = 0.8  # [m] stopped this close to a reach target's surface counts as arrived, wherever the path ends
 PRE_DISTANCE = 1.6  # [m] the straight run-up before a gate or bar line
 POST_DISTANCE = 0.9  # [m] stop this far past the line (success needs >= 0.4 / 0.5)
 LOOKAHEAD = 0.5  # [m]
@@ -232,13 +231,7 @@ class ScriptedExpert:
             if -CRAWL_LEAD <= along < CRAWL_CLEAR:
                 cmd[INDEX["body_height"]] = CRAWL_HEIGHT
         moving = math.hypot(state.vx, state.vy) if self.strafe else abs(state.vx)
-        # Close enough counts too: when another policy drives (DAgger) it stops short of or beside the approach
-        # point, and going back to it taught a policy to walk into unload's container (go2-posture experiment).
-        arrived = remaining < (STRAFE_ARRIVED if self.strafe else 0.08) or (
-            not self._crossing(scenario)
-            and surface_distance(self._goal_thing(scenario), state.x, state.y) <= CLOSE_ENOUGH
-        )
-        if arrived and moving < 0.1:
+        if remaining < (STRAFE_ARRIVED if self.strafe else 0.08) and moving < 0.1:
             self._phase = "finish"
             self._finish_at = (state.x, state.y)
             return

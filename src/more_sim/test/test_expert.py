@@ -164,31 +164,3 @@ def test_the_expert_crouches_only_around_the_bar():
             done = terminated or truncated
         assert info["success"], seed
     assert seen == {"before": {0.0}, "under": {CRAWL_HEIGHT}, "after": {0.0}}
-
-
-def test_stopped_close_to_a_reach_target_the_expert_finishes_there():
-    """Under DAgger another policy drives: stopped 0.7 m from unload's container, beside the expert's approach point,
-    the expert finishes where it is (faces the container, pitches) instead of walking back to its path's end (labels
-    that taught a policy to walk into the container, training/experiments/2026-12-02-go2-posture)."""
-    import math
-
-    from more_sim.base_tracker import BaseState
-    from more_sim.env import make_env
-    from more_sim.expert import CLOSE_ENOUGH, DUMP_COMMAND, ScriptedExpert
-    from more_sim.world import surface_distance
-
-    env = make_env("unload", "id", FAST)
-    _, info = env.reset(seed=40_000)
-    container = info["scenario"].target_thing
-    expert = ScriptedExpert()
-    assert expert.act(info)[INDEX["pitch"]] == 0.0 and expert.phase == "navigate"  # far away: it plans and walks
-    start = info["state"]
-    side = math.atan2(start.y - container.y, start.x - container.x) + math.pi / 2  # beside the approach side
-    r = 0.0
-    while surface_distance(container, container.x + r * math.cos(side), container.y + r * math.sin(side)) < 0.7:
-        r += 0.01
-    x, y = container.x + r * math.cos(side), container.y + r * math.sin(side)
-    assert surface_distance(container, x, y) <= CLOSE_ENOUGH
-    state = BaseState(x=x, y=y, yaw=side + math.pi)  # facing the container, standing
-    command = expert.act({**info, "state": state})
-    assert expert.phase == "finish" and command[INDEX["pitch"]] == DUMP_COMMAND and command[INDEX["vx"]] == 0.0
