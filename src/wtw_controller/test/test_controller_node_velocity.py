@@ -19,7 +19,9 @@ def velocity(tmp_path_factory):
     bias = np.linspace(-1.0, 1.0, 12).astype(np.float32)
     bias[11] = 4.0  # RL calf: -1.5 + 4 x 0.25 = -0.5 rad, past the knee's -0.838 limit
     path = write_affine_onnx(tmp_path_factory.mktemp("onnx") / "bias.onnx", np.zeros((45, 12), np.float32), bias)
-    proc = NodeProcess("wtw_controller.controller_node", {"policy_file": str(path), "diagnostics_period_s": 0.2})
+    proc = NodeProcess(
+        "wtw_controller.controller_node", {"policy_file": str(path), "diagnostics_period_s": 0.2, "posture": True}
+    )
     probe = Probe("velocity_feeder")
     feeder = Feeder(probe)
     try:
@@ -72,16 +74,16 @@ def test_invalid_command_is_an_error_and_the_robot_stands(velocity):
 
 
 def test_posture_parameter_switches_the_velocity_backends_posture(tmp_path):
-    """robot.yaml sets posture: false (untested on hardware), the sim stacks true; the parameter wins over the
-    config file's posture.enabled."""
+    """Posture is opt-in on the node (off by default, in robot.yaml and in sim_go2.yaml: docs/robot.md); the
+    parameter wins over the config file's posture.enabled."""
     from wtw_controller.controller_node import PARAMS, make_backend
 
     params = {name: default for name, (default, *_rest) in PARAMS.items()}
     backend, _ = make_backend(params)
-    assert backend.posture is not None and "body_height" in backend.followed
+    assert backend.posture is None and "body_height" not in backend.followed
     config = tmp_path / "velocity.yaml"
     config.write_text("posture:\n  enabled: true\n  pitch: [-0.2, 0.3]\n")
-    backend, _ = make_backend({**params, "posture": False, "config_file": str(config)})
-    assert backend.posture is None and "pitch" not in backend.followed
     backend, _ = make_backend({**params, "config_file": str(config)})
-    assert backend.config.posture.pitch == (-0.2, 0.3)
+    assert backend.posture is None and "pitch" not in backend.followed
+    backend, _ = make_backend({**params, "posture": True, "config_file": str(config)})
+    assert backend.posture is not None and backend.config.posture.pitch == (-0.2, 0.3)

@@ -42,10 +42,10 @@ PARAMS = {
     "policy_file": ("", None, "velocity: ONNX policy (45 obs -> 12 actions); empty: the bundled open Go2 policy"),
     "config_file": ("", None, "YAML overriding WtwConfig / VelocityConfig fields; empty: defaults"),
     "posture": (
-        True,
+        False,
         None,
-        "velocity: follow body_height and pitch by moving the policy's default pose (simulation-"
-        "tested only, docs/robot.md); false: report them; sets VelocityConfig posture.enabled",
+        "velocity: true follows body_height and pitch by moving the policy's default pose (simulation-"
+        "tested only, docs/robot.md); false: reports them; sets VelocityConfig posture.enabled",
     ),
     "rate_hz": (50.0, positive, "policy rate [Hz]; both backends were trained at 50"),
     "command_timeout_s": (0.5, positive, "no QuadrupedCommand for this long -> stand in place [s]"),
