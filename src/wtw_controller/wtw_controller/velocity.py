@@ -1,7 +1,8 @@
 """The velocity backend: a legged-gym / robot_lab velocity-tracking policy (ONNX), by default the bundled open one.
 
 Follows vx, vy, wz (clipped to `ranges`) and terminate (-> stand); body height and pitch by moving the pose the
-policy walks around (`posture`, posture.py; on by default, `posture.enabled: false` turns it off). No other
+policy walks around (`posture`, posture.py; on in `VelocityConfig` by default, which the in-process simulator uses;
+the node's parameter `posture` sets it and is off by default). No other
 command dim is an input of such a policy (gait, step frequency, stance width, footswing height are reported, not
 done).
 
