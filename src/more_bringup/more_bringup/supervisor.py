@@ -7,7 +7,9 @@
 - A child is told SIGINT when this process dies in any way (Linux PR_SET_PDEATHSIG), so a killed supervisor
   never leaves a bridge running without its controller: the bridge's SIGINT handler damps.
 - `stop()` sends SIGINT to every running child (each node's clean exit; the bridge damps first), waits, and
-  kills what is still running after the timeout. It returns each child's exit status. A Ctrl-C or SIGTERM that
+  kills what is still running after the timeout. Before the kill it asks each late child for its threads' Python
+  stacks (SIGUSR1, which every node answers on stderr: more_ros.node_main) and names it, so a hang at shutdown
+  leaves in the log where it hung. It returns each child's exit status (-9 for a killed one). A Ctrl-C or SIGTERM that
   arrives meanwhile (people press Ctrl-C twice) is noted in `interrupted_while_stopping`, not raised: raised, it
   would abandon the wait with a traceback while the bridge is still damping.
 """
@@ -27,7 +29,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from more_bringup.stacks import NodeSpec
+from more_ros.node_main import STACK_DUMP_SIGNAL
 from more_ros.process import die_with_parent
+
+STACK_DUMP_WAIT_S = 1.0  # a late child's time to write its stacks before it is killed
 
 
 @dataclass
@@ -68,13 +73,32 @@ class NodeProcesses:
                 if child.returncode is None:
                     child.process.send_signal(signal.SIGINT)
             deadline = time.monotonic() + timeout
+            late = []
             for child in self.children:
                 try:
                     child.process.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    child.process.kill()
-                    child.process.wait()
+                    late.append(child)
+            self._kill_late(late, timeout)
         return {c.spec.name: c.process.returncode for c in self.children}
+
+    def _kill_late(self, late: list[Child], timeout: float) -> None:
+        """Ask each late child for its stacks, give it STACK_DUMP_WAIT_S to write them, then kill it."""
+        for child in late:
+            if child.returncode is None:
+                child.process.send_signal(STACK_DUMP_SIGNAL)
+        if late:
+            time.sleep(STACK_DUMP_WAIT_S)
+        for child in late:
+            if child.returncode is None:
+                print(
+                    f"node {child.spec.name} (pid {child.process.pid}) had not exited {timeout:.0f} s after SIGINT: "
+                    "killed (its threads' Python stacks are above)",
+                    file=self._output,
+                    flush=True,
+                )
+                child.process.kill()
+            child.process.wait()
 
     @contextlib.contextmanager
     def _interrupts_noted(self, timeout: float) -> Iterator[None]:

@@ -239,7 +239,7 @@ def test_robot_stack_with_the_sport_backend_drives_a_simulated_go2(tmp_path):
     assert result["backend"] == "sport" and result["interrupted"] is True
     assert result["exit_status"] == {
         "camera_node": 0, "policy_node": 0, "command_mux": 0, "episode_control": 0, "go2_sport": 0,
-    }  # fmt: skip
+    }, err[-6000:]  # a node killed late (-9) left its threads' stacks in err  # fmt: skip
     moves = [r for r in requests if r.header.identity.api_id == 1008]
     assert moves and all(r.parameter == '{"x":0.0,"y":0.0,"z":0.0}' for r in moves)  # the disabled policy's stop
     assert requests[-1].header.identity.api_id == 1003  # StopMove when the stack was stopped

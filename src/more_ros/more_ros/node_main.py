@@ -3,12 +3,16 @@
 `run_node(make_node, description=...)` answers --help without touching ROS, then initialises
 rclpy, builds the node, spins it and shuts down cleanly on Ctrl-C or an external shutdown.
 A node that fails to build (for example a parameter that does not validate) exits with status 2
-and one clear line, not a traceback.
+and one clear line, not a traceback. SIGUSR1 prints every thread's Python stack to stderr and the
+node goes on (`faulthandler`): more-stack sends it to a node that has not exited in time after
+SIGINT, before it kills it, so a hang at shutdown leaves where it hung in the log.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -17,6 +21,9 @@ from more_common.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from rclpy.node import Node
+
+
+STACK_DUMP_SIGNAL = signal.SIGUSR1  # a node's answer: every thread's Python stack on stderr
 
 
 def _split_ros_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -59,6 +66,8 @@ def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), execu
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
+    # C-level handler: it prints even while the main thread is blocked inside rcl/DDS holding the GIL
+    faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
     rclpy.init(args=["node", *ros_args])
     node = executor = None
     try:
