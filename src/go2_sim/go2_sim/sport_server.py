@@ -14,9 +14,19 @@ Calls (ids from a sport_api profile; `handle` returns the status code the respon
 - StandDown: to the lying pose over `transition_s` (kp 50, kd 3), then held there. StandUp: to the stand pose,
   then held with locked joints (no walking until BalanceStand). BalanceStand: the policy takes over (from lying
   or damped it first stands up). RecoveryStand: stands up and balances.
-- Everything else, Euler and BodyHeight included: 3203 (RPC_ERR_SERVER_API_NOT_IMPL), what a Go2 answers to an
-  id it does not implement (unitree_sdk2_python PR #76 reports 3203 for ids removed in firmware 1.1.6). The real
-  firmware does implement Euler (1007); this simulation cannot pitch (the policy has no such input) and says so.
+- Euler {"x": roll, "y": pitch, "z": yaw} (1007): the trunk pitches (positive: nose down), played by the
+  velocity backend's posture (wtw_controller.posture: the policy walks around a pitched default pose), clipped to
+  its range [-0.3, 0.4] rad and ramped at 1 rad/s; held until the next Euler, while standing and walking. Roll
+  and yaw are not followed (the posture has neither): accepted, and counted in the status as
+  `euler_roll_yaw_ignored`. 3204 if the parameter is not three finite numbers.
+- BodyHeight {"data": metres} (1013, only where the firmware profile offers it: `legacy`): the trunk's height
+  offset from the stand, by the same posture, clipped to [-0.12, 0] m and ramped at 0.25 m/s; crouched, the walking
+  speed is capped (0.3 m/s at -0.12 m). 3204 if the parameter is not one finite number.
+- Euler and BodyHeight are accepted but not followed while not balancing, like Move, and Damp, StandDown, StandUp
+  and RecoveryStand return the trunk to the level, full-height stand (the sport backend assumes the firmware does).
+- Everything else: 3203 (RPC_ERR_SERVER_API_NOT_IMPL), what a Go2 answers to an id it does not implement
+  (unitree_sdk2_python PR #76 reports 3203 for ids removed in firmware 1.1.6): gait calls (the policy only trots),
+  BodyHeight on the `current` profile, unknown ids.
 """
 
 from __future__ import annotations
@@ -38,7 +48,8 @@ from go2_bridge.sport_api import (
 from more_common.action_contract import action_from_mapping
 from more_sim.go2 import Go2Body, MotorCommand
 from wtw_controller.core import Controller
-from wtw_controller.velocity import DEFAULT_POSE_SDK, VelocityBackend
+from wtw_controller.posture import PostureConfig
+from wtw_controller.velocity import DEFAULT_POSE_SDK, VelocityBackend, VelocityConfig
 
 STARTS = ("standing", "lying")
 SETTLE_S = 1.0  # a reset lets the robot come to rest this long
@@ -71,7 +82,8 @@ class SportServer:
             raise ValueError(f"transition_s must be > 0 and damping_kd >= 0, got {transition_s}, {damping_kd}")
         self.api = api or api_config()
         self.body = Go2Body(world_xml=world_xml, timestep=timestep, actuator_lag_s=actuator_lag_s)
-        self.backend = VelocityBackend(policy)
+        # the posture plays Euler and BodyHeight (explicit: it must not follow a change of VelocityConfig's default)
+        self.backend = VelocityBackend(policy, VelocityConfig(posture=PostureConfig(enabled=True)))
         self.controller = Controller(self.backend, command_timeout_s=1.0, sensor_timeout_s=1.0)
         self.decimation = max(1, round(self.backend.dt / self.body.timestep))
         self.transition_s = transition_s
@@ -79,6 +91,8 @@ class SportServer:
         self.stand_pose = np.asarray(DEFAULT_POSE_SDK, dtype=np.float64)  # the policy's own default pose
         self.handled: dict[str, dict[int, int]] = {}  # call name -> {code: count}
         self.velocity = np.zeros(3)
+        self.pitch = self.body_height = 0.0  # the commanded trunk attitude (Euler y, BodyHeight)
+        self.euler_roll_yaw_ignored = 0
         self.mode = Mode.BALANCE
         self._steps = 0
         self._transition: tuple[np.ndarray, np.ndarray, float, Mode] | None = None  # from, to, start time, then
@@ -105,11 +119,26 @@ class SportServer:
 
     def _apply(self, name: str, parameter: str) -> int:
         if name == "move":
-            velocity = _move_parameter(parameter)
+            velocity = _numbers(parameter, ("x", "y", "z"))
             if velocity is None:
                 return RPC_ERR_SERVER_API_PARAMETER
             if self.mode is Mode.BALANCE:
                 self.velocity = velocity
+            return RPC_OK
+        if name == "euler":
+            angles = _numbers(parameter, ("x", "y", "z"))
+            if angles is None:
+                return RPC_ERR_SERVER_API_PARAMETER
+            if self.mode is Mode.BALANCE:
+                roll, self.pitch, yaw = (float(v) for v in angles)
+                self.euler_roll_yaw_ignored += roll != 0.0 or yaw != 0.0
+            return RPC_OK
+        if name == "body_height":
+            height = _numbers(parameter, ("data",))
+            if height is None:
+                return RPC_ERR_SERVER_API_PARAMETER
+            if self.mode is Mode.BALANCE:
+                self.body_height = float(height[0])
             return RPC_OK
         if name == "stop_move":
             self.velocity = np.zeros(3)
@@ -144,10 +173,12 @@ class SportServer:
     def _damp(self) -> None:
         self.mode, self._transition = Mode.DAMPED, None
         self.velocity = np.zeros(3)
+        self.pitch = self.body_height = 0.0
         self.body.set_command(MotorCommand(kd=np.full(12, self.damping_kd)))
 
     def _move_joints(self, target: np.ndarray, then: Mode) -> None:
         self.velocity = np.zeros(3)
+        self.pitch = self.body_height = 0.0
         self.mode = Mode.TRANSITION
         self._transition = (self.body.q, np.asarray(target, dtype=np.float64), self.time, then)
 
@@ -179,7 +210,8 @@ class SportServer:
         self.controller.on_joint_state(b.q, b.dq, now)
         self.controller.on_imu(np.array([x, y, z, w]), now, b.gyroscope)
         vx, vy, wz = (float(v) for v in self.velocity)
-        self.controller.on_command(action_from_mapping({"vx": vx, "vy": vy, "wz": wz}), now)
+        command = {"vx": vx, "vy": vy, "wz": wz, "pitch": self.pitch, "body_height": self.body_height}
+        self.controller.on_command(action_from_mapping(command), now)
         r = self.controller.step(now)
         if r.targets is None:  # cannot happen in process (fresh sensors); if it does, fall back to damping
             self._damp()
@@ -188,22 +220,26 @@ class SportServer:
         b.set_command(MotorCommand(q=r.targets, tau=r.torque_ff, kp=np.full(12, k.kp), kd=np.full(12, k.kd)))
 
     def status(self) -> dict[str, object]:
+        posture = self.backend.posture
         out: dict[str, object] = {
             "mode": self.mode.value,
             "sim_time_s": self.time,
             "velocity_command": ",".join(f"{v:.3f}" for v in self.velocity),
             "trunk_height_m": float(self.body.base_position[2]),
+            "posture_command": f"pitch {self.pitch:.3f} rad, body_height {self.body_height:.3f} m",
+            "posture": f"pitch {posture.pitch:.3f} rad, body_height {posture.body_height:.3f} m",  # clipped, ramped
+            "euler_roll_yaw_ignored": str(self.euler_roll_yaw_ignored),
         }
         for name, codes in sorted(self.handled.items()):
             out[f"handled.{name}"] = ", ".join(f"code {c}: {n}" for c, n in sorted(codes.items()))
         return out
 
 
-def _move_parameter(parameter: str) -> np.ndarray | None:
-    """(vx, vy, wz) from Move's {"x", "y", "z"}, or None when it is not three finite numbers."""
+def _numbers(parameter: str, keys: tuple[str, ...]) -> np.ndarray | None:
+    """The finite numbers under `keys` of a JSON object (Move's {"x", "y", "z"}), or None if it is not that."""
     try:
         data = json.loads(parameter)
-        values = [data[k] for k in ("x", "y", "z")]
+        values = [data[k] for k in keys]
     except (ValueError, TypeError, KeyError):
         return None
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):

@@ -22,7 +22,7 @@ from more_ros.testing import NodeProcess, Probe
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-MOVE, STOP_MOVE, DAMP, STAND_UP, BALANCE_STAND, EULER = 1008, 1003, 1001, 1004, 1002, 1007
+MOVE, STOP_MOVE, DAMP, STAND_UP, BALANCE_STAND, EULER, BODY_HEIGHT = 1008, 1003, 1001, 1004, 1002, 1007, 1013
 MOVE_RATE_HZ = 20.0
 
 
@@ -83,14 +83,15 @@ class Chain:
         )
 
     def track(self, t_from, t_to):
-        """(t, x, y, z, yaw) of the trunk between two simulated times."""
+        """(t, x, y, z, yaw, pitch) of the trunk between two simulated times."""
         out = []
         for m in self.odom:
             t = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
             if t_from <= t <= t_to:
                 q, p = m.pose.pose.orientation, m.pose.pose.position
                 yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
-                out.append((t, p.x, p.y, p.z, yaw))
+                pitch = math.asin(max(-1.0, min(1.0, 2 * (q.w * q.y - q.z * q.x))))  # ZYX: positive is nose down
+                out.append((t, p.x, p.y, p.z, yaw, pitch))
         return np.array(out)
 
     def ids_since(self, k):
@@ -130,7 +131,11 @@ def chain():
     c.started = time.monotonic()
     c.procs = {
         "sim": NodeProcess("go2_sim.sport_sim_node"),
-        "sport": NodeProcess("go2_bridge.sport_node", {"move_rate_hz": MOVE_RATE_HZ, "stand_up_settle_s": 2.0}),
+        # a client on the legacy profile against a current robot (unitree_sdk2_python PR #76's case): its
+        # BodyHeight (1013, removed in 1.1.6) is answered 3203; every other call it sends has the same id in both
+        "sport": NodeProcess(
+            "go2_bridge.sport_node", {"move_rate_hz": MOVE_RATE_HZ, "stand_up_settle_s": 2.0, "firmware_api": "legacy"}
+        ),
     }
     try:
         assert c.spin_until(lambda: c.odom and c.state.startswith("READY"), 60.0), "".join(
@@ -188,23 +193,32 @@ def test_walks_forward_under_the_command_publisher_and_stops_on_command_loss(cha
     assert 0.5 - 0.02 <= gap <= 0.5 + 1.0, gap
 
 
-def test_turns_under_wz_and_reports_what_the_robot_refused(chain):
-    chain.command = action_from_mapping({"wz": 0.8, "pitch": 0.2})
+def test_turns_and_pitches_under_the_policy_and_reports_what_the_robot_refused(chain):
+    chain.command = action_from_mapping({"wz": 0.8, "pitch": 0.2, "body_height": -0.1})
     k = len(chain.requests)
     assert chain.spin_until(lambda: MOVE in chain.ids_since(k), 10.0)
-    chain.wait_sim(1.0)
+    chain.wait_sim(1.5)  # the turn gets going; the pitch ramps at 1 rad/s
     t0 = chain.sim_time
     chain.wait_sim(4.0)
     w = chain.track(t0, chain.sim_time)
     assert 0.8 * 0.7 <= yaw_rate(w) <= 0.8 * 1.3, yaw_rate(w)
+    pitch = float(np.mean(w[:, 5]))
+    assert 0.14 <= pitch <= 0.28, pitch  # Euler is followed: the trunk pitches nose down while it turns
+    assert w[:, 3].min() > 0.25  # BodyHeight is not: no crouch
     sent = [r for _, r in chain.requests[k:]]
     assert any(r.header.identity.api_id == EULER and r.parameter == '{"x":0.0,"y":0.20000000298023224,"z":0.0}'
                for r in sent)  # fmt: skip
-    # the simulated robot cannot pitch and answers 3203, as a Go2 does for a call it does not implement
-    assert chain.spin_until(lambda: "euler answered 3203" in (chain.diagnostics("go2_sport") or (0, ""))[1], 10.0)
-    level, _, values = chain.diagnostics("go2_sport")
-    assert level == 1 and values["answer.euler"].startswith("code 3203")
-    assert values["answer.move"].startswith("code 0")
+    assert any(r.header.identity.api_id == BODY_HEIGHT for r in sent)
+    # the current robot does not know the legacy BodyHeight and answers 3203; the backend reports it (WARN)
+    assert chain.spin_until(
+        lambda: "body_height answered 3203" in (chain.diagnostics("go2_sport: ") or (0, ""))[1], 10.0
+    )
+    level, _, values = chain.diagnostics("go2_sport: ")
+    assert level == 1 and values["answer.body_height"].startswith("code 3203")
+    assert values["answer.euler"].startswith("code 0") and values["answer.move"].startswith("code 0")
+    chain.command = action_from_mapping({})  # level and upright again for the tests after this one
+    assert chain.spin_until(lambda: (chain.diagnostics("go2_sport_sim: ") or (0, "", {}))[2].get("posture", "")
+                            .startswith("pitch 0.000"), 10.0)  # fmt: skip
 
 
 def test_terminate_stops_the_robot(chain):
