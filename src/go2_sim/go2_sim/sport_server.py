@@ -75,13 +75,19 @@ class SportServer:
         transition_s: float = 1.5,
         damping_kd: float = 2.0,
         world_xml: str | None = None,
+        body: Go2Body | None = None,
     ) -> None:
+        """`body`: play the sport service on this body (a caller's, in the caller's world: the caller resets and
+        places it and steps its physics, calling `control` every `decimation` steps); the server starts balancing
+        and leaves the body as it is. None: its own body from world_xml, timestep and actuator_lag_s, started
+        `start` and settled."""
         if start not in STARTS:
             raise ValueError(f"start must be one of {list(STARTS)}, got {start!r}")
         if not (math.isfinite(transition_s) and transition_s > 0 and math.isfinite(damping_kd) and damping_kd >= 0):
             raise ValueError(f"transition_s must be > 0 and damping_kd >= 0, got {transition_s}, {damping_kd}")
         self.api = api or api_config()
-        self.body = Go2Body(world_xml=world_xml, timestep=timestep, actuator_lag_s=actuator_lag_s)
+        own_body = body is None
+        self.body = Go2Body(world_xml=world_xml, timestep=timestep, actuator_lag_s=actuator_lag_s) if own_body else body
         # the posture plays Euler and BodyHeight (explicit: it must not follow a change of VelocityConfig's default)
         self.backend = VelocityBackend(policy, VelocityConfig(posture=PostureConfig(enabled=True)))
         self.controller = Controller(self.backend, command_timeout_s=1.0, sensor_timeout_s=1.0)
@@ -96,9 +102,12 @@ class SportServer:
         self.mode = Mode.BALANCE
         self._steps = 0
         self._transition: tuple[np.ndarray, np.ndarray, float, Mode] | None = None  # from, to, start time, then
+        if not own_body:
+            self.enter_balance()
+            return
         if start == "standing":
             self.body.reset(self.stand_pose)
-            self._enter_balance()
+            self.enter_balance()
         else:
             self.body.reset(LYING_POSE)
             self._damp()
@@ -154,7 +163,7 @@ class SportServer:
             return RPC_OK
         if name == "balance_stand":
             if self.mode is Mode.STANDING:
-                self._enter_balance()
+                self.enter_balance()
             elif self.mode in (Mode.LYING, Mode.DAMPED) or (
                 self._transition is not None and self._transition[3] is not Mode.BALANCE
             ):
@@ -165,9 +174,11 @@ class SportServer:
             return RPC_OK
         return RPC_ERR_SERVER_API_NOT_IMPL
 
-    def _enter_balance(self) -> None:
+    def enter_balance(self) -> None:
+        """The locomotion policy takes over where the body stands: no velocity, the level stand, a fresh controller."""
         self.mode, self._transition = Mode.BALANCE, None
         self.velocity = np.zeros(3)
+        self.pitch = self.body_height = 0.0
         self.controller.reset()
 
     def _damp(self) -> None:
@@ -187,11 +198,13 @@ class SportServer:
         """`n` physics steps; the locomotion policy (or the pose interpolation) runs every `decimation` steps."""
         for _ in range(n):
             if self._steps % self.decimation == 0:
-                self._control()
+                self.control()
             self.body.step(1)
             self._steps += 1
 
-    def _control(self) -> None:
+    def control(self) -> None:
+        """One step of the robot's own control (50 Hz): a pose transition, a held command, or the locomotion
+        policy on the body's sensors following the velocity and posture last asked for."""
         b, now = self.body, self.time
         if self.mode is Mode.TRANSITION:
             start, target, t0, then = self._transition
@@ -200,7 +213,7 @@ class SportServer:
             b.set_command(MotorCommand.pd(start + (target - start) * ease, kp=HOLD_KP, kd=HOLD_KD))
             if s >= 1.0:
                 if then is Mode.BALANCE:
-                    self._enter_balance()
+                    self.enter_balance()
                 else:
                     self.mode, self._transition = then, None
             return

@@ -4,10 +4,11 @@ Answers every unitree_api/Request on /api/sport/request with a unitree_api/Respo
 identity id and api id, the status code of sport_server; no answer when the request's policy says noreply), the
 way the Go2's sport service does; the walking is the velocity policy in process at 50 Hz (Euler and BodyHeight:
 its posture). Simulated time follows the steady clock (x real_time_factor), never ahead of it: a tick runs the
-physics steps that are due (up to `max_catch_up_steps`), as go2_mujoco_sim does. The sport path has no 500 Hz loop across processes (the policy runs
-in this process), so real time is the default. The true base pose goes out on /more/go2_sim/odom
-(nav_msgs/Odometry, simulated time), the robot's mode and the calls it handled on /diagnostics
-("go2_sport_sim: sport service"). It has no /lowcmd or /lowstate: a robot in sport mode does not take LowCmd.
+physics steps that are due (up to `max_catch_up_steps`), as go2_mujoco_sim does. The sport path has no 500 Hz
+loop across processes (the policy runs in this process), so real time is the default. The true base pose goes
+out on /more/go2_sim/odom (nav_msgs/Odometry, simulated time), the robot's mode, its posture and the calls it
+handled on /diagnostics ("go2_sport_sim: sport service"). It has no /lowcmd or /lowstate: a robot in sport mode
+does not take LowCmd.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from more_sim.config import GO2_BACKENDS
 from more_sim.splits import SPLITS, TASKS
 
 
@@ -99,6 +100,8 @@ def _config(args: argparse.Namespace):
         kwargs["max_episode_steps"] = args.max_steps
     if getattr(args, "embodiment", None):
         kwargs["embodiment"] = args.embodiment
+    if getattr(args, "go2_backend", None):
+        kwargs["go2_backend"] = args.go2_backend
     return SimConfig(**kwargs)
 
 
@@ -362,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
             choices=("kinematic", "go2"),
             default="kinematic",
             help="kinematic base (default) or the physics Go2 walked by the controller core (docs/simulator.md)",
+        )
+        p.add_argument(
+            "--go2-backend",
+            choices=GO2_BACKENDS,
+            default=None,
+            help="--embodiment go2: what walks it: lowlevel (default: the controller core on the motors) | sport "
+            "(the Go2's own locomotion through the sport backend, firmware >= 1.1.6) | sport_legacy (before 1.1.6)",
         )
 
     def grounding_options(p: argparse.ArgumentParser, scenes_flag: str = "--grounding-scenes") -> None:

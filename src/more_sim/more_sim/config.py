@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+GO2_BACKENDS = ("lowlevel", "sport", "sport_legacy")
+
 
 @dataclass(frozen=True)
 class SimConfig:
@@ -24,12 +26,20 @@ class SimConfig:
     # go2's head camera: "d435" (the RealSense's 42 degree vertical view) or "wide" (`fovy`, the kinematic camera's
     # field of view on the same mount: isolates the body from the camera when comparing with models/demo)
     go2_camera: str = "d435"
+    # what walks the go2: "lowlevel" (the controller core on the motors, as the robot stack's default backend) or
+    # the Go2's own locomotion behind its sport API, reached through the sport backend's core (go2_bridge.sport_core)
+    # on firmware >= 1.1.6 ("sport") or before ("sport_legacy": BodyHeight is offered); docs/simulator.md
+    go2_backend: str = "lowlevel"
 
     def __post_init__(self) -> None:
         if self.embodiment not in ("kinematic", "go2"):
             raise ValueError(f"embodiment must be 'kinematic' or 'go2', got {self.embodiment!r}")
         if self.go2_camera not in ("d435", "wide"):
             raise ValueError(f"go2_camera must be 'd435' or 'wide', got {self.go2_camera!r}")
+        if self.go2_backend not in GO2_BACKENDS:
+            raise ValueError(f"go2_backend must be one of {list(GO2_BACKENDS)}, got {self.go2_backend!r}")
+        if self.go2_backend != "lowlevel" and self.embodiment != "go2":
+            raise ValueError(f"go2_backend {self.go2_backend!r} needs embodiment 'go2', got {self.embodiment!r}")
         for name in ("image_height", "image_width"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 8 <= value <= 2048:

@@ -81,6 +81,7 @@ def evaluate(
         "seed": seed,
         "image_size": list(config.image_size),
         "embodiment": config.embodiment,
+        **({"go2_backend": config.go2_backend} if config.embodiment == "go2" else {}),
         "decision_hz": config.decision_hz,
         "max_episode_steps": config.max_episode_steps,
         "episodes": episode_rows(outcomes, episodes_per_task),
@@ -111,13 +112,18 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _backend_note(result: dict[str, Any]) -> str:
+    backend = result.get("go2_backend", "lowlevel")
+    return "" if backend == "lowlevel" else f" ({backend} backend)"
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     lines = [
         f"# Closed-loop evaluation: {result['policy']} ({result['split']} split)",
         "",
         f"{result['episodes_per_task']} episodes per task, seed {result['seed']}, "
         f"images {result['image_size'][0]}x{result['image_size'][1]}, "
-        f"embodiment {result.get('embodiment', 'kinematic')}, "
+        f"embodiment {result.get('embodiment', 'kinematic')}{_backend_note(result)}, "
         f"{result.get('decision_hz', 5.0):g} decisions/s, limit {result.get('max_episode_steps', 100)} decisions.",
         "",
     ]

