@@ -55,6 +55,17 @@ def test_velocity_backend_targets_gains_and_what_it_follows(velocity):
         lambda: feeder.values().get("dims_requested_but_ignored") == "footswing_height", 10.0, feeder.act
     ), feeder.values()  # body height is followed (posture), footswing height is not
     assert feeder.latest().level == b"\x00"  # asked-for dims a backend cannot do are reported, not an error
+    assert feeder.probe.spin_until(
+        lambda: feeder.values().get("posture") == "body_height -0.120 m, pitch 0.000 rad", 10.0, feeder.act
+    ), feeder.values()
+    assert feeder.values()["posture_limited_steps"] == "0"
+    feeder.command = action_from_mapping({"body_height": -0.2, "pitch": 0.38})  # the chin would be on the floor
+    assert feeder.probe.spin_until(
+        lambda: int(feeder.values().get("posture_limited_steps", 0)) > 0, 10.0, feeder.act
+    ), feeder.values()
+    assert feeder.probe.spin_until(  # the pitch that keeps 0.04 m at -0.12 m (test_posture.py)
+        lambda: feeder.values().get("posture") == "body_height -0.120 m, pitch 0.079 rad", 10.0, feeder.act
+    ), feeder.values()
 
 
 def test_invalid_command_is_an_error_and_the_robot_stands(velocity):

@@ -1,5 +1,6 @@
 """Posture by leg inverse kinematics (posture.py): hand-derived forward kinematics, inverse kinematics against it,
-feet that stay put, gravity levelling and the rate limit. The Menagerie model's own kinematics check the
+feet that stay put, gravity levelling, the rate limit and the trunk's floor clearance (against a brute-force
+rotation of its low points). The Menagerie model's own kinematics check the
 geometry in src/more_sim/test/go2/test_posture_model.py."""
 
 import math
@@ -7,7 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from wtw_controller.posture import GO2, Posture, PostureConfig, foot_position, leg_angles, level_gravity, posture_pose
+from wtw_controller.posture import (
+    GO2,
+    GO2_TRUNK,
+    Posture,
+    PostureConfig,
+    allowed_pitch,
+    foot_position,
+    leg_angles,
+    level_gravity,
+    posture_pose,
+    trunk_clearance,
+)
 from wtw_controller.velocity import DEFAULT_POSE_SDK
 
 NOMINAL = np.array(DEFAULT_POSE_SDK)
@@ -76,16 +88,17 @@ def test_level_gravity_undoes_the_pitch(pitch):
 def test_posture_ramps_at_its_rates_and_clips_to_its_ranges():
     p = Posture(PostureConfig(body_height_rate=0.25, pitch_rate=1.0), NOMINAL)
     for _ in range(10):
-        pose = p.step(-0.22, 0.5, 0.02)  # both beyond the ranges (-0.12, 0.4)
-    assert p.body_height == pytest.approx(-0.05) and p.pitch == pytest.approx(0.2)
-    np.testing.assert_allclose(pose, posture_pose(NOMINAL, -0.05, 0.2))
+        pose = p.step(-0.22, -0.5, 0.02)  # both beyond the ranges (-0.12, -0.3); nose up keeps the chin clear
+    assert p.body_height == pytest.approx(-0.05) and p.pitch == pytest.approx(-0.2)
+    np.testing.assert_allclose(pose, posture_pose(NOMINAL, -0.05, -0.2))
     for _ in range(40):
-        p.step(-0.22, 0.5, 0.02)
-    assert (p.body_height, p.pitch) == pytest.approx((-0.12, 0.4))
+        p.step(-0.22, -0.5, 0.02)
+    assert (p.body_height, p.pitch) == pytest.approx((-0.12, -0.3))
     steady = p.pose
-    assert p.step(-0.3, 0.45, 0.02) is steady  # clipped to where it is: no inverse kinematics
+    assert p.step(-0.3, -0.45, 0.02) is steady  # clipped to where it is: no inverse kinematics
     p.step(0.0, 0.0, 0.02)
-    assert (p.body_height, p.pitch) == pytest.approx((-0.115, 0.38))
+    assert (p.body_height, p.pitch) == pytest.approx((-0.115, -0.28))
+    assert p.limited_steps == 0  # nothing here came near the floor
     p.reset()
     assert (p.body_height, p.pitch) == (0.0, 0.0) and np.array_equal(p.pose, NOMINAL)
 
@@ -118,3 +131,70 @@ def test_speed_cap_by_hand():
 def test_config_errors_name_the_field(fields, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         PostureConfig(**fields)
+
+
+def lowest_point_brute_force(body_height, pitch):
+    """The trunk's low points rotated by a rotation matrix (nose down: +pitch about +y) and moved to the trunk's
+    height; the lowest sphere bottom or edge above the floor."""
+    c, s = math.cos(pitch), math.sin(pitch)
+    rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # R_y(pitch)
+    centre = np.array([0.0, 0.0, 0.29 + body_height])
+    heights = [(centre + rotation @ np.array([x, 0.0, z]))[2] - r for x, z, r in GO2_TRUNK.low_points]
+    return min(heights)
+
+
+def test_trunk_clearance_by_hand_and_against_the_rotated_points():
+    # level: the chin sphere's bottom, 0.29 - 0.06 - 0.047; the rear edge is at 0.29 - 0.057
+    assert trunk_clearance(0.0, 0.0) == pytest.approx(0.183)
+    # nose down 0.4: the chin's centre at 0.29 - 0.06 cos 0.4 - 0.293 sin 0.4 = 0.29 - 0.055264 - 0.114100
+    assert trunk_clearance(0.0, 0.4) == pytest.approx(0.29 - 0.0552636 - 0.1140996 - 0.047, abs=1e-6)
+    for h in np.linspace(-0.2, 0.05, 11):
+        for p in np.linspace(-0.6, 0.6, 13):
+            assert trunk_clearance(h, p) == pytest.approx(lowest_point_brute_force(h, p), abs=1e-12)
+
+
+@pytest.mark.parametrize("clearance", [0.0, 0.04, 0.08])
+@pytest.mark.parametrize("body_height", [0.0, -0.05, -0.1, -0.12, -0.15])
+def test_allowed_pitch_is_the_interval_the_brute_force_finds(body_height, clearance):
+    grid = np.linspace(-1.2, 1.2, 24001)  # 0.1 mrad
+    ok = grid[[lowest_point_brute_force(body_height, p) >= clearance for p in grid]]
+    low, high = allowed_pitch(body_height, clearance)
+    if ok.size == 0:
+        assert low > high
+        return
+    assert np.all(np.diff(ok) < 2e-4)  # one interval
+    assert max(low, -1.2) == pytest.approx(ok[0], abs=2e-4) and min(high, 1.2) == pytest.approx(ok[-1], abs=2e-4)
+
+
+def test_a_crouch_keeps_its_height_and_gets_the_pitch_that_clears_the_floor():
+    p = Posture(PostureConfig(), NOMINAL)  # min_clearance 0.04
+    assert p.clip(0.0, 0.4) == (0.0, 0.4)  # each alone is clear
+    assert p.clip(-0.12, 0.0) == (-0.12, 0.0)
+    assert p.clip(-0.05, 0.3) == (-0.05, 0.3)
+    h, pitch = p.clip(-0.1, 0.3)  # the chin would be at -0.001 m (in simulation: on the floor)
+    assert h == -0.1 and lowest_point_brute_force(h, pitch) == pytest.approx(0.04, abs=1e-9) and 0.1 < pitch < 0.2
+    h, pitch = p.clip(-0.12, 0.4)
+    assert h == -0.12 and lowest_point_brute_force(h, pitch) == pytest.approx(0.04, abs=1e-9)
+    assert p.clip(-0.12, -0.3) == (-0.12, -0.3)  # nose up: the rear edge is clear too
+    low = Posture(PostureConfig(body_height=(-0.2, 0.0), min_clearance=0.08), NOMINAL)
+    h, pitch = low.clip(-0.2, 0.0)  # lower than the level trunk clears: the height stops where it does
+    assert pitch == 0.0 and lowest_point_brute_force(h, 0.0) == pytest.approx(0.08) and h > -0.2
+
+
+def test_every_step_keeps_the_clearance_and_reaches_the_clipped_command():
+    """Random posture commands held for random times: no step leaves the clearance, each command is reached."""
+    rng = np.random.default_rng(0)
+    config = PostureConfig()
+    p = Posture(config, NOMINAL)
+    limited = 0
+    for _ in range(200):
+        command = (rng.uniform(-0.2, 0.05), rng.uniform(-0.5, 0.5))
+        target = p.clip(*command)
+        limited += target != (float(np.clip(command[0], -0.12, 0.0)), float(np.clip(command[1], -0.3, 0.4)))
+        for _ in range(rng.integers(1, 60)):
+            p.step(*command, 0.02)
+            assert lowest_point_brute_force(p.body_height, p.pitch) >= config.min_clearance - 1e-9
+        for _ in range(60):  # 1.2 s: enough for any move at 0.25 m/s and 1 rad/s
+            p.step(*command, 0.02)
+        assert (p.body_height, p.pitch) == pytest.approx(target, abs=1e-12)
+    assert limited > 20 and p.limited_steps > limited  # the clearance cut some commands, on every step they held

@@ -171,29 +171,29 @@ def test_controller_watchdogs_with_the_velocity_backend():
 
 
 def test_posture_moves_the_pose_the_policy_walks_around():
-    """Crouch and pitch commanded at once: each step the pose moves by at most a period's rate (0.25 m/s,
-    1 rad/s) towards the clipped command; the policy sees q minus that pose, the levelled gravity and the speed
-    capped for the crouch, and its action is added to that pose."""
+    """Crouch and pitch (nose up: clear of the floor) commanded at once: each step the pose moves by at most a
+    period's rate (0.25 m/s, 1 rad/s) towards the clipped command; the policy sees q minus that pose, the levelled
+    gravity and the speed capped for the crouch, and its action is added to that pose."""
     seen = []
     backend = VelocityBackend(lambda obs: seen.append(obs.copy()) or np.full(12, 0.4), VelocityConfig(yaw_trim=False))
-    cmd, how = backend.map_command(action_from_mapping({"vx": 0.8, "vy": 0.6, "body_height": -0.3, "pitch": 0.3}))
-    assert how == "ok" and cmd.tolist() == [0.8, 0.5, 0.0, -0.12, 0.3]
+    cmd, how = backend.map_command(action_from_mapping({"vx": 0.8, "vy": 0.6, "body_height": -0.3, "pitch": -0.35}))
+    assert how == "ok" and cmd.tolist() == [0.8, 0.5, 0.0, -0.12, -0.3]
     out = backend.step(sensors(), cmd)
     np.testing.assert_allclose(out.observation[6:9], np.array([0.8, 0.5, 0.0]) * 0.3 / math.hypot(0.8, 0.5))
-    pose = posture_pose(NOMINAL, -0.005, 0.02)
+    pose = posture_pose(NOMINAL, -0.005, -0.02)
     scale = np.array([0.125, 0.25, 0.25] * 4)
     np.testing.assert_allclose(out.observation[9:21], Q - pose, atol=1e-12)
     np.testing.assert_allclose(out.observation[3:6], level_gravity(gravity_from_quaternion(*sensors().quaternion_xyzw),
-                                                                   0.02), atol=1e-12)  # fmt: skip
+                                                                   -0.02), atol=1e-12)  # fmt: skip
     np.testing.assert_allclose(out.targets, pose + 0.4 * scale, atol=1e-12)
     for _ in range(40):
         out = backend.step(sensors(), cmd)
-    assert (backend.posture.body_height, backend.posture.pitch) == pytest.approx((-0.12, 0.3))
-    np.testing.assert_allclose(out.targets, posture_pose(NOMINAL, -0.12, 0.3) + 0.4 * scale, atol=1e-12)
+    assert (backend.posture.body_height, backend.posture.pitch) == pytest.approx((-0.12, -0.3))
+    np.testing.assert_allclose(out.targets, posture_pose(NOMINAL, -0.12, -0.3) + 0.4 * scale, atol=1e-12)
     stand, how = backend.map_command(action_from_mapping({"body_height": -0.1, "terminate": 1.0}))
     assert how == "terminate" and not stand.any()  # standing is the nominal posture
     backend.step(sensors(), stand)
-    assert (backend.posture.body_height, backend.posture.pitch) == pytest.approx((-0.115, 0.28))
+    assert (backend.posture.body_height, backend.posture.pitch) == pytest.approx((-0.115, -0.28))
     backend.reset()
     assert (backend.posture.body_height, backend.posture.pitch) == (0.0, 0.0)
 

@@ -232,6 +232,10 @@ class ControllerNode(Node):
         values: dict[str, object] = {"status": self._status, "targets_published": self._published}
         values.update(self._backend_values)
         values["dims_requested_but_ignored"] = self._ignored_now
+        posture = getattr(self.core.backend, "posture", None)
+        if posture is not None:  # what it walks around now, and how often the floor clearance cut a command
+            values["posture"] = f"body_height {posture.body_height:.3f} m, pitch {posture.pitch:.3f} rad"
+            values["posture_limited_steps"] = posture.limited_steps
         if self._periods:
             d = np.asarray(self._periods) * 1e3
             values.update(

@@ -14,6 +14,15 @@ the knee. In a leg's sagittal plane (x forward, z up, origin at the thigh joint)
 The posture's trunk pose: centre `body_height` above (below) its nominal place, rotated nose-down by `pitch`
 about its lateral axis. A foot's place in the trunk frame is then R^T (foot - centre), R the rotation.
 
+Crouching and pitching nose-down both lower the trunk's front: together they put the chin on the floor (in
+simulation: body height -0.1 m with pitch 0.3 rad, -0.12 m with 0.4 rad; the world calls it a fall). So every
+posture keeps the trunk's low points (`TrunkGeometry`: the chin's collision sphere, the rear bottom edge) at least
+`min_clearance` above a flat floor, the trunk centre `stand_height + body_height` up. A point (x, z) of the trunk
+frame is at height H + z cos(p) - x sin(p) = H + R cos(p + phi), R = hypot(x, z), phi = atan2(x, z), so the
+pitches a height allows form one interval per point, |p + phi| <= acos(K / R), K = min_clearance + radius - H.
+A command outside it keeps its body height and gets the nearest allowed pitch (a bar to crouch under is an
+obstacle; the pitch is a gesture), and a ramp step that would leave it moves only the part that keeps clear.
+
 Changes are rate-limited (`body_height_rate`, `pitch_rate`), so a step in the command becomes a ramp. Crouched,
 the policy stumbles when asked for its usual speeds (trunk tilts of 0.3-0.6 rad at 0.45-0.7 m/s, 0.14 m down), so
 the planar speed it is asked for is capped: no cap above `upright_height`, `crouched_speed` from
@@ -39,6 +48,37 @@ class LegGeometry:
 
 
 GO2 = LegGeometry()
+
+
+@dataclass(frozen=True)
+class TrunkGeometry:
+    """The trunk's lowest points for the floor clearance (MuJoCo Menagerie Go2 collision geoms, trunk frame)."""
+
+    stand_height: float = 0.29  # [m] trunk centre above the floor standing (0.294 measured under the bundled policy)
+    # (x, z, radius) [m]: the chin sphere (centre 0.293, -0.06, radius 0.047) and the box's rear bottom edge
+    low_points: tuple[tuple[float, float, float], ...] = ((0.293, -0.06, 0.047), (-0.188, -0.057, 0.0))
+
+
+GO2_TRUNK = TrunkGeometry()
+
+
+def trunk_clearance(body_height: float, pitch: float, trunk: TrunkGeometry = GO2_TRUNK) -> float:
+    """Height [m] of the trunk's lowest point above a flat floor at this posture (pitch nose-down positive)."""
+    c, s = math.cos(pitch), math.sin(pitch)
+    return trunk.stand_height + body_height + min(c * z - s * x - r for x, z, r in trunk.low_points)
+
+
+def allowed_pitch(body_height: float, min_clearance: float, trunk: TrunkGeometry = GO2_TRUNK) -> tuple[float, float]:
+    """The pitches [rad] around the level pose that keep every low point `min_clearance` above the floor at this
+    body height, as an interval (low > high: none). Each point allows |p + phi| <= acos(K / R) (module docstring)."""
+    low, high = -math.pi, math.pi
+    for x, z, r in trunk.low_points:
+        ratio = (min_clearance + r - trunk.stand_height - body_height) / math.hypot(x, z)
+        if ratio >= 1.0:
+            return math.inf, -math.inf
+        half, phi = math.acos(max(ratio, -1.0)), math.atan2(x, z)
+        low, high = max(low, -half - phi), min(high, half - phi)
+    return low, high
 
 
 def foot_position(thigh: float, calf: float, leg: LegGeometry = GO2) -> tuple[float, float]:
@@ -97,6 +137,10 @@ class PostureConfig:
     upright_height: float = -0.04  # [m] no speed cap above this body height
     crouched_height: float = -0.12  # [m] from here down the cap is crouched_speed
     crouched_speed: float = 0.3  # [m/s] planar
+    # [m] the trunk's low points stay this far above the floor (TrunkGeometry). Measured standing: a posture with
+    # 0.026 m by this model held; -0.001 and -0.046 put the chin on the floor. It also covers the crouch's overshoot
+    # (a -0.12 m command lowers the trunk 0.147 m while walking)
+    min_clearance: float = 0.04
 
     def __post_init__(self) -> None:
         for name in ("body_height", "pitch"):
@@ -116,15 +160,30 @@ class PostureConfig:
         if not (math.isfinite(self.crouched_height) and self.crouched_height < self.upright_height <= 0.0):
             got = f"{self.crouched_height}, {self.upright_height}"
             raise ValueError(f"posture needs crouched_height < upright_height <= 0, got {got}")
+        if not (math.isfinite(self.min_clearance) and 0.0 <= self.min_clearance < trunk_clearance(0.0, 0.0)):
+            top = trunk_clearance(0.0, 0.0)
+            raise ValueError(
+                f"posture.min_clearance must be in [0, {top:.3f}) m (the nominal stand's), got {self.min_clearance!r}"
+            )
 
 
 class Posture:
     """The posture the policy walks around now: follows the commanded one at the configured rates."""
 
-    def __init__(self, config: PostureConfig, default_pose: np.ndarray, leg: LegGeometry = GO2) -> None:
+    def __init__(
+        self,
+        config: PostureConfig,
+        default_pose: np.ndarray,
+        leg: LegGeometry = GO2,
+        trunk: TrunkGeometry = GO2_TRUNK,
+    ) -> None:
         self.config = config
         self.nominal = np.array(default_pose, dtype=np.float64).reshape(12)
         self.leg = leg
+        self.trunk = trunk
+        # the lowest body height at which the level trunk keeps min_clearance
+        self.lowest = config.min_clearance - trunk.stand_height - min(z - r for _, z, r in trunk.low_points)
+        self.limited_steps = 0  # steps whose command the floor clearance cut
         self.reset()
 
     def reset(self) -> None:
@@ -133,8 +192,15 @@ class Posture:
         self.pose = self.nominal.copy()
 
     def clip(self, body_height: float, pitch: float) -> tuple[float, float]:
+        """The command inside the ranges and clear of the floor: the body height first (no lower than the level
+        trunk clears), then the pitch nearest the command that this height allows."""
         c = self.config
-        return float(np.clip(body_height, *c.body_height)), float(np.clip(pitch, *c.pitch))
+        h = max(float(np.clip(body_height, *c.body_height)), self.lowest)
+        low, high = allowed_pitch(h, c.min_clearance, self.trunk)
+        return h, float(np.clip(pitch, max(low, c.pitch[0]), min(high, c.pitch[1])))
+
+    def clear(self, body_height: float, pitch: float) -> bool:
+        return trunk_clearance(body_height, pitch, self.trunk) >= self.config.min_clearance - 1e-9
 
     def speed_limit(self, body_height: float) -> float:
         """The planar speed cap [m/s] for the lower of `body_height` (commanded) and the current height."""
@@ -146,13 +212,17 @@ class Posture:
         return UPRIGHT_SPEED + f * (c.crouched_speed - UPRIGHT_SPEED)
 
     def step(self, body_height: float, pitch: float, dt: float) -> np.ndarray:
-        """Move towards the (clipped) command by at most one period's rate; the pose to walk around."""
+        """Move towards the (clipped) command by at most one period's rate, never where the trunk would not clear
+        the floor (both parts if that clears, else the one that does, else hold); the pose to walk around."""
         c = self.config
         target_h, target_p = self.clip(body_height, pitch)
-        max_h, max_p = c.body_height_rate * dt, c.pitch_rate * dt
-        before = (self.body_height, self.pitch)
-        self.body_height += float(np.clip(target_h - self.body_height, -max_h, max_h))
-        self.pitch += float(np.clip(target_p - self.pitch, -max_p, max_p))
-        if (self.body_height, self.pitch) != before:  # the inverse kinematics only when the posture moves
-            self.pose = posture_pose(self.nominal, self.body_height, self.pitch, self.leg)
+        ranges_only = (float(np.clip(body_height, *c.body_height)), float(np.clip(pitch, *c.pitch)))
+        self.limited_steps += (target_h, target_p) != ranges_only
+        h0, p0 = self.body_height, self.pitch
+        h1 = h0 + float(np.clip(target_h - h0, -c.body_height_rate * dt, c.body_height_rate * dt))
+        p1 = p0 + float(np.clip(target_p - p0, -c.pitch_rate * dt, c.pitch_rate * dt))
+        h, p = next(((h, p) for h, p in ((h1, p1), (h0, p1), (h1, p0)) if self.clear(h, p)), (h0, p0))
+        if (h, p) != (h0, p0):  # the inverse kinematics only when the posture moves
+            self.body_height, self.pitch = h, p
+            self.pose = posture_pose(self.nominal, h, p, self.leg)
         return self.pose

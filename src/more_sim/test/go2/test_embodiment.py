@@ -98,6 +98,21 @@ def test_crawl_crouches_by_posture():
     assert terminated and info["success"], info.get("failure")
 
 
+@pytest.mark.parametrize("vx", [0.0, 0.3])
+def test_crouch_and_pitch_at_once_keep_the_chin_off_the_floor(vx):
+    """Body height -0.12 m with pitch 0.3-0.4 put the chin on the floor (a fall) before the posture kept the trunk
+    0.04 m clear: now the crouch holds and the pitch stops where the chin clears, standing and walking."""
+    env = make_env("go_to", "id", SimConfig(embodiment="go2", render_images=False))
+    env.reset(seed=1)
+    for _ in range(20):  # 4 s
+        _, _, terminated, _, info = env.step(action_from_mapping({"vx": vx, "body_height": -0.22, "pitch": 0.38}))
+        assert not terminated, info["failure"]
+    posture = env.unwrapped.embodiment.controller.backend.posture
+    assert posture.body_height == pytest.approx(-0.12) and 0.05 < posture.pitch < 0.1  # cut from 0.38
+    assert info["state"].body_height < -0.1 and posture.limited_steps > 0
+    env.close()
+
+
 def test_mean_velocity_by_hand():
     a = BaseState(x=1.0, y=1.0, yaw=0.0)
     b = BaseState(x=1.0, y=1.2, yaw=math.pi / 2)  # 0.2 m along +y while turning a quarter in 0.5 s
