@@ -205,9 +205,9 @@ def _summary(result: dict[str, Any]) -> str:
         lines.append(f"replayed {result['samples']} samples ({result['with_recorded_command']} with a command)")
         agr = result.get("agreement")
         if agr:
+            exact, within = (f"{v:.3f}" if v is not None else "n/a" for v in (agr["exact_bin"], agr["within_one_bin"]))
             lines.append(
-                f"agreement: exact bin {agr['exact_bin']:.3f}, within one bin {agr['within_one_bin']:.3f}, "
-                f"all dims exact {agr['all_dims_exact']:.3f}"
+                f"agreement: exact bin {exact}, within one bin {within}, all dims exact {agr['all_dims_exact']:.3f}"
             )
         lat = result["latency_ms"]["replay_decode"]
         if lat:

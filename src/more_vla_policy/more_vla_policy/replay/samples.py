@@ -91,8 +91,12 @@ def command_from_msg(msg: Any) -> np.ndarray:
 
 
 def _valid_bins(msg: Any) -> np.ndarray | None:
+    """The decoder's bins in contract order, -1 in dims the model does not decode (a model with action slots);
+    None when no dim was decoded (a stop, a command from another source) or they are malformed."""
     bins = np.asarray(msg.bins, dtype=np.int64)
-    return bins if bins.shape == (12,) and (bins >= 0).all() and (bins < NUM_BINS).all() else None
+    if bins.shape != (12,) or not ((bins == -1) | ((bins >= 0) & (bins < NUM_BINS))).all():
+        return None
+    return bins if (bins >= 0).any() else None
 
 
 def is_stop_command(command: np.ndarray, bins: np.ndarray | None) -> bool:

@@ -118,9 +118,72 @@ def test_agreement_by_hand():
     cmd_pred, cmd_ref = np.zeros((2, 12)), np.zeros((2, 12))
     cmd_ref[:, 7] = [0.1, -0.3]
     a = agreement(pred, ref, cmd_pred, cmd_ref)
-    assert a["per_dim"]["gait_phase"] == {"exact_bin": 0.0, "within_one_bin": 0.5, "mae": 0.0, "unit": "cycle"}
+    assert a["per_dim"]["gait_phase"] == {
+        "compared": 2, "exact_bin": 0.0, "within_one_bin": 0.5, "mae": 0.0, "unit": "cycle",
+    }  # fmt: skip
     assert a["per_dim"]["body_height"]["mae"] == pytest.approx(0.2)
     assert a["all_dims_exact"] == 0.0 and list(a["per_dim"]) == list(ACTION_NAMES)
+
+
+def test_agreement_by_hand_with_dims_not_decoded():
+    """-1: the model does not decode the dim (action slots). Only dims decoded on both sides are compared."""
+    pred = np.full((3, 12), -1, np.int64)
+    pred[:, 0] = [4, 5, 6]  # vx decoded
+    pred[:, 11] = [0, 0, 1]  # terminate decoded
+    ref = pred.copy()
+    ref[1, 0] = 7  # vx two bins off in sample 1
+    ref[2, 2] = 3  # wz decoded in the reference only (another binning): not compared, and sample 2 disagrees
+    zeros = np.zeros((3, 12))
+    a = agreement(pred, ref, zeros, zeros)
+    assert a["per_dim"]["vx"] == {"compared": 3, "exact_bin": 2 / 3, "within_one_bin": 2 / 3, "mae": 0.0, "unit": "m/s"}
+    assert a["per_dim"]["terminate"]["exact_bin"] == 1.0 and a["per_dim"]["terminate"]["compared"] == 3
+    assert a["per_dim"]["wz"]["compared"] == 0 and a["per_dim"]["wz"]["exact_bin"] is None
+    assert a["per_dim"]["wz"]["within_one_bin"] is None
+    assert a["exact_bin"] == pytest.approx(5 / 6) and a["within_one_bin"] == pytest.approx(5 / 6)  # 6 pairs compared
+    assert a["all_dims_exact"] == pytest.approx(1 / 3)  # sample 0 only
+
+
+@pytest.fixture(scope="module")
+def slot_checkpoint(tmp_path_factory):
+    """A tiny checkpoint that decodes five dims with their own bins (as models/demo does)."""
+    from more_model.config import SlotConfig
+    from more_model.testing import make_tiny_checkpoint, tiny_config
+
+    slots = (SlotConfig("vx", 13, 0.0, 0.6), SlotConfig("wz", 33, -1.0, 1.0), SlotConfig("terminate", 2, 0.0, 1.0))
+    config = tiny_config(action_slots=slots, prompt_template="{instruction}\n")
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("replay_slots") / "ckpt", seed=6, config=config)
+
+
+def test_a_model_with_action_slots_replays_its_own_decisions_to_perfect_agreement(
+    tmp_path, slot_checkpoint, capsys
+):  # fmt: skip
+    """Its recorded bins are slot bins with -1 in the dims it does not decode; they were once refused as malformed
+    and the reference fell back to 256-bin contract bins, so a ROS bag of models/demo replayed to 'exact bin
+    0.09' while every command matched (mae 0)."""
+    from more_common.action_contract import stand_command
+    from more_model import load_policy
+
+    policy = load_policy(slot_checkpoint)
+    decisions = record_episodes(tmp_path / "bag", policy)
+    assert all(b[1] == -1 and b[0] >= 0 for *_, b in decisions)  # vy not decoded, vx decoded
+    r = run_cli(capsys, tmp_path / "bag", "--checkpoint", slot_checkpoint)
+    agr = r["agreement"]
+    assert r["with_recorded_command"] == 6 and agr["exact_bin"] == 1.0 and agr["all_dims_exact"] == 1.0
+    assert {d for d, v in agr["per_dim"].items() if v["compared"] == 6} == {"vx", "wz", "terminate"}
+    assert agr["per_dim"]["vy"]["compared"] == 0 and agr["per_dim"]["vy"]["exact_bin"] is None
+
+    b = BagBuilder(tmp_path / "teleop_bag", storage="sqlite3")  # a command without bins: binned by the slots
+    rgb = frames(1, seed=9)[0]
+    b.instruction(0, "walk forward")
+    b.image(10 * MS, rgb)
+    teleop = stand_command()
+    teleop[0] = 0.5
+    b.command(30 * MS, teleop)
+    b.close()
+    r = run_cli(capsys, tmp_path / "teleop_bag", "--checkpoint", slot_checkpoint)
+    predicted = policy.decode([rgb], ["walk forward"]).bins[0][0]
+    vx = r["agreement"]["per_dim"]["vx"]
+    assert vx["compared"] == 1 and vx["exact_bin"] == float(predicted == 10)  # 0.5 m/s: bin 10 of 13 over 0-0.6
 
 
 def test_commands_without_bins_are_binned_and_stops_are_dropped(tmp_path, checkpoint, policy, capsys):
