@@ -31,7 +31,9 @@ ROS_IMPORTS = {"rclpy", "launch", "launch_ros", "rosidl_runtime_py", "ament_inde
 # Pure packages may use these ROS-side packages' pure modules, named here one by one (lazily imported, never rclpy).
 # more_sim's `go2` embodiment walks the physics Go2 with the robot's own controller core in process (architecture.md).
 ALLOWED_CROSSINGS: dict[str, set[str]] = {
-    "more_sim": {"wtw_controller.core", "wtw_controller.onnx_policy", "wtw_controller.velocity"},
+    # the low-level path (go2/walker.py) and the sport path (go2/sport.py)
+    "more_sim": {"wtw_controller.core", "wtw_controller.onnx_policy", "wtw_controller.velocity"}
+    | {"go2_bridge.sport_api", "go2_bridge.sport_core", "go2_sim.sport_server"},
 }
 
 
