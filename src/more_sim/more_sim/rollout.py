@@ -72,14 +72,18 @@ class Outcome:
 
     @property
     def end(self) -> str:
-        """How the episode ended: one of ENDS (a contact with a thing of another name: "contact:<name>")."""
-        if self.success:
-            return "success"
-        if self.failure.startswith("contact:"):
-            return re.sub(r"\d+$", "", self.failure)
-        if self.failure:
-            return self.failure
-        return "time_limit" if self.truncated else "wrong_stop"
+        return episode_end(self.success, self.failure, self.truncated)
+
+
+def episode_end(success: bool, failure: str, truncated: bool) -> str:
+    """How an episode ended: one of ENDS (a contact with a thing of another name: "contact:<name>")."""
+    if success:
+        return "success"
+    if failure.startswith("contact:"):
+        return re.sub(r"\d+$", "", failure)
+    if failure:
+        return failure
+    return "time_limit" if truncated else "wrong_stop"
 
 
 class EnvPool:

@@ -39,6 +39,7 @@ from more_ros.convert import msg_to_command, stamp_to_ns
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 from more_sim.config import SimConfig
+from more_sim.rollout import episode_end
 from more_sim.session import SimSession, TickResult, base_pose, camera_matrix
 from more_sim.splits import SPLITS, TASKS
 
@@ -288,6 +289,9 @@ class SimNode(Node):
             self._episode_start_ns = now.nanoseconds
             self._instruction_pub.publish(self._types["str"](data=result.instruction))
             self.get_logger().info(f"episode {result.episode}: {result.task}: {result.instruction!r}")
+        if result.terminated or result.truncated:  # how it ended (more_sim.rollout.ENDS): EpisodeStatus lacks it
+            end = episode_end(result.success, result.failure, result.truncated)
+            self.get_logger().info(f"episode {result.episode} ended: {end} after {result.step} decisions")
         self._image_pub.publish(self._image(result, stamp))
         self._info_pub.publish(self._camera_info(result, stamp))
         self._status_pub.publish(self._status(result, stamp))

@@ -138,6 +138,7 @@ def test_sim_node_over_dds(sim_process, ros):
     pub.publish(command_to_msg(stop))
     assert spin_until(executor, sim_process, lambda: got["status"][-1].terminated, 10)
     assert not got["status"][-1].success and got["status"][-1].reward == 0.0
+    ended = f"episode {episode} ended: wrong_stop after {got['status'][-1].step} decisions"  # in the log, below
     # After the reset delay the next episode starts by itself (step counter back to 0).
     pub.publish(command_to_msg(stand_command()))
     assert spin_until(executor, sim_process, lambda: got["status"][-1].episode == episode + 1, 10)
@@ -160,6 +161,9 @@ def test_sim_node_over_dds(sim_process, ros):
     # ... and the same command on an image of this episode ends it.
     pub.publish(command_to_msg(stop, stamp=got["image"][-1].header.stamp))
     assert spin_until(executor, sim_process, lambda: got["status"][-1].terminated, 10)
+    sim_process.terminate()  # how each episode ended is in the log: EpisodeStatus has no field for it
+    log = sim_process.communicate(timeout=10)[1]
+    assert ended in log and f"episode {episode + 2} ended: wrong_stop after" in log, log[-2000:]
 
 
 def test_session_without_ros_runs_episodes_back_to_back():
