@@ -117,6 +117,7 @@ class SimNode(Node):
         self._command = None
         self._command_time = -float("inf")
         self._episode_start_ns = 0  # stamp of the current episode's first image
+        self._logged_end = -1  # the last episode whose end was logged
         self.stale_commands = 0
         self._types = {"image": Image, "info": CameraInfo, "status": EpisodeStatus, "odom": Odometry, "str": String}
         self._image_pub = self.create_publisher(
@@ -289,8 +290,10 @@ class SimNode(Node):
             self._episode_start_ns = now.nanoseconds
             self._instruction_pub.publish(self._types["str"](data=result.instruction))
             self.get_logger().info(f"episode {result.episode}: {result.task}: {result.instruction!r}")
-        if result.terminated or result.truncated:  # how it ended (more_sim.rollout.ENDS): EpisodeStatus lacks it
-            end = episode_end(result.success, result.failure, result.truncated)
+        ended = result.terminated or result.truncated
+        if ended and self._logged_end != result.episode:  # once: the ended status repeats through the reset delay
+            self._logged_end = result.episode
+            end = episode_end(result.success, result.failure, result.truncated)  # EpisodeStatus lacks it
             self.get_logger().info(f"episode {result.episode} ended: {end} after {result.step} decisions")
         self._image_pub.publish(self._image(result, stamp))
         self._info_pub.publish(self._camera_info(result, stamp))

@@ -164,6 +164,7 @@ def test_sim_node_over_dds(sim_process, ros):
     sim_process.terminate()  # how each episode ended is in the log: EpisodeStatus has no field for it
     log = sim_process.communicate(timeout=10)[1]
     assert ended in log and f"episode {episode + 2} ended: wrong_stop after" in log, log[-2000:]
+    assert log.count(f"episode {episode} ended:") == 1  # once, though the ended status repeats until the reset
 
 
 def test_session_without_ros_runs_episodes_back_to_back():
