@@ -184,6 +184,8 @@ class Posture:
         # the lowest body height at which the level trunk keeps min_clearance
         self.lowest = config.min_clearance - trunk.stand_height - min(z - r for _, z, r in trunk.low_points)
         self.limited_steps = 0  # steps whose command the floor clearance cut
+        self._last_command: tuple[float, float] | None = None  # the clip of the last command, cached
+        self._target, self._limited = (0.0, 0.0), False
         self.reset()
 
     def reset(self) -> None:
@@ -215,9 +217,11 @@ class Posture:
         """Move towards the (clipped) command by at most one period's rate, never where the trunk would not clear
         the floor (both parts if that clears, else the one that does, else hold); the pose to walk around."""
         c = self.config
-        target_h, target_p = self.clip(body_height, pitch)
-        ranges_only = (float(np.clip(body_height, *c.body_height)), float(np.clip(pitch, *c.pitch)))
-        self.limited_steps += (target_h, target_p) != ranges_only
+        if self._last_command != (body_height, pitch):  # the clip only when the command changes (it usually holds)
+            target = self.clip(body_height, pitch)
+            ranges_only = (float(np.clip(body_height, *c.body_height)), float(np.clip(pitch, *c.pitch)))
+            self._last_command, self._target, self._limited = (body_height, pitch), target, target != ranges_only
+        (target_h, target_p), self.limited_steps = self._target, self.limited_steps + self._limited
         h0, p0 = self.body_height, self.pitch
         h1 = h0 + float(np.clip(target_h - h0, -c.body_height_rate * dt, c.body_height_rate * dt))
         p1 = p0 + float(np.clip(target_p - p0, -c.pitch_rate * dt, c.pitch_rate * dt))
