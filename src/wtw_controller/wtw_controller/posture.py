@@ -197,9 +197,13 @@ class Posture:
         """The command inside the ranges and clear of the floor: the body height first (no lower than the level
         trunk clears), then the pitch nearest the command that this height allows."""
         c = self.config
-        h = max(float(np.clip(body_height, *c.body_height)), self.lowest)
+        h = self._clip_height(body_height)
         low, high = allowed_pitch(h, c.min_clearance, self.trunk)
         return h, float(np.clip(pitch, max(low, c.pitch[0]), min(high, c.pitch[1])))
+
+    def _clip_height(self, body_height: float) -> float:
+        """The body height inside its range and no lower than the level trunk clears (the clip's first part)."""
+        return max(float(np.clip(body_height, *self.config.body_height)), self.lowest)
 
     def clear(self, body_height: float, pitch: float) -> bool:
         return trunk_clearance(body_height, pitch, self.trunk) >= self.config.min_clearance - 1e-9
@@ -207,7 +211,7 @@ class Posture:
     def speed_limit(self, body_height: float) -> float:
         """The planar speed cap [m/s] for the lower of `body_height` (commanded) and the current height."""
         c = self.config
-        h = min(self.clip(body_height, 0.0)[0], self.body_height)
+        h = min(self._clip_height(body_height), self.body_height)  # every step: no pitch interval needed
         if h >= c.upright_height:
             return math.inf
         f = min((c.upright_height - h) / (c.upright_height - c.crouched_height), 1.0)  # 0 upright .. 1 crouched

@@ -14,6 +14,7 @@ lazily: only a sport run needs them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ class SportLocomotion:
         api = api_config(FIRMWARES[backend])
         self.core = SportCore(api=api)
         self.server = SportServer(policy, api, body=body)
-        assert self.server.decimation * body.timestep == 0.02, "the service's locomotion runs at 50 Hz"
+        assert math.isclose(self.server.decimation * body.timestep, 0.02), "the service's locomotion runs at 50 Hz"
 
     def control_step(self, command: np.ndarray | None) -> None:
         """One 50 Hz step: the command to the core, its requests answered by the service, one locomotion step."""

@@ -101,17 +101,19 @@ class Go2Walker:
         self.world = Go2World(config.image_height, config.image_width, visual=visual, view_size=view_size, camera=mount)
         self.body = self.world.body
         self._steps_per_control = round(CONTROL_DT / self.body.timestep)
-        self.controller = velocity_controller()
-        self.sport = self._sport()
+        self._new_locomotion()
         self._state = BaseState()
 
-    def _sport(self) -> Any:
-        """The sport path (more_sim.go2.sport) when config.go2_backend asks for it, else None (the controller)."""
+    def _new_locomotion(self) -> None:
+        """A fresh controller core (`lowlevel`) or sport path (more_sim.go2.sport), as config.go2_backend asks; the
+        other is None."""
         if self.config.go2_backend == "lowlevel":
-            return None
+            self.controller, self.sport = velocity_controller(), None
+            return
         from more_sim.go2.sport import SportLocomotion
 
-        return SportLocomotion(self.body, self.config.go2_backend, walking_policy())
+        self.controller = None
+        self.sport = SportLocomotion(self.body, self.config.go2_backend, walking_policy())
 
     @property
     def state(self) -> BaseState:
@@ -122,8 +124,7 @@ class Go2Walker:
         self.body.reset()  # clock to 0, motors off, lag state cleared (and the pool parked: things after it)
         self.world.set_things(scenario.things)
         self.world.place(x, y, yaw)
-        self.controller = velocity_controller()
-        self.sport = self._sport()
+        self._new_locomotion()
         self._state = self.world.state()
         stand = np.zeros(12)
         stand[11] = 1.0  # terminate: the stand command
