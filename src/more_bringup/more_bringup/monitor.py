@@ -8,8 +8,12 @@ Tracking and falls (`motion()`), from the simulator's odometry and episode statu
 stamp as that decision's image): for the decision window that ends at image k, the commanded (vx, vy, wz) is the
 policy's decision on image k - 1 (the newest decided command stamped at or before it; terminate: zero velocity),
 the achieved one is the odometry's twist (the trunk's mean velocity over the window, heading frame); RMSE per
-component over every window inside an episode. A fall is an episode in which the trunk's tilt (from the
-odometry's orientation) exceeded FALL_TILT_RAD.
+component over every window inside an episode. A fall is an episode that ended in a fall (the simulator's
+EpisodeEnd: tilt beyond its limit or the trunk on the floor) or in which the trunk's tilt (from the odometry's
+orientation) exceeded FALL_TILT_RAD (an episode cut short by the run's end has no EpisodeEnd).
+
+Episodes are counted from the simulator's EpisodeEnd (one per episode, reliable; `ends`: how many ended each
+way, the vocabulary of `more-sim eval`).
 """
 
 from __future__ import annotations
@@ -31,17 +35,27 @@ def tilt_of(qx: float, qy: float) -> float:
     return math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (qx * qx + qy * qy))))
 
 
+def count_ends(episodes: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of `episodes` (the monitor's records) ended each way, most frequent first (ties by name)."""
+    counts: dict[str, int] = {}
+    for e in episodes:
+        counts[e["end"]] = counts.get(e["end"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def motion_summary(
     odometry: list[tuple[int, tuple[float, float, float], float]],
     statuses: dict[int, tuple[int, int]],
     commands: list[tuple[int, tuple[float, float, float]]],
+    ended_in_fall: set[int] | frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
     """Tracking RMSE and falls (see the module docstring). `odometry`: (stamp ns, (vx, vy, wz), tilt);
-    `statuses`: stamp ns -> (episode, step); `commands`: (stamp ns, (vx, vy, wz)) of decided commands."""
+    `statuses`: stamp ns -> (episode, step); `commands`: (stamp ns, (vx, vy, wz)) of decided commands;
+    `ended_in_fall`: the episodes whose EpisodeEnd says fall."""
     commands = sorted(commands)
     stamps = [c[0] for c in commands]
     errors: list[tuple[float, float, float]] = []
-    falls: set[int] = set()
+    falls: set[int] = set(ended_in_fall)
     previous: dict[int, tuple[int, int]] = {}  # episode -> (stamp, step) of its last decision seen
     for stamp, achieved, tilt in sorted(odometry):
         if stamp not in statuses:
@@ -77,7 +91,7 @@ class Monitor:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image
 
-        from more_msgs.msg import EpisodeStatus, PolicyStatus, QuadrupedCommand
+        from more_msgs.msg import EpisodeEnd, EpisodeStatus, PolicyStatus, QuadrupedCommand
         from more_ros import names
         from more_ros.convert import stamp_to_ns
         from more_ros.qos import COMMAND_QOS, STATUS_QOS
@@ -100,6 +114,7 @@ class Monitor:
         self.node.create_subscription(PolicyStatus, names.POLICY_STATUS, self._on_status, STATUS_QOS)
         # Best effort matches a publisher whatever its reliability.
         self.node.create_subscription(EpisodeStatus, names.SIM_EPISODE, self._on_episode, qos_profile_sensor_data)
+        self.node.create_subscription(EpisodeEnd, names.SIM_EPISODE_END, self._on_episode_end, STATUS_QOS)
         self.node.create_subscription(Image, names.CAMERA_IMAGE, self._on_image, qos_profile_sensor_data)
         self.node.create_subscription(Odometry, names.SIM_ODOM, self._on_odom, qos_profile_sensor_data)
         self.bringup = None
@@ -190,16 +205,21 @@ class Monitor:
             stamp = self._stamp_to_ns(msg.header.stamp)
             self.videos.add_status(stamp, int(msg.episode), int(msg.step), msg.task, msg.instruction, outcome)
         self.current = {"task": msg.task, "instruction": msg.instruction, "episode": int(msg.episode)}
-        if (msg.terminated or msg.truncated) and int(msg.episode) not in self.episodes:
-            self.episodes[int(msg.episode)] = {
+
+    def _on_episode_end(self, msg: Any) -> None:
+        self.episodes.setdefault(
+            int(msg.episode),
+            {
                 "episode": int(msg.episode),
                 "task": msg.task,
                 "instruction": msg.instruction,
-                "steps": int(msg.step),
+                "steps": int(msg.steps),
                 "success": bool(msg.success),
                 "terminated": bool(msg.terminated),
                 "truncated": bool(msg.truncated),
-            }
+                "end": msg.end,
+            },
+        )
 
     def summary(self) -> dict[str, Any]:
         mean = lambda xs: float(sum(xs) / len(xs)) if xs else None  # noqa: E731
@@ -219,7 +239,8 @@ class Monitor:
         return self.videos.finish() if self.videos is not None else []
 
     def motion(self) -> dict[str, Any]:
-        return motion_summary(self.odometry, self.statuses, self.decided_commands)
+        fell = {k for k, e in self.episodes.items() if e["end"] == "fall"}
+        return motion_summary(self.odometry, self.statuses, self.decided_commands, fell)
 
     def destroy(self) -> None:
         self.node.destroy_node()

@@ -14,7 +14,8 @@ naming it). Each node runs in its own OS process, as under `ros2 launch`; this p
 one ends unexpectedly the others are stopped (SIGINT: the bridge damps first) and the exit status is 1.
 `--record DIR` also records the stack's topics to an MCAP bag. `more-stack sim --instruction TEXT --json` runs
 simulated episodes with the demo checkpoint (or --checkpoint) and prints JSON with success, steps, task,
-mean_step_latency_ms, embodiment, tracking (commanded vs achieved vx, vy, wz: RMSE) and falls.
+mean_step_latency_ms, embodiment, tracking (commanded vs achieved vx, vy, wz: RMSE), falls and, per episode and
+counted (`ends`), how each episode ended (the simulator's EpisodeEnd: success, wrong_stop, time_limit, fall, ...).
 
 With `--embodiment go2` every node's rates and durations follow one time scale (more_bringup.dilation:
 `--time-scale`, default auto) and this process brings the bridge up through its real state machine: stand_up,
@@ -38,6 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from more_bringup.monitor import count_ends
 from more_bringup.stacks import (
     DEFAULT_BACKEND,
     PLAYER,
@@ -434,6 +436,7 @@ def _mode_result(args: argparse.Namespace, monitor: Any, sections: dict) -> dict
                 "instruction": first.get("instruction", monitor.current.get("instruction", "")),
                 "episodes": episodes,
                 "success_rate": (sum(e["success"] for e in episodes) / len(episodes)) if episodes else 0.0,
+                "ends": count_ends(episodes),
                 "completed": len(episodes) >= args.episodes,
             }
         )
@@ -477,6 +480,7 @@ def _summary(result: dict[str, Any]) -> str:
         "embodiment",
         "tracking",
         "falls",
+        "ends",
         "videos",
         "faults",
         "record",

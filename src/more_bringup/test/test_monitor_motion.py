@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from more_bringup.monitor import motion_summary, tilt_of
+from more_bringup.monitor import count_ends, motion_summary, tilt_of
 
 S = 1_000_000_000  # one decision = 1 s of stamps here
 
@@ -40,3 +40,20 @@ def test_no_decision_before_the_window_no_sample():
     odometry = [(1 * S, (0.0, 0.0, 0.0), 0.0), (2 * S, (0.4, 0.0, 0.0), 0.0)]
     out = motion_summary(odometry, statuses, [(int(1.5 * S), (0.5, 0.0, 0.0))])  # decided after the window began
     assert out == {"tracking": {"windows": 0}, "falls": 0}
+
+
+def test_an_episode_that_ended_in_a_fall_counts_though_the_trunk_never_tipped():
+    # the Go2 lying on its belly is level: only the simulator's EpisodeEnd says it fell
+    statuses = {1 * S: (0, 0), 2 * S: (0, 1), 3 * S: (1, 0), 4 * S: (1, 1)}
+    odometry = [(1 * S, (0.0,) * 3, 0.0), (2 * S, (0.0,) * 3, 0.1), (3 * S, (0.0,) * 3, 0.0), (4 * S, (0.0,) * 3, 1.0)]
+    assert motion_summary(odometry, statuses, [])["falls"] == 1  # episode 1 tipped
+    assert motion_summary(odometry, statuses, [], {0})["falls"] == 2  # and episode 0 ended in a fall
+    assert motion_summary(odometry, statuses, [], {1})["falls"] == 1  # one episode, both signs: counted once
+
+
+def test_ends_are_counted_most_frequent_first():
+    episodes = [{"end": e} for e in ("fall", "success", "time_limit", "success", "contact:obstacle", "fall", "success")]
+    counts = count_ends(episodes)
+    assert counts == {"success": 3, "fall": 2, "contact:obstacle": 1, "time_limit": 1}
+    assert list(counts) == ["success", "fall", "contact:obstacle", "time_limit"]
+    assert count_ends([]) == {}

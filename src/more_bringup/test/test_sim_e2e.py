@@ -93,6 +93,11 @@ def test_more_stack_sim_json_and_recorded_bag_replay(checkpoint, tmp_path, capsy
     seen = {k: result.get(k) for k in ("steps", "commands", "decisions", "images", "faults", "episodes")}
     assert result["decisions"] >= 1 and result["mean_step_latency_ms"] > 0, (seen, proc.stderr[-3000:])
     assert result["record"]["messages"]["/more/sim/episode"] >= result["steps"]
+    # how the episode ended: the simulator's EpisodeEnd, once, in the JSON, the bag and the simulator's log
+    (episode,) = result["episodes"]
+    assert (episode["end"] == "success") == episode["success"] and result["ends"] == {episode["end"]: 1}
+    assert episode["steps"] == result["steps"] and result["record"]["messages"]["/more/sim/episode_end"] == 1
+    assert f"episode {episode['episode']} ended: {episode['end']} after {episode['steps']} decisions" in proc.stderr
 
     assert cli.main([str(bag), "--checkpoint", str(checkpoint), "--json"]) == 0
     replayed = json.loads(capsys.readouterr().out)

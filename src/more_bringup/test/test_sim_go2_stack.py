@@ -14,6 +14,7 @@ import pytest
 
 from more_ros import names
 from more_ros.testing import NodeProcess, Probe
+from more_sim.rollout import ENDS
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -42,6 +43,9 @@ def test_one_episode_through_the_whole_chain(tmp_path):
     assert episode["task"] == "go_to" and episode["steps"] >= 1 and (episode["terminated"] or episode["truncated"])
     assert r["decisions"] >= 1 and r["step_latency_ms_p50"] > 0
     assert isinstance(r["falls"], int) and 0 <= r["falls"] <= 1
+    # how it ended, in more-sim eval's words; a fall is counted whether or not the trunk tipped past the limit
+    assert (episode["end"] == "success") == episode["success"] and r["ends"] == {episode["end"]: 1}
+    assert episode["end"] in ENDS and r["falls"] >= (episode["end"] == "fall")
     t = r["tracking"]
     assert t["windows"] >= 0
     if t["windows"]:

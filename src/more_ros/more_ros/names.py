@@ -48,6 +48,7 @@ GO2_SIM_PUSH = "/more/go2_sim/push"  # geometry_msgs/Twist: shove the MuJoCo Go2
 # Simulator
 SIM_ODOM = "/more/sim/odom"  # nav_msgs/Odometry
 SIM_EPISODE = "/more/sim/episode"  # more_msgs/EpisodeStatus
+SIM_EPISODE_END = "/more/sim/episode_end"  # more_msgs/EpisodeEnd: once per episode, how it ended
 SIM_RESET = "/more/sim/reset"  # std_srvs/Trigger: start the next episode now
 SIM_VIEW = "/more/sim/view"  # sensor_msgs/Image: third-person view of the simulated Go2 (demo videos)
 

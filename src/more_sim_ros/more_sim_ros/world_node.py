@@ -16,6 +16,8 @@ Each decision (kinematic: a timer tick at `rate_hz`; go2: every 1 / rate_hz simu
 - the front camera as sensor_msgs/Image rgb8 on the realsense-ros topic, frame
   camera_color_optical_frame, sensor-data QoS, plus its CameraInfo (pinhole from the field of view);
 - more_msgs/EpisodeStatus (task, instruction, episode, step, terminated/truncated/success, reward);
+- once per episode, when it ends: more_msgs/EpisodeEnd (steps, success and how it ended: more_sim.rollout.ENDS,
+  the vocabulary of `more-sim eval`, e.g. fall or contact:obstacle);
 - nav_msgs/Odometry of the trunk (odom -> base_link; twist = the trunk's mean velocity over the decision,
   heading frame);
 - the episode's instruction on the instruction topic (latched), whenever an episode starts.
@@ -81,7 +83,7 @@ class SimNode(Node):
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
 
-        from more_msgs.msg import EpisodeStatus, QuadrupedCommand
+        from more_msgs.msg import EpisodeEnd, EpisodeStatus, QuadrupedCommand
         from more_ros.qos import COMMAND_QOS, LATCHED_QOS, OVERRIDABLE, SENSOR_QOS, STATUS_QOS
 
         p = self.params = declare_parameters(self, PARAMS)
@@ -117,9 +119,12 @@ class SimNode(Node):
         self._command = None
         self._command_time = -float("inf")
         self._episode_start_ns = 0  # stamp of the current episode's first image
-        self._logged_end = -1  # the last episode whose end was logged
+        self._reported_end = -1  # the last episode whose end was published
         self.stale_commands = 0
-        self._types = {"image": Image, "info": CameraInfo, "status": EpisodeStatus, "odom": Odometry, "str": String}
+        self._types = {
+            "image": Image, "info": CameraInfo, "status": EpisodeStatus, "end": EpisodeEnd, "odom": Odometry,
+            "str": String,
+        }  # fmt: skip
         self._image_pub = self.create_publisher(
             Image, names.CAMERA_IMAGE, SENSOR_QOS, qos_overriding_options=OVERRIDABLE
         )
@@ -128,6 +133,9 @@ class SimNode(Node):
         )
         self._status_pub = self.create_publisher(
             EpisodeStatus, names.SIM_EPISODE, STATUS_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self._end_pub = self.create_publisher(
+            EpisodeEnd, names.SIM_EPISODE_END, STATUS_QOS, qos_overriding_options=OVERRIDABLE
         )
         self._odom_pub = self.create_publisher(Odometry, names.SIM_ODOM, SENSOR_QOS, qos_overriding_options=OVERRIDABLE)
         self._instruction_pub = self.create_publisher(
@@ -291,12 +299,14 @@ class SimNode(Node):
             self._instruction_pub.publish(self._types["str"](data=result.instruction))
             self.get_logger().info(f"episode {result.episode}: {result.task}: {result.instruction!r}")
         ended = result.terminated or result.truncated
-        if ended and self._logged_end != result.episode:  # once: the ended status repeats through the reset delay
-            self._logged_end = result.episode
-            end = episode_end(result.success, result.failure, result.truncated)  # EpisodeStatus lacks it
-            self.get_logger().info(f"episode {result.episode} ended: {end} after {result.step} decisions")
+        report_end = ended and self._reported_end != result.episode  # once: the ended status repeats a while
         self._image_pub.publish(self._image(result, stamp))
         self._info_pub.publish(self._camera_info(result, stamp))
+        if report_end:  # before the status: a reader that stops at the first ended status has the end already
+            self._reported_end = result.episode
+            end = self._end(result, stamp)
+            self._end_pub.publish(end)
+            self.get_logger().info(f"episode {result.episode} ended: {end.end} after {result.step} decisions")
         self._status_pub.publish(self._status(result, stamp))
         self._odom_pub.publish(self._odometry(result, stamp))
         if result.view is not None:
@@ -341,6 +351,19 @@ class SimNode(Node):
         msg.truncated = r.truncated
         msg.success = r.success
         msg.reward = r.reward
+        return msg
+
+    def _end(self, r: TickResult, stamp):  # noqa: ANN001
+        msg = self._types["end"]()
+        msg.header.stamp = stamp
+        msg.task = r.task
+        msg.instruction = r.instruction
+        msg.episode = max(r.episode, 0)
+        msg.steps = r.step
+        msg.terminated = r.terminated
+        msg.truncated = r.truncated
+        msg.success = r.success
+        msg.end = episode_end(r.success, r.failure, r.truncated)
         return msg
 
     def _odometry(self, r: TickResult, stamp):  # noqa: ANN001

@@ -92,12 +92,14 @@ def test_sim_node_over_dds(sim_process, ros):
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    from more_msgs.msg import EpisodeStatus, QuadrupedCommand
-    from more_ros.convert import command_to_msg
+    from more_msgs.msg import EpisodeEnd, EpisodeStatus, QuadrupedCommand
+    from more_ros.convert import command_to_msg, stamp_to_ns
     from more_ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS
 
     node, executor = ros
     got = {"image": [], "info": [], "status": [], "odom": [], "instruction": []}
+    ends = []
+    node.create_subscription(EpisodeEnd, names.SIM_EPISODE_END, ends.append, STATUS_QOS)
     node.create_subscription(Image, names.CAMERA_IMAGE, got["image"].append, SENSOR_QOS)
     node.create_subscription(CameraInfo, names.CAMERA_INFO, got["info"].append, SENSOR_QOS)
     node.create_subscription(EpisodeStatus, names.SIM_EPISODE, got["status"].append, STATUS_QOS)
@@ -139,6 +141,12 @@ def test_sim_node_over_dds(sim_process, ros):
     assert spin_until(executor, sim_process, lambda: got["status"][-1].terminated, 10)
     assert not got["status"][-1].success and got["status"][-1].reward == 0.0
     ended = f"episode {episode} ended: wrong_stop after {got['status'][-1].step} decisions"  # in the log, below
+    # How it ended goes out once on its own topic: a stop far from the gate is a wrong stop.
+    assert spin_until(executor, sim_process, lambda: len(ends) == 1, 10)
+    end = ends[0]
+    assert (end.episode, end.task, end.end) == (episode, "go_through", "wrong_stop")
+    assert end.steps == got["status"][-1].step and end.terminated and not end.truncated and not end.success
+    assert end.instruction == got["status"][-1].instruction and stamp_to_ns(end.header.stamp) > 0
     # After the reset delay the next episode starts by itself (step counter back to 0).
     pub.publish(command_to_msg(stand_command()))
     assert spin_until(executor, sim_process, lambda: got["status"][-1].episode == episode + 1, 10)
@@ -161,7 +169,12 @@ def test_sim_node_over_dds(sim_process, ros):
     # ... and the same command on an image of this episode ends it.
     pub.publish(command_to_msg(stop, stamp=got["image"][-1].header.stamp))
     assert spin_until(executor, sim_process, lambda: got["status"][-1].terminated, 10)
-    sim_process.terminate()  # how each episode ended is in the log: EpisodeStatus has no field for it
+    assert spin_until(executor, sim_process, lambda: len(ends) == 2, 10)
+    # Episode episode + 1 was cut short by the reset service: it never ended, so it has no EpisodeEnd.
+    assert [(e.episode, e.end) for e in ends] == [(episode, "wrong_stop"), (episode + 2, "wrong_stop")]
+    spin_until(executor, sim_process, lambda: False, 1.0)  # the ended status repeats; its end is not sent again
+    assert len(ends) == 2
+    sim_process.terminate()  # each end is in the log too
     log = sim_process.communicate(timeout=10)[1]
     assert ended in log and f"episode {episode + 2} ended: wrong_stop after" in log, log[-2000:]
     assert log.count(f"episode {episode} ended:") == 1  # once, though the ended status repeats until the reset

@@ -29,6 +29,7 @@ DEFAULT_TOPICS = [
     names.COMMAND,
     names.POLICY_STATUS,
     names.SIM_EPISODE,
+    names.SIM_EPISODE_END,
     names.SIM_ODOM,
     names.DIAGNOSTICS,
     names.EPISODE_STATUS,  # teleoperated episodes' labels (more_teleop.episode_node)
@@ -43,6 +44,7 @@ STACK_TOPICS = {
     names.VLA_COMMAND: ("more_msgs/msg/QuadrupedCommand", "command"),
     names.POLICY_STATUS: ("more_msgs/msg/PolicyStatus", "status"),
     names.SIM_EPISODE: ("more_msgs/msg/EpisodeStatus", "status"),
+    names.SIM_EPISODE_END: ("more_msgs/msg/EpisodeEnd", "status"),
     names.EPISODE_STATUS: ("more_msgs/msg/EpisodeStatus", "status"),
     names.SIM_ODOM: ("nav_msgs/msg/Odometry", "sensor"),
     names.DIAGNOSTICS: ("diagnostic_msgs/msg/DiagnosticArray", "status"),
