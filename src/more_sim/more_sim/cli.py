@@ -102,6 +102,8 @@ def _config(args: argparse.Namespace):
         kwargs["embodiment"] = args.embodiment
     if getattr(args, "go2_backend", None):
         kwargs["go2_backend"] = args.go2_backend
+    if getattr(args, "go2_state_delay_ms", None) is not None:
+        kwargs["go2_state_delay_ms"] = args.go2_state_delay_ms
     return SimConfig(**kwargs)
 
 
@@ -372,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="--embodiment go2: what walks it: lowlevel (default: the controller core on the motors) | sport "
             "(the Go2's own locomotion through the sport backend, firmware >= 1.1.6) | sport_legacy (before 1.1.6)",
+        )
+        p.add_argument(
+            "--go2-state-delay-ms",
+            type=float,
+            default=None,
+            help="--embodiment go2, lowlevel: the controller reads joint state and IMU this old (whole 2 ms steps, "
+            "<= 50; default 0: fresh; the robot chain's is 0-2 ms plus transport)",
         )
 
     def grounding_options(p: argparse.ArgumentParser, scenes_flag: str = "--grounding-scenes") -> None:

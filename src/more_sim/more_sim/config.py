@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 GO2_BACKENDS = ("lowlevel", "sport", "sport_legacy")
+MAX_GO2_STATE_DELAY_MS = 50.0  # half the controller's sensor timeout (0.1 s): older state would stop it
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class SimConfig:
     # the Go2's own locomotion behind its sport API, reached through the sport backend's core (go2_bridge.sport_core)
     # on firmware >= 1.1.6 ("sport") or before ("sport_legacy": BodyHeight is offered); docs/simulator.md
     go2_backend: str = "lowlevel"
+    # [ms] how old the joint state and IMU are when the go2's controller reads them (lowlevel only): 0 reads the
+    # physics' state of this instant; the robot stack's chain reads LowState 0-2 ms old plus its DDS hops (and
+    # with the bridge's state_publish_divider 5 it was 0-10 ms, and the Go2 fell: docs/ros.md). A whole number
+    # of the physics' 2 ms steps, at most MAX_GO2_STATE_DELAY_MS.
+    go2_state_delay_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if self.embodiment not in ("kinematic", "go2"):
@@ -40,6 +46,14 @@ class SimConfig:
             raise ValueError(f"go2_backend must be one of {list(GO2_BACKENDS)}, got {self.go2_backend!r}")
         if self.go2_backend != "lowlevel" and self.embodiment != "go2":
             raise ValueError(f"go2_backend {self.go2_backend!r} needs embodiment 'go2', got {self.embodiment!r}")
+        delay = self.go2_state_delay_ms
+        if not (isinstance(delay, (int, float)) and 0.0 <= delay <= MAX_GO2_STATE_DELAY_MS):
+            raise ValueError(f"go2_state_delay_ms must be in [0, {MAX_GO2_STATE_DELAY_MS:g}] ms, got {delay!r}")
+        if delay and (self.embodiment != "go2" or self.go2_backend != "lowlevel"):
+            raise ValueError(
+                f"go2_state_delay_ms {delay!r} needs embodiment 'go2' with go2_backend 'lowlevel' (the state the "
+                f"stack's controller reads), got {self.embodiment!r} / {self.go2_backend!r}"
+            )
         for name in ("image_height", "image_width"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 8 <= value <= 2048:

@@ -82,6 +82,7 @@ def evaluate(
         "image_size": list(config.image_size),
         "embodiment": config.embodiment,
         **({"go2_backend": config.go2_backend} if config.embodiment == "go2" else {}),
+        **({"go2_state_delay_ms": config.go2_state_delay_ms} if config.go2_state_delay_ms else {}),
         "decision_hz": config.decision_hz,
         "max_episode_steps": config.max_episode_steps,
         "episodes": episode_rows(outcomes, episodes_per_task),
@@ -114,7 +115,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def _backend_note(result: dict[str, Any]) -> str:
     backend = result.get("go2_backend", "lowlevel")
-    return "" if backend == "lowlevel" else f" ({backend} backend)"
+    notes = [] if backend == "lowlevel" else [f"{backend} backend"]
+    if result.get("go2_state_delay_ms"):
+        notes.append(f"state {result['go2_state_delay_ms']:g} ms old")
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def markdown_table(result: dict[str, Any]) -> str:

