@@ -44,7 +44,12 @@ def _timeout(value: float, scale: float) -> float:
 
 RULES: dict[str, dict[str, Callable[[float, float], float]]] = {
     "policy_node": {"rate_hz": _rate, "image_timeout_s": _duration},
-    "wtw_controller": {"rate_hz": _rate, "command_timeout_s": _duration, "sensor_timeout_s": _timeout},
+    "wtw_controller": {
+        "rate_hz": _rate,
+        "command_timeout_s": _duration,
+        "sensor_timeout_s": _timeout,
+        "state_age_warn_ms": _duration,
+    },
     "go2_bridge": {
         "rate_hz": _rate,
         "stand_up_duration_s": _duration,

@@ -8,7 +8,12 @@ from more_bringup.dilation import SLOW_MOTION, auto_scale, dilate
 
 SPECS = {
     "policy_node": {"rate_hz": (5.0,), "image_timeout_s": (0.5,)},
-    "wtw_controller": {"rate_hz": (50.0,), "command_timeout_s": (0.5,), "sensor_timeout_s": (0.1,)},
+    "wtw_controller": {
+        "rate_hz": (50.0,),
+        "command_timeout_s": (0.5,),
+        "sensor_timeout_s": (0.1,),
+        "state_age_warn_ms": (4.0,),
+    },
     "go2_bridge": {
         "rate_hz": (500.0,),
         "stand_up_duration_s": (2.0,),
@@ -24,7 +29,12 @@ def test_slow_motion_by_hand():
     sections = {"policy_node": {"rate_hz": 10.0, "checkpoint": "x"}, "more_sim": {"seed": 3}}
     out = dilate(sections, SPECS, 0.25)
     assert out["policy_node"] == {"rate_hz": 2.5, "image_timeout_s": 2.0, "checkpoint": "x"}  # file's 10 Hz x 0.25
-    assert out["wtw_controller"] == {"rate_hz": 12.5, "command_timeout_s": 2.0, "sensor_timeout_s": 2.0}  # 0.4 -> 2
+    assert out["wtw_controller"] == {
+        "rate_hz": 12.5,
+        "command_timeout_s": 2.0,
+        "sensor_timeout_s": 2.0,  # 0.4 -> 2
+        "state_age_warn_ms": 16.0,  # a duration: 4 ms of simulated time is 16 ms of wall time at x0.25
+    }
     assert out["go2_bridge"] == {
         "rate_hz": 125.0,
         "stand_up_duration_s": 8.0,

@@ -26,6 +26,7 @@ class Feeder:
         self.diags = probe.listen(DiagnosticArray, names.DIAGNOSTICS, STATUS_QOS)
         self.JointState, self.Imu = JointState, Imu
         self.sensors = True
+        self.state_age_s = None  # None: JointState unstamped (not counted); else stamped this long before now
         self.commands = True
         self.command = action_from_mapping({"vx": 0.5})
         self._n = 0
@@ -34,6 +35,10 @@ class Feeder:
         self._n += 1
         if self.sensors:
             js = self.JointState()
+            if self.state_age_s is not None:
+                from rclpy.duration import Duration
+
+                js.header.stamp = (self.probe.node.get_clock().now() - Duration(seconds=self.state_age_s)).to_msg()
             js.name = list(reversed(SDK_JOINT_NAMES))  # any order: the controller maps by name
             js.position = [0.0] * 12
             js.velocity = [0.0] * 12

@@ -98,3 +98,24 @@ def test_posture_parameter_switches_the_velocity_backends_posture(tmp_path):
     assert backend.posture is None and "pitch" not in backend.followed
     backend, _ = make_backend({**params, "posture": True, "config_file": str(config)})
     assert backend.posture is not None and backend.config.posture.pitch == (-0.2, 0.3)
+
+
+def test_a_stale_joint_state_is_reported_and_warned(velocity):
+    """Last in this module: the node's window of ages stays stale for 10 s afterwards."""
+    feeder, _ = velocity
+    feeder.command = action_from_mapping({"vx": 0.3})
+    feeder.state_age_s = 0.0  # stamped when sent (this feeder sends far less often than the bridge's 500 Hz)
+    assert feeder.probe.spin_until(lambda: "state_age_p50_ms" in feeder.values(), 5.0, feeder.act), feeder.values()
+    assert 0.0 <= float(feeder.values()["state_age_p50_ms"]) < 50.0, feeder.values()
+    feeder.state_age_s = 0.1  # stamped 100 ms before it is sent: the bridge's LowState would be that old
+    assert feeder.probe.spin_until(
+        lambda: float(feeder.values().get("state_age_p50_ms", 0)) >= 100.0, 15.0, feeder.act
+    ), feeder.values()
+    status = feeder.latest()
+    assert status.level == b"\x01"
+    assert status.message.startswith("stale joint state: p99 age ") and status.message.endswith(
+        " ms > 4 ms (the walking policy falls more often)"
+    ), status.message
+    values = feeder.values()
+    assert 100.0 <= float(values["state_age_p99_ms"]) <= float(values["state_age_max_ms"]) < 300.0, values
+    assert len(feeder.targets) and values["status"] == "ok"  # a warning: the targets still go out

@@ -10,7 +10,9 @@ single-threaded executor. Watchdogs (in the core): no command for command_timeou
 state / IMU for sensor_timeout_s -> no targets (the bridge then damps after its target timeout). An exception in
 a step publishes nothing (same effect) and reports ERROR on /diagnostics; the node never dies on bad input. An
 invalid command (NaN, wrong size) is replaced by the stand command and reported as ERROR. /diagnostics also
-names the dims the backend does not follow and those the current command asks for anyway.
+names the dims the backend does not follow and those the current command asks for anyway, and how old the joint
+state was at each step (`state_age_p50_ms`, `_p99_ms`, `_max_ms`: the step's time minus the bridge's stamp;
+WARN when the p99 exceeds `state_age_warn_ms`: the walking policy falls more often on a stale state, state_age.py).
 When the bridge reports ACTIVE (it just started following targets) the backend is reset, as walk-these-ways'
 deploy agent starts from a fresh history at the stand pose.
 """
@@ -27,12 +29,13 @@ from rclpy.node import Node
 from more_common.errors import ConfigurationError
 from more_common.typed_config import ConfigError
 from more_ros import diagnostics, names
-from more_ros.convert import msg_to_command
+from more_ros.convert import msg_to_command, stamp_to_ns
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 from wtw_controller.backend import not_followed, requested_but_ignored
 from wtw_controller.core import Controller
 from wtw_controller.joint_order import SDK_JOINT_NAMES, index_by_name
+from wtw_controller.state_age import StateAge
 
 NODE_NAME = "wtw_controller"
 BACKENDS = ("velocity", "wtw")
@@ -53,6 +56,11 @@ PARAMS = {
     "torch_threads": (1, non_negative, "wtw: torch CPU threads (0: torch's default)"),
     "reset_on_activate": (True, None, "reset the backend (history, actions, trim) when the bridge turns ACTIVE"),
     "diagnostics_period_s": (1.0, positive, "period of /diagnostics [s]; level changes are reported at once"),
+    "state_age_warn_ms": (
+        4.0,
+        non_negative,
+        "WARN on /diagnostics when the joint state's p99 age at the steps exceeds this [ms]; 0: never",
+    ),
 }
 WINDOW = 500
 
@@ -145,6 +153,9 @@ class ControllerNode(Node):
         self._published = 0
         self._periods: deque[float] = deque(maxlen=WINDOW)
         self._step_ms: deque[float] = deque(maxlen=WINDOW)
+        self._state_stamp_ns = 0  # the bridge's stamp on the newest JointState
+        self._state_age = StateAge(WINDOW)
+        self._stale: str | None = None  # the age warning, judged at each /diagnostics (a percentile per step costs)
         self._last_tick: float | None = None
         self._last_diag = -float("inf")
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -173,6 +184,7 @@ class ControllerNode(Node):
             pos = np.asarray(msg.position, dtype=np.float64)[self._index]
             vel = np.asarray(msg.velocity, dtype=np.float64)[self._index]
             self.core.on_joint_state(pos, vel, time.monotonic())
+            self._state_stamp_ns = stamp_to_ns(msg.header.stamp)
         except (KeyError, IndexError, ValueError) as err:
             self._error = f"bad JointState: {err}"
 
@@ -194,6 +206,7 @@ class ControllerNode(Node):
             self._periods.append(t - self._last_tick)
         self._last_tick = t
         now = time.monotonic()
+        self._state_age.record(self.get_clock().now().nanoseconds, self._state_stamp_ns)
         try:
             result = self.core.step(now)
             self._status, self._invalid = result.status, result.invalid_input
@@ -223,10 +236,11 @@ class ControllerNode(Node):
     def _level_now(self) -> int:
         if self._error is not None or self._invalid:
             return diagnostics.ERROR  # bad input: an error, as every node of the stack reports it
-        return diagnostics.OK if self._status == "ok" else diagnostics.WARN
+        return diagnostics.OK if self._status == "ok" and self._stale is None else diagnostics.WARN
 
     def _publish_diagnostics(self, now: float) -> None:
         self._last_diag = now
+        self._stale = self._state_age.warning(self.params["state_age_warn_ms"])
         level = self._level = self._level_now()
         error, self._error = self._error, None
         values: dict[str, object] = {"status": self._status, "targets_published": self._published}
@@ -246,9 +260,11 @@ class ControllerNode(Node):
         if self._step_ms:
             values["step_p50_ms"] = float(np.percentile(self._step_ms, 50))
             values["step_p99_ms"] = float(np.percentile(self._step_ms, 99))
+        values.update(self._state_age.summary())
+        message = error or (self._stale if self._status == "ok" and self._stale else self._status)
         stamp = self.get_clock().now().to_msg()
         array = diagnostics.diagnostic_array(
-            f"{NODE_NAME}: policy", level, error or self._status, values, stamp, hardware_id="unitree_go2"
+            f"{NODE_NAME}: policy", level, message, values, stamp, hardware_id="unitree_go2"
         )
         self._diag_pub.publish(array)
 
