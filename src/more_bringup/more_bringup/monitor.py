@@ -12,6 +12,9 @@ component over every window inside an episode. A fall is an episode that ended i
 EpisodeEnd: tilt beyond its limit or the trunk on the floor) or in which the trunk's tilt (from the odometry's
 orientation) exceeded FALL_TILT_RAD (an episode cut short by the run's end has no EpisodeEnd).
 
+The controller (`controller()`, the go2 stack): its last /diagnostics status, the loop period and the age of the
+joint state at its steps, in wall ms (x time_scale for simulated ms).
+
 Episodes are counted from the simulator's EpisodeEnd (one per episode, reliable; `ends`: how many ended each
 way, the vocabulary of `more-sim eval`).
 """
@@ -24,6 +27,9 @@ from typing import Any
 import numpy as np
 
 FALL_TILT_RAD = 0.8  # go2_bridge's damping limit (more_sim.go2.world.FALL_TILT_RAD)
+CONTROLLER_STATUS = "wtw_controller: policy"  # its /diagnostics status name
+CONTROLLER_KEYS = ("period_p99_ms", "state_age_p50_ms", "state_age_p99_ms", "state_age_max_ms")
+LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -33,6 +39,13 @@ def _percentile(values: list[float], q: float) -> float | None:
 def tilt_of(qx: float, qy: float) -> float:
     """Angle between a unit quaternion's body z axis and the world's (its z component is 1 - 2 (x^2 + y^2))."""
     return math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (qx * qx + qy * qy))))
+
+
+def controller_summary(level: int, message: str, values: dict[str, str]) -> dict[str, Any]:
+    """The controller's last /diagnostics status: level, message and CONTROLLER_KEYS as numbers (those present)."""
+    out: dict[str, Any] = {"level": LEVELS.get(level, str(level)), "message": message}
+    out.update({k: float(values[k]) for k in CONTROLLER_KEYS if k in values})
+    return out
 
 
 def count_ends(episodes: list[dict[str, Any]]) -> dict[str, int]:
@@ -118,7 +131,9 @@ class Monitor:
         self.node.create_subscription(Image, names.CAMERA_IMAGE, self._on_image, qos_profile_sensor_data)
         self.node.create_subscription(Odometry, names.SIM_ODOM, self._on_odom, qos_profile_sensor_data)
         self.bringup = None
+        self.controller_status: dict[str, Any] | None = None
         if bring_up_bridge:  # simulation only (more_sim_ros is the simulation-only package)
+            from diagnostic_msgs.msg import DiagnosticArray
             from std_msgs.msg import String
             from std_srvs.srv import Trigger
 
@@ -129,12 +144,19 @@ class Monitor:
             self._trigger = Trigger
             self._clients = {s: self.node.create_client(Trigger, s) for s in NEXT_CALL.values()}
             self.node.create_subscription(String, names.BRIDGE_STATE, self._on_bridge_state, LATCHED_QOS)
+            self.node.create_subscription(DiagnosticArray, names.DIAGNOSTICS, self._on_diagnostics, STATUS_QOS)
         self.videos = None
         if video is not None:
             from more_bringup.video import EpisodeVideos
 
             self.videos = EpisodeVideos(video, video_fps)
             self.node.create_subscription(Image, names.SIM_VIEW, self._on_view, qos_profile_sensor_data)
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for s in msg.status:
+            if s.name == CONTROLLER_STATUS:
+                level = s.level[0] if isinstance(s.level, bytes) else int(s.level)
+                self.controller_status = controller_summary(level, s.message, {v.key: v.value for v in s.values})
 
     def _on_bridge_state(self, msg: Any) -> None:
         self.bringup.on_state(msg.data)

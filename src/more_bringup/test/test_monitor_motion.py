@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from more_bringup.monitor import count_ends, motion_summary, tilt_of
+from more_bringup.monitor import controller_summary, count_ends, motion_summary, tilt_of
 
 S = 1_000_000_000  # one decision = 1 s of stamps here
 
@@ -57,3 +57,16 @@ def test_ends_are_counted_most_frequent_first():
     assert counts == {"success": 3, "fall": 2, "contact:obstacle": 1, "time_limit": 1}
     assert list(counts) == ["success", "fall", "contact:obstacle", "time_limit"]
     assert count_ends([]) == {}
+
+
+def test_the_controllers_last_status_as_numbers():
+    values = {"backend": "velocity", "period_p99_ms": "104.5", "state_age_p50_ms": "6.25", "state_age_p99_ms": "21"}
+    out = controller_summary(1, "stale joint state: ...", values)
+    assert out == {
+        "level": "WARN",
+        "message": "stale joint state: ...",
+        "period_p99_ms": 104.5,
+        "state_age_p50_ms": 6.25,
+        "state_age_p99_ms": 21.0,
+    }  # only the timing keys it carried; state_age_max_ms was not there
+    assert controller_summary(0, "ok", {})["level"] == "OK"

@@ -39,6 +39,11 @@ def test_one_episode_through_the_whole_chain(tmp_path):
     # the bridge went PASSIVE -> STAND_UP -> ACTIVE on the runner's requests
     assert r["bridge"]["accepted"]["/more/bridge/stand_up"] >= 1
     assert r["bridge"]["accepted"]["/more/bridge/activate"] >= 1
+    # the controller's last diagnostics: the joint state's age at its steps (wall ms), the bridge publishing every
+    # LowState at 500 x 0.2 Hz, so mostly under 10 ms plus the hop
+    c = r["controller"]
+    assert c["level"] in ("OK", "WARN") and 0.0 <= c["state_age_p50_ms"] <= c["state_age_p99_ms"], c
+    assert c["state_age_p50_ms"] < 50.0 and c["period_p99_ms"] > 0.0, c
     episode = r["episodes"][0]
     assert episode["task"] == "go_to" and episode["steps"] >= 1 and (episode["terminated"] or episode["truncated"])
     assert r["decisions"] >= 1 and r["step_latency_ms_p50"] > 0
