@@ -33,6 +33,7 @@ ROS_IMPORTS = {"rclpy", "launch", "launch_ros", "rosidl_runtime_py", "ament_inde
 ALLOWED_CROSSINGS: dict[str, set[str]] = {
     # the low-level path (go2/walker.py) and the sport path (go2/sport.py)
     "more_sim": {"wtw_controller.core", "wtw_controller.onnx_policy", "wtw_controller.velocity"}
+    | {"wtw_controller.state_age"}
     | {"go2_bridge.sport_api", "go2_bridge.sport_core", "go2_sim.sport_server"},
 }
 

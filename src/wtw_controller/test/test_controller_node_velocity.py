@@ -114,8 +114,9 @@ def test_a_stale_joint_state_is_reported_and_warned(velocity):
     status = feeder.latest()
     assert status.level == b"\x01"
     assert status.message.startswith("stale joint state: p99 age ") and status.message.endswith(
-        " ms > 4 ms (the walking policy falls more often)"
+        " ms > 4 ms: speed capped at 0.4 m/s"
     ), status.message
     values = feeder.values()
+    assert values["stale_speed_capped"] == "True"
     assert 100.0 <= float(values["state_age_p99_ms"]) <= float(values["state_age_max_ms"]) < 300.0, values
     assert len(feeder.targets) and values["status"] == "ok"  # a warning: the targets still go out

@@ -11,8 +11,9 @@ state / IMU for sensor_timeout_s -> no targets (the bridge then damps after its 
 a step publishes nothing (same effect) and reports ERROR on /diagnostics; the node never dies on bad input. An
 invalid command (NaN, wrong size) is replaced by the stand command and reported as ERROR. /diagnostics also
 names the dims the backend does not follow and those the current command asks for anyway, and how old the joint
-state was at each step (`state_age_p50_ms`, `_p99_ms`, `_max_ms`: the step's time minus the bridge's stamp;
-WARN when the p99 exceeds `state_age_warn_ms`: the walking policy falls more often on a stale state, state_age.py).
+state was at each step (`state_age_p50_ms`, `_p99_ms`, `_max_ms`: the step's time minus the bridge's stamp).
+While their p99 exceeds `state_age_warn_ms` the level is WARN and |vx|, |vy| are capped at `stale_speed_cap`: the
+walking policy falls more often on a stale state, the more the faster it walks (state_age.py).
 When the bridge reports ACTIVE (it just started following targets) the backend is reset, as walk-these-ways'
 deploy agent starts from a fresh history at the stand pose.
 """
@@ -35,7 +36,7 @@ from more_ros.params import declare_parameters, non_negative, positive
 from wtw_controller.backend import not_followed, requested_but_ignored
 from wtw_controller.core import Controller
 from wtw_controller.joint_order import SDK_JOINT_NAMES, index_by_name
-from wtw_controller.state_age import StateAge
+from wtw_controller.state_age import SPEED_CAP, WARN_MS, StaleStateConfig, StaleStateGuard
 
 NODE_NAME = "wtw_controller"
 BACKENDS = ("velocity", "wtw")
@@ -57,10 +58,11 @@ PARAMS = {
     "reset_on_activate": (True, None, "reset the backend (history, actions, trim) when the bridge turns ACTIVE"),
     "diagnostics_period_s": (1.0, positive, "period of /diagnostics [s]; level changes are reported at once"),
     "state_age_warn_ms": (
-        4.0,
+        WARN_MS,
         non_negative,
-        "WARN on /diagnostics when the joint state's p99 age at the steps exceeds this [ms]; 0: never",
+        "the joint state is stale while its p99 age at the steps exceeds this [ms] (WARN, speed cap); 0: never",
     ),
+    "stale_speed_cap": (SPEED_CAP, non_negative, "|vx|, |vy| at most this while the state is stale [m/s]; 0: no cap"),
 }
 WINDOW = 500
 
@@ -115,7 +117,8 @@ class ControllerNode(Node):
 
         p = self.params = declare_parameters(self, PARAMS)
         backend, source = make_backend(p)
-        self.core = Controller(backend, p["command_timeout_s"], p["sensor_timeout_s"])
+        self._guard = StaleStateGuard(StaleStateConfig(p["state_age_warn_ms"], p["stale_speed_cap"]), WINDOW)
+        self.core = Controller(backend, p["command_timeout_s"], p["sensor_timeout_s"], self._guard)
         self._backend_values = {
             "backend": backend.name,
             "dims_followed": ",".join(backend.followed),
@@ -154,8 +157,6 @@ class ControllerNode(Node):
         self._periods: deque[float] = deque(maxlen=WINDOW)
         self._step_ms: deque[float] = deque(maxlen=WINDOW)
         self._state_stamp_ns = 0  # the bridge's stamp on the newest JointState
-        self._state_age = StateAge(WINDOW)
-        self._stale: str | None = None  # the age warning, judged at each /diagnostics (a percentile per step costs)
         self._last_tick: float | None = None
         self._last_diag = -float("inf")
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -206,7 +207,7 @@ class ControllerNode(Node):
             self._periods.append(t - self._last_tick)
         self._last_tick = t
         now = time.monotonic()
-        self._state_age.record(self.get_clock().now().nanoseconds, self._state_stamp_ns)
+        self._guard.record(self.get_clock().now().nanoseconds, self._state_stamp_ns)
         try:
             result = self.core.step(now)
             self._status, self._invalid = result.status, result.invalid_input
@@ -236,11 +237,11 @@ class ControllerNode(Node):
     def _level_now(self) -> int:
         if self._error is not None or self._invalid:
             return diagnostics.ERROR  # bad input: an error, as every node of the stack reports it
-        return diagnostics.OK if self._status == "ok" and self._stale is None else diagnostics.WARN
+        return diagnostics.OK if self._status == "ok" and self._guard.warning is None else diagnostics.WARN
 
     def _publish_diagnostics(self, now: float) -> None:
         self._last_diag = now
-        self._stale = self._state_age.warning(self.params["state_age_warn_ms"])
+        self._guard.judge()  # at each /diagnostics: a percentile per step would cost
         level = self._level = self._level_now()
         error, self._error = self._error, None
         values: dict[str, object] = {"status": self._status, "targets_published": self._published}
@@ -260,8 +261,10 @@ class ControllerNode(Node):
         if self._step_ms:
             values["step_p50_ms"] = float(np.percentile(self._step_ms, 50))
             values["step_p99_ms"] = float(np.percentile(self._step_ms, 99))
-        values.update(self._state_age.summary())
-        message = error or (self._stale if self._status == "ok" and self._stale else self._status)
+        values.update(self._guard.ages.summary())
+        values["stale_speed_capped"] = self._guard.capped
+        stale = self._guard.warning
+        message = error or (stale if self._status == "ok" and stale else self._status)
         stamp = self.get_clock().now().to_msg()
         array = diagnostics.diagnostic_array(
             f"{NODE_NAME}: policy", level, message, values, stamp, hardware_id="unitree_go2"

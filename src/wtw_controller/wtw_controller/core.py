@@ -7,6 +7,8 @@ One core for every locomotion backend (backend.py: walk-these-ways, velocity). W
   (zero velocity, in place); targets keep flowing.
 - the policy answers NaN/inf: no targets, backend reset.
 Targets beyond the joint range go out as the range's end plus the equivalent feed-forward torque (limits.py).
+With a `StaleStateGuard` (state_age.py), the command's vx and vy are capped while its owner judges the joint state
+stale (its age is measured by the owner: the node from the bridge's stamps, the in-process walker from the physics).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from wtw_controller.backend import Backend, NonFiniteActionError, Sensors
 from wtw_controller.config import WtwConfig
 from wtw_controller.limits import split_targets
+from wtw_controller.state_age import StaleStateGuard
 from wtw_controller.wtw_backend import Policy, WtwBackend
 
 
@@ -38,10 +41,14 @@ class StepResult:
 
 
 class Controller:
-    def __init__(self, backend: Backend, command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1) -> None:
+    def __init__(
+        self, backend: Backend, command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1,
+        stale_guard: StaleStateGuard | None = None,
+    ) -> None:  # fmt: skip
         if not (command_timeout_s > 0 and sensor_timeout_s > 0):
             raise ValueError("timeouts must be > 0")
         self.backend = backend
+        self.stale_guard = stale_guard
         self.command_timeout_s = command_timeout_s
         self.sensor_timeout_s = sensor_timeout_s
         self._q = self._dq = None
@@ -86,7 +93,10 @@ class Controller:
         return None
 
     def step(self, now: float) -> StepResult:
-        commands, how = self.backend.map_command(self.fresh_command(now))
+        command = self.fresh_command(now)
+        if self.stale_guard is not None:
+            command = self.stale_guard.cap(command)
+        commands, how = self.backend.map_command(command)
         status = "ok" if how == "ok" else ("command timeout: standing" if how == "none" else f"{how}: standing")
         problem = self.sensor_problem(now)
         if problem is not None:

@@ -11,7 +11,9 @@ cross-process stack). Contacts with things are checked after every physics step,
 
 With `SimConfig.go2_state_delay_ms` > 0 the controller reads the joint state and IMU as they were that long ago
 (the physics' state after each 2 ms step is kept for it; the controller receives it with the stamp it was measured
-at, as LowState's); the robot's chain reads them 0-2 ms old plus transport (docs/ros.md).
+at, as LowState's); the robot's chain reads them 0-2 ms old plus transport (docs/ros.md). The controller measures
+that age as the node does and, past its limit, caps the walking speed as the node does
+(`wtw_controller.state_age.StaleStateGuard`, judged at the end of the stand and then once per simulated second).
 
 The state the tasks and experts see is the trunk's true pose (go2/world.py) with the velocity measured as the
 trunk's displacement over the last control step (heading frame), so the gait's sway within a step averages out.
@@ -72,9 +74,10 @@ def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float 
     """The controller core with the velocity backend and the bundled policy, as wtw_controller_node's default."""
     policy = walking_policy()
     from wtw_controller.core import Controller
+    from wtw_controller.state_age import StaleStateGuard
     from wtw_controller.velocity import VelocityBackend
 
-    return Controller(VelocityBackend(policy), command_timeout_s, sensor_timeout_s)
+    return Controller(VelocityBackend(policy), command_timeout_s, sensor_timeout_s, StaleStateGuard())
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,10 @@ def control_step(
     w, qx, qy, qz = s.quaternion_wxyz
     controller.on_joint_state(s.q, s.dq, s.time)
     controller.on_imu(np.array([qx, qy, qz, w]), s.time, s.gyro)
+    guard = controller.stale_guard
+    if guard is not None:  # as the node: the age at the step, judged now and then
+        guard.record(round(now * 1e9), round(s.time * 1e9))
+        guard.judge(now)
     if command is not None:
         controller.on_command(command, now)
     r = controller.step(now)
@@ -166,6 +173,8 @@ class Go2Walker:
         stand[11] = 1.0  # terminate: the stand command
         for _ in self.advance(stand, round(SETTLE_S / CONTROL_DT), check=False):
             pass
+        if self.controller is not None and self.controller.stale_guard is not None:
+            self.controller.stale_guard.judge()  # the stand's ages: the node has judged long before a walk starts
         self._state = self.world.state()
         return self._state
 
@@ -206,7 +215,8 @@ class Go2Walker:
     def commanded_velocity(self, command: np.ndarray) -> tuple[float, float, float]:
         if self.sport is not None:
             return self.sport.commanded_velocity(command)
-        mapped, _ = self.controller.backend.map_command(command)
+        guard = self.controller.stale_guard
+        mapped, _ = self.controller.backend.map_command(command if guard is None else guard.cap(command))
         return tuple(float(v) for v in mapped[:3])
 
     def render(self) -> np.ndarray:

@@ -94,3 +94,17 @@ def test_eval_reports_the_delay_and_the_cli_refuses_a_bad_one(tmp_path, capsys):
     code = more_sim(["eval", "--policy", "expert", "--tasks", "go_to", "--go2-state-delay-ms", "2"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: go2_state_delay_ms 2.0 needs embodiment 'go2'"), err
+
+
+def test_past_the_controllers_age_limit_it_walks_at_the_capped_speed():
+    """As the node: the walker's controller measures the age and, judged stale (p99 > 4 ms), caps |vx| at 0.4."""
+    fast = action_from_mapping({"vx": 0.8})
+    for delay_ms, capped in ((4.0, False), (10.0, True)):
+        env = make_env("go_to", "id", SimConfig(embodiment="go2", render_images=False, go2_state_delay_ms=delay_ms))
+        env.reset(seed=3)  # judged at the end of the 1 s stand: every age so far was delay_ms
+        walker = env.unwrapped.embodiment
+        assert walker.controller.stale_guard.capped == capped
+        assert walker.commanded_velocity(fast)[0] == pytest.approx(0.4 if capped else 0.8)
+        _, _, terminated, truncated, info = env.step(fast)
+        assert info["velocity"]["commanded"][0] == pytest.approx(0.4 if capped else 0.8)
+        env.close()
