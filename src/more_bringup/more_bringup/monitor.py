@@ -45,6 +45,8 @@ def controller_summary(level: int, message: str, values: dict[str, str]) -> dict
     """The controller's last /diagnostics status: level, message and CONTROLLER_KEYS as numbers (those present)."""
     out: dict[str, Any] = {"level": LEVELS.get(level, str(level)), "message": message}
     out.update({k: float(values[k]) for k in CONTROLLER_KEYS if k in values})
+    if "stale_speed_capped" in values:
+        out["stale_speed_capped"] = values["stale_speed_capped"] == "True"
     return out
 
 

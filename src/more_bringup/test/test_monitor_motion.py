@@ -61,12 +61,14 @@ def test_ends_are_counted_most_frequent_first():
 
 def test_the_controllers_last_status_as_numbers():
     values = {"backend": "velocity", "period_p99_ms": "104.5", "state_age_p50_ms": "6.25", "state_age_p99_ms": "21"}
-    out = controller_summary(1, "stale joint state: ...", values)
+    out = controller_summary(1, "stale joint state: ...", {**values, "stale_speed_capped": "True"})
     assert out == {
         "level": "WARN",
         "message": "stale joint state: ...",
         "period_p99_ms": 104.5,
         "state_age_p50_ms": 6.25,
         "state_age_p99_ms": 21.0,
-    }  # only the timing keys it carried; state_age_max_ms was not there
+        "stale_speed_capped": True,
+    }  # only the keys it carried; state_age_max_ms was not there
+    assert controller_summary(0, "ok", {"stale_speed_capped": "False"})["stale_speed_capped"] is False
     assert controller_summary(0, "ok", {})["level"] == "OK"

@@ -104,7 +104,14 @@ def _config(args: argparse.Namespace):
         kwargs["go2_backend"] = args.go2_backend
     if getattr(args, "go2_state_delay_ms", None) is not None:
         kwargs["go2_state_delay_ms"] = args.go2_state_delay_ms
-    return SimConfig(**kwargs)
+    if getattr(args, "go2_controller_config", None):
+        kwargs["go2_controller_config"] = args.go2_controller_config
+    config = SimConfig(**kwargs)
+    if config.go2_controller_config:  # a bad file is named before any episode runs
+        from more_sim.go2.walker import controller_config
+
+        controller_config(config.go2_controller_config)
+    return config
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -381,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="--embodiment go2, lowlevel: the controller reads joint state and IMU this old (whole 2 ms steps, "
             "<= 50; default 0: fresh; the robot chain's is 0-2 ms plus transport)",
+        )
+        p.add_argument(
+            "--go2-controller-config",
+            default=None,
+            help="--embodiment go2, lowlevel: YAML overriding the controller's VelocityConfig, as the controller "
+            "node's config_file (e.g. ranges: {vx: [-0.4, 0.4]})",
         )
 
     def grounding_options(p: argparse.ArgumentParser, scenes_flag: str = "--grounding-scenes") -> None:

@@ -36,6 +36,9 @@ class SimConfig:
     # with the bridge's state_publish_divider 5 it was 0-10 ms, and the Go2 fell: docs/ros.md). A whole number
     # of the physics' 2 ms steps, at most MAX_GO2_STATE_DELAY_MS.
     go2_state_delay_ms: float = 0.0
+    # a YAML file overriding the go2 controller's VelocityConfig fields, as the controller node's `config_file`
+    # (lowlevel only; e.g. `ranges: {vx: [-0.4, 0.4]}`); empty: the defaults
+    go2_controller_config: str = ""
 
     def __post_init__(self) -> None:
         if self.embodiment not in ("kinematic", "go2"):
@@ -53,6 +56,11 @@ class SimConfig:
             raise ValueError(
                 f"go2_state_delay_ms {delay!r} needs embodiment 'go2' with go2_backend 'lowlevel' (the state the "
                 f"stack's controller reads), got {self.embodiment!r} / {self.go2_backend!r}"
+            )
+        if self.go2_controller_config and (self.embodiment != "go2" or self.go2_backend != "lowlevel"):
+            raise ValueError(
+                f"go2_controller_config {self.go2_controller_config!r} needs embodiment 'go2' with go2_backend "
+                f"'lowlevel', got {self.embodiment!r} / {self.go2_backend!r}"
             )
         for name in ("image_height", "image_width"):
             value = getattr(self, name)

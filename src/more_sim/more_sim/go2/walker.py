@@ -70,14 +70,26 @@ def walking_policy() -> Any:
     return _POLICY
 
 
-def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1) -> Any:
-    """The controller core with the velocity backend and the bundled policy, as wtw_controller_node's default."""
+def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1, config_file: str = "") -> Any:
+    """The controller core with the velocity backend and the bundled policy, as wtw_controller_node's default
+    (`config_file`: its VelocityConfig overrides, as the node's parameter of that name)."""
     policy = walking_policy()
     from wtw_controller.core import Controller
     from wtw_controller.state_age import StaleStateGuard
     from wtw_controller.velocity import VelocityBackend
 
-    return Controller(VelocityBackend(policy), command_timeout_s, sensor_timeout_s, StaleStateGuard())
+    config = controller_config(config_file)
+    return Controller(VelocityBackend(policy, config), command_timeout_s, sensor_timeout_s, StaleStateGuard())
+
+
+def controller_config(config_file: str) -> Any:
+    """The velocity backend's VelocityConfig with `config_file`'s overrides (ValueError naming the file if bad)."""
+    from wtw_controller.velocity import load_velocity_config
+
+    try:
+        return load_velocity_config(config_file or None)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"go2_controller_config {config_file}: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -148,7 +160,8 @@ class Go2Walker:
         """A fresh controller core (`lowlevel`) or sport path (more_sim.go2.sport), as config.go2_backend asks; the
         other is None."""
         if self.config.go2_backend == "lowlevel":
-            self.controller, self.sport = velocity_controller(), None
+            self.controller = velocity_controller(config_file=self.config.go2_controller_config)
+            self.sport = None
             return
         from more_sim.go2.sport import SportLocomotion
 

@@ -105,6 +105,32 @@ def test_past_the_controllers_age_limit_it_walks_at_the_capped_speed():
         walker = env.unwrapped.embodiment
         assert walker.controller.stale_guard.capped == capped
         assert walker.commanded_velocity(fast)[0] == pytest.approx(0.4 if capped else 0.8)
-        _, _, terminated, truncated, info = env.step(fast)
+        *_, info = env.step(fast)
         assert info["velocity"]["commanded"][0] == pytest.approx(0.4 if capped else 0.8)
         env.close()
+
+
+def test_the_controller_config_file_narrows_the_ranges_as_the_nodes_does(tmp_path, capsys):
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("ranges:\n  vx: [-0.3, 0.3]\n  vy: [-0.3, 0.3]\n")
+    env = make_env("go_to", "id", SimConfig(embodiment="go2", render_images=False, go2_controller_config=str(slow)))
+    env.reset(seed=3)
+    *_, info = env.step(action_from_mapping({"vx": 0.8, "vy": -0.5, "wz": 0.6}))
+    assert info["velocity"]["commanded"] == pytest.approx((0.3, -0.3, 0.6))
+    env.close()
+    out = tmp_path / "eval"
+    argv = ["eval", "--policy", "expert", "--tasks", "go_to", "--episodes-per-task", "1", "--embodiment", "go2",
+            "--go2-controller-config", str(slow), "--out", str(out)]  # fmt: skip
+    assert more_sim(argv) == 0
+    assert json.loads((out / "results.json").read_text())["go2_controller_config"] == str(slow)
+    assert f"controller config {slow}" in (out / "results.md").read_text()
+    capsys.readouterr()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ranges:\n  vz: [-0.3, 0.3]\n")
+    argv[-3], argv[-1] = str(bad), str(tmp_path / "eval2")
+    assert more_sim(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: go2_controller_config {bad}: unknown key(s) ['ranges.vz']; known: ['vx', 'vy', 'wz']"]
+    assert not (tmp_path / "eval2" / "results.json").exists()
+    with pytest.raises(ValueError, match=r"go2_controller_config .* needs embodiment 'go2'"):
+        SimConfig(go2_controller_config=str(slow))
