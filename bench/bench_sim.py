@@ -12,8 +12,9 @@ go2_rtf:  the `go2` embodiment on one core (LP_NUM_THREADS=1, onnxruntime 1 thre
           six-task world (go_to scene) walked by the controller core (velocity backend, 50 Hz, 2 ms physics,
           contacts checked every step) under the steering command, simulated seconds per wall second, variants
           side by side in each round: (a) no rendering, (b) + the head camera (D435, 96 x 64) at every decision
-          (5 Hz simulated), (c) + the 320 x 240 third-person view as well (what the demo's videos add). Best and
-          median over rounds.
+          (5 Hz simulated), (c) + the 320 x 240 third-person view as well (what the demo's videos add), (d) (a)
+          with the controller reading a 2 ms old state (`go2_state_delay_ms`: a sensor snapshot kept per physics
+          step). Best and median over rounds.
 
     python bench/bench_sim.py --json --only go2     # just the go2 section
 """
@@ -28,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 SIZES = (96, 128, 224)
 
@@ -126,19 +128,21 @@ def bench_go2_rtf(rounds: int, sim_seconds: float) -> dict:
     from more_sim.config import SimConfig
     from more_sim.env import make_env
 
-    env = make_env("go_to", "id", SimConfig(embodiment="go2", image_height=64, image_width=96, render_images=False))
-    env.reset(seed=0)
-    walker = env.unwrapped.embodiment
+    config = SimConfig(embodiment="go2", image_height=64, image_width=96, render_images=False)
+    env = make_env("go_to", "id", config)
+    delayed = make_env("go_to", "id", replace(config, go2_state_delay_ms=2.0))
     variants = {
-        "physics_controller": (False, False),
-        "with_head_camera": (True, False),
-        "with_camera_and_view": (True, True),
+        "physics_controller": (env, False, False),
+        "with_head_camera": (env, True, False),
+        "with_camera_and_view": (env, True, True),
+        "physics_controller_state_2ms_old": (delayed, False, False),
     }
     out: dict[str, list[float]] = {k: [] for k in variants}
     decisions = round(sim_seconds * 5)
     for r in range(rounds):
-        for name, (head, view) in variants.items():
-            env.reset(seed=r)
+        for name, (variant_env, head, view) in variants.items():
+            variant_env.reset(seed=r)
+            walker = variant_env.unwrapped.embodiment
             walker.render(), walker.render_view()  # renderers created outside the clock
             t0 = time.perf_counter()
             for k in range(decisions):
@@ -150,6 +154,7 @@ def bench_go2_rtf(rounds: int, sim_seconds: float) -> dict:
                     walker.render_view()
             out[name].append(sim_seconds / (time.perf_counter() - t0))
     env.close()
+    delayed.close()
     return {k: {"best": max(v), "median": statistics.median(v), "rounds": v} for k, v in out.items()}
 
 
