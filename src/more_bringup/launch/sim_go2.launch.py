@@ -30,8 +30,14 @@ def timing_overrides(params_file: str, time_scale: str) -> dict[str, dict]:
     sections = load_params_file(params_file)
     specs = {spec.name: importlib.import_module(spec.module).PARAMS for spec in STACKS[STACK]}
     dilated = dilate(sections, specs, scale)
-    out = {n: {k: v for k, v in vals.items() if sections.get(n, {}).get(k) != v} for n, vals in dilated.items()}
-    out.setdefault(WORLD.name, {})["bring_up_bridge"] = True
+
+    def unchanged(node: str, key: str, value: object) -> bool:  # the file's value, else the node's default
+        base = sections.get(node, {}).get(key, specs[node][key][0] if key in specs.get(node, {}) else None)
+        return base == value
+
+    out = {n: {k: v for k, v in vals.items() if not unchanged(n, k, v)} for n, vals in dilated.items()}
+    out.setdefault(WORLD.name, {})["real_time_factor"] = float(scale)  # stated always, 1 included
+    out[WORLD.name]["bring_up_bridge"] = True
     out[WORLD.name].update(policy_camera_size(sections))  # renders at the policy's input size
     return out
 

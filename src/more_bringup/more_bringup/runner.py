@@ -57,6 +57,7 @@ from more_bringup.stacks import (
 
 SIM = WORLD.name
 MODES = ("robot", "sim", "replay")
+END_GRACE_S = 1.0  # [s] the stack runs on after the last episode's end, so a recorder or a video gets it too
 POLICY_READY_TIMEOUT_S = 180.0  # loading a full-size checkpoint takes a while
 COMMAND_MATCH_TIMEOUT_S = 60.0  # DDS discovery between processes: seconds, even on a loaded machine
 GO2_EPISODE_S = 30.0  # [simulated s] per episode the go2 stack's default timeout allows (20 s limit + reset)
@@ -396,13 +397,15 @@ def default_timeout(args: argparse.Namespace) -> float:
 
 def _supervise(args: argparse.Namespace, executor: Any, monitor: Any, processes: Any, deadline: float) -> None:
     """Spin until the mode's end (sim: episodes done; replay: bag played), the deadline, Ctrl-C or a node's end."""
-    played_at = None
+    played_at = done_at = None
     while time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.05)
         monitor.bring_up_step()  # sim --embodiment go2 only (nothing otherwise)
         if _check_children(processes, allowed_exit=PLAYER if args.mode == "replay" else None):
             played_at = played_at or time.monotonic()
         if args.mode == "sim" and len(monitor.episodes) >= args.episodes:
+            done_at = done_at or time.monotonic()
+        if done_at is not None and time.monotonic() - done_at > END_GRACE_S:  # the last episode's end: recorded too
             return
         if played_at is not None and time.monotonic() - played_at > 1.5:  # let the last decisions through
             return

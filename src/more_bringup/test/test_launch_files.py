@@ -156,7 +156,12 @@ def test_sim_go2_launch_applies_the_time_scale_and_the_bring_up(monkeypatch):
     assert all(Path(p[0]) == config_file("sim_go2") for p in nodes.values())
     assert nodes["more_sim"][1] == {"real_time_factor": 0.2, "bring_up_bridge": True, **DEMO_RENDER}
     assert nodes["policy_node"][1] == {"rate_hz": pytest.approx(1.2), "image_timeout_s": 5.0}  # file: 6 Hz, 1 s
-    assert nodes["wtw_controller"][1] == {"rate_hz": 10.0, "command_timeout_s": 2.5, "sensor_timeout_s": 2.0}
+    assert nodes["wtw_controller"][1] == {
+        "rate_hz": 10.0,
+        "command_timeout_s": 2.5,
+        "sensor_timeout_s": 2.0,
+        "state_age_warn_ms": 20.0,  # 4 ms / 0.2
+    }
     assert nodes["go2_bridge"][1] == {
         "rate_hz": 100.0,
         "stand_up_duration_s": 10.0,

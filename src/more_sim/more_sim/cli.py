@@ -104,6 +104,8 @@ def _config(args: argparse.Namespace):
         kwargs["go2_backend"] = args.go2_backend
     if getattr(args, "go2_state_delay_ms", None) is not None:
         kwargs["go2_state_delay_ms"] = args.go2_state_delay_ms
+    if getattr(args, "go2_target_delay_ms", None) is not None:
+        kwargs["go2_target_delay_ms"] = args.go2_target_delay_ms
     if getattr(args, "go2_controller_config", None):
         kwargs["go2_controller_config"] = args.go2_controller_config
     config = SimConfig(**kwargs)
@@ -388,6 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="--embodiment go2, lowlevel: the controller reads joint state and IMU this old (whole 2 ms steps, "
             "<= 50; default 0: fresh; the robot chain's is 0-2 ms plus transport)",
+        )
+        p.add_argument(
+            "--go2-target-delay-ms",
+            type=float,
+            default=None,
+            help="--embodiment go2, lowlevel: the controller's targets reach the motors this much later (whole 2 ms "
+            "steps, <= 50; default 0; the robot chain's is the bridge's 0-2 ms tick plus transport)",
         )
         p.add_argument(
             "--go2-controller-config",

@@ -36,6 +36,10 @@ class SimConfig:
     # with the bridge's state_publish_divider 5 it was 0-10 ms, and the Go2 fell: docs/ros.md). A whole number
     # of the physics' 2 ms steps, at most MAX_GO2_STATE_DELAY_MS.
     go2_state_delay_ms: float = 0.0
+    # [ms] how long the controller's joint targets take to reach the motors (lowlevel only): 0 applies them at once;
+    # the robot's chain waits for the bridge's next 500 Hz tick (0-2 ms) plus the DDS hops controller -> bridge ->
+    # robot. Whole 2 ms physics steps, at most MAX_GO2_STATE_DELAY_MS.
+    go2_target_delay_ms: float = 0.0
     # a YAML file overriding the go2 controller's VelocityConfig fields, as the controller node's `config_file`
     # (lowlevel only; e.g. `ranges: {vx: [-0.4, 0.4]}`); empty: the defaults
     go2_controller_config: str = ""
@@ -49,14 +53,15 @@ class SimConfig:
             raise ValueError(f"go2_backend must be one of {list(GO2_BACKENDS)}, got {self.go2_backend!r}")
         if self.go2_backend != "lowlevel" and self.embodiment != "go2":
             raise ValueError(f"go2_backend {self.go2_backend!r} needs embodiment 'go2', got {self.embodiment!r}")
-        delay = self.go2_state_delay_ms
-        if not (isinstance(delay, (int, float)) and 0.0 <= delay <= MAX_GO2_STATE_DELAY_MS):
-            raise ValueError(f"go2_state_delay_ms must be in [0, {MAX_GO2_STATE_DELAY_MS:g}] ms, got {delay!r}")
-        if delay and (self.embodiment != "go2" or self.go2_backend != "lowlevel"):
-            raise ValueError(
-                f"go2_state_delay_ms {delay!r} needs embodiment 'go2' with go2_backend 'lowlevel' (the state the "
-                f"stack's controller reads), got {self.embodiment!r} / {self.go2_backend!r}"
-            )
+        for name in ("go2_state_delay_ms", "go2_target_delay_ms"):
+            delay = getattr(self, name)
+            if not (isinstance(delay, (int, float)) and 0.0 <= delay <= MAX_GO2_STATE_DELAY_MS):
+                raise ValueError(f"{name} must be in [0, {MAX_GO2_STATE_DELAY_MS:g}] ms, got {delay!r}")
+            if delay and (self.embodiment != "go2" or self.go2_backend != "lowlevel"):
+                raise ValueError(
+                    f"{name} {delay!r} needs embodiment 'go2' with go2_backend 'lowlevel' (the stack's controller "
+                    f"chain), got {self.embodiment!r} / {self.go2_backend!r}"
+                )
         if self.go2_controller_config and (self.embodiment != "go2" or self.go2_backend != "lowlevel"):
             raise ValueError(
                 f"go2_controller_config {self.go2_controller_config!r} needs embodiment 'go2' with go2_backend "

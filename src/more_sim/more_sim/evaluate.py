@@ -83,6 +83,7 @@ def evaluate(
         "embodiment": config.embodiment,
         **({"go2_backend": config.go2_backend} if config.embodiment == "go2" else {}),
         **({"go2_state_delay_ms": config.go2_state_delay_ms} if config.go2_state_delay_ms else {}),
+        **({"go2_target_delay_ms": config.go2_target_delay_ms} if config.go2_target_delay_ms else {}),
         **({"go2_controller_config": config.go2_controller_config} if config.go2_controller_config else {}),
         "decision_hz": config.decision_hz,
         "max_episode_steps": config.max_episode_steps,
@@ -119,6 +120,8 @@ def _backend_note(result: dict[str, Any]) -> str:
     notes = [] if backend == "lowlevel" else [f"{backend} backend"]
     if result.get("go2_state_delay_ms"):
         notes.append(f"state {result['go2_state_delay_ms']:g} ms old")
+    if result.get("go2_target_delay_ms"):
+        notes.append(f"targets {result['go2_target_delay_ms']:g} ms late")
     if result.get("go2_controller_config"):
         notes.append(f"controller config {result['go2_controller_config']}")
     return f" ({', '.join(notes)})" if notes else ""

@@ -9,11 +9,13 @@ to the motors with its gains (kp 20, kd 0.5); then 10 physics steps of 2 ms (PD 
 The bridge is not in this loop (its limits never bind for these targets; its state machine is exercised by the
 cross-process stack). Contacts with things are checked after every physics step, a fall after every control step.
 
-With `SimConfig.go2_state_delay_ms` > 0 the controller reads the joint state and IMU as they were that long ago
-(the physics' state after each 2 ms step is kept for it; the controller receives it with the stamp it was measured
-at, as LowState's); the robot's chain reads them 0-2 ms old plus transport (docs/ros.md). The controller measures
-that age as the node does and, past its limit, caps the walking speed as the node does
-(`wtw_controller.state_age.StaleStateGuard`, judged at the end of the stand and then once per simulated second).
+The chain's latency, optional: with `SimConfig.go2_state_delay_ms` > 0 the controller reads the joint state and
+IMU as they were that long ago (the physics' state after each 2 ms step is kept for it; the controller receives it
+with the stamp it was measured at, as LowState's); the robot's chain reads them 0-2 ms old plus transport
+(docs/ros.md). The controller measures that age as the node does and, past its limit, caps the walking speed as
+the node does (`wtw_controller.state_age.StaleStateGuard`, judged at the end of the stand and then once per
+simulated second). With `SimConfig.go2_target_delay_ms` > 0 its targets reach the motors that much later (the
+chain: the bridge's next 500 Hz tick plus the DDS hops; until the first arrives after a reset the motors are off).
 
 The state the tasks and experts see is the trunk's true pose (go2/world.py) with the velocity measured as the
 trunk's displacement over the last control step (heading frame), so the gait's sway within a step averages out.
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -109,10 +111,15 @@ def read_sensors(body: Go2Body) -> SensorFrame:
 
 
 def control_step(
-    body: Go2Body, controller: Any, command: np.ndarray | None, sensors: SensorFrame | None = None
+    body: Go2Body,
+    controller: Any,
+    command: np.ndarray | None,
+    sensors: SensorFrame | None = None,
+    send: Callable[[MotorCommand], None] | None = None,
 ) -> None:
-    """One controller step on `sensors` (default: the body's now), its targets to the motors (what the chain does
-    per 20 ms)."""
+    """One controller step on `sensors` (default: the body's now), its targets to the motors through `send`
+    (default: at once) (what the chain does per 20 ms)."""
+    send = body.set_command if send is None else send
     now = body.time
     s = read_sensors(body) if sensors is None else sensors
     w, qx, qy, qz = s.quaternion_wxyz
@@ -127,11 +134,9 @@ def control_step(
     r = controller.step(now)
     backend = controller.backend
     if r.targets is None:  # the policy failed: what the bridge does without targets
-        body.set_command(MotorCommand(kd=np.full(12, DAMPING_KD)))
+        send(MotorCommand(kd=np.full(12, DAMPING_KD)))
     else:
-        body.set_command(
-            MotorCommand(q=r.targets, kp=np.full(12, backend.kp), kd=np.full(12, backend.kd), tau=r.torque_ff)
-        )
+        send(MotorCommand(q=r.targets, kp=np.full(12, backend.kp), kd=np.full(12, backend.kd), tau=r.torque_ff))
 
 
 class Go2Walker:
@@ -145,16 +150,32 @@ class Go2Walker:
         self.world = Go2World(config.image_height, config.image_width, visual=visual, view_size=view_size, camera=mount)
         self.body = self.world.body
         self._steps_per_control = round(CONTROL_DT / self.body.timestep)
-        delay_steps = config.go2_state_delay_ms / 1000.0 / self.body.timestep
-        if abs(delay_steps - round(delay_steps)) > 1e-6:
-            raise ValueError(
-                f"go2_state_delay_ms must be a whole number of {self.body.timestep * 1000:g} ms physics steps, "
-                f"got {config.go2_state_delay_ms!r}"
-            )
+        delay_steps = self._physics_steps("go2_state_delay_ms")
         # the sensor frames of the last delay_steps + 1 physics states, oldest first (none kept without a delay)
-        self._frames: deque[SensorFrame] | None = deque(maxlen=round(delay_steps) + 1) if delay_steps else None
+        self._frames: deque[SensorFrame] | None = deque(maxlen=delay_steps + 1) if delay_steps else None
+        self._target_delay_steps = self._physics_steps("go2_target_delay_ms")
+        self._in_flight: deque[tuple[int, MotorCommand]] = deque()  # (physics step due, command), oldest first
+        self._physics_step = 0  # physics steps since the reset
         self._new_locomotion()
         self._state = BaseState()
+
+    def _physics_steps(self, name: str) -> int:
+        """SimConfig's delay `name` [ms] in physics steps (ValueError unless a whole number of them)."""
+        value = getattr(self.config, name)
+        steps = value / 1000.0 / self.body.timestep
+        if abs(steps - round(steps)) > 1e-6:
+            raise ValueError(
+                f"{name} must be a whole number of {self.body.timestep * 1000:g} ms physics steps, got {value!r}"
+            )
+        return round(steps)
+
+    def _send_later(self, command: MotorCommand) -> None:
+        self._in_flight.append((self._physics_step + self._target_delay_steps, command))
+
+    def _deliver(self) -> None:
+        """The commands in flight that are due reach the motors (the newest due one is what the motors hold)."""
+        while self._in_flight and self._in_flight[0][0] <= self._physics_step:
+            self.body.set_command(self._in_flight.popleft()[1])
 
     def _new_locomotion(self) -> None:
         """A fresh controller core (`lowlevel`) or sport path (more_sim.go2.sport), as config.go2_backend asks; the
@@ -179,6 +200,8 @@ class Go2Walker:
         self.world.place(x, y, yaw)
         self._new_locomotion()
         self._state = self.world.state()
+        self._in_flight.clear()
+        self._physics_step = 0
         if self._frames is not None:  # before the first step there is no older state: the robot stood still
             self._frames.clear()
             self._frames.extend([read_sensors(self.body)] * self._frames.maxlen)
@@ -197,7 +220,8 @@ class Go2Walker:
             self.sport.control_step(command)
         else:
             sensors = self._frames[0] if self._frames is not None else None
-            control_step(self.body, self.controller, command, sensors)
+            send = self._send_later if self._target_delay_steps else None
+            control_step(self.body, self.controller, command, sensors, send)
 
     def advance(self, command: np.ndarray, substeps: int, check: bool = True) -> Iterator[Substep]:
         b, world = self.body, self.world
@@ -207,7 +231,10 @@ class Go2Walker:
             p0, yaw0, t0 = b.base_position, prev.yaw, b.time
             touched = ""
             for _ in range(self._steps_per_control):
+                if self._in_flight:
+                    self._deliver()
                 b.step(1)
+                self._physics_step += 1
                 if self._frames is not None:
                     self._frames.append(read_sensors(b))
                 if check and not touched:

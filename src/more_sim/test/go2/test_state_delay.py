@@ -134,3 +134,41 @@ def test_the_controller_config_file_narrows_the_ranges_as_the_nodes_does(tmp_pat
     assert not (tmp_path / "eval2" / "results.json").exists()
     with pytest.raises(ValueError, match=r"go2_controller_config .* needs embodiment 'go2'"):
         SimConfig(go2_controller_config=str(slow))
+
+
+@pytest.mark.parametrize("delay_ms", [0.0, 6.0])
+def test_the_targets_reach_the_motors_delay_ms_after_the_step(delay_ms):
+    env = make_env("go_to", "id", SimConfig(embodiment="go2", render_images=False, go2_target_delay_ms=delay_ms))
+    env.reset(seed=3)
+    walker = env.unwrapped.embodiment
+    body, controller = walker.body, walker.controller
+    decided, applied = {}, []
+    step, set_command = controller.step, body.set_command
+
+    def recording_step(now):
+        result = step(now)
+        decided[round(now / body.timestep)] = result.targets.copy()
+        return result
+
+    def recording_set_command(command):
+        applied.append((round(body.time / body.timestep), command.q.copy()))
+        set_command(command)
+
+    controller.step, body.set_command = recording_step, recording_set_command
+    for _ in range(2):
+        env.step(action_from_mapping({"vx": 0.5}))
+    env.close()
+    lag = round(delay_ms / 2)  # physics steps
+    assert len(applied) == 20  # one per 20 ms control step of the two decisions (the stand's arrived before)
+    for at, q in applied:  # each the targets decided `lag` physics steps before
+        np.testing.assert_array_equal(q, decided[at - lag])
+    assert all(at % 10 == lag for at, _ in applied)
+
+
+def test_bad_target_delays_are_refused_naming_the_field():
+    with pytest.raises(ValueError, match=r"go2_target_delay_ms must be in \[0, 50\] ms, got 51"):
+        SimConfig(embodiment="go2", go2_target_delay_ms=51)
+    with pytest.raises(ValueError, match=r"go2_target_delay_ms 2 needs embodiment 'go2' with go2_backend 'lowlevel'"):
+        SimConfig(embodiment="go2", go2_backend="sport", go2_target_delay_ms=2)
+    with pytest.raises(ValueError, match=r"go2_target_delay_ms must be a whole number of 2 ms physics steps, got 1"):
+        make_env("go_to", "id", SimConfig(embodiment="go2", render_images=False, go2_target_delay_ms=1))
