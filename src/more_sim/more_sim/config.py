@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 GO2_BACKENDS = ("lowlevel", "sport", "sport_legacy")
-MAX_GO2_STATE_DELAY_MS = 50.0  # half the controller's sensor timeout (0.1 s): older state would stop it
+MAX_GO2_DELAY_MS = 50.0  # [ms] state age or target delay: half the controller's sensor timeout (0.1 s)
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,11 @@ class SimConfig:
     # [ms] how old the joint state and IMU are when the go2's controller reads them (lowlevel only): 0 reads the
     # physics' state of this instant; the robot stack's chain reads LowState 0-2 ms old plus its DDS hops (and
     # with the bridge's state_publish_divider 5 it was 0-10 ms, and the Go2 fell: docs/ros.md). A whole number
-    # of the physics' 2 ms steps, at most MAX_GO2_STATE_DELAY_MS.
+    # of the physics' 2 ms steps, at most MAX_GO2_DELAY_MS.
     go2_state_delay_ms: float = 0.0
     # [ms] how long the controller's joint targets take to reach the motors (lowlevel only): 0 applies them at once;
     # the robot's chain waits for the bridge's next 500 Hz tick (0-2 ms) plus the DDS hops controller -> bridge ->
-    # robot. Whole 2 ms physics steps, at most MAX_GO2_STATE_DELAY_MS.
+    # robot. Whole 2 ms physics steps, at most MAX_GO2_DELAY_MS.
     go2_target_delay_ms: float = 0.0
     # a YAML file overriding the go2 controller's VelocityConfig fields, as the controller node's `config_file`
     # (lowlevel only; e.g. `ranges: {vx: [-0.4, 0.4]}`); empty: the defaults
@@ -55,8 +55,8 @@ class SimConfig:
             raise ValueError(f"go2_backend {self.go2_backend!r} needs embodiment 'go2', got {self.embodiment!r}")
         for name in ("go2_state_delay_ms", "go2_target_delay_ms"):
             delay = getattr(self, name)
-            if not (isinstance(delay, (int, float)) and 0.0 <= delay <= MAX_GO2_STATE_DELAY_MS):
-                raise ValueError(f"{name} must be in [0, {MAX_GO2_STATE_DELAY_MS:g}] ms, got {delay!r}")
+            if not (isinstance(delay, (int, float)) and 0.0 <= delay <= MAX_GO2_DELAY_MS):
+                raise ValueError(f"{name} must be in [0, {MAX_GO2_DELAY_MS:g}] ms, got {delay!r}")
             if delay and (self.embodiment != "go2" or self.go2_backend != "lowlevel"):
                 raise ValueError(
                     f"{name} {delay!r} needs embodiment 'go2' with go2_backend 'lowlevel' (the stack's controller "
