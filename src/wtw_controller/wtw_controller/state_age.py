@@ -97,11 +97,16 @@ class StaleStateGuard:
 
     def cap(self, command: np.ndarray | None) -> np.ndarray | None:
         """The 12-dim contract command with |vx|, |vy| <= speed_cap while capped (a copy), else as given."""
-        if command is None or not self.capped:
-            return command
-        capped = np.array(command, dtype=np.float64)
-        limit = self.config.speed_cap
-        for i in (VX, VY):
-            if np.isfinite(capped[i]):  # a non-finite command stays invalid: the core rejects it
-                capped[i] = min(max(capped[i], -limit), limit)
-        return capped
+        return cap_speed(command, self.config.speed_cap) if self.capped else command
+
+
+def cap_speed(command: np.ndarray | None, limit: float) -> np.ndarray | None:
+    """The 12-dim contract command with |vx|, |vy| <= `limit` [m/s] (a copy; `limit` 0: as given). A non-finite
+    value is left for the core to reject as invalid."""
+    if command is None or limit <= 0:
+        return command
+    capped = np.array(command, dtype=np.float64)
+    for i in (VX, VY):
+        if np.isfinite(capped[i]):
+            capped[i] = min(max(capped[i], -limit), limit)
+    return capped
