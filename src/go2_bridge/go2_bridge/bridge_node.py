@@ -10,6 +10,11 @@ cycle itself fails, a precomputed damping LowCmd is sent instead.
 Each LowState goes through inputs.LowStateInput (CRC check, readings, remote combos) before the core
 sees it; bad inputs of every kind are counted and reported as WARN on /diagnostics (inputs.InputMonitor).
 
+How late the controller's targets reach the robot: for each new JointTargets, the first LowCmd after it minus
+its stamp (the controller's step; the DDS hop and the wait for this cycle), `targets_age_p50_ms`, `_p99_ms`,
+`_max_ms` on /diagnostics (unstamped targets are not counted). The walking policy falls more often the later its
+targets and the older its state (the controller reports that half: docs/robot.md).
+
 No LowCmd is published before the first valid LowState (nothing to talk to) or, with release_sport_mode,
 before the sport-mode release has completed. `main` installs the SIGINT/SIGTERM handlers that send
 damping before the process exits (`install_exit_damping`): a signal handler is a process-wide setting,
@@ -32,6 +37,7 @@ from go2_bridge.remote import DAMP_HOLD_FRAMES, HOLD_FRAMES, RESET_HOLD_FRAMES, 
 from go2_bridge.safety import Level, Mode, SafetyConfig, SafetyCore
 from more_common.errors import ConfigurationError
 from more_ros import diagnostics, names
+from more_ros.convert import stamp_to_ns
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 
@@ -152,6 +158,8 @@ class BridgeNode(Node):
         self._published = 0
         self._exiting = False  # set by the exit signal: from then on every LowCmd sent is damping
         self._periods: deque[float] = deque(maxlen=PERIOD_WINDOW)
+        self._target_ages_ms: deque[float] = deque(maxlen=PERIOD_WINDOW)
+        self._new_target_stamp_ns = 0  # the stamp of targets no LowCmd has carried yet (0: none)
         self._last_cycle: float | None = None
         self._last_diag = -float("inf")
         self._reported = (None, None)
@@ -221,6 +229,7 @@ class BridgeNode(Node):
             self.monitor.report(kind, "; ".join(problems), now)
         # The core gets them all the same: non-finite targets damp an ACTIVE robot, the rest is clamped.
         self.core.on_targets(targets, now)
+        self._new_target_stamp_ns = stamp_to_ns(msg.header.stamp)
 
     def _on_estop(self, msg) -> None:  # noqa: ANN001
         self.core.set_estop(bool(msg.data), time.monotonic())
@@ -253,6 +262,10 @@ class BridgeNode(Node):
         if self.core.has_lowstate and (self._release is None or self._release.done):
             self._lowcmd_pub.publish(self._damping_lowcmd if self._exiting else msg)
             self._published += 1
+            if self._new_target_stamp_ns > 0:  # the first LowCmd after new targets: how late they are
+                age_ms = (self.get_clock().now().nanoseconds - self._new_target_stamp_ns) / 1e6
+                self._target_ages_ms.append(age_ms)
+                self._new_target_stamp_ns = 0
             # The exit signal runs between two bytecodes of this cycle, possibly after the check above: damping
             # must still be the last command the motors get, not this cycle's.
             if self._exiting:
@@ -300,6 +313,11 @@ class BridgeNode(Node):
             values[f"bad_input.{kind}"] = count
         for k, v in self.loop_stats_ms().items():
             values[f"period_{k}_ms"] = v
+        if self._target_ages_ms:
+            ages = np.asarray(self._target_ages_ms)
+            values["targets_age_p50_ms"] = float(np.percentile(ages, 50))
+            values["targets_age_p99_ms"] = float(np.percentile(ages, 99))
+            values["targets_age_max_ms"] = float(ages.max())
         if self._release is not None:
             values["sport_mode_release"] = f"{self._release.phase.value}: {self._release.detail}"
         level, message = int(self.core.level), f"{self.core.mode.value}: {self.core.reason}"

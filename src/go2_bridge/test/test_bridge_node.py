@@ -68,6 +68,7 @@ class FakeRobot:
         self.bad_crc = False
         self.sent = 0
         self.feed_targets = False
+        self.target_age_s = None  # None: targets unstamped (not counted); else stamped this long before sending
         self.last_target_time = None
         self._n = 0
 
@@ -85,6 +86,10 @@ class FakeRobot:
         self._n += 1
         if self.feed_targets and self._n % 2 == 0:
             t = self.JointTargets()
+            if self.target_age_s is not None:
+                from rclpy.duration import Duration
+
+                t.header.stamp = (self.probe.node.get_clock().now() - Duration(seconds=self.target_age_s)).to_msg()
             t.position = STAND_POSE.tolist()
             t.kp = [20.0] * 12
             t.kd = [0.5] * 12
@@ -112,7 +117,7 @@ class FakeRobot:
         self.q, self.quat, self.keys = STAND_POSE.copy(), np.array([1.0, 0, 0, 0]), 0
         self.remote, self.bad_crc, self.accel = None, False, np.array([0.0, 0.0, 9.81])
         self.estop(False)
-        self.feed_targets = False
+        self.feed_targets, self.target_age_s = False, None
         if not self.state.startswith("PASSIVE"):
             self.request("damp")
             assert self.spin_until(lambda: self.state.startswith("DAMPING"))
@@ -166,6 +171,17 @@ def test_lowcmd_on_the_wire_is_checksummed_and_within_limits(robot):
         assert all(abs(m.tau) <= t for m, t in zip(msg.motor_cmd[:12], TORQUE_MAX, strict=True))
         assert all(m.mode == 0 and m.kp == 0 and m.kd == 0 for m in msg.motor_cmd[12:])
     np.testing.assert_allclose([m.kp for m in robot.lowcmds[-1][1].motor_cmd[:12]], 20.0)
+
+
+def test_how_late_the_targets_reach_the_robot_is_reported(robot):
+    """Targets stamped 30 ms before they are sent: the first LowCmd after each is at least that late."""
+    robot.to_active()
+    robot.target_age_s = 0.03
+    robot.diags.clear()
+    assert robot.spin_until(lambda: robot.diags and _diag_value(robot.diags[-1], "targets_age_p50_ms") is not None)
+    robot.probe.spin_for(1.5, robot.act)  # a window of stamped targets only (unstamped ones were never counted)
+    p50, p99, worst = (float(_diag_value(robot.diags[-1], f"targets_age_{k}_ms")) for k in ("p50", "p99", "max"))
+    assert 30.0 <= p50 <= p99 <= worst < 300.0, (p50, p99, worst)
 
 
 def test_joint_state_and_imu_follow_lowstate(robot):

@@ -12,8 +12,9 @@ component over every window inside an episode. A fall is an episode that ended i
 EpisodeEnd: tilt beyond its limit or the trunk on the floor) or in which the trunk's tilt (from the odometry's
 orientation) exceeded FALL_TILT_RAD (an episode cut short by the run's end has no EpisodeEnd).
 
-The controller (`controller()`, the go2 stack): its last /diagnostics status, the loop period and the age of the
-joint state at its steps, in wall ms (x time_scale for simulated ms).
+The controller and the bridge (the go2 stack): their last /diagnostics status, the loop period and the age of the
+joint state at the controller's steps / how late the targets reached the robot, in wall ms (x time_scale for
+simulated ms).
 
 Episodes are counted from the simulator's EpisodeEnd (one per episode, reliable; `ends`: how many ended each
 way, the vocabulary of `more-sim eval`).
@@ -29,6 +30,8 @@ import numpy as np
 FALL_TILT_RAD = 0.8  # go2_bridge's damping limit (more_sim.go2.world.FALL_TILT_RAD)
 CONTROLLER_STATUS = "wtw_controller: policy"  # its /diagnostics status name
 CONTROLLER_KEYS = ("period_p99_ms", "state_age_p50_ms", "state_age_p99_ms", "state_age_max_ms")
+BRIDGE_STATUS = "go2_bridge: safety"
+BRIDGE_KEYS = ("period_p99_ms", "targets_age_p50_ms", "targets_age_p99_ms", "targets_age_max_ms")
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
@@ -41,10 +44,13 @@ def tilt_of(qx: float, qy: float) -> float:
     return math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (qx * qx + qy * qy))))
 
 
-def controller_summary(level: int, message: str, values: dict[str, str]) -> dict[str, Any]:
-    """The controller's last /diagnostics status: level, message and CONTROLLER_KEYS as numbers (those present)."""
+def controller_summary(
+    level: int, message: str, values: dict[str, str], keys: tuple[str, ...] = CONTROLLER_KEYS
+) -> dict[str, Any]:
+    """A node's last /diagnostics status (the controller's by default): level, message and `keys` as numbers
+    (those present)."""
     out: dict[str, Any] = {"level": LEVELS.get(level, str(level)), "message": message}
-    out.update({k: float(values[k]) for k in CONTROLLER_KEYS if k in values})
+    out.update({k: float(values[k]) for k in keys if k in values})
     if "stale_speed_capped" in values:
         out["stale_speed_capped"] = values["stale_speed_capped"] == "True"
     return out
@@ -134,6 +140,7 @@ class Monitor:
         self.node.create_subscription(Odometry, names.SIM_ODOM, self._on_odom, qos_profile_sensor_data)
         self.bringup = None
         self.controller_status: dict[str, Any] | None = None
+        self.bridge_status: dict[str, Any] | None = None
         if bring_up_bridge:  # simulation only (more_sim_ros is the simulation-only package)
             from diagnostic_msgs.msg import DiagnosticArray
             from std_msgs.msg import String
@@ -156,9 +163,14 @@ class Monitor:
 
     def _on_diagnostics(self, msg: Any) -> None:
         for s in msg.status:
+            if s.name not in (CONTROLLER_STATUS, BRIDGE_STATUS):
+                continue
+            level = s.level[0] if isinstance(s.level, bytes) else int(s.level)
+            values = {v.key: v.value for v in s.values}
             if s.name == CONTROLLER_STATUS:
-                level = s.level[0] if isinstance(s.level, bytes) else int(s.level)
-                self.controller_status = controller_summary(level, s.message, {v.key: v.value for v in s.values})
+                self.controller_status = controller_summary(level, s.message, values)
+            else:
+                self.bridge_status = controller_summary(level, s.message, values, BRIDGE_KEYS)
 
     def _on_bridge_state(self, msg: Any) -> None:
         self.bringup.on_state(msg.data)

@@ -337,6 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["time_scale"] = args.scale
             result["bridge"] = monitor.bringup.summary()
             result["controller"] = monitor.controller_status
+            result["bridge"]["diagnostics"] = monitor.bridge_status
         if args.video is not None:
             result["videos"] = monitor.finish_videos()
         # shut the executor down while the context lives: left to the garbage collector, its guard condition is

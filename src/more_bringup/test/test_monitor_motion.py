@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from more_bringup.monitor import controller_summary, count_ends, motion_summary, tilt_of
+from more_bringup.monitor import BRIDGE_KEYS, controller_summary, count_ends, motion_summary, tilt_of
 
 S = 1_000_000_000  # one decision = 1 s of stamps here
 
@@ -71,4 +71,11 @@ def test_the_controllers_last_status_as_numbers():
         "stale_speed_capped": True,
     }  # only the keys it carried; state_age_max_ms was not there
     assert controller_summary(0, "ok", {"stale_speed_capped": "False"})["stale_speed_capped"] is False
+    bridge = {"period_p99_ms": "2.5", "targets_age_p99_ms": "3.25", "lowcmd_published": "900"}
+    assert controller_summary(0, "ACTIVE: ok", bridge, BRIDGE_KEYS) == {
+        "level": "OK",
+        "message": "ACTIVE: ok",
+        "period_p99_ms": 2.5,
+        "targets_age_p99_ms": 3.25,
+    }
     assert controller_summary(0, "ok", {})["level"] == "OK"

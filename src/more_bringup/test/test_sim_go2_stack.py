@@ -44,6 +44,8 @@ def test_one_episode_through_the_whole_chain(tmp_path):
     c = r["controller"]
     assert c["level"] in ("OK", "WARN") and 0.0 <= c["state_age_p50_ms"] <= c["state_age_p99_ms"], c
     assert c["state_age_p50_ms"] < 50.0 and c["period_p99_ms"] > 0.0, c
+    b = r["bridge"]["diagnostics"]  # and how late the controller's targets reached the simulated robot
+    assert 0.0 <= b["targets_age_p50_ms"] <= b["targets_age_p99_ms"] and b["targets_age_p50_ms"] < 50.0, b
     episode = r["episodes"][0]
     assert episode["task"] == "go_to" and episode["steps"] >= 1 and (episode["terminated"] or episode["truncated"])
     assert r["decisions"] >= 1 and r["step_latency_ms_p50"] > 0
