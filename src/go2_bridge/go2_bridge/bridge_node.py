@@ -83,6 +83,14 @@ PARAMS = {
 PERIOD_WINDOW = 2000
 
 
+def _p50_p99_max(values: np.ndarray) -> dict[str, float]:
+    """Median, 99th percentile and maximum of `values` (none: empty)."""
+    if values.size == 0:
+        return {}
+    p50, p99 = np.percentile(values, [50, 99])
+    return {"p50": float(p50), "p99": float(p99), "max": float(values.max())}
+
+
 class BridgeNode(Node):
     def __init__(self, **node_kwargs: object) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
@@ -295,10 +303,7 @@ class BridgeNode(Node):
             self.get_logger().info(text)
 
     def loop_stats_ms(self) -> dict[str, float]:
-        if not self._periods:
-            return {}
-        d = np.asarray(self._periods) * 1e3
-        return {"p50": float(np.percentile(d, 50)), "p99": float(np.percentile(d, 99)), "max": float(d.max())}
+        return _p50_p99_max(np.asarray(self._periods) * 1e3)
 
     def _publish_diagnostics(self, now: float) -> None:
         """One status: level = the worse of the core's (ERROR when it damped on a fault) and WARN while bad
@@ -313,11 +318,8 @@ class BridgeNode(Node):
             values[f"bad_input.{kind}"] = count
         for k, v in self.loop_stats_ms().items():
             values[f"period_{k}_ms"] = v
-        if self._target_ages_ms:
-            ages = np.asarray(self._target_ages_ms)
-            values["targets_age_p50_ms"] = float(np.percentile(ages, 50))
-            values["targets_age_p99_ms"] = float(np.percentile(ages, 99))
-            values["targets_age_max_ms"] = float(ages.max())
+        for k, v in _p50_p99_max(np.asarray(self._target_ages_ms)).items():
+            values[f"targets_age_{k}_ms"] = v
         if self._release is not None:
             values["sport_mode_release"] = f"{self._release.phase.value}: {self._release.detail}"
         level, message = int(self.core.level), f"{self.core.mode.value}: {self.core.reason}"

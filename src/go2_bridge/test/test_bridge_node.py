@@ -178,10 +178,11 @@ def test_how_late_the_targets_reach_the_robot_is_reported(robot):
     robot.to_active()
     robot.target_age_s = 0.03
     robot.diags.clear()
+    # every age counted is a stamped one (unstamped targets never are), so the first report already says it
     assert robot.spin_until(lambda: robot.diags and _diag_value(robot.diags[-1], "targets_age_p50_ms") is not None)
-    robot.probe.spin_for(1.5, robot.act)  # a window of stamped targets only (unstamped ones were never counted)
     p50, p99, worst = (float(_diag_value(robot.diags[-1], f"targets_age_{k}_ms")) for k in ("p50", "p99", "max"))
     assert 30.0 <= p50 <= p99 <= worst < 300.0, (p50, p99, worst)
+    robot.lowcmds.clear()  # ~500 a second pile up in this process and slow the timing tests after it
 
 
 def test_joint_state_and_imu_follow_lowstate(robot):

@@ -44,7 +44,7 @@ def tilt_of(qx: float, qy: float) -> float:
     return math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (qx * qx + qy * qy))))
 
 
-def controller_summary(
+def diagnostic_summary(
     level: int, message: str, values: dict[str, str], keys: tuple[str, ...] = CONTROLLER_KEYS
 ) -> dict[str, Any]:
     """A node's last /diagnostics status (the controller's by default): level, message and `keys` as numbers
@@ -168,9 +168,9 @@ class Monitor:
             level = s.level[0] if isinstance(s.level, bytes) else int(s.level)
             values = {v.key: v.value for v in s.values}
             if s.name == CONTROLLER_STATUS:
-                self.controller_status = controller_summary(level, s.message, values)
+                self.controller_status = diagnostic_summary(level, s.message, values)
             else:
-                self.bridge_status = controller_summary(level, s.message, values, BRIDGE_KEYS)
+                self.bridge_status = diagnostic_summary(level, s.message, values, BRIDGE_KEYS)
 
     def _on_bridge_state(self, msg: Any) -> None:
         self.bringup.on_state(msg.data)

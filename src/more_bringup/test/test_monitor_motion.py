@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from more_bringup.monitor import BRIDGE_KEYS, controller_summary, count_ends, motion_summary, tilt_of
+from more_bringup.monitor import BRIDGE_KEYS, count_ends, diagnostic_summary, motion_summary, tilt_of
 
 S = 1_000_000_000  # one decision = 1 s of stamps here
 
@@ -61,7 +61,7 @@ def test_ends_are_counted_most_frequent_first():
 
 def test_the_controllers_last_status_as_numbers():
     values = {"backend": "velocity", "period_p99_ms": "104.5", "state_age_p50_ms": "6.25", "state_age_p99_ms": "21"}
-    out = controller_summary(1, "stale joint state: ...", {**values, "stale_speed_capped": "True"})
+    out = diagnostic_summary(1, "stale joint state: ...", {**values, "stale_speed_capped": "True"})
     assert out == {
         "level": "WARN",
         "message": "stale joint state: ...",
@@ -70,12 +70,12 @@ def test_the_controllers_last_status_as_numbers():
         "state_age_p99_ms": 21.0,
         "stale_speed_capped": True,
     }  # only the keys it carried; state_age_max_ms was not there
-    assert controller_summary(0, "ok", {"stale_speed_capped": "False"})["stale_speed_capped"] is False
+    assert diagnostic_summary(0, "ok", {"stale_speed_capped": "False"})["stale_speed_capped"] is False
     bridge = {"period_p99_ms": "2.5", "targets_age_p99_ms": "3.25", "lowcmd_published": "900"}
-    assert controller_summary(0, "ACTIVE: ok", bridge, BRIDGE_KEYS) == {
+    assert diagnostic_summary(0, "ACTIVE: ok", bridge, BRIDGE_KEYS) == {
         "level": "OK",
         "message": "ACTIVE: ok",
         "period_p99_ms": 2.5,
         "targets_age_p99_ms": 3.25,
     }
-    assert controller_summary(0, "ok", {})["level"] == "OK"
+    assert diagnostic_summary(0, "ok", {})["level"] == "OK"

@@ -340,30 +340,22 @@ class SimNode(Node):
         msg.p = [k[0], 0.0, k[2], 0.0, 0.0, k[4], k[5], 0.0, 0.0, 0.0, 1.0, 0.0]
         return msg
 
-    def _status(self, r: TickResult, stamp):  # noqa: ANN001
-        msg = self._types["status"]()
+    def _episode_msg(self, kind: str, r: TickResult, stamp):  # noqa: ANN001
+        """The fields EpisodeStatus and EpisodeEnd share, filled from `r`."""
+        msg = self._types[kind]()
         msg.header.stamp = stamp
-        msg.task = r.task
-        msg.instruction = r.instruction
-        msg.episode = max(r.episode, 0)
-        msg.step = r.step
-        msg.terminated = r.terminated
-        msg.truncated = r.truncated
-        msg.success = r.success
-        msg.reward = r.reward
+        msg.task, msg.instruction, msg.episode = r.task, r.instruction, max(r.episode, 0)
+        msg.terminated, msg.truncated, msg.success = r.terminated, r.truncated, r.success
+        return msg
+
+    def _status(self, r: TickResult, stamp):  # noqa: ANN001
+        msg = self._episode_msg("status", r, stamp)
+        msg.step, msg.reward = r.step, r.reward
         return msg
 
     def _end(self, r: TickResult, stamp):  # noqa: ANN001
-        msg = self._types["end"]()
-        msg.header.stamp = stamp
-        msg.task = r.task
-        msg.instruction = r.instruction
-        msg.episode = max(r.episode, 0)
-        msg.steps = r.step
-        msg.terminated = r.terminated
-        msg.truncated = r.truncated
-        msg.success = r.success
-        msg.end = episode_end(r.success, r.failure, r.truncated)
+        msg = self._episode_msg("end", r, stamp)
+        msg.steps, msg.end = r.step, episode_end(r.success, r.failure, r.truncated)
         return msg
 
     def _odometry(self, r: TickResult, stamp):  # noqa: ANN001
