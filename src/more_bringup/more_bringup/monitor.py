@@ -29,7 +29,7 @@ import numpy as np
 
 FALL_TILT_RAD = 0.8  # go2_bridge's damping limit (more_sim.go2.world.FALL_TILT_RAD)
 CONTROLLER_STATUS = "wtw_controller: policy"  # its /diagnostics status name
-CONTROLLER_KEYS = ("period_p99_ms", "state_age_p50_ms", "state_age_p99_ms", "state_age_max_ms")
+CONTROLLER_KEYS = ("period_p99_ms", "state_age_p50_ms", "state_age_p99_ms", "state_age_max_ms", "state_age_min_ms")
 BRIDGE_STATUS = "go2_bridge: safety"
 BRIDGE_KEYS = ("period_p99_ms", "targets_age_p50_ms", "targets_age_p99_ms", "targets_age_max_ms")
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}

@@ -100,7 +100,7 @@ def test_posture_parameter_switches_the_velocity_backends_posture(tmp_path):
     assert backend.posture is not None and backend.config.posture.pitch == (-0.2, 0.3)
 
 
-def test_a_stale_joint_state_is_reported_and_warned(velocity):
+def test_a_stale_or_future_stamped_joint_state_is_reported_and_warned(velocity):
     """Last in this module: the node's window of ages stays stale for 10 s afterwards."""
     feeder, _ = velocity
     feeder.command = action_from_mapping({"vx": 0.3})
@@ -120,3 +120,13 @@ def test_a_stale_joint_state_is_reported_and_warned(velocity):
     assert values["stale_speed_capped"] == "True"
     assert 100.0 <= float(values["state_age_p99_ms"]) <= float(values["state_age_max_ms"]) < 300.0, values
     assert len(feeder.targets) and values["status"] == "ok"  # a warning: the targets still go out
+    feeder.state_age_s = -0.1  # stamped 100 ms after it is sent: the bridge's clock is ahead of the controller's
+    assert feeder.probe.spin_until(
+        lambda: feeder.latest().message.startswith("joint state stamped up to "), 10.0, feeder.act
+    ), feeder.latest().message
+    status, values = feeder.latest(), feeder.values()
+    assert status.level == b"\x01" and values["stale_speed_capped"] == "True", values
+    assert status.message.endswith(
+        "the bridge's and the controller's clocks differ, the state's age is unknown: speed capped at 0.4 m/s"
+    ), status.message
+    assert -300.0 < float(values["state_age_min_ms"]) <= -50.0, values

@@ -21,6 +21,7 @@ def test_ages_and_their_percentiles_by_hand():
     assert s["state_age_p50_ms"] == pytest.approx(2.5)  # the middle of 1, 2, 3, 4
     assert s["state_age_p99_ms"] == pytest.approx(3.97)  # 3 + 0.97 x (4 - 3): numpy's linear rule at 0.99 x 3
     assert s["state_age_max_ms"] == pytest.approx(4.0)
+    assert s["state_age_min_ms"] == pytest.approx(1.0) and age.minimum() == pytest.approx(1.0)
     age.record(60 * MS, 50 * MS)  # 10 ms; the window keeps the last four: 2, 3, 4, 10
     assert age.summary()["state_age_p50_ms"] == pytest.approx(3.5)
 
@@ -44,6 +45,33 @@ def test_stale_only_past_the_limit_and_judged_when_asked():
     fill(guard, 1.0, n=500)
     guard.judge()
     assert guard.warning is None and not guard.capped  # fresh again: the cap is lifted
+
+
+def test_a_state_stamped_after_its_step_means_the_clocks_differ():
+    guard = StaleStateGuard(StaleStateConfig(warn_ms=4.0, speed_cap=0.4))
+    fill(guard, -0.9)  # within the tolerance: one clock read a hair later than the other
+    guard.judge()
+    assert guard.warning is None and not guard.capped
+    fill(guard, 2.0, n=499)
+    guard.record(10**12, 10**12 + 30 * MS)  # one state stamped 30 ms after the step: no age can be trusted
+    guard.judge()
+    assert guard.warning == (
+        "joint state stamped up to 30.0 ms after the step using it: the bridge's and the controller's clocks differ, "
+        "the state's age is unknown: speed capped at 0.4 m/s"
+    )
+    assert guard.capped
+    assert guard.ages.summary()["state_age_min_ms"] == pytest.approx(-30.0)
+    fill(guard, 2.0, n=500)  # the window is clear of it again
+    guard.judge()
+    assert guard.warning is None and not guard.capped
+    uncapped = StaleStateGuard(StaleStateConfig(speed_cap=0.0))
+    fill(uncapped, -5.0)
+    uncapped.judge()
+    assert uncapped.warning.endswith("the state's age is unknown: run both on one computer") and not uncapped.capped
+    off = StaleStateGuard(StaleStateConfig(warn_ms=0.0))
+    fill(off, -5.0)
+    off.judge()
+    assert off.warning is None  # warn_ms 0 turns the whole check off
 
 
 def test_judged_once_per_period_when_given_the_time():

@@ -13,7 +13,8 @@ invalid command (NaN, wrong size) is replaced by the stand command and reported 
 names the dims the backend does not follow and those the current command asks for anyway, and how old the joint
 state was at each step (`state_age_p50_ms`, `_p99_ms`, `_max_ms`: the step's time minus the bridge's stamp).
 While their p99 exceeds `state_age_warn_ms` the level is WARN and |vx|, |vy| are capped at `stale_speed_cap`: the
-walking policy falls more often on a stale state, the more the faster it walks (state_age.py).
+walking policy falls more often on a stale state, the more the faster it walks (state_age.py). A state stamped after
+the step (the bridge's clock ahead of this node's) warns and caps the same way: its age is unknown.
 When the bridge reports ACTIVE (it just started following targets) the backend is reset, as walk-these-ways'
 deploy agent starts from a fresh history at the stand pose.
 """

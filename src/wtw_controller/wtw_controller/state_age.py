@@ -7,8 +7,11 @@ the older the state and the faster it walks (docs/simulator.md, the expert over 
 
 `StaleStateGuard` keeps the last `window` ages and, judged once per `judge_period_s` (a percentile per 50 Hz step
 would cost), calls the state stale while their 99th percentile exceeds `warn_ms`; while stale, the command's vx and
-vy are capped at `speed_cap` (0: never). The controller node reports the ages and the warning on /diagnostics; the
-in-process simulator's walker applies the same guard, so both walk alike.
+vy are capped at `speed_cap` (0: never). A state stamped after the step that uses it (by more than
+`FUTURE_TOLERANCE_MS`) cannot be: the bridge's clock and the controller's differ (two computers), so no age can be
+trusted, and the guard warns and caps as for a stale state until the window is clear of such stamps. The controller
+node reports the ages and the warning on /diagnostics; the in-process simulator's walker applies the same guard, so
+both walk alike.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ WARN_MS = 4.0  # [ms] p99 age above which the state is stale
 SPEED_CAP = 0.4  # [m/s] |vx| and |vy| while the state is stale
 JUDGE_PERIOD_S = 1.0  # [s] how often the percentile is judged
 WINDOW = 500  # steps (10 s at 50 Hz)
+FUTURE_TOLERANCE_MS = 1.0  # [ms] a state stamped further after its step than this means the clocks differ
 
 
 class StateAge:
@@ -45,10 +49,14 @@ class StateAge:
             "state_age_p50_ms": float(np.percentile(a, 50)),
             "state_age_p99_ms": float(np.percentile(a, 99)),
             "state_age_max_ms": float(a.max()),
+            "state_age_min_ms": float(a.min()),
         }
 
     def p99(self) -> float | None:
         return float(np.percentile(np.asarray(self._ages), 99)) if self._ages else None
+
+    def minimum(self) -> float | None:
+        return min(self._ages) if self._ages else None
 
 
 @dataclass(frozen=True)
@@ -88,12 +96,23 @@ class StaleStateGuard:
             if now_s - self._last_judged_s < self.config.judge_period_s:
                 return
             self._last_judged_s = now_s
-        c, p99 = self.config, self.ages.p99()
-        if p99 is None or c.warn_ms <= 0 or p99 <= c.warn_ms:
+        c, p99, youngest = self.config, self.ages.p99(), self.ages.minimum()
+        if p99 is None or c.warn_ms <= 0:
             self.warning = None
             return
-        what = f"speed capped at {c.speed_cap:g} m/s" if c.speed_cap > 0 else "the walking policy falls more often"
-        self.warning = f"stale joint state: p99 age {p99:.1f} ms > {c.warn_ms:g} ms: {what}"
+        capped = f"speed capped at {c.speed_cap:g} m/s" if c.speed_cap > 0 else None
+        if youngest < -FUTURE_TOLERANCE_MS:
+            self.warning = (
+                f"joint state stamped up to {-youngest:.1f} ms after the step using it: the bridge's and the "
+                f"controller's clocks differ, the state's age is unknown: {capped or 'run both on one computer'}"
+            )
+        elif p99 > c.warn_ms:
+            self.warning = (
+                f"stale joint state: p99 age {p99:.1f} ms > {c.warn_ms:g} ms: "
+                f"{capped or 'the walking policy falls more often'}"
+            )
+        else:
+            self.warning = None
 
     def cap(self, command: np.ndarray | None) -> np.ndarray | None:
         """The 12-dim contract command with |vx|, |vy| <= speed_cap while capped (a copy), else as given."""
