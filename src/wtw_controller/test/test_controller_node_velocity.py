@@ -20,7 +20,8 @@ def velocity(tmp_path_factory):
     bias[11] = 4.0  # RL calf: -1.5 + 4 x 0.25 = -0.5 rad, past the knee's -0.838 limit
     path = write_affine_onnx(tmp_path_factory.mktemp("onnx") / "bias.onnx", np.zeros((45, 12), np.float32), bias)
     proc = NodeProcess(
-        "wtw_controller.controller_node", {"policy_file": str(path), "diagnostics_period_s": 0.2, "posture": True}
+        "wtw_controller.controller_node",
+        {"policy_file": str(path), "diagnostics_period_s": 0.2, "posture": True, "max_yaw_rate": 0.5},
     )
     probe = Probe("velocity_feeder")
     feeder = Feeder(probe)
@@ -50,6 +51,7 @@ def test_velocity_backend_targets_gains_and_what_it_follows(velocity):
     not_followed = "gait_phase,gait_offset,gait_bound,step_frequency,stance_width,footswing_height"
     assert values["dims_not_followed"] == not_followed
     assert values["dims_requested_but_ignored"] == "none"
+    assert values["max_speed"] == "the backend's ranges" and values["max_yaw_rate"] == "0.500"  # the limits in force
     feeder.command = action_from_mapping({"vx": 0.3, "body_height": -0.2, "footswing_height": 0.2})
     assert feeder.probe.spin_until(
         lambda: feeder.values().get("dims_requested_but_ignored") == "footswing_height", 10.0, feeder.act

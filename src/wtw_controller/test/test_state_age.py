@@ -138,14 +138,3 @@ def test_the_core_walks_at_the_cap_while_the_state_is_stale():
     fill(guard, 8.0)
     guard.judge()
     assert controller.step(0.0).commands[:2].tolist() == pytest.approx([0.4, 0.3])  # vy was under the cap
-
-
-def test_max_speed_caps_always_and_bad_values_are_refused():
-    controller = Controller(VelocityBackend(ConstantPolicy()), max_speed=0.3)
-    controller.on_joint_state(np.zeros(12), np.zeros(12), 0.0)
-    controller.on_imu(np.array([0.0, 0.0, 0.0, 1.0]), 0.0)
-    controller.on_command(action_from_mapping({"vx": -0.8, "vy": 0.45, "wz": 0.7}), 0.0)
-    assert controller.step(0.0).commands[:3].tolist() == pytest.approx([-0.3, 0.3, 0.7])  # wz is not a speed here
-    for bad in (-0.1, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="max_speed must be a finite number >= 0"):
-            Controller(VelocityBackend(ConstantPolicy()), max_speed=bad)

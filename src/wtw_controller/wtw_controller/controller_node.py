@@ -65,6 +65,7 @@ PARAMS = {
     ),
     "stale_speed_cap": (SPEED_CAP, non_negative, "|vx|, |vy| at most this while the state is stale [m/s]; 0: no cap"),
     "max_speed": (0.0, non_negative, "|vx|, |vy| at most this always [m/s]; 0: the backend's own ranges"),
+    "max_yaw_rate": (0.0, non_negative, "|wz| at most this always [rad/s]; 0: the backend's own ranges"),
 }
 WINDOW = 500
 
@@ -120,10 +121,13 @@ class ControllerNode(Node):
         p = self.params = declare_parameters(self, PARAMS)
         backend, source = make_backend(p)
         self._guard = StaleStateGuard(StaleStateConfig(p["state_age_warn_ms"], p["stale_speed_cap"]), WINDOW)
-        self.core = Controller(backend, p["command_timeout_s"], p["sensor_timeout_s"], self._guard, p["max_speed"])
+        self.core = Controller(
+            backend, p["command_timeout_s"], p["sensor_timeout_s"], self._guard, p["max_speed"], p["max_yaw_rate"]
+        )
         self._backend_values = {
             "backend": backend.name,
             "max_speed": p["max_speed"] or "the backend's ranges",
+            "max_yaw_rate": p["max_yaw_rate"] or "the backend's ranges",
             "dims_followed": ",".join(backend.followed),
             "dims_not_followed": ",".join(not_followed(backend.followed)) or "none",
         }

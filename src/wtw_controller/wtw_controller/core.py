@@ -9,7 +9,8 @@ One core for every locomotion backend (backend.py: walk-these-ways, velocity). W
 Targets beyond the joint range go out as the range's end plus the equivalent feed-forward torque (limits.py).
 With a `StaleStateGuard` (state_age.py), the command's vx and vy are capped while its owner judges the joint state
 stale (its age is measured by the owner: the node from the bridge's stamps, the in-process walker from the physics).
-`max_speed` > 0 caps |vx| and |vy| always (a deployment's speed limit, whichever backend).
+`max_speed` > 0 caps |vx| and |vy| always and `max_yaw_rate` > 0 caps |wz| always (a deployment's limits, whichever
+backend; command_limits.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from wtw_controller.backend import Backend, NonFiniteActionError, Sensors
+from wtw_controller.command_limits import cap_speed, cap_yaw_rate
 from wtw_controller.config import WtwConfig
 from wtw_controller.limits import split_targets
-from wtw_controller.state_age import StaleStateGuard, cap_speed
+from wtw_controller.state_age import StaleStateGuard
 from wtw_controller.wtw_backend import Policy, WtwBackend
 
 
@@ -44,15 +46,17 @@ class StepResult:
 class Controller:
     def __init__(
         self, backend: Backend, command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1,
-        stale_guard: StaleStateGuard | None = None, max_speed: float = 0.0,
+        stale_guard: StaleStateGuard | None = None, max_speed: float = 0.0, max_yaw_rate: float = 0.0,
     ) -> None:  # fmt: skip
         if not (command_timeout_s > 0 and sensor_timeout_s > 0):
             raise ValueError("timeouts must be > 0")
-        if not (math.isfinite(max_speed) and max_speed >= 0):
-            raise ValueError(f"max_speed must be a finite number >= 0, got {max_speed!r}")
+        for name, limit in (("max_speed", max_speed), ("max_yaw_rate", max_yaw_rate)):
+            if not (math.isfinite(limit) and limit >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {limit!r}")
         self.backend = backend
         self.stale_guard = stale_guard
         self.max_speed = max_speed
+        self.max_yaw_rate = max_yaw_rate
         self.command_timeout_s = command_timeout_s
         self.sensor_timeout_s = sensor_timeout_s
         self._q = self._dq = None
@@ -97,7 +101,7 @@ class Controller:
         return None
 
     def step(self, now: float) -> StepResult:
-        command = cap_speed(self.fresh_command(now), self.max_speed)
+        command = cap_yaw_rate(cap_speed(self.fresh_command(now), self.max_speed), self.max_yaw_rate)
         if self.stale_guard is not None:
             command = self.stale_guard.cap(command)
         commands, how = self.backend.map_command(command)

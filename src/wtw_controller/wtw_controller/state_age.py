@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from more_common.action_contract import VX, VY
+from wtw_controller.command_limits import cap_speed
 
 WARN_MS = 4.0  # [ms] p99 age above which the state is stale
 SPEED_CAP = 0.4  # [m/s] |vx| and |vy| while the state is stale
@@ -117,15 +117,3 @@ class StaleStateGuard:
     def cap(self, command: np.ndarray | None) -> np.ndarray | None:
         """The 12-dim contract command with |vx|, |vy| <= speed_cap while capped (a copy), else as given."""
         return cap_speed(command, self.config.speed_cap) if self.capped else command
-
-
-def cap_speed(command: np.ndarray | None, limit: float) -> np.ndarray | None:
-    """The 12-dim contract command with |vx|, |vy| <= `limit` [m/s] (a copy; `limit` 0: as given). A non-finite
-    value is left for the core to reject as invalid."""
-    if command is None or limit <= 0:
-        return command
-    capped = np.array(command, dtype=np.float64)
-    for i in (VX, VY):
-        if np.isfinite(capped[i]):
-            capped[i] = min(max(capped[i], -limit), limit)
-    return capped
