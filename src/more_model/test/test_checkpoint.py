@@ -106,24 +106,24 @@ def test_bad_checkpoints_are_named(tmp_path):
 
 
 # models/demo, the committed demo policy, decodes three fixed inputs to these check values (and writes this
-# reasoning first), recorded with the code of 2026-12-02 (the scene-reasoning demo after two DAgger rounds, a
-# fine-tuning with walking-Go2 episodes and a DAgger round on both embodiments, then go_avoid re-recorded by the
-# strafing expert with a DAgger round: runs/strafe/full_mix_dagger, training/experiments/2026-12-02-strafing-expert).
-# The demo has 6 action slots (vx, vy, wz, body height, pitch, terminate): the 6 dims its slots leave to the stand
-# command decode to bin -1 and Q NaN. Retraining the demo changes them: re-record the values then.
+# reasoning first), recorded with the code of 2026-12-02 (R: the scene-reasoning demo D2 fine-tuned for the
+# controller's posture, interpolated back toward D2 and given a rehearsal round,
+# training/experiments/2026-12-02-go2-posture). The demo has 6 action slots (vx, vy, wz, body height, pitch,
+# terminate): the 6 dims its slots leave to the stand command decode to bin -1 and Q NaN. Retraining the demo
+# changes them: re-record the values then.
 DEMO = Path(__file__).resolve().parents[3] / "models" / "demo"
-DEMO_ADAPTERS_SHA256 = "45dd3c500c8d8623385ebcdad07730306e20c3be88a99fd62782e0290451e39e"
+DEMO_ADAPTERS_SHA256 = "ed07003039addffb40ab64f9250d956945214a96dbdfda8f9345316e37f63854"
 DEMO_BINS = [
-    [0, 10, 32, -1, -1, -1, -1, 1, 0, -1, -1, 0],
-    [4, 10, 32, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [9, 10, 17, -1, -1, -1, -1, 1, 0, -1, -1, 0],
+    [9, 10, 17, -1, -1, -1, -1, 1, 0, -1, -1, 0],
     [0, 0, 0, -1, -1, -1, -1, 0, 0, -1, -1, 0],
 ]
-DEMO_REASONING = ("V4..", "N4E8..", "..")  # noise images: one object, two objects; the red patch: nothing
+DEMO_REASONING = ("G4.G4.", "V4A8..", "..")  # noise images: one object, two objects; the red patch: nothing
 _ = float("nan")
 DEMO_Q = [
-    [0.635162, 0.999944, 0.999946, _, _, _, _, 0.978523, 0.994174, _, _, 0.995828],
-    [0.443886, 0.999749, 0.705173, _, _, _, _, 0.951879, 0.997316, _, _, 0.997855],
-    [0.917791, 0.322858, 0.875327, _, _, _, _, 0.963355, 0.933444, _, _, 0.630273],
+    [0.943831, 0.999871, 0.999834, _, _, _, _, 0.993075, 0.995151, _, _, 0.991347],
+    [0.88784, 0.998787, 0.973568, _, _, _, _, 0.896085, 0.999175, _, _, 0.999564],
+    [0.969847, 0.955849, 0.995775, _, _, _, _, 0.99443, 0.993871, _, _, 0.842546],
 ]  # fmt: skip
 
 

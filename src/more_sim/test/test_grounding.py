@@ -228,8 +228,8 @@ def test_checkpoint_policy_is_asked_each_naming(tmp_path):
 def test_the_shipped_demo_policy_follows_go_to_instructions():
     """models/demo reads the instruction: named each visible object in turn, it heads for the named one far more
     often than any instruction-blind policy can (its chance level, computed from the same scenes). Measured at
-    release (the scene-reasoning demo after two DAgger rounds, a fine-tuning with walking-Go2 episodes and a DAgger
-    round on both embodiments, 2026-12-01): 0.916 against 0.461 over 100 scenes (eval seed 400)."""
+    the release's test (R, 2026-12-02, training/experiments/2026-12-02-go2-posture): 0.931 against 0.448 over 100
+    scenes (eval seed 1300)."""
     from pathlib import Path
 
     import torch
