@@ -36,6 +36,7 @@ from go2_bridge.lowstate import RobotState, foot_contacts
 from go2_bridge.remote import DAMP_HOLD_FRAMES, HOLD_FRAMES, RESET_HOLD_FRAMES, ComboDetector
 from go2_bridge.safety import Level, Mode, SafetyConfig, SafetyCore
 from more_common.errors import ConfigurationError
+from more_common.stats import p50_p99_max
 from more_ros import diagnostics, names
 from more_ros.convert import stamp_to_ns
 from more_ros.node_main import run_node
@@ -81,14 +82,6 @@ PARAMS = {
     "imu_frame": (names.BASE_FRAME, None, "frame_id of the Imu message"),
 }
 PERIOD_WINDOW = 2000
-
-
-def _p50_p99_max(values: np.ndarray) -> dict[str, float]:
-    """Median, 99th percentile and maximum of `values` (none: empty)."""
-    if values.size == 0:
-        return {}
-    p50, p99 = np.percentile(values, [50, 99])
-    return {"p50": float(p50), "p99": float(p99), "max": float(values.max())}
 
 
 class BridgeNode(Node):
@@ -303,7 +296,7 @@ class BridgeNode(Node):
             self.get_logger().info(text)
 
     def loop_stats_ms(self) -> dict[str, float]:
-        return _p50_p99_max(np.asarray(self._periods) * 1e3)
+        return p50_p99_max(np.asarray(self._periods) * 1e3)
 
     def _publish_diagnostics(self, now: float) -> None:
         """One status: level = the worse of the core's (ERROR when it damped on a fault) and WARN while bad
@@ -318,7 +311,7 @@ class BridgeNode(Node):
             values[f"bad_input.{kind}"] = count
         for k, v in self.loop_stats_ms().items():
             values[f"period_{k}_ms"] = v
-        for k, v in _p50_p99_max(np.asarray(self._target_ages_ms)).items():
+        for k, v in p50_p99_max(self._target_ages_ms).items():
             values[f"targets_age_{k}_ms"] = v
         if self._release is not None:
             values["sport_mode_release"] = f"{self._release.phase.value}: {self._release.detail}"

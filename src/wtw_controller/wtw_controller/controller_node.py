@@ -29,6 +29,7 @@ import numpy as np
 from rclpy.node import Node
 
 from more_common.errors import ConfigurationError
+from more_common.stats import p50_p99_max
 from more_common.typed_config import ConfigError
 from more_ros import diagnostics, names
 from more_ros.convert import msg_to_command, stamp_to_ns
@@ -258,13 +259,8 @@ class ControllerNode(Node):
         if posture is not None:  # what it walks around now, and how often the floor clearance cut a command
             values["posture"] = f"body_height {posture.body_height:.3f} m, pitch {posture.pitch:.3f} rad"
             values["posture_limited_steps"] = posture.limited_steps
-        if self._periods:
-            d = np.asarray(self._periods) * 1e3
-            values.update(
-                period_p50_ms=float(np.percentile(d, 50)),
-                period_p99_ms=float(np.percentile(d, 99)),
-                period_max_ms=float(d.max()),
-            )
+        for k, v in p50_p99_max(np.asarray(self._periods) * 1e3).items():
+            values[f"period_{k}_ms"] = v
         if self._step_ms:
             values["step_p50_ms"] = float(np.percentile(self._step_ms, 50))
             values["step_p99_ms"] = float(np.percentile(self._step_ms, 99))

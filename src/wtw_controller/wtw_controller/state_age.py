@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from more_common.stats import p50_p99_max
 from wtw_controller.command_limits import cap_speed
 
 WARN_MS = 4.0  # [ms] p99 age above which the state is stale
@@ -44,13 +45,9 @@ class StateAge:
     def summary(self) -> dict[str, float]:
         if not self._ages:
             return {}
-        a = np.asarray(self._ages)
-        return {
-            "state_age_p50_ms": float(np.percentile(a, 50)),
-            "state_age_p99_ms": float(np.percentile(a, 99)),
-            "state_age_max_ms": float(a.max()),
-            "state_age_min_ms": float(a.min()),
-        }
+        out = {f"state_age_{k}_ms": v for k, v in p50_p99_max(self._ages).items()}
+        out["state_age_min_ms"] = float(min(self._ages))
+        return out
 
     def p99(self) -> float | None:
         return float(np.percentile(np.asarray(self._ages), 99)) if self._ages else None

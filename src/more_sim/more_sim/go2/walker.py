@@ -72,15 +72,14 @@ def walking_policy() -> Any:
     return _POLICY
 
 
-def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1, config_file: str = "") -> Any:
+def velocity_controller(command_timeout_s: float = 0.5, sensor_timeout_s: float = 0.1, config: Any = None) -> Any:
     """The controller core with the velocity backend and the bundled policy, as wtw_controller_node's default
-    (`config_file`: its VelocityConfig overrides, as the node's parameter of that name)."""
+    (`config`: a VelocityConfig, e.g. from `controller_config`; None: the defaults)."""
     policy = walking_policy()
     from wtw_controller.core import Controller
     from wtw_controller.state_age import StaleStateGuard
     from wtw_controller.velocity import VelocityBackend
 
-    config = controller_config(config_file)
     return Controller(VelocityBackend(policy, config), command_timeout_s, sensor_timeout_s, StaleStateGuard())
 
 
@@ -156,6 +155,9 @@ class Go2Walker:
         self._target_delay_steps = self._physics_steps("go2_target_delay_ms")
         self._in_flight: deque[tuple[int, MotorCommand]] = deque()  # (physics step due, command), oldest first
         self._physics_step = 0  # physics steps since the reset
+        # read once: a fresh controller is built from it at every reset
+        lowlevel = config.go2_backend == "lowlevel"
+        self._controller_config = controller_config(config.go2_controller_config) if lowlevel else None
         self._new_locomotion()
         self._state = BaseState()
 
@@ -181,7 +183,7 @@ class Go2Walker:
         """A fresh controller core (`lowlevel`) or sport path (more_sim.go2.sport), as config.go2_backend asks; the
         other is None."""
         if self.config.go2_backend == "lowlevel":
-            self.controller = velocity_controller(config_file=self.config.go2_controller_config)
+            self.controller = velocity_controller(config=self._controller_config)
             self.sport = None
             return
         from more_sim.go2.sport import SportLocomotion
