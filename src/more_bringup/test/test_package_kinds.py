@@ -38,6 +38,47 @@ ALLOWED_CROSSINGS: dict[str, set[str]] = {
 }
 
 
+# The workspace packages each package may import (more_msgs and the sim_interfaces are interfaces, not listed).
+# One way, except the two lazy edges between more_model and more_sim (LAZY_DEPENDENCIES). docs/architecture.md
+# states the same graph; change both together.
+ALLOWED_DEPENDENCIES: dict[str, set[str]] = {
+    "more_common": set(),
+    "more_model": {"more_common", "more_sim"},
+    "more_sim": {"more_common", "more_model"} | {"wtw_controller", "go2_bridge", "go2_sim"},
+    "more_training": {"more_common", "more_model", "more_sim"},
+    "more_ros": {"more_common"},
+    "more_vla_policy": {"more_common", "more_ros", "more_model"},
+    "wtw_controller": {"more_common", "more_ros"},
+    "go2_bridge": {"more_common", "more_ros"},
+    "more_teleop": {"more_common", "more_ros", "go2_bridge"},
+    "go2_sim": {"more_common", "more_ros", "more_sim", "go2_bridge", "wtw_controller"},
+    "more_sim_ros": {"more_common", "more_ros", "more_sim", "go2_sim"},
+    "more_bringup": {"more_common", "more_ros", "more_vla_policy", "more_model", "more_sim_ros"},
+}
+# Edges only ever imported inside a function, where the importing feature needs them: more_model's benchmark
+# records simulator episodes, more_sim's checkpoint policy loads a model, more_bringup's monitor stands the simulated
+# bridge up (simulation only), more_sim's go2 embodiment runs the robot's pure cores (ALLOWED_CROSSINGS).
+LAZY_DEPENDENCIES = {
+    ("more_model", "more_sim"),
+    ("more_sim", "more_model"),
+    ("more_bringup", "more_sim_ros"),
+    ("more_sim", "wtw_controller"),
+    ("more_sim", "go2_bridge"),
+    ("more_sim", "go2_sim"),
+}
+# What docker/robot.Dockerfile copies besides more_msgs (test_docker.py checks its COPY lines against the same set).
+ROBOT_IMAGE_PACKAGES = {
+    "more_common",
+    "more_model",
+    "more_ros",
+    "more_vla_policy",
+    "wtw_controller",
+    "go2_bridge",
+    "more_teleop",
+    "more_bringup",
+}
+
+
 def _package_dirs() -> dict[str, Path]:
     dirs = {p.parent.name: p.parent / p.parent.name for p in (ROOT / "src").glob("*/setup.py")}
     dirs["more_training"] = ROOT / "training" / "more_training"
@@ -90,3 +131,59 @@ def test_importing_every_pure_module_loads_no_rclpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def _workspace_imports(package: str) -> dict[str, bool]:
+    """The workspace packages `package` imports -> whether any import of it runs at module import (eager)."""
+    dirs = _package_dirs()
+    found: dict[str, bool] = {}
+    for path in sorted(dirs[package].rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        in_function: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                in_function.update(id(inner) for inner in ast.walk(node) if inner is not node)
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in dirs and top != package:
+                    found[top] = found.get(top, False) or id(node) not in in_function
+    return found
+
+
+def test_every_package_has_its_allowed_dependencies_listed():
+    assert set(ALLOWED_DEPENDENCIES) == ROS_PACKAGES | PURE_PACKAGES
+    for package, deps in ALLOWED_DEPENDENCIES.items():
+        assert package not in deps and deps <= set(ALLOWED_DEPENDENCIES), package
+    assert {a for a, _ in LAZY_DEPENDENCIES} <= set(ALLOWED_DEPENDENCIES)
+    assert all(b in ALLOWED_DEPENDENCIES[a] for a, b in LAZY_DEPENDENCIES)
+
+
+@pytest.mark.parametrize("package", sorted(ROS_PACKAGES | PURE_PACKAGES))
+def test_package_imports_only_its_allowed_dependencies(package):
+    imports = _workspace_imports(package)
+    assert set(imports) <= ALLOWED_DEPENDENCIES[package], sorted(set(imports) - ALLOWED_DEPENDENCIES[package])
+    eager_but_lazy = sorted(dep for dep, eager in imports.items() if eager and (package, dep) in LAZY_DEPENDENCIES)
+    assert not eager_but_lazy, f"{package} imports {eager_but_lazy} at module level; keep it inside the function"
+
+
+def test_eager_dependencies_run_one_way():
+    """Without the lazy edges the graph has no cycle (a topological order exists)."""
+    graph = {p: {d for d in deps if (p, d) not in LAZY_DEPENDENCIES} for p, deps in ALLOWED_DEPENDENCIES.items()}
+    ordered: list[str] = []
+    while len(ordered) < len(graph):
+        ready = [p for p in sorted(graph) if p not in ordered and graph[p] <= set(ordered)]
+        assert ready, f"a cycle among {sorted(set(graph) - set(ordered))}"
+        ordered.extend(ready)
+
+
+def test_robot_image_has_every_package_its_packages_import_at_module_level():
+    """The robot image leaves the simulation out; nothing it copies may need a simulation package to import."""
+    for package in ROBOT_IMAGE_PACKAGES:
+        eager = {d for d in ALLOWED_DEPENDENCIES[package] if (package, d) not in LAZY_DEPENDENCIES}
+        assert eager <= ROBOT_IMAGE_PACKAGES, f"{package} needs {sorted(eager - ROBOT_IMAGE_PACKAGES)}"
