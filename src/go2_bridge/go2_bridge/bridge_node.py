@@ -94,7 +94,7 @@ class BridgeNode(Node):
         from std_srvs.srv import Trigger
 
         from more_msgs.msg import JointTargets
-        from more_ros.qos import COMMAND_QOS, LATCHED_QOS, OVERRIDABLE, SENSOR_QOS, STATUS_QOS
+        from more_ros.qos import COMMAND_QOS, ESTOP_QOS, LATCHED_QOS, OVERRIDABLE, SENSOR_QOS, STATUS_QOS
         from unitree_go.msg import LowCmd, LowState
 
         p = self.params = declare_parameters(self, PARAMS)
@@ -144,7 +144,7 @@ class BridgeNode(Node):
         self.create_subscription(
             JointTargets, names.JOINT_TARGETS, self._on_targets, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
         )
-        self.create_subscription(Bool, names.ESTOP, self._on_estop, COMMAND_QOS, qos_overriding_options=OVERRIDABLE)
+        self.create_subscription(Bool, names.ESTOP, self._on_estop, ESTOP_QOS, qos_overriding_options=OVERRIDABLE)
         for request, service in (
             ("stand_up", names.BRIDGE_STAND_UP), ("activate", names.BRIDGE_ACTIVATE),
             ("damp", names.BRIDGE_DAMP), ("reset", names.BRIDGE_RESET),

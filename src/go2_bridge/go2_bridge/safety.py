@@ -139,6 +139,7 @@ class SafetyCore:
         self._blend_from: MotorCommands | None = None
         self._last = MotorCommands.zero_torque(self.stand_pose)
         self._pending_fault: str | None = None
+        self._estop_seen = False  # an e-stop True since the last cycle, even if released before it
         self._lost_reason: str | None = None
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -159,7 +160,10 @@ class SafetyCore:
         self._targets_time = now
 
     def set_estop(self, active: bool, now: float) -> None:
+        """The e-stop's latest value. A True is acted on at the next cycle even if a False follows before it: a
+        press shorter than one 2 ms cycle still damps (and DAMPING then holds until reset)."""
         self.estop = bool(active)
+        self._estop_seen = self._estop_seen or self.estop
 
     def fault(self, reason: str, now: float) -> None:
         """Report an error from outside (bad message, exception): DAMPING with level ERROR next cycle."""
@@ -233,7 +237,8 @@ class SafetyCore:
         if self._pending_fault is not None:
             reason, self._pending_fault = self._pending_fault, None
             return reason, Level.ERROR
-        if self.estop:
+        if self.estop or self._estop_seen:
+            self._estop_seen = False
             return "e-stop", Level.WARN
         if self.mode in (Mode.STAND_UP, Mode.ACTIVE):
             problem = self._state_problem(now)

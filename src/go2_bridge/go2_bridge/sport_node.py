@@ -93,7 +93,7 @@ class SportNode(Node):
         from std_srvs.srv import Trigger
 
         from more_msgs.msg import QuadrupedCommand
-        from more_ros.qos import COMMAND_QOS, LATCHED_QOS, OVERRIDABLE, STATUS_QOS
+        from more_ros.qos import COMMAND_QOS, ESTOP_QOS, LATCHED_QOS, OVERRIDABLE, STATUS_QOS
         from unitree_api.msg import Request, Response
 
         p = self.params = declare_parameters(self, PARAMS)
@@ -114,7 +114,7 @@ class SportNode(Node):
         self.create_subscription(
             QuadrupedCommand, names.COMMAND, self._on_command, COMMAND_QOS, qos_overriding_options=OVERRIDABLE
         )
-        self.create_subscription(Bool, names.ESTOP, self._on_estop, COMMAND_QOS, qos_overriding_options=OVERRIDABLE)
+        self.create_subscription(Bool, names.ESTOP, self._on_estop, ESTOP_QOS, qos_overriding_options=OVERRIDABLE)
         answers_qos = QoSProfile(
             history=QoSHistoryPolicy.KEEP_LAST, depth=50, reliability=QoSReliabilityPolicy.BEST_EFFORT
         )

@@ -155,6 +155,22 @@ def test_estop_damps_on_the_next_cycle_from_every_state():
         assert rig.core.reason == "e-stop"
 
 
+def test_estop_pressed_and_released_between_two_cycles_still_damps():
+    """A press shorter than one 2 ms cycle (True, then False before the cycle reads it) is not lost."""
+    rig = Rig()
+    rig.to_active()
+    rig.core.set_estop(True, rig.now + 0.0005)
+    rig.core.set_estop(False, rig.now + 0.001)
+    cmd = rig.cycle()
+    assert rig.core.mode is Mode.DAMPING and is_damping(cmd) and rig.core.reason == "e-stop"
+    rig.cycle(10)
+    assert rig.core.mode is Mode.DAMPING  # latched as ever: only reset leaves it
+    rig.cycle(int(1.0 / DT))
+    assert rig.core.request("reset", rig.now) == (True, "passive")
+    rig.cycle(3)
+    assert rig.core.mode is Mode.PASSIVE  # the press was consumed: it does not damp again after the reset
+
+
 @pytest.mark.parametrize("timeout", [0.1, 0.25])
 def test_target_timeout_damps_within_timeout_plus_one_cycle(timeout):
     rig = Rig(SafetyConfig(target_timeout_s=timeout))

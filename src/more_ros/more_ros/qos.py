@@ -27,6 +27,13 @@ STATUS_QOS = QoSProfile(
     reliability=QoSReliabilityPolicy.RELIABLE,
     durability=QoSDurabilityPolicy.VOLATILE,
 )
+# The e-stop keeps every message, in order: a True must never be replaced in the queue by the False after it.
+ESTOP_QOS = QoSProfile(
+    history=QoSHistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=QoSReliabilityPolicy.RELIABLE,
+    durability=QoSDurabilityPolicy.VOLATILE,
+)
 # The instruction is latched so a policy started later still receives the last one.
 LATCHED_QOS = QoSProfile(
     history=QoSHistoryPolicy.KEEP_LAST,
