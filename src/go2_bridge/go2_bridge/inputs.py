@@ -7,9 +7,10 @@ LowState (`LowStateInput.on_message`), in this order:
 2. The frame goes to the core, which damps (STAND_UP/ACTIVE) on non-finite q, dq, quaternion or gyro.
 3. Readings that are not finite or impossible (a joint far past its stop, a degenerate quaternion) are
    reported; `publishable` says which downstream messages may carry them (never NaN/inf):
-   JointState only with finite q, dq and tau_est; Imu only with a usable orientation and a finite gyro
-   (the controller needs both); a non-finite accelerometer is sent as "no estimate" (zeros, covariance[0]
-   = -1, the sensor_msgs/Imu convention) so orientation keeps flowing; foot contacts are 0/1 always.
+   JointState only with finite q, dq and tau_est; Imu only with a usable orientation and a finite gyro within
+   `IMPLAUSIBLE_GYRO_RAD_S` (the controller needs both); a non-finite accelerometer is sent as "no estimate"
+   (zeros, covariance[0] = -1, the sensor_msgs/Imu convention) so orientation keeps flowing; foot contacts are
+   0/1 always.
 4. The remote bytes go through ComboDetector (held combos only; see remote.py).
 
 Every bad input is counted per kind in `InputMonitor`, which the node reports on /diagnostics as WARN
@@ -31,6 +32,9 @@ from go2_bridge.safety import JointTargetsData, SafetyCore
 
 # A measured joint this far past its limit is not a reading but garbage (the Go2 has mechanical stops).
 IMPOSSIBLE_Q_MARGIN_RAD = 0.5
+# A trunk rate past a MEMS gyro's usual full scale (+-2000 deg/s = 34.9 rad/s) is a glitch, not a motion: the Imu
+# message is held back (the controller would feed it to its policy and yaw trim) and the reading reported.
+IMPLAUSIBLE_GYRO_RAD_S = 35.0
 # Targets this far past the joint range are reported: walk-these-ways' targets stay within 2.5 rad of
 # the default pose, so nothing from a working controller comes near.
 TARGET_Q_REPORT_MARGIN_RAD = 3.0
@@ -147,11 +151,14 @@ class LowStateInput:
                 problems.append("joint position past its stop")
             if np.any(np.abs(state.dq) > 2.0 * VELOCITY_MAX):
                 problems.append("joint speed over twice its limit")
+            gyro_implausible = bool(np.any(np.abs(state.gyroscope) > IMPLAUSIBLE_GYRO_RAD_S))
+        if gyro_implausible:
+            problems.append(f"gyroscope past {IMPLAUSIBLE_GYRO_RAD_S:g} rad/s")
         if problems:
             self.monitor.report("lowstate_values", ", ".join(problems), now)
         return Publishable(
             joint_state=not {"q", "dq", "tau_est"} & set(bad),
-            imu=state.orientation_ok and "gyroscope" not in bad,
+            imu=state.orientation_ok and "gyroscope" not in bad and not gyro_implausible,
             accelerometer="accelerometer" not in bad,
         )
 

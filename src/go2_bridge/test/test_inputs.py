@@ -140,6 +140,19 @@ def test_degenerate_quaternion_is_not_published():
     assert not ok.imu and "degenerate quaternion" in rig.monitor.faults["lowstate_values"].detail
 
 
+@pytest.mark.parametrize("rate", [-36.0, 1e3, 3e38])
+def test_a_gyro_past_its_range_is_held_back_and_reported_without_damping(rate):
+    """A glitched gyro frame must not reach the controller's policy and yaw trim; one frame is not worth a fall."""
+    rig = Rig()
+    rig.to_active()
+    _, ok = rig.feed(lowstate(gyro=(0.0, 0.0, rate)), with_targets=True)
+    assert ok == Publishable(joint_state=True, imu=False, accelerometer=True)
+    assert "gyroscope past 35 rad/s" in rig.monitor.faults["lowstate_values"].detail
+    assert rig.core.mode is Mode.ACTIVE
+    _, ok = rig.feed(lowstate(gyro=(34.0, -34.0, 0.0)), with_targets=True)  # fast, but within range
+    assert ok.imu
+
+
 def test_implausible_remote_is_reported():
     rig = Rig()
     rig.feed(lowstate(remote=encode_remote(lx=float("nan"))))

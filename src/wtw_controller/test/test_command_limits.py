@@ -31,6 +31,20 @@ def test_a_non_finite_value_is_left_for_the_core_to_reject():
     assert np.isnan(capped[INDEX["wz"]]) and capped[INDEX["vx"]] == 0.4
 
 
+@pytest.mark.parametrize("bad", [np.zeros(1), np.float64(0.3), np.zeros((2, 12)), ["fast"] * 12])
+def test_a_command_that_is_not_12_numbers_is_left_for_the_core_to_reject(bad):
+    assert cap_speed(bad, 0.4) is bad and cap_yaw_rate(bad, 0.5) is bad
+
+
+@pytest.mark.parametrize("bad", [np.zeros(1), np.zeros((2, 12))])
+def test_the_capped_core_answers_a_wrongly_shaped_command_with_a_stand(bad):
+    controller = standing_controller(max_speed=0.4, max_yaw_rate=0.5)
+    controller.on_command(bad, 0.0)
+    result = controller.step(0.0)
+    assert result.invalid_input and result.status.endswith("standing") and result.targets is not None
+    assert result.commands[:3].tolist() == [0.0, 0.0, 0.0]
+
+
 class ConstantPolicy:
     def __call__(self, observation):
         return np.zeros(12, dtype=np.float32)

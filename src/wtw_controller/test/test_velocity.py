@@ -99,6 +99,32 @@ def test_yaw_trim_by_hand():
     assert backend.trim == pytest.approx(trim2) and trim2 < 0
 
 
+@pytest.mark.parametrize("spike", [1e3, 3e38])
+def test_one_implausible_gyro_sample_does_not_reach_the_yaw_trim(spike):
+    """A glitched gyro (here one LowState frame) costs one step without targets, not seconds of turning.
+
+    Without the core's check, one sample of 1e3 rad/s moves the filtered rate by 1e3 * 0.02 / 0.32 = 62.5 rad/s and
+    pins the trim at its -0.6 rad/s limit until the filter has forgotten it: a standing robot told to turn (1.4 s in a
+    closed-loop sketch; 27 s for 3e38).
+    """
+    controller = Controller(VelocityBackend(lambda obs: np.zeros(12)))
+    level = quat_xyzw(0.0, 0.0, 0.0)
+    controller.on_command(stand_command(), 0.0)
+    for k, gyro in enumerate([0.0, spike, 0.0, 0.0]):
+        now = 0.02 * k
+        controller.on_joint_state(np.zeros(12), np.zeros(12), now)
+        controller.on_imu(level, now, np.array([0.0, 0.0, gyro]))
+        result = controller.step(now)
+        if gyro == spike:
+            assert result.targets is None and "implausible gyro" in result.status
+        else:
+            assert result.targets is not None and result.status == "ok"
+        assert controller.backend.trim == 0.0 and controller.backend.yaw_rate == 0.0
+    controller.on_imu(level, 0.1, np.array([0.0, 0.0, 34.0]))  # fast, but a gyro can read it: used
+    controller.step(0.1)
+    assert controller.backend.yaw_rate > 0.0
+
+
 def test_yaw_rate_is_the_world_vertical_part_of_the_gyro():
     """Rolled by 0.5 rad, a gyro (0, 0, 1) in the trunk frame turns about the world vertical at cos(0.5)."""
     backend = VelocityBackend(lambda obs: np.zeros(12), VelocityConfig(yaw_trim_filter_s=1e-9))

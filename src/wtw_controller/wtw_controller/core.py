@@ -1,8 +1,10 @@
 """The controller's decisions, ROS-free: sensors + command in, joint targets out, with watchdogs.
 
 One core for every locomotion backend (backend.py: walk-these-ways, velocity). Watchdogs, checked every step:
-- no joint state or IMU within `sensor_timeout_s` (or a non-finite / degenerate reading): no targets at all,
-  and the backend is reset (history, actions, filters). The bridge, missing targets, damps.
+- no joint state or IMU within `sensor_timeout_s` (or a non-finite / degenerate reading, or a gyro past
+  `GYRO_PLAUSIBLE_RAD_S`): no targets at all, and the backend is reset (history, actions, filters). The bridge,
+  missing targets, damps. (One glitched sample costs one step; without the gyro check it would pin the velocity
+  backend's yaw trim at its limit and turn a standing robot for seconds.)
 - no command within `command_timeout_s`, an invalid command, or terminate: the backend's stand command
   (zero velocity, in place); targets keep flowing.
 - the policy answers NaN/inf: no targets, backend reset.
@@ -26,6 +28,10 @@ from wtw_controller.config import WtwConfig
 from wtw_controller.limits import split_targets
 from wtw_controller.state_age import StaleStateGuard
 from wtw_controller.wtw_backend import Policy, WtwBackend
+
+# No trotting quadruped's trunk turns this fast (a MEMS gyro's usual full scale is +-2000 deg/s = 34.9 rad/s): a
+# reading past it is a glitch, not a motion, and must not reach the policy or the yaw trim's filter.
+GYRO_PLAUSIBLE_RAD_S = 35.0
 
 
 @dataclass
@@ -98,6 +104,9 @@ class Controller:
             return "IMU missing, stale or degenerate"
         if not (np.isfinite(self._q).all() and np.isfinite(self._dq).all() and np.isfinite(self._gyro).all()):
             return "non-finite sensor values"
+        fastest = float(np.max(np.abs(self._gyro)))
+        if fastest > GYRO_PLAUSIBLE_RAD_S:
+            return f"implausible gyro reading ({fastest:.3g} rad/s > {GYRO_PLAUSIBLE_RAD_S:g})"
         return None
 
     def step(self, now: float) -> StepResult:
