@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from more_common.action_contract import DEFAULT_SPEC, TERMINATE, ActionSpec, InvalidActionError, stand_command
+from more_ros.convert import MAX_STAMP_NS
 
 # PolicyStatus states (the numbers are more_msgs/PolicyStatus's constants; kept here so the core needs no ROS).
 STATE_DISABLED = 0
@@ -113,6 +114,8 @@ class RawImage:
 
 def image_to_rgb(image: RawImage) -> np.ndarray:
     """Check an image's fields and return it as an HxWx3 uint8 RGB array (a copy). Raises ImageError."""
+    if not 0 <= int(image.stamp_ns) <= MAX_STAMP_NS:  # the command carries it: it must be a time we can stamp
+        raise ImageError(f"stamp {int(image.stamp_ns)} ns is before the epoch or past builtin_interfaces/Time's range")
     if image.encoding not in ENCODINGS:
         raise ImageError(f"unsupported encoding {image.encoding!r} (accepted: {sorted(ENCODINGS)})")
     channels, blue_first = ENCODINGS[image.encoding]

@@ -161,6 +161,9 @@ def test_too_long_instruction_stops(policy):
         (RawImage("rgb8", 0, 64, 192, b""), "malformed image: bad size 64x0"),
         (RawImage("rgb8", 48, 64, 100, bytes(4800)), "malformed image: step 100 is shorter"),
         (RawImage("rgb8", 48, 64, 192, bytes(100)), "malformed image: data length 100 != step * height"),
+        # header.stamp sec = -1 (legal for the message; the command could not carry it) and nanosec past a second
+        (RawImage("rgb8", 48, 64, 192, bytes(48 * 192), stamp_ns=-1_000_000_000), "malformed image: stamp -1000000000"),
+        (RawImage("rgb8", 48, 64, 192, bytes(48 * 192), stamp_ns=(2**31 - 1) * 10**9 + 4 * 10**9), "past builtin"),
     ],
 )
 def test_malformed_images_stop(policy, raw, needle):

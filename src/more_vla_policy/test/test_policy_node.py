@@ -196,6 +196,10 @@ def _set(**fields):
     return mutate
 
 
+def _negative_stamp(msg):
+    msg.header.stamp.sec, msg.header.stamp.nanosec = -1, 0
+
+
 INSTRUCTION_CASES = {
     "empty_instruction": ("", "empty instruction"),
     "escape_instruction": ("\x1b[2J\x07", r"empty instruction: no visible characters in '\x1b[2J\x07'"),
@@ -211,6 +215,8 @@ CASES = {
         lambda p: _publish_raw(p, _set(data=bytes(48 * 64 * 3 - 7))),
         "malformed image: data length 9209 != step * height = 192 * 48 = 9216",
     ),
+    # legal for the message, but no command can carry it: once silenced the node (no command, no diagnostics)
+    "negative_stamp": (lambda p: _publish_raw(p, _negative_stamp), "malformed image: stamp -1000000000 ns"),
 }
 
 
