@@ -127,7 +127,11 @@ def average_checkpoints(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="more-train average", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("checkpoints", nargs="+", help="checkpoint directories (runs/<run>/checkpoints/step-N)")
-    parser.add_argument("--out", required=True, help="where the averaged inference checkpoint goes (replaced)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="where the averaged checkpoint goes (a checkpoint there is replaced, other files refused)",
+    )
     parser.add_argument(
         "--weights", default=None, help="comma-separated, one per checkpoint, normalised (default: equal)"
     )

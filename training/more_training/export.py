@@ -49,8 +49,10 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, note: dict[str, A
 def replace_directory(out_dir: str | Path, write: Callable[[Path], None], inputs: Sequence[str | Path] = ()) -> Path:
     """`write(tmp)` fills a temporary sibling of `out_dir`, which then replaces `out_dir`; on any failure the
     temporary directory is removed and `out_dir` is left as it was. An `out_dir` that is one of `inputs` or holds
-    one is refused (CheckpointError) before anything is written: replacing it would delete what was read."""
-    from more_model.checkpoint_meta import CheckpointError
+    one is refused (CheckpointError) before anything is written: replacing it would delete what was read. So is an
+    existing `out_dir` that is not a checkpoint (no more_checkpoint.json) and not empty, or not a directory: a
+    mistyped output path must never delete a directory of other files."""
+    from more_model.checkpoint_meta import META_FILE, CheckpointError
 
     out = Path(out_dir)
     if not out.resolve().name:
@@ -58,6 +60,12 @@ def replace_directory(out_dir: str | Path, write: Callable[[Path], None], inputs
     for source in map(Path, inputs):
         if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
             raise CheckpointError(f"output directory {out} would replace its input {source}: choose another")
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"output directory {out} is a file: choose another path")
+    if out.is_dir() and not (out / META_FILE).is_file() and any(out.iterdir()):
+        raise CheckpointError(
+            f"output directory {out} is not a checkpoint (no {META_FILE}) and not empty: refusing to replace it"
+        )
     tmp = out.with_name(f".{out.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -75,7 +83,10 @@ def replace_directory(out_dir: str | Path, write: Callable[[Path], None], inputs
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="more-export", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("checkpoint", help="a training checkpoint directory (runs/<run>/checkpoints/step-N)")
-    parser.add_argument("out_dir", help="where the inference checkpoint goes (replaced)")
+    parser.add_argument(
+        "out_dir",
+        help="where the inference checkpoint goes (a checkpoint there is replaced, other files refused)",
+    )
     args = parser.parse_args(argv)
     from more_common.errors import one_line
     from more_model.checkpoint import CheckpointError

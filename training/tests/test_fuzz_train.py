@@ -121,6 +121,22 @@ def test_more_export(policy_ckpt, tmp_path, capsys):
         check_bad_input(rc, capsys.readouterr().err, ckpt / rel, rel)
         assert snapshot(out) == before  # the previous export is untouched
         assert not list(tmp_path.glob(".out.tmp*"))
+    # an output path that holds something else is refused, never deleted
+    other = tmp_path / "notes"
+    (other / "sub").mkdir(parents=True)
+    (other / "sub" / "data.txt").write_text("mine")
+    assert export.main([str(policy_ckpt), str(other)]) == 2
+    assert "not a checkpoint (no more_checkpoint.json) and not empty" in check_bad_input(
+        2, capsys.readouterr().err, other
+    )
+    assert (other / "sub" / "data.txt").read_text() == "mine"
+    (tmp_path / "afile").write_text("x")
+    assert export.main([str(policy_ckpt), str(tmp_path / "afile")]) == 2
+    check_bad_input(2, capsys.readouterr().err, tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "x"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export.main([str(policy_ckpt), str(empty)]) == 0 and (empty / "more_checkpoint.json").is_file()
 
 
 def test_more_plot(tmp_path, capsys):

@@ -51,7 +51,8 @@ SAFETY_FIELDS = (
 )  # fmt: skip
 _DEFAULTS = SafetyConfig()
 PARAMS = {
-    "rate_hz": (500.0, positive, "LowCmd rate [Hz] (the Go2 expects 500)"),
+    # A 2 ms cycle checks every watchdog; far below it they become coarse, far above it the node only burns a core.
+    "rate_hz": (500.0, lambda v: 1.0 <= v <= 2000.0, "LowCmd rate [Hz] in [1, 2000] (the Go2 expects 500)"),
     "stand_up_duration_s": (_DEFAULTS.stand_up_duration_s, positive, "PASSIVE->stand interpolation time [s]"),
     "stand_kp": (_DEFAULTS.stand_kp, positive, "kp while standing up / holding [Nm/rad]"),
     "stand_kd": (_DEFAULTS.stand_kd, positive, "kd while standing up / holding [Nm s/rad]"),

@@ -14,10 +14,13 @@
   flattened with '.', `/**` for every node) into `{node_name: {param: value}}` with yaml.safe_load.
 - `validate_params(sections, specs)` checks each section against its node's spec and raises ConfigurationError
   naming `node.param` for an unknown node, unknown key, wrong type or failed check, without starting ROS.
+- Every float parameter (and every float in an array parameter) must be finite, whatever its check: no node of the
+  stack has a use for inf or NaN, and `.inf` as a timeout or a rate would switch a watchdog off or spin a timer.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,18 @@ Spec = Mapping[str, tuple[Any, Check | None, str]]
 ROS_OWN_PARAMETERS = ("use_sim_time",)
 QOS_OVERRIDES = "qos_overrides."
 WILDCARD = "/**"
+
+
+def not_finite(value: Any) -> bool:
+    """A float that is inf or NaN, or an array parameter holding one (ints, strings and bools are never)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (str, bytes)):
+        return False
+    try:
+        return any(isinstance(v, float) and not math.isfinite(v) for v in value)
+    except TypeError:
+        return False
 
 
 def positive(value: Any) -> bool:
@@ -65,6 +80,8 @@ def declare_parameters(node: Node, spec: Spec, live: Collection[str] = ()) -> di
         value = node.get_parameter(name).value
         if isinstance(default, float) and isinstance(value, int):
             value = float(value)
+        if not_finite(value):
+            raise ConfigurationError(f"parameter {name!r} must be finite, got {value!r}: {description}")
         if check is not None and not check(value):
             raise ConfigurationError(f"parameter {name!r} has invalid value {value!r}: {description}")
         values[name] = value
@@ -174,6 +191,8 @@ def validate_section(node_name: str, values: Mapping[str, Any], spec: Spec) -> d
                 f"parameter {node_name}.{name} must be of type {_ros_type(default)} (like {default!r}), "
                 f"got {_ros_type(value)} {value!r}"
             )
+        if not_finite(value):
+            raise ConfigurationError(f"parameter {node_name}.{name} must be finite, got {value!r}: {description}")
         if check is not None and not check(value):
             raise ConfigurationError(f"parameter {node_name}.{name} has invalid value {value!r}: {description}")
         out[name] = value

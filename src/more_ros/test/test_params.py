@@ -30,6 +30,9 @@ def test_defaults_fill_in_and_good_values_pass():
         ({"name": 7}, "n.name must be of type string"),
         ({"rate_hz": -1.0}, "parameter n.rate_hz has invalid value -1.0: decision rate"),
         ({"rate_hz_typo": 1.0}, "unknown parameter(s) ['n.rate_hz_typo']"),
+        # inf passes `v > 0`: a timeout of inf switches a watchdog off, a rate of inf spins its timer
+        ({"rate_hz": float("inf")}, "parameter n.rate_hz must be finite, got inf: decision rate"),
+        ({"rate_hz": float("nan")}, "parameter n.rate_hz must be finite, got nan"),
     ],
 )
 def test_bad_values_are_named(values, needle):
@@ -86,6 +89,8 @@ def test_a_real_node_rejects_unknown_and_mistyped_overrides(tmp_path):
     good.write_text("probe:\n  ros__parameters:\n    rate_hz: 2.0\n    use_sim_time: false\n")
     unknown.write_text("probe:\n  ros__parameters:\n    rate_hz: 2.0\n    ratehz: 3.0\n")
     wrong.write_text("probe:\n  ros__parameters:\n    rate_hz: 2\n")
+    infinite = tmp_path / "infinite.yaml"
+    infinite.write_text("probe:\n  ros__parameters:\n    rate_hz: .inf\n")
 
     def build(path):
         context = rclpy.Context()
@@ -102,6 +107,8 @@ def test_a_real_node_rejects_unknown_and_mistyped_overrides(tmp_path):
         build(unknown)
     with pytest.raises(ConfigurationError, match=r"parameter 'rate_hz'.*INTEGER.*DOUBLE"):
         build(wrong)
+    with pytest.raises(ConfigurationError, match=r"parameter 'rate_hz' must be finite, got inf"):
+        build(infinite)
 
 
 @pytest.mark.ros
