@@ -85,8 +85,12 @@ def test_adapters_only_keeps_the_backbone_frozen(tiny_data, tmp_path):
     cfg = tiny_config(tiny_data, tmp_path, init__train_backbone=False, optim__max_steps=3, run__ckpt_every=3)
     trainer = Trainer(cfg)
     frozen = {k: v.clone() for k, v in trainer.policy.base_state_dict().items()}
+    adapters = {k: v.detach().clone() for k, v in trainer.policy.named_parameters() if v.requires_grad}
+    assert adapters
     trainer.train()
     assert all(torch.equal(frozen[k], v) for k, v in trainer.policy.base_state_dict().items())
+    after = dict(trainer.policy.named_parameters())
+    assert any(not torch.equal(adapters[k], after[k]) for k in adapters), "training moved no adapter"
     trainer.close()
 
 

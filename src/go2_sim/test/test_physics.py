@@ -113,7 +113,9 @@ def test_motor_audit_holds_the_bridge_to_its_torque_promise(standing):
     """Lock-stepped with the safety core (stand-up, hold, damping), every LowCmd kept |tau + kp (q - q_m)| within
     the limit at a LowState the simulator sent; a LowCmd that pulls hard away from the robot's pose is caught."""
     audit = standing.sim.audit
-    assert standing.sim.accepted_commands > 5000
+    # the fixture's stand-up alone is 2.7 s at 500 Hz (1350 LowCmds); the tests before this one add their hold and
+    # damping when the module runs whole, but this one must hold run alone too
+    assert standing.sim.accepted_commands >= 1350
     assert audit.worst_pd_excess <= 1e-3 and audit.q_outside == 0 and audit.tau_outside == 0
     sim = Go2Sim(start="standing")
     sim.fill_lowstate(LowStateData())  # the one LowState a bridge could have heard

@@ -52,6 +52,7 @@ def test_nothing_is_published_before_any_input_or_when_the_vla_alone_falls_silen
 def test_teleop_overrides_the_vla_while_it_keeps_arriving_then_stop_until_a_fresh_vla_command():
     arb = CommandArbiter(MuxConfig(teleop_timeout_s=0.5, vla_timeout_s=1.0))
     vla(0.4, 0.0, arb)
+    assert arb.overrides == 0  # the VLA taking over from the initial stop is no override
     out = teleop(-0.3, 0.1, arb)
     assert out.source == TELEOP and out.command[INDEX["vx"]] == -0.3
     assert arb.overrides == 1
@@ -100,6 +101,7 @@ def test_immediate_resume_hands_back_to_the_newest_live_vla_command_once():
 def test_teleop_command_outranks_twist_and_twist_outranks_vla():
     arb = CommandArbiter()
     vla(0.4, 0.0, arb)
+    assert arb.overrides == 0
     out = arb.receive(check_twist((0.2, 0.0, 0.0), (0.0, 0.0, 0.5)), 0.1)
     assert out.source == TWIST and arb.overrides == 1
     out = teleop(0.3, 0.2, arb)

@@ -69,25 +69,32 @@ def test_disabled_publishes_stop_and_never_decodes(policy):
     assert d.fault == "" and d.is_stop
 
 
-def test_good_input_decodes_exactly_like_the_model(policy):
+@pytest.mark.parametrize("terminates", [False, True])
+def test_good_input_decodes_exactly_like_the_model(policy, seeds, terminates):
+    """Both kinds of decision, each checked in full: what a running one publishes is the model's action made
+    executable (`for_controller`), and a terminating one is DONE."""
+    seed = seeds[0] if terminates else seeds[1]
     core, clock = core_for(policy)
     core.set_enabled(True)
     core.set_instruction(INSTRUCTION)
-    core.submit_image(rgb_to_raw(image(1), stamp_ns=123_456_789))
+    core.submit_image(rgb_to_raw(image(seed), stamp_ns=123_456_789))
     clock.t += 0.2
     d = core.step()
-    ref = policy.decode([image(1)], [INSTRUCTION])
+    ref = policy.decode([image(seed)], [INSTRUCTION])
+    assert (ref.actions[0][TERMINATE] >= 0.5) == terminates  # the precondition the seeds fixture chose
     np.testing.assert_array_equal(d.bins, ref.bins[0])
     np.testing.assert_array_equal(d.q_values, ref.q_values[0])
     np.testing.assert_array_equal(d.raw_action, ref.actions[0])
-    if ref.actions[0][TERMINATE] >= 0.5:
+    if terminates:
         assert d.state == STATE_DONE
     else:
         assert d.state == STATE_RUNNING
-        np.testing.assert_array_equal(d.action, policy.action_spec.for_controller(ref.actions[0]))
+        expected = policy.action_spec.for_controller(ref.actions[0])
+        np.testing.assert_array_equal(d.action, expected)
+        assert not np.array_equal(expected, stand_command())  # a moving command, so the comparison means something
     assert d.image_stamp_ns == 123_456_789 and d.image_age_s == pytest.approx(0.2)
     assert d.fault == "" and d.inference_ms > 0 and d.instruction == INSTRUCTION
-    np.testing.assert_array_equal(d.image, image(1))
+    np.testing.assert_array_equal(d.image, image(seed))
     assert d.reasoning == ""  # a model without reasoning writes nothing
 
 

@@ -132,6 +132,28 @@ def test_non_finite_sensor_values_stop_targets(run):
     assert ctl.step(0.0).targets is None
 
 
+@pytest.mark.parametrize("field", ["q", "dq", "gyro"])
+def test_each_non_finite_reading_alone_stops_targets_before_the_policy(field):
+    """A policy that ignores its input would turn NaN readings into plausible targets: the core must stop first."""
+    from wtw_controller.core import Controller
+    from wtw_controller.velocity import VelocityBackend
+
+    calls = []
+    ctl = Controller(VelocityBackend(lambda obs: calls.append(obs) or np.full(12, 0.1)))
+    q, dq, gyro = Q_SDK.copy(), DQ_SDK.copy(), np.array([0.0, 0.0, 0.2])
+    ctl.on_command(action_from_mapping({"vx": 0.5}), 0.0)
+    ctl.on_joint_state(q, dq, 0.0)
+    ctl.on_imu(quat_xyzw(*RPY), 0.0, gyro)
+    assert ctl.step(0.0).status == "ok" and ctl.backend.last_action.any() and ctl.backend.trim != 0.0
+    {"q": q, "dq": dq, "gyro": gyro}[field][1] = np.nan
+    ctl.on_joint_state(q, dq, 0.02)
+    ctl.on_imu(quat_xyzw(*RPY), 0.02, gyro)
+    r = ctl.step(0.02)
+    assert r.targets is None and r.status == "non-finite sensor values"
+    assert len(calls) == 1  # the policy never saw the NaN
+    assert not ctl.backend.last_action.any() and ctl.backend.trim == 0.0  # reset
+
+
 def test_policy_nan_stops_targets():
     ctl = WtwController(lambda h: np.full(12, np.nan))
     fed(ctl, 0.0)
