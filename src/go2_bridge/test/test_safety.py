@@ -155,6 +155,18 @@ def test_estop_damps_on_the_next_cycle_from_every_state():
         assert rig.core.reason == "e-stop"
 
 
+def test_an_error_while_already_damping_is_still_surfaced():
+    rig = Rig()
+    rig.to_active()
+    rig.core.request("damp", rig.now)
+    rig.cycle()
+    assert rig.core.mode is Mode.DAMPING and rig.core.level is Level.WARN
+    rig.core.fault("malformed JointTargets", rig.now)
+    cmd = rig.cycle()
+    assert rig.core.mode is Mode.DAMPING and is_damping(cmd)
+    assert rig.core.level is Level.ERROR and rig.core.reason == "malformed JointTargets"
+
+
 def test_estop_pressed_and_released_between_two_cycles_still_damps():
     """A press shorter than one 2 ms cycle (True, then False before the cycle reads it) is not lost."""
     rig = Rig()
