@@ -1,11 +1,11 @@
-"""The one node skeleton every executable of the stack uses (after ros2/examples).
-
-`run_node(make_node, description=...)` answers --help without touching ROS, then initialises
-rclpy, builds the node, spins it and shuts down cleanly on Ctrl-C or an external shutdown.
-A node that fails to build (for example a parameter that does not validate) exits with status 2
-and one clear line, not a traceback. SIGUSR1 prints every thread's Python stack to stderr and the
-node goes on (`faulthandler`): more-stack sends it to a node that has not exited in time after
-SIGINT, before it kills it, so a hang at shutdown leaves where it hung in the log.
+"""The one node skeleton every executable of the stack uses (after ros2/examples). `run_node(make_node,
+description=...)` answers --help without touching ROS, then initialises rclpy, builds the node, spins it and
+shuts down cleanly on Ctrl-C or an external shutdown. A node that fails to build for its input (a parameter
+that does not validate, a topic name that is not valid, ROS arguments rcl cannot parse, a QoS override rcl
+refuses, a path it cannot use) exits with status 2 and one clear line, not a traceback; any other constructor
+error is a bug and raises. SIGUSR1 prints every thread's Python stack to stderr and the node goes on
+(`faulthandler`): more-stack sends it to a node that has not exited in time after SIGINT, before it kills it,
+so a hang at shutdown leaves where it hung in the log.
 """
 
 from __future__ import annotations
@@ -70,24 +70,43 @@ def check_overrides(node: Node) -> None:
         raise ConfigurationError(f"unknown parameter(s) for node {node.get_name()!r}: {unknown}")
 
 
+def _construction_input_errors() -> tuple[type[BaseException], ...]:
+    """What building a node raises for its input rather than for a bug: a topic or service name that is not valid
+    (a topic parameter), rcl refusing a value (a QoS override's depth < 0), a path the node cannot create or read."""
+    from rclpy.exceptions import InvalidServiceNameException, InvalidTopicNameException
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    return (InvalidTopicNameException, InvalidServiceNameException, rclpy_implementation.RCLError, OSError)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
 def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), executor_threads: int = 1) -> int:
     import rclpy
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
     _register_stack_dump()
-    rclpy.init(args=["node", *ros_args])
+    try:
+        rclpy.init(args=["node", *ros_args])
+    except _construction_input_errors() as err:  # rcl could not parse the ROS arguments (e.g. `-p name:=`)
+        print(f"error: the ROS arguments {' '.join(ros_args)!r} do not parse: {_one_line(err)}", file=sys.stderr)
+        return 2
     node = executor = None
     try:
         try:
             node = make_node()
             check_overrides(node)
-        except (ConfigurationError, ParameterException) as err:
-            print(f"error: {err}", file=sys.stderr)
+        except (ConfigurationError, ParameterException, *_construction_input_errors()) as err:
+            # a bad parameter, topic name or QoS override value, or a path the node cannot use
+            print(f"error: {_one_line(err)}", file=sys.stderr)
             return 2
         except Exception as err:
             if isinstance(err, RuntimeError) and "QoS override" in str(err):  # an invalid qos_overrides.* value
-                print(f"error: {err}", file=sys.stderr)
+                print(f"error: {_one_line(err)}", file=sys.stderr)
                 return 2
             if rclpy.ok():
                 raise

@@ -33,3 +33,37 @@ def test_a_configuration_error_is_exit_status_2(capsys):
 
     assert spin_node(misconfigured) == 2
     assert "error: rate_hz must be > 0, got -1" in capsys.readouterr().err
+
+
+def _publisher_on(topic: str):
+    def build():
+        import rclpy
+        from std_msgs.msg import Bool
+
+        node = rclpy.create_node("probe_topics")
+        node.create_publisher(Bool, topic, 1)
+        return node
+
+    return build
+
+
+def test_a_topic_name_that_is_not_valid_is_exit_status_2_in_one_line(capsys):
+    assert spin_node(_publisher_on("bad name!")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: Invalid topic name") and "'bad name!'" in err
+
+
+def test_ros_arguments_that_do_not_parse_are_exit_status_2_in_one_line(capsys):
+    assert spin_node(_publisher_on("/fine"), ["--ros-args", "-p", "topic:="]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "'--ros-args -p topic:=' do not parse" in lines[0]
+
+
+def test_a_path_the_node_cannot_use_is_exit_status_2(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+
+    def writes_under_a_file():
+        (tmp_path / "afile" / "rec").mkdir()
+
+    assert spin_node(writes_under_a_file) == 2
+    assert "afile/rec" in capsys.readouterr().err

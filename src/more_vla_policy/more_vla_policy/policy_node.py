@@ -29,7 +29,7 @@ from more_ros.diagnostics import ERROR as DIAG_ERROR
 from more_ros.diagnostics import OK as DIAG_OK
 from more_ros.diagnostics import diagnostic_array
 from more_ros.node_main import run_node
-from more_ros.params import declare_parameters, non_negative, positive
+from more_ros.params import declare_parameters, positive
 from more_vla_policy.checkpoint_path import load_checkpoint_policy
 from more_vla_policy.convert import marker_array, raw_image
 from more_vla_policy.monitoring import annotate, command_markers
@@ -48,10 +48,17 @@ NODE_NAME = "policy_node"
 # draft: temporal-draft decoding (the previous decision of the same instruction as the draft, verified in window
 # passes: exactly greedy's bins, ~3 passes instead of 12); greedy: the KV-cached token-by-token decoder.
 DECODERS = ("draft", "greedy")
+# More threads than any computer's cores only slows inference; 100000 exhausted the process's thread limit once.
+MAX_TORCH_THREADS = 256
+
 PARAMS = {
     "checkpoint": ("", None, "checkpoint directory (empty: $MORE_CHECKPOINT, else the demo checkpoint models/demo)"),
     "device": ("cpu", None, "torch device for the model: cpu, cuda, cuda:0 ..."),
-    "torch_threads": (0, non_negative, "torch CPU threads for inference (0: torch's default, one per core)"),
+    "torch_threads": (
+        0,
+        lambda v: 0 <= v <= MAX_TORCH_THREADS,
+        f"torch CPU threads for inference, 0..{MAX_TORCH_THREADS} (0: torch's default, one per core)",
+    ),
     "rate_hz": (5.0, positive, "maximum decision rate [Hz], > 0"),
     "image_timeout_s": (0.5, positive, "an image older than this [s] stops the robot, > 0"),
     "instruction": ("", None, "the instruction (also settable at run time and on the instruction topic)"),
