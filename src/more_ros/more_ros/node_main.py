@@ -1,11 +1,12 @@
-"""The one node skeleton every executable of the stack uses (after ros2/examples). `run_node(make_node,
-description=...)` answers --help without touching ROS, then initialises rclpy, builds the node, spins it and
-shuts down cleanly on Ctrl-C or an external shutdown. A node that fails to build for its input (a parameter
-that does not validate, a topic name that is not valid, ROS arguments rcl cannot parse, a QoS override rcl
-refuses, a path it cannot use) exits with status 2 and one clear line, not a traceback; any other constructor
-error is a bug and raises. SIGUSR1 prints every thread's Python stack to stderr and the node goes on
-(`faulthandler`): more-stack sends it to a node that has not exited in time after SIGINT, before it kills it,
-so a hang at shutdown leaves where it hung in the log.
+"""The one node skeleton every executable of the stack uses (after ros2/examples).
+
+`run_node(make_node, description=...)` answers --help without touching ROS, then initialises rclpy, builds the
+node, spins it and shuts down cleanly on Ctrl-C or an external shutdown. A node that fails to build for its
+input (a parameter that does not validate, a topic name that is not valid, ROS arguments rcl cannot parse, a
+QoS override rcl refuses, a path it cannot use) exits with status 2 and one clear line, not a traceback; any
+other constructor error is a bug and raises. SIGUSR1 prints every thread's Python stack to stderr and the node
+goes on (`faulthandler`): more-stack sends it to a node that has not exited in time after SIGINT, before it
+kills it, so a hang at shutdown leaves where it hung in the log.
 """
 
 from __future__ import annotations
