@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from more_common.cli import OneLineArgumentParser
+
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_OUT_OF_TIME, EXIT_STOPPED = 1, 2, 3, 130
 
 
@@ -52,7 +54,7 @@ def _positive_hours(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         prog="more-train ablations",
         description="Train and evaluate the Table II ablation matrix (resumable).",
         epilog=__doc__.split("\n\n", 1)[1],
@@ -137,7 +139,7 @@ def _extra_settings(extra_args: Sequence[str]) -> dict[str, Any]:
     from more_sim.cli import _rate, _size
     from more_sim.config import SimConfig
 
-    p = argparse.ArgumentParser(add_help=False)
+    p = OneLineArgumentParser(add_help=False)
     p.add_argument("--start", default="split")
     p.add_argument("--name-each", action="store_true")
     p.add_argument("--image-size", type=_size, default=(SimConfig.image_height, SimConfig.image_width))

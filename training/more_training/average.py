@@ -12,7 +12,6 @@ The output is written like `more-export`'s (no target, no optimizer) and replace
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -20,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from more_common.cli import OneLineArgumentParser
 
 from .config import CONFIG_FILE
 from .export import SUMMARY_FILE, replace_directory
@@ -125,7 +126,7 @@ def average_checkpoints(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="more-train average", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = OneLineArgumentParser(prog="more-train average", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("checkpoints", nargs="+", help="checkpoint directories (runs/<run>/checkpoints/step-N)")
     parser.add_argument(
         "--out",

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from more_common.cli import OneLineArgumentParser
+
 EPILOG = """examples:
   more-train --config training/configs/tiny_rl.yaml data.train=[data/sim] run.out_dir=runs/demo
   more-train --config training/configs/tiny_rl.yaml objective.kind=il          # w/o RL (Table II)
@@ -77,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .average import main as average_main
 
         return average_main(argv[1:])
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="more-train",
         description="Train the MoRE policy offline (RL by default) from sharded episode datasets.",
         epilog=EPILOG,

@@ -6,13 +6,14 @@ training config and a JSON summary of the run; drops the optimizer, RNG and targ
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from more_common.cli import OneLineArgumentParser
 
 from .config import CONFIG_FILE
 
@@ -81,7 +82,7 @@ def replace_directory(out_dir: str | Path, write: Callable[[Path], None], inputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="more-export", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = OneLineArgumentParser(prog="more-export", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("checkpoint", help="a training checkpoint directory (runs/<run>/checkpoints/step-N)")
     parser.add_argument(
         "out_dir",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from more_common.cli import OneLineArgumentParser
 
 from .metrics import METRICS_FILE
 
@@ -76,7 +77,7 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None, keys: Sequen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="more-plot", description="Draw training curves from a run's metrics.jsonl.")
+    parser = OneLineArgumentParser(prog="more-plot", description="Draw training curves from a run's metrics.jsonl.")
     parser.add_argument("run_dir", help="a training output directory (holds metrics.jsonl)")
     parser.add_argument("--out", default=None, help="PNG path (default RUN_DIR/curves.png)")
     parser.add_argument("--keys", nargs="*", default=list(DEFAULT_KEYS), help="metrics to draw")

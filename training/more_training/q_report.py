@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from more_common.cli import OneLineArgumentParser
+
 POSITIONS = ("first", "second", "middle", "before_stop", "stop")
 
 
@@ -146,7 +148,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="more-train q-report", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="more-train q-report", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="a more-train checkpoint or exported model directory")
     p.add_argument("--data", required=True, help="an episode dataset directory (index.json + shards)")
     p.add_argument("--tasks", default="all", help="comma-separated task names (default: all)")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from more_common.cli import OneLineArgumentParser
 from more_common.dataset import DatasetError, DatasetWriter, Episode, EpisodeDataset
 from more_model.processor import MAX_REASONING_TOKENS, REASONING_ALPHABET, reasoning_codes, resize_image
 
@@ -99,7 +100,7 @@ def label_dataset(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="more-train label-reasoning", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="more-train label-reasoning", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="a reasoning checkpoint or exported model directory")
     p.add_argument("--data", required=True, help="the episode dataset to label (never modified)")
     p.add_argument("--out", required=True, help="where the labelled copy goes")

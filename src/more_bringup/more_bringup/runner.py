@@ -54,6 +54,7 @@ from more_bringup.stacks import (
     configured_nodes,
     stack_for,
 )
+from more_common.cli import OneLineArgumentParser
 
 SIM = WORLD.name
 MODES = ("robot", "sim", "replay")
@@ -72,7 +73,7 @@ def node_name(module: ModuleType) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         prog="more-stack",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from more_common.cli import OneLineArgumentParser
+
 DEMO_CHECKPOINT = "models/demo"  # relative to the repository root, where the benchmarks run
 
 
@@ -317,7 +319,7 @@ def bench_mixlora(rounds: int, warmup: int, device: str, tokens: int) -> dict[st
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="more-bench", description="MoRE model benchmarks (JSON on stdout).")
+    parser = OneLineArgumentParser(prog="more-bench", description="MoRE model benchmarks (JSON on stdout).")
     parser.add_argument("which", choices=("decode", "mixlora"), help="benchmark to run")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per variant (decode 5, mixlora 20)")

@@ -15,9 +15,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from more_common.cli import OneLineArgumentParser
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="more-info", description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(prog="more-info", description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("fuyu-8b", "tiny"), default="fuyu-8b", help="backbone architecture")
     parser.add_argument("--experts", type=int, default=8, help="MixLoRA experts per FFN (N)")
     parser.add_argument("--top-k", type=int, default=2, help="experts per token (K)")

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from more_common.cli import OneLineArgumentParser
 from more_common.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def parse_cli(
     """Parse the non-ROS part of argv (so --help works without ROS); return (namespace, ros_args)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ours, ros_args = _split_ros_args(argv)
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog=prog,
         description=description,
         epilog="ROS arguments follow --ros-args, e.g. --ros-args -p rate_hz:=10.0 --params-file params.yaml",

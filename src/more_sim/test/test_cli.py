@@ -56,8 +56,10 @@ def test_render_refuses_a_bad_output_and_leaves_nothing(tmp_path, capsys):
     out = tmp_path / "clip.mp4"
     assert main(["render", "--out", str(out), "--image-size", "16"]) == 2
     assert "--out must end in .png" in capsys.readouterr().err and not out.exists()
-    assert main(["render", "--out", str(tmp_path / "a.png"), "--frames", "0"]) == 2
-    assert "--frames must be at least 1" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "--out", str(tmp_path / "a.png"), "--frames", "0"])
+    assert exc.value.code == 2 and "argument --frames: must be an integer >= 1, got '0'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_info_lists_the_ids(capsys):
@@ -74,6 +76,37 @@ def test_bad_arguments_exit_with_usage_errors(capsys):
         main(["eval", "--policy", "expert", "--image-size", "4"])
     assert main(["eval", "--policy", "/no/such/dir", "--episodes-per-task", "1"]) == 2
     assert "checkpoint directory" in capsys.readouterr().err
+    # counts, seeds and thresholds are checked before anything runs, naming the option, in one line
+    for argv, needle in (
+        (
+            ["eval", "--policy", "expert", "--episodes-per-task", "0"],
+            "argument --episodes-per-task: must be an integer >= 1",
+        ),
+        (["eval", "--policy", "expert", "--batch", "0"], "argument --batch: must be an integer >= 1, got '0'"),
+        (
+            ["grounding", "--policy", "expert", "--scenes-per-task", "-1"],
+            "argument --scenes-per-task: must be an integer",
+        ),
+        (
+            ["eval", "--policy", "expert", "--min-separation", "nan"],
+            "argument --min-separation: must be a finite number",
+        ),
+        (["render", "--seed", "-5"], "argument --seed: must be an integer >= 0, got '-5'"),
+        (["generate", "--episodes", "1", "--out", "x", "--seed", "-1"], "argument --seed: must be an integer >= 0"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and needle in err and err.count("\n") == 1, (argv, err)
+
+
+def test_an_output_that_cannot_be_a_directory_is_refused_before_the_run(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for command in ("eval", "grounding"):
+        argv = [command, "--policy", "expert", "--tasks", "go_to", "--out", str(tmp_path / "afile" / "results")]
+        assert main(argv) == 2
+        assert "is a file, not a directory" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "x"
 
 
 def _expert_eval(tmp_path, name: str, *extra: str) -> dict:

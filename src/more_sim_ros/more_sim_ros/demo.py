@@ -8,13 +8,14 @@ Exit status 0 only if commands and odometry were received and the base moved.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import subprocess
 import sys
 import time
+
+from more_common.cli import OneLineArgumentParser
 
 
 def _spawn(module: str, ros_params: dict[str, float]) -> subprocess.Popen:
@@ -94,7 +95,7 @@ def run(seconds: float, vx: float, wz: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="more-demo", description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(prog="more-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds of motion before the stop command")
     parser.add_argument("--vx", type=float, default=0.5, help="forward command [m/s]")
     parser.add_argument("--wz", type=float, default=0.3, help="yaw-rate command [rad/s]")

@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from rclpy.node import Node
 
 from more_common.action_contract import GAIT_NAMES
+from more_common.cli import OneLineArgumentParser
 from more_common.errors import ConfigurationError
 from more_ros import names
 from more_ros.convert import command_to_msg
@@ -253,7 +254,7 @@ class TeleopNode(Node):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    return OneLineArgumentParser(
         prog="more-teleop",
         description=HELP.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,

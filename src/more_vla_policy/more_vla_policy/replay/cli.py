@@ -21,9 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from more_common.cli import OneLineArgumentParser
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         prog="more-replay",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,

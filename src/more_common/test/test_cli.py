@@ -1,0 +1,41 @@
+"""The workspace's argument parser: a bad argument is one line naming it, exit status 2; --help is argparse's."""
+
+import pytest
+
+from more_common.cli import OneLineArgumentParser
+
+
+def test_a_bad_argument_is_one_line_naming_it(capsys):
+    parser = OneLineArgumentParser(prog="tool")
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--mode", choices=("a", "b"), default="a")
+    for argv, needle in (
+        (["--batch", "x"], "argument --batch: invalid int value: 'x'"),
+        ([], "the following arguments are required: --batch"),
+        (["--batch", "1", "--mode", "c"], "argument --mode: invalid choice: 'c'"),
+        (["--batch", "1", "--bogus"], "unrecognized arguments: --bogus"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.count("\n") == 1, err
+        assert err.startswith("tool: error: ") and needle in err and "usage" not in err
+
+
+def test_help_is_unchanged(capsys):
+    parser = OneLineArgumentParser(prog="tool", description="does things")
+    parser.add_argument("--batch", type=int, default=8, help="how many")
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and out.startswith("usage: tool") and "how many" in out
+
+
+def test_subcommands_inherit_the_one_line_error(capsys):
+    parser = OneLineArgumentParser(prog="tool")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run").add_argument("--n", type=int)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--n", "many"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tool run: error: argument --n")
