@@ -219,6 +219,42 @@ def effective_params(args: argparse.Namespace, modules: list[ModuleType]) -> dic
     return sections
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """What the command line names, checked before any node starts (a node that fails on it later would cost the
+    stack's start-up and leave the cause in its log): counts, the timeout, the checkpoint and the output paths."""
+    from more_common.errors import ConfigurationError
+    from more_model.checkpoint_meta import META_FILE
+
+    if args.episodes < 1:
+        raise ConfigurationError(f"--episodes must be >= 1, got {args.episodes}")
+    if not (math.isfinite(args.timeout) and args.timeout >= 0):
+        raise ConfigurationError(
+            f"--timeout must be a finite number of seconds >= 0 (0: the default), got {args.timeout}"
+        )
+    if args.checkpoint is not None and not Path(args.checkpoint, META_FILE).is_file():
+        raise ConfigurationError(f"--checkpoint {args.checkpoint!r} is not a checkpoint directory (no {META_FILE})")
+    if args.record is not None and Path(args.record).exists():
+        raise ConfigurationError(f"--record {args.record!r} exists already: the recorder writes a new bag")
+    if args.video is not None:
+        for path in (Path(args.video), *Path(args.video).parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise ConfigurationError(f"--video {args.video!r}: {str(path)!r} is a file, not a directory")
+                break
+
+
+def check_inputs(sections: dict[str, dict[str, Any]], stack: str) -> None:
+    """The replay stack's bag (from --bag or the parameter file) must be there before the player starts."""
+    from more_common.errors import ConfigurationError
+
+    if stack == "replay":
+        bag = sections.get(PLAYER.name, {}).get("bag", "")
+        if not bag:
+            raise ConfigurationError("the replay stack needs a bag: --bag BAG (or bag_player.bag in --params)")
+        if not Path(bag).exists():
+            raise ConfigurationError(f"bag {bag!r} does not exist")
+
+
 def connection_gates(stack: str, record: bool) -> list[tuple[str, str, int]]:
     """What the stack's data source waits for before its first message: (node, parameter, count).
 
@@ -286,8 +322,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = stack_of(args)
     go2 = stack == "sim_go2"
     args.scale = time_scale(args) if go2 else 1.0
+    check_arguments(args)
     modules = load_modules(SHARED_CONFIG.get(stack, stack), args.record is not None)
     sections = effective_params(args, modules)
+    check_inputs(sections, stack)
     timeout = args.timeout or default_timeout(args)
     # The recorder starts first so it sees every topic from its first message.
     specs = [*((RECORDER,) if args.record is not None else ()), *STACKS[stack]]

@@ -66,6 +66,14 @@ def test_bad_files_and_overrides_exit_2_naming_the_key(tmp_path):
         (["sim", "--embodiment", "go2", "--time-scale", "0"], "--time-scale must be auto or a number in (0, 1]"),
         (["sim", "--embodiment", "go2", "--time-scale", "fast"], "--time-scale must be auto or a number in (0, 1]"),
         (["sim", "--embodiment", "go2", "--params", kinematic], "more_sim.embodiment must be go2"),
+        # what the command line names is checked before any node starts (these once started the stack, then failed)
+        (["sim", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["sim", "--timeout", "nan"], "--timeout must be a finite number of seconds >= 0"),
+        (["sim", "--checkpoint", tmp_path], "is not a checkpoint directory (no more_checkpoint.json)"),
+        (["replay"], "the replay stack needs a bag: --bag BAG"),
+        (["replay", "--bag", tmp_path / "no_bag"], "no_bag' does not exist"),
+        (["sim", "--record", tmp_path], "exists already: the recorder writes a new bag"),
+        (["sim", "--video", bad_type / "videos"], "is a file, not a directory"),
     ]
     procs = [  # all at once: each is a short-lived process that fails before starting ROS
         (subprocess.Popen([sys.executable, "-m", "more_bringup.runner", *map(str, argv)], stdout=subprocess.PIPE,
