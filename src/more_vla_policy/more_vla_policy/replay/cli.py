@@ -24,6 +24,16 @@ from typing import Any
 from more_common.cli import OneLineArgumentParser
 
 
+def _side(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"an image side must be an integer >= 8, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(
         prog="more-replay",
@@ -46,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=0, help="replay at most this many samples (0 = all)")
     p.add_argument("--to-dataset", default="", metavar="DIR", help="write labelled episodes as training shards")
     p.add_argument("--expert", action="store_true", help="--to-dataset: mark the episodes as expert data")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="--to-dataset: resize images")
+    p.add_argument(
+        "--image-size", type=_side, nargs=2, metavar=("H", "W"), help="--to-dataset: resize images (sides >= 8)"
+    )
     p.add_argument("--success", choices=("true", "false"), help="--to-dataset: label a bag without EpisodeStatus")
     p.add_argument("--task", default="", help="--to-dataset: task name for --success labelled bags")
     p.add_argument("--overwrite", action="store_true", help="--to-dataset: replace an existing dataset")
@@ -93,6 +105,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigurationError(f"{bag}: {err}") from err
     chosen = {"command": args.command_topic, "instruction": args.instruction_topic, "episode": args.episode_topic}
     topics = Topics(image=image_topic, **{k: v for k, v in chosen.items() if v})
+    if args.command_topic and types.get(args.command_topic) != COMMAND_TYPE:
+        commands = sorted(t for t, ty in types.items() if ty == COMMAND_TYPE)
+        raise ConfigurationError(
+            f"{bag}: --command-topic {args.command_topic} is not a {COMMAND_TYPE} topic of the bag "
+            f"(QuadrupedCommand topics there: {commands}); leave it out to replay the images alone"
+        )
     if args.instruction_topic and types.get(args.instruction_topic) != STRING_TYPE:
         strings = sorted(t for t, ty in types.items() if ty == STRING_TYPE)
         raise ConfigurationError(
@@ -193,7 +211,7 @@ def _to_dataset(args: argparse.Namespace, bag: Path, topics: Any, samples: Any) 
             f"{bag}: episode(s) {blind[:3]} have no instruction (none on {topics.instruction}, in PolicyStatus or "
             "EpisodeStatus): pass --instruction-topic TOPIC or --instruction TEXT"
         )
-    write_dataset(episodes, out, meta={"source": "more-replay", "bag": str(bag)})
+    write_dataset(episodes, out, meta={"source": "more-replay", "bag": str(bag)}, overwrite=args.overwrite)
     summary["path"] = str(out)
     return summary
 

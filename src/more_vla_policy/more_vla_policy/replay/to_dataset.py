@@ -78,8 +78,10 @@ def episodes_from_samples(
     return episodes, summary
 
 
-def write_dataset(episodes: list[Episode], out_dir: str | Path, meta: dict[str, Any]) -> Path:
-    with DatasetWriter(out_dir, meta=meta) as writer:
+def write_dataset(episodes: list[Episode], out_dir: str | Path, meta: dict[str, Any], overwrite: bool = False) -> Path:
+    """The episodes as a dataset in `out_dir`; a dataset there is replaced only with `overwrite` (and only once
+    the new one is complete)."""
+    with DatasetWriter(out_dir, meta=meta, overwrite=overwrite) as writer:
         for ep in episodes:
             writer.add(ep)
     return Path(out_dir)

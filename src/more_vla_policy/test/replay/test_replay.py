@@ -244,6 +244,8 @@ def test_instruction_on_another_topic(tmp_path, checkpoint, policy, capsys):
     assert r["samples"] == 1 and r["agreement"]["all_dims_exact"] == 1.0  # decoded with that instruction
     assert cli.main([str(tmp_path / "bag"), "--instruction-topic", "/nope"]) == 2
     assert "--instruction-topic /nope is not a std_msgs/msg/String topic" in capsys.readouterr().err
+    assert cli.main([str(tmp_path / "bag"), "--command-topic", "/nope"]) == 2  # was: images alone, silently
+    assert "--command-topic /nope is not a more_msgs/msg/QuadrupedCommand topic" in capsys.readouterr().err
 
 
 def test_to_dataset_writes_labelled_episodes(tmp_path, policy, capsys):
@@ -264,6 +266,19 @@ def test_to_dataset_writes_labelled_episodes(tmp_path, policy, capsys):
     # refuses to overwrite by accident, with one line
     assert cli.main([str(tmp_path / "bag"), "--to-dataset", str(tmp_path / "ds")]) == 2
     assert "already holds a dataset" in capsys.readouterr().err
+    # ... and replaces it when told to (--overwrite once did nothing)
+    index = tmp_path / "ds" / "index.json"
+    assert '"more-replay"' in index.read_text()
+    index.write_text(index.read_text().replace('"more-replay"', '"the old run"'))
+    r = run_cli(capsys, tmp_path / "bag", "--to-dataset", tmp_path / "ds", "--overwrite")
+    assert r["dataset"]["episodes"] == 2 and "the old run" not in index.read_text()
+    assert len(list(EpisodeDataset(tmp_path / "ds").iter_episodes())) == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(tmp_path / "bag"), "--to-dataset", str(tmp_path / "ds2"), "--image-size", "0", "0"])
+    assert exc.value.code == 2 and "argument --image-size: an image side must be an integer >= 8, got '0'" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "ds2").exists()
 
 
 def test_unusable_inputs_exit_2(tmp_path, capsys):
