@@ -248,7 +248,7 @@ def cmd_quard_import(args: argparse.Namespace) -> int:
 def cmd_quard_export(args: argparse.Namespace) -> int:
     from more_sim.quard import dataset_to_quard
 
-    print(json.dumps(dataset_to_quard(args.dataset, args.out, args.split_dir), indent=2))
+    print(json.dumps(dataset_to_quard(args.dataset, args.out, args.split_dir, overwrite=args.overwrite), indent=2))
     return 0
 
 
@@ -530,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("dataset", type=Path)
     x.add_argument("out", type=Path)
     x.add_argument("--split-dir", default="sim")
+    x.add_argument("--overwrite", action="store_true", help="replace an earlier export in OUT")
     x.set_defaults(func=cmd_quard_export)
 
     add_lerobot_parsers(sub)

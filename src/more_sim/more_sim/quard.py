@@ -324,11 +324,22 @@ def write_quard_episode(path: Path, episode: Episode) -> None:
         )
 
 
-def dataset_to_quard(dataset: str | Path, out: str | Path, split_dir: str = "sim") -> dict[str, Any]:
+def dataset_to_quard(
+    dataset: str | Path, out: str | Path, split_dir: str = "sim", overwrite: bool = False
+) -> dict[str, Any]:
     """Export a dataset to QUARD's layout (one frame per decision; quard_export.json records stride 1).
 
-    Written into a hidden sibling directory first and moved into `out` at the end (nothing on a failure)."""
+    Written into a hidden sibling directory first and moved into `out` at the end (nothing on a failure). An
+    existing non-empty `out` is refused, unless it is an earlier export and `overwrite` is set: it is then replaced
+    whole (merging would keep episodes of the old export that the new one does not have)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / EXPORT_FILE).is_file():
+            raise ValueError(f"{out} is not empty and holds no QUARD export ({EXPORT_FILE}): refusing to write there")
+        if not overwrite:
+            raise ValueError(f"{out} already holds a QUARD export; pass --overwrite to replace it")
     source = EpisodeDataset(dataset)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -344,10 +355,11 @@ def dataset_to_quard(dataset: str | Path, out: str | Path, split_dir: str = "sim
             steps += ep.length
         info = {"stride": 1, "source": str(dataset), "decision_hz": 5.0}
         (tmp / EXPORT_FILE).write_text(json.dumps(info) + "\n")
-        if out.exists():
-            shutil.copytree(tmp, out, dirs_exist_ok=True)
-        else:
-            tmp.rename(out)
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():  # an empty directory, or the earlier export --overwrite replaces: aside until the new is in
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"episodes": sum(counters.values()), "transitions": steps, "out": str(out)}

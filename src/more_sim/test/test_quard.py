@@ -76,6 +76,29 @@ def test_round_trip_is_exact(dataset, tmp_path):
         )
 
 
+def test_an_existing_output_is_replaced_whole_or_refused(dataset, tmp_path, capsys):
+    src, _ = dataset
+    out = tmp_path / "quard"
+    first = dataset_to_quard(src, out)
+    stale = out / "sim" / "go_to" / "999999"  # an episode the new export does not have
+    stale.mkdir(parents=True)
+    with pytest.raises(ValueError, match="already holds a QUARD export; pass --overwrite"):
+        dataset_to_quard(src, out)
+    assert main(["quard-export", str(src), str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and stale.is_dir()
+    assert main(["quard-export", str(src), str(out), "--overwrite"]) == 0
+    capsys.readouterr()
+    assert not stale.exists()  # replaced, not merged (a merge kept the old episodes)
+    episodes = sorted(p.relative_to(out) for p in out.glob("sim/*/*") if p.is_dir())
+    assert len(episodes) == first["episodes"]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("x")
+    with pytest.raises(ValueError, match="holds no QUARD export"):
+        dataset_to_quard(src, notes, overwrite=True)
+    assert (notes / "mine.txt").read_text() == "x"
+
+
 def test_pickles_need_the_trust_flag(dataset, tmp_path):
     src, _ = dataset
     dataset_to_quard(src, tmp_path / "quard")
