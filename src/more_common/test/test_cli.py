@@ -39,3 +39,22 @@ def test_subcommands_inherit_the_one_line_error(capsys):
         parser.parse_args(["run", "--n", "many"])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("tool run: error: argument --n")
+
+
+def test_int_at_least_and_torch_device(capsys):
+    import torch
+
+    from more_common.cli import int_at_least, torch_device
+
+    parser = OneLineArgumentParser(prog="tool")
+    parser.add_argument("--n", type=int_at_least(1, 4), default=2)
+    parser.add_argument("--device", type=torch_device, default="cpu")
+    assert parser.parse_args(["--n", "4"]).n == 4 and parser.parse_args([]).device == "cpu"
+    bad = [["--n", "0"], ["--n", "5"], ["--n", "x"], ["--device", "gpu0"]]
+    if not torch.cuda.is_available():
+        bad.append(["--device", "cuda"])
+    for argv in bad:
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"argument {argv[0]}" in err, err

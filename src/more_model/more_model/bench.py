@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser
+from more_common.cli import OneLineArgumentParser, int_at_least, torch_device
 
 DEMO_CHECKPOINT = "models/demo"  # relative to the repository root, where the benchmarks run
 
@@ -263,6 +263,9 @@ def _random_fuyu_8b_policy(device: str, **text_changes: Any) -> Any:
     return randomize_adapters(random_fuyu_policy(device, **text_changes), std=0.02)
 
 
+MIXLORA_SEQUENCE = 256  # tokens per sequence of the MixLoRA benchmark's batch
+
+
 def bench_mixlora(rounds: int, warmup: int, device: str, tokens: int) -> dict[str, Any]:
     import torch
 
@@ -281,7 +284,7 @@ def bench_mixlora(rounds: int, warmup: int, device: str, tokens: int) -> dict[st
     )
     policy = MoREPolicy.from_config(config, seed=0, device=device).train()
     model = policy.backbone.model
-    seq = 256
+    seq = MIXLORA_SEQUENCE
     batch = max(1, tokens // seq)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(10, 500, (batch, seq), generator=g).to(device)
@@ -322,22 +325,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = OneLineArgumentParser(prog="more-bench", description="MoRE model benchmarks (JSON on stdout).")
     parser.add_argument("which", choices=("decode", "mixlora"), help="benchmark to run")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default prints it indented)")
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per variant (decode 5, mixlora 20)")
     parser.add_argument(
-        "--warmup", type=int, default=None, help="untimed calls per variant first (decode 1, mixlora 3)"
+        "--rounds", type=int_at_least(1), default=None, help="timed rounds per variant (decode 5, mixlora 20)"
     )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument(
+        "--warmup", type=int_at_least(0), default=None, help="untimed calls per variant first (decode 1, mixlora 3)"
+    )
+    parser.add_argument("--device", type=torch_device, default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--full-size", action="store_true", help="decode: Fuyu-8B size with random weights (GPU)")
     parser.add_argument(
         "--checkpoint",
         default=DEMO_CHECKPOINT,
         help=f"decode: the policy to decode with (default {DEMO_CHECKPOINT}; 'random': a random tiny model)",
     )
-    parser.add_argument("--episodes", type=int, default=3, help="decode: recorded simulator episodes")
-    parser.add_argument("--frames", type=int, default=24, help="decode: at most this many frames per episode")
+    parser.add_argument("--episodes", type=int_at_least(1), default=3, help="decode: recorded simulator episodes")
+    parser.add_argument(
+        "--frames", type=int_at_least(2), default=24, help="decode: at most this many frames per episode"
+    )
     parser.add_argument("--compiled", action="store_true", help="decode: also the compiled window pass (slow on CPU)")
-    parser.add_argument("--tokens", type=int, default=1024, help="mixlora: tokens per training step")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--tokens",
+        type=int_at_least(MIXLORA_SEQUENCE),
+        default=1024,
+        help=f"mixlora: tokens per training step, >= {MIXLORA_SEQUENCE} (whole sequences of {MIXLORA_SEQUENCE})",
+    )
+    parser.add_argument(
+        "--threads", type=int_at_least(0, 256), default=0, help="torch threads, 0..256 (0: torch's default)"
+    )
     return parser.parse_args(argv)
 
 
@@ -346,9 +360,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     decode = args.which == "decode"
     rounds = args.rounds if args.rounds is not None else (5 if decode else 20)
     warmup = args.warmup if args.warmup is not None else (1 if decode else 3)
-    if rounds < 1 or warmup < 0 or args.episodes < 1 or args.frames < 2:
-        print("more-bench: --rounds, --episodes must be >= 1, --frames >= 2 and --warmup >= 0", file=sys.stderr)
-        return 2
     checkpoint = None if args.checkpoint == "random" else args.checkpoint
     if decode and not args.full_size and checkpoint and not Path(checkpoint, "more_checkpoint.json").is_file():
         print(
@@ -361,6 +372,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if decode and checkpoint and not args.full_size:
+        from .checkpoint import load_policy
+        from .checkpoint_meta import CheckpointError
+
+        try:  # a damaged checkpoint is bad input: one line before any benchmark runs
+            load_policy(checkpoint, device=args.device)
+        except CheckpointError as err:
+            print(f"more-bench: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return 2
     if decode:
         result = bench_decode(
             rounds, warmup, args.device, args.full_size, checkpoint, args.episodes, args.frames, args.compiled

@@ -36,7 +36,25 @@ def test_cli_arguments(capsys, tmp_path):
     assert parse_args(["decode"]).checkpoint == "models/demo"
     assert main(["decode", "--checkpoint", str(tmp_path)]) == 2
     assert "is not a MoRE checkpoint" in capsys.readouterr().err
-    assert main(["decode", "--frames", "1"]) == 2
+    for argv, needle in (
+        (["decode", "--frames", "1"], "argument --frames: must be an integer >= 2, got '1'"),
+        (["decode", "--device", "bogus"], "argument --device: not a torch device: 'bogus'"),
+        (["decode", "--threads", "-1"], "argument --threads: must be an integer in [0, 256]"),
+        (["mixlora", "--tokens", "-5"], "argument --tokens: must be an integer >= 256"),  # was: 256, silently
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and needle in err and err.count("\n") == 1, (argv, err)
+    # a damaged checkpoint: one line naming the file, before any benchmark runs
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(DEMO, damaged)
+    (damaged / "adapters.safetensors").write_bytes(b"\x00" * 8)
+    assert main(["decode", "--checkpoint", str(damaged)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "adapters.safetensors: unreadable safetensors" in err
 
 
 def test_full_size_builder_runs_at_toy_size():

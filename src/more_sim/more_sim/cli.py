@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser
+from more_common.cli import OneLineArgumentParser, int_at_least, torch_device
 from more_sim.config import GO2_BACKENDS
 from more_sim.splits import SPLITS, TASKS
 
@@ -74,21 +74,6 @@ def _rate(text: str) -> float:
             f"(e.g. 10, 5, 2.5, 2), got {text!r}"
         )
     return value
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= `minimum` (argparse names the option in its error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
 
 
 def _finite_non_negative(text: str) -> float:
@@ -397,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def sim_options(p: argparse.ArgumentParser, seed_help: str = "base seed (episodes derive theirs from it)") -> None:
         p.add_argument("--split", choices=SPLITS, default="id", help="in-distribution or out-of-distribution")
-        p.add_argument("--seed", type=_int_at_least(0), default=0, help=seed_help)
+        p.add_argument("--seed", type=int_at_least(0), default=0, help=seed_help)
         p.add_argument("--image-size", type=_size, default=None, help="N or HxW (default 96, or the policy's)")
         p.add_argument("--style-variation", action="store_true", help="vary speed and gait words")
         p.add_argument(
@@ -407,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="policy decisions per second (5, QUARD's rate; the time limit stays 20 s unless --max-steps)",
         )
         p.add_argument(
-            "--max-steps", type=_int_at_least(1), default=None, help="decisions before the time limit (100 at 5 Hz)"
+            "--max-steps", type=int_at_least(1), default=None, help="decisions before the time limit (100 at 5 Hz)"
         )
         p.add_argument(
             "--embodiment",
@@ -445,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def grounding_options(p: argparse.ArgumentParser, scenes_flag: str = "--grounding-scenes") -> None:
         p.add_argument(
-            scenes_flag, dest="grounding_scenes", type=_int_at_least(1), default=100, help="scenes per task (test)"
+            scenes_flag, dest="grounding_scenes", type=int_at_least(1), default=100, help="scenes per task (test)"
         )
         p.add_argument(
             "--grounding-steps", type=_steps, default=(0,), help="decision steps along the expert's way, e.g. 0,4,8"
@@ -459,15 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write a sharded dataset of expert + sub-optimal episodes")
     g.add_argument("--tasks", type=_tasks, default=list(TASKS), help="'all' or a comma-separated list")
-    g.add_argument("--episodes", type=_int_at_least(1), required=True, help="episodes in all (spread over the tasks)")
+    g.add_argument("--episodes", type=int_at_least(1), required=True, help="episodes in all (spread over the tasks)")
     g.add_argument("--out", type=Path, required=True, help="output directory")
     g.add_argument("--suboptimal-fraction", type=float, default=0.5, help="share of sub-optimal episodes")
     g.add_argument(
         "--suboptimal-failures-only", action="store_true",
         help="drop the sub-optimal episodes that succeeded (QUARD-Auto as the paper used it: failures only)",
     )  # fmt: skip
-    g.add_argument("--workers", type=_int_at_least(1), default=None, help="worker processes (default: all cores)")
-    g.add_argument("--episodes-per-shard", type=_int_at_least(1), default=32)
+    g.add_argument("--workers", type=int_at_least(1), default=None, help="worker processes (default: all cores)")
+    g.add_argument("--episodes-per-shard", type=int_at_least(1), default=32)
     g.add_argument("--no-compress", action="store_true", help="store shards uncompressed (faster, larger)")
     g.add_argument("--overwrite", action="store_true")
     g.add_argument("--resume", action="store_true", help="keep the shards an interrupted run of this plan wrote")
@@ -492,12 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="closed-loop success rates per task")
     e.add_argument("--policy", required=True, help="expert, random, suboptimal or a checkpoint directory")
-    e.add_argument("--episodes-per-task", type=_int_at_least(1), default=25)
+    e.add_argument("--episodes-per-task", type=int_at_least(1), default=25)
     e.add_argument("--tasks", type=_tasks, default=list(TASKS))
     e.add_argument("--json", action="store_true", help="print only the JSON of success rates")
     e.add_argument("--out", type=Path, default=Path("sim-eval"), help="where results.md/.png/.json go")
-    e.add_argument("--device", default="cpu", help="torch device for checkpoint policies")
-    e.add_argument("--batch", type=_int_at_least(1), default=8, help="environments stepped together")
+    e.add_argument("--device", type=torch_device, default="cpu", help="torch device for checkpoint policies")
+    e.add_argument("--batch", type=int_at_least(1), default=8, help="environments stepped together")
     e.add_argument("--grounding", action="store_true", help="also run the instruction-swap test (see grounding)")
     grounding_options(e)
     sim_options(e)
@@ -508,8 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--tasks", type=_tasks, default=["distinguish", "go_to"], help="tasks (distinguish, go_to apply)")
     gr.add_argument("--json", action="store_true", help="print only the JSON of grounding and grounding_chance")
     gr.add_argument("--out", type=Path, default=Path("sim-eval"), help="where grounding.md/.json go")
-    gr.add_argument("--device", default="cpu", help="torch device for checkpoint policies")
-    gr.add_argument("--batch", type=_int_at_least(1), default=8, help="decisions decoded together")
+    gr.add_argument("--device", type=torch_device, default="cpu", help="torch device for checkpoint policies")
+    gr.add_argument("--batch", type=int_at_least(1), default=8, help="decisions decoded together")
     grounding_options(gr, scenes_flag="--scenes-per-task")
     sim_options(gr)
     gr.set_defaults(func=cmd_grounding)
@@ -519,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("out", type=Path)
     q.add_argument("--trust-pickle", action="store_true", help="allow loading the pickled .npy files")
     q.add_argument(
-        "--stride", type=_int_at_least(1), default=None, help="keep every Nth frame (default 10, or the export's)"
+        "--stride", type=int_at_least(1), default=None, help="keep every Nth frame (default 10, or the export's)"
     )
     q.add_argument("--success", type=_bool, default=None, help="label for episodes without one in info.csv")
     q.add_argument("--expert", type=_bool, default=None, help="expert flag (default: = success)")
@@ -538,9 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="one episode of a policy: a strip of frames (.png) or every frame (.gif)")
     r.add_argument("--task", choices=TASKS, default="go_to")
     r.add_argument("--policy", default="expert", help="expert (default), random, suboptimal or a checkpoint directory")
-    r.add_argument("--device", default="cpu", help="torch device for a checkpoint policy")
+    r.add_argument("--device", type=torch_device, default="cpu", help="torch device for a checkpoint policy")
     r.add_argument("--out", type=Path, default=Path("episode.png"), help=".png: a strip of --frames; .gif: all")
-    r.add_argument("--frames", type=_int_at_least(1), default=8, help="frames in a .png strip, evenly spaced")
+    r.add_argument("--frames", type=int_at_least(1), default=8, help="frames in a .png strip, evenly spaced")
     sim_options(r, seed_help="the episode's reset seed (an episodes[].seed of eval's results.json replays it)")
     r.set_defaults(func=cmd_render)
 

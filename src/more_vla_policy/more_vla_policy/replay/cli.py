@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser
+from more_common.cli import OneLineArgumentParser, torch_device
 
 
 def _side(text: str) -> int:
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("bag", help="bag directory (or .mcap / .db3 file)")
     p.add_argument("--checkpoint", default=None, help="policy checkpoint (default: the demo checkpoint)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", type=torch_device, default="cpu", help="torch device (default cpu)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (else a short summary)")
     p.add_argument("--image-topic", default="", help="image topic (default: the camera topic, or the only one)")
     p.add_argument("--command-topic", default="", help="recorded command topic (default /more/command)")
