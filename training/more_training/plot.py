@@ -43,8 +43,13 @@ def read_metrics(path: Path) -> list[dict]:
     return records
 
 
-def plot_curves(run_dir: str | Path, out: str | Path | None = None, keys: Sequence[str] = DEFAULT_KEYS) -> Path:
-    """Draw one panel per metric present in RUN_DIR/metrics.jsonl (and eval/* success rates); return the PNG path."""
+def plot_curves(
+    run_dir: str | Path, out: str | Path | None = None, keys: Sequence[str] = DEFAULT_KEYS, require_keys: bool = False
+) -> Path:
+    """Draw one panel per metric present in RUN_DIR/metrics.jsonl (and eval/* success rates); return the PNG path.
+
+    With `require_keys` (keys the user named) a key the metrics do not have is an error naming it; the default
+    keys are drawn where present (an imitation run has no TD loss)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,7 +61,13 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None, keys: Sequen
     records = read_metrics(run_dir / METRICS_FILE)
     if not records:
         raise PlotError(f"{run_dir / METRICS_FILE} holds no records")
+    if out is not None and Path(out).suffix.lower() != ".png":
+        raise PlotError(f"--out {str(out)!r} must end in .png")
     present = [k for k in keys if any(_number(r.get(k)) for r in records)]
+    missing = [k for k in keys if k not in present]
+    if require_keys and missing:
+        there = sorted({k for r in records for k, v in r.items() if _number(v)} - {"step"})
+        raise PlotError(f"--keys {missing} not in {run_dir / METRICS_FILE} (numeric keys there: {there})")
     present += sorted({k for r in records for k, v in r.items() if k.startswith("eval/") and _number(v)})
     cols = 2
     rows = max(1, -(-len(present) // cols))
@@ -85,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from more_common.errors import one_line
 
     try:
-        print(plot_curves(args.run_dir, args.out, args.keys))
+        print(plot_curves(args.run_dir, args.out, args.keys, require_keys=args.keys != list(DEFAULT_KEYS)))
     except (PlotError, OSError) as err:  # OSError: the PNG cannot be written (e.g. --out in a missing directory)
         print(f"more-plot: {one_line(err)}", file=sys.stderr)
         return 2

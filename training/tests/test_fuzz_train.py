@@ -157,6 +157,14 @@ def test_more_plot(tmp_path, capsys):
     assert (tmp_path / "c.png").stat().st_size > 1000 and capsys.readouterr().err == ""
     assert plot.main([str(run), "--out", str(tmp_path / "no" / "dir" / "c.png")]) == 2
     check_bad_input(2, capsys.readouterr().err, tmp_path / "no" / "dir" / "c.png")
+    # an output that is not a PNG (matplotlib raised, or wrote r9.png while the tool printed r9), keys not there
+    for out in ("d.txt", "d"):
+        assert plot.main([str(run), "--out", str(tmp_path / out)]) == 2
+        assert "must end in .png" in check_bad_input(2, capsys.readouterr().err, tmp_path / out)
+        assert not list(tmp_path.glob(f"{out}*"))
+    assert plot.main([str(run), "--keys", "loss", "bogus", "--out", str(tmp_path / "k.png")]) == 2
+    line = check_bad_input(2, capsys.readouterr().err, "metrics.jsonl")
+    assert "--keys ['bogus'] not in" in line and "numeric keys there: ['loss']" in line
 
 
 def test_more_sim_eval_on_a_damaged_checkpoint(policy_ckpt, tmp_path):

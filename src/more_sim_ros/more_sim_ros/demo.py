@@ -100,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vx", type=float, default=0.5, help="forward command [m/s]")
     parser.add_argument("--wz", type=float, default=0.3, help="yaw-rate command [rad/s]")
     args = parser.parse_args(argv)
+    from more_common.action_contract import DEFAULT_SPEC, INDEX
+
+    if not (math.isfinite(args.seconds) and 0 < args.seconds <= 600):
+        parser.error(f"argument --seconds: must be in (0, 600], got {args.seconds}")
+    for name in ("vx", "wz"):
+        low, high = DEFAULT_SPEC.low[INDEX[name]], DEFAULT_SPEC.high[INDEX[name]]
+        value = getattr(args, name)
+        if not (math.isfinite(value) and low <= value <= high):
+            parser.error(f"argument --{name}: must be within the action contract's [{low:g}, {high:g}], got {value}")
     result = run(args.seconds, args.vx, args.wz)
     print(json.dumps(result, indent=2))
     return 0 if result["ok"] else 1
