@@ -361,7 +361,9 @@ class DatasetWriter:
         if self.root.exists() and not self.root.is_dir():
             raise DatasetError(f"{self.root} exists and is not a directory")
         if (self.root / INDEX_FILE).exists() and not overwrite:
-            raise DatasetError(f"{self.root} already holds a dataset ({INDEX_FILE}); pass overwrite=True")
+            raise DatasetError(
+                f"{self.root} already holds a dataset ({INDEX_FILE}); pass overwrite=True (command line: --overwrite)"
+            )
         self._created = [d for d in (self.root, *self.root.parents) if not d.exists()]
         self.root.mkdir(parents=True, exist_ok=True)
         self._staging = self.root / f".staging-{os.getpid()}-{id(self):x}"
