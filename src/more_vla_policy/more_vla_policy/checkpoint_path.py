@@ -47,7 +47,8 @@ def load_checkpoint_policy(path: str, device: str = "cpu") -> Any:
             if not path
             else "pass an existing checkpoint directory"
         )
-        raise ConfigurationError(f"checkpoint directory {directory} does not exist; {hint}")
+        what = "is a file, not a checkpoint directory" if directory.exists() else "does not exist"
+        raise ConfigurationError(f"checkpoint directory {directory} {what}; {hint}")
     from more_model import load_policy
 
     try:

@@ -49,7 +49,8 @@ class OnnxPolicy:
         if path:
             p = Path(path).expanduser()
             if not p.is_file():
-                raise PolicyLoadError(f"policy file {p} does not exist")
+                what = "is a directory, not an ONNX file" if p.is_dir() else "does not exist"
+                raise PolicyLoadError(f"policy file {p} {what}")
             model: bytes = p.read_bytes()
             where = str(p)
         else:
