@@ -132,6 +132,23 @@ def test_non_finite_sensor_values_stop_targets(run):
     assert ctl.step(0.0).targets is None
 
 
+def test_sensor_timeout_boundary():
+    """Joint states and IMU exactly sensor_timeout_s old still count; a millisecond later neither does."""
+    from wtw_controller.core import Controller
+    from wtw_controller.velocity import VelocityBackend
+
+    ctl = Controller(VelocityBackend(lambda obs: np.zeros(12)), sensor_timeout_s=0.1)
+    ctl.on_joint_state(Q_SDK, DQ_SDK, 0.0)
+    ctl.on_imu(quat_xyzw(*RPY), 0.05)
+    assert ctl.step(0.1).targets is not None  # joint states exactly 0.1 s old
+    r = ctl.step(0.101)
+    assert r.targets is None and r.status == "joint states missing or stale"
+    ctl.on_joint_state(Q_SDK, DQ_SDK, 0.101)
+    assert ctl.step(0.15).targets is not None  # IMU exactly 0.1 s old
+    r = ctl.step(0.151)
+    assert r.targets is None and r.status == "IMU missing, stale or degenerate"
+
+
 @pytest.mark.parametrize("field", ["q", "dq", "gyro"])
 def test_each_non_finite_reading_alone_stops_targets_before_the_policy(field):
     """A policy that ignores its input would turn NaN readings into plausible targets: the core must stop first."""
