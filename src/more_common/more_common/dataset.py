@@ -54,6 +54,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ class Episode:
                 raise DatasetError(f"{what}: extra {name!r} has {arr.shape[:1]} steps, expected {self.length}")
         if not isinstance(self.instruction, str) or not isinstance(self.task, str):
             raise DatasetError(f"{what}: instruction and task must be strings")
+        task_name_problem(self.task, what)
 
     def header(self) -> dict[str, Any]:
         return {
@@ -438,7 +440,23 @@ def _indexed_files(index_path: Path) -> set[str]:
     except (OSError, ValueError):
         return set()
     names = {e.get("file") for e in entries if isinstance(e, dict)}
-    return {n for n in names if isinstance(n, str) and n and Path(n).name == n and not n.startswith(".")}
+    # only shard files: a crafted index naming index.json or a user's notes must not get them deleted on overwrite
+    return {
+        n
+        for n in names
+        if isinstance(n, str) and Path(n).name == n and not n.startswith(".") and n.endswith(SHARD_SUFFIX)
+    }
+
+
+# A task is a name (go_to, crawl, QUARD's "go to"), and converters make directories of it: never a path.
+_TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,63}")
+
+
+def task_name_problem(task: str, where: str) -> None:
+    """DatasetError unless `task` is empty or a plain name (letters, digits, _ . - and spaces; no separators, no
+    '..'): a crafted dataset once made `quard-export` write outside its output directory through its task."""
+    if task and (not _TASK_NAME.fullmatch(task) or ".." in task):
+        raise DatasetError(f"{where}: task {task!r} is not a plain name (letters, digits, '_', '.', '-', spaces)")
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -466,6 +484,7 @@ def _header_values(header: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, tp):
             raise DatasetError(f"{where}: episode_meta {key} must be {tp.__name__}, got {type(value).__name__}")
         values[key] = value
+    task_name_problem(values["task"], where)
     length = header.get("length")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
         raise DatasetError(f"{where}: episode_meta length must be an integer, got {length!r}")

@@ -192,6 +192,35 @@ def test_overwrite_keeps_the_old_dataset_until_the_new_one_is_complete(tmp_path)
     assert [e.episode_id for e in EpisodeDataset(tmp_path).iter_episodes()] == ["ep-9"]
 
 
+def test_overwrite_removes_only_shards_a_crafted_index_names(tmp_path):
+    """An old index naming index.json or a user's notes as shards must not get them deleted by an overwrite."""
+    with DatasetWriter(tmp_path, episodes_per_shard=1) as w:
+        w.add(make_episode(0))
+    (tmp_path / "notes.md").write_text("mine")
+    index = json.loads((tmp_path / INDEX_FILE).read_text())
+    index["shards"] += [{"file": "notes.md"}, {"file": INDEX_FILE}]
+    (tmp_path / INDEX_FILE).write_text(json.dumps(index))
+    with DatasetWriter(tmp_path, overwrite=True) as w:
+        w.add(make_episode(1))
+    assert (tmp_path / "notes.md").read_text() == "mine"
+    assert [e.episode_id for e in EpisodeDataset(tmp_path).iter_episodes()] == ["ep-1"]
+
+
+@pytest.mark.parametrize("task", ["../../escaped", "/abs/path", "a/b", "..", "go\\to", "x" * 65])
+def test_a_task_that_is_not_a_plain_name_is_refused_on_write_and_on_read(tmp_path, task):
+    import dataclasses
+
+    from more_common.dataset import _header_values
+
+    with pytest.raises(DatasetError, match="is not a plain name"):
+        dataclasses.replace(make_episode(0), task=task).validate()
+    header = {**make_episode(0).header(), "task": task}
+    with pytest.raises(DatasetError, match="is not a plain name"):
+        _header_values(header, "shard-00000.npz")
+    for fine in ("go_to", "go to", "crawl-2", ""):  # QUARD's raw names have spaces; teleop data may have none
+        dataclasses.replace(make_episode(0), task=fine).validate()
+
+
 def test_refuses_to_overwrite(tmp_path):
     with DatasetWriter(tmp_path) as w:
         w.add(make_episode(0))

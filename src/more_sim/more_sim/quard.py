@@ -351,7 +351,10 @@ def dataset_to_quard(
         for ep in source.iter_episodes():
             k = counters.get(ep.task, 0)
             counters[ep.task] = k + 1
-            write_quard_episode(tmp / split_dir / ep.task / f"{k:06d}", ep)
+            target = tmp / split_dir / ep.task / f"{k:06d}"
+            if not target.resolve().is_relative_to(tmp.resolve()):  # the reader checks task names; so do we
+                raise ValueError(f"episode {ep.episode_id!r}: --split-dir/task {split_dir!r}/{ep.task!r} leave {out}")
+            write_quard_episode(target, ep)
             steps += ep.length
         info = {"stride": 1, "source": str(dataset), "decision_hz": 5.0}
         (tmp / EXPORT_FILE).write_text(json.dumps(info) + "\n")

@@ -516,6 +516,11 @@ def _run_bad(argv, out, capsys, needle):
         ("short_episode", "data rows, the episodes metadata says length"),
         ("several_cameras", "several camera features"),
         ("no_label", "pass --success true|false"),
+        # info.json's path templates decide what is opened: only their own fields, only inside the dataset
+        ("data_path_escapes", "data_path '../elsewhere/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet' must"),
+        ("data_path_absolute", "must be a path inside the dataset"),
+        ("data_path_field", "data_path 'data/{nope}.parquet' names ['nope']"),
+        ("video_path_escapes", "video_path '../../{video_key}.mp4' must be a path inside the dataset"),
     ],
 )
 def test_bad_lerobot_input_is_rejected_by_name(case, needle, exported, tmp_path, capsys):
@@ -534,6 +539,17 @@ def test_bad_lerobot_input_is_rejected_by_name(case, needle, exported, tmp_path,
         "gray_camera": lambda: _edit_info(src, lambda i: i["features"][CAM].update(shape=[32, 40, 1])),
         "missing_video": lambda: (src / f"videos/{CAM}/chunk-000/file-000.mp4").unlink(),
         "short_episode": lambda: _shorten_first_episode(src),
+        "data_path_escapes": lambda: _edit_info(
+            src, lambda i: i.update(data_path="../elsewhere/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet")
+        ),
+        "data_path_absolute": lambda: _edit_info(
+            src,
+            lambda i: i.update(
+                data_path=str(exported[0] / "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet")
+            ),
+        ),
+        "data_path_field": lambda: _edit_info(src, lambda i: i.update(data_path="data/{nope}.parquet")),
+        "video_path_escapes": lambda: _edit_info(src, lambda i: i.update(video_path="../../{video_key}.mp4")),
     }
     if case in edits:
         edits[case]()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,38 @@ def _check_info(info: Any, path: Path) -> tuple[int, dict[str, dict[str, Any]]]:
             raise LeRobotError(f"{path}: feature {key!r} needs a dtype and a shape, got {ft}")
     if not isinstance(info.get("data_path"), str):
         raise LeRobotError(f"{path}: missing data_path")
+    for key, fields in (("data_path", _DATA_FIELDS), ("video_path", _VIDEO_FIELDS)):
+        if isinstance(info.get(key), str):
+            _check_template(info[key], fields, f"{path}: {key}")
     return int(fps), features
+
+
+_DATA_FIELDS = frozenset({"chunk_index", "file_index"})
+_VIDEO_FIELDS = frozenset({"video_key", "chunk_index", "file_index"})
+
+
+def _check_template(template: str, allowed: frozenset[str], where: str) -> None:
+    """A path template of info.json may name only its own fields (LeRobot's: chunk_index, file_index, video_key)
+    and must stay a relative path: it comes from the file, and it decides what this tool opens."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as err:
+        raise LeRobotError(f"{where} {template!r} is not a path template: {err}") from err
+    if not fields <= allowed:
+        raise LeRobotError(f"{where} {template!r} names {sorted(fields - allowed)}; allowed: {sorted(allowed)}")
+    if Path(template).is_absolute() or ".." in Path(template).parts:
+        raise LeRobotError(f"{where} {template!r} must be a path inside the dataset")
+
+
+def _inside(root: Path, template: str, where: str, **fields: Any) -> Path:
+    """`template` filled in, as a path that must lie inside `root` (a value with '..' would leave it)."""
+    try:
+        path = root / template.format(**fields)
+    except (KeyError, IndexError, ValueError) as err:
+        raise LeRobotError(f"{where}: path template {template!r}: {err}") from err
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise LeRobotError(f"{where}: {path} is outside the dataset {root}")
+    return path
 
 
 def _check_action(features: Mapping[str, dict[str, Any]], path: Path) -> None:
@@ -230,8 +262,12 @@ class _Importer:
             self._video = None
 
     def _data_file(self, row: dict[str, Any]) -> _DataFile:
-        path = self.src / self.info["data_path"].format(
-            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+        path = _inside(
+            self.src,
+            self.info["data_path"],
+            "data_path",
+            chunk_index=int(row["data/chunk_index"]),
+            file_index=int(row["data/file_index"]),
         )
         if self._data is None or self._data.path != path:
             columns = ["episode_index", "frame_index", "task_index", "action"]
@@ -245,10 +281,13 @@ class _Importer:
     def _images(self, row: dict[str, Any], table: pa.Table, timestamps: np.ndarray, where: str) -> np.ndarray:
         cam = self.camera
         if cam.dtype == "video":
-            path = self.src / self.info["video_path"].format(
+            path = _inside(
+                self.src,
+                self.info["video_path"],
+                "video_path",
                 video_key=cam.key,
-                chunk_index=row[f"videos/{cam.key}/chunk_index"],
-                file_index=row[f"videos/{cam.key}/file_index"],
+                chunk_index=int(row[f"videos/{cam.key}/chunk_index"]),
+                file_index=int(row[f"videos/{cam.key}/file_index"]),
             )
             if self._video is None or self._video.path != path:
                 self.close()
