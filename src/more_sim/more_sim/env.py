@@ -11,8 +11,10 @@ and after every substep the task updates its progress and contact (and, for the 
   check on the state at the end of that step;
 - terminated, failure: the robot touched a thing (info["failure"] = "contact:<name>"), fell (go2 only,
   "fall") or left the arena (ARENA_RADIUS around the start; "out_of_bounds");
-- truncated: the time limit (`max_episode_steps`, applied by gymnasium's TimeLimit wrapper that
-  registration and `make_env` add) ended it; success is False.
+- truncated: the time limit (`config.max_episode_steps` decisions) ended it without a termination; success is
+  False. The env applies the limit itself (not gymnasium's TimeLimit, which also sets truncated on a step that
+  terminated): terminated and truncated are never both True, and `gymnasium.make(id, config=...)` honours the
+  config's limit. (`gymnasium.make(id, max_episode_steps=N)` adds gymnasium's wrapper on top, with its rule.)
 Reward is 1.0 at the last step of a successful episode and 0.0 otherwise.
 
 [Observation] {"image": uint8 HxWx3, "instruction": str}. [Info] task, split, instruction, success,
@@ -47,8 +49,17 @@ from more_sim.splits import SPEEDS, TASKS, split_spec
 from more_sim.tasks import Progress, Scenario, Style, make_task
 from more_sim.world import ARENA_RADIUS
 
-INSTRUCTION_CHARSET = string.ascii_letters + string.digits + " ,.'-?"
+# What an instruction may hold: printable ASCII (the simulator's own words use a few of these; a user's, any).
+INSTRUCTION_CHARSET = string.ascii_letters + string.digits + string.punctuation + " "
 MAX_INSTRUCTION_LENGTH = 256
+
+
+def instruction_problem(text: str) -> str | None:
+    """Why `text` cannot be an instruction of the observation space (None if it can)."""
+    if len(text) > MAX_INSTRUCTION_LENGTH:
+        return f"instruction of {len(text)} characters is longer than {MAX_INSTRUCTION_LENGTH}"
+    bad = sorted(set(text) - set(INSTRUCTION_CHARSET))
+    return f"instruction {text!r} has characters outside printable ASCII: {bad}" if bad else None
 
 
 class MoreSimEnv(gym.Env):
@@ -119,6 +130,9 @@ class MoreSimEnv(gym.Env):
             style = options.get("style") or self._sample_style()
             scenario = self._tasks[task].sample(self.np_random, split_spec(split), style)
         if options.get("instruction"):
+            problem = instruction_problem(str(options["instruction"]))
+            if problem:  # the observation would leave observation_space
+                raise ValueError(f"reset options: {problem}")
             scenario = replace(scenario, instruction=str(options["instruction"]))
         self._scenario = scenario
         self._state = self.embodiment.reset(scenario)
@@ -140,8 +154,8 @@ class MoreSimEnv(gym.Env):
         return self.action_contract.for_controller(np.asarray(action, dtype=np.float64))
 
     def finish_decision(self, command: np.ndarray, substeps: Iterable[Substep]) -> tuple[dict, float, bool, bool, dict]:
-        """One decision's outcome from the robot's substeps under `command` (what `step` returns, without the time
-        limit). `step` passes its embodiment's substeps; a simulator whose physics another process drives (the
+        """One decision's outcome from the robot's substeps under `command` (what `step` returns, the time limit
+        included). `step` passes its embodiment's substeps; a simulator whose physics another process drives (the
         world node's Go2 under LowCmd) records them as they happen and passes them here at the decision's end."""
         if self._scenario is None or self._done:
             raise RuntimeError("call reset() before step() (the episode is over or never started)")
@@ -177,8 +191,9 @@ class MoreSimEnv(gym.Env):
         terminate = command[TERMINATE] >= 0.5
         success = terminate and not failure and task.success(scenario, self._progress, state)
         terminated = bool(terminate or failure)
-        self._done = terminated
-        return self._observe(), float(success), terminated, False, self._info(success=success, failure=failure)
+        truncated = not terminated and self._steps >= self.config.max_episode_steps
+        self._done = terminated or truncated
+        return self._observe(), float(success), terminated, truncated, self._info(success=success, failure=failure)
 
     def render(self) -> np.ndarray | None:
         return self._image.copy() if self.render_mode == "rgb_array" else None
@@ -250,8 +265,5 @@ def mean_velocity(start: BaseState, end: BaseState, seconds: float) -> tuple[flo
 
 
 def make_env(task: str = "go_to", split: str = "id", config: SimConfig | None = None, **kwargs: Any) -> gym.Env:
-    """The environment with the time limit applied (what gymnasium.make gives for the registered ids)."""
-    from gymnasium.wrappers import TimeLimit
-
-    env = MoreSimEnv(task=task, split=split, config=config, **kwargs)
-    return TimeLimit(env, max_episode_steps=env.config.max_episode_steps)
+    """The environment (what gymnasium.make gives for the registered ids; it applies its time limit itself)."""
+    return MoreSimEnv(task=task, split=split, config=config, **kwargs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from more_sim.config import SimConfig
-
 ENV_IDS: dict[str, str] = {
     "distinguish": "MoRE/Distinguish-v0",
     "go_to": "MoRE/GoTo-v0",
@@ -25,5 +23,5 @@ def register_envs() -> None:
                 id=env_id,
                 entry_point="more_sim.env:MoreSimEnv",
                 kwargs={"task": task},
-                max_episode_steps=SimConfig().max_episode_steps,
+                max_episode_steps=None,  # the env applies config.max_episode_steps itself (env.py, Episode end)
             )

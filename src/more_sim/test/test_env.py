@@ -20,7 +20,8 @@ from more_sim.world import Thing
 @pytest.mark.parametrize("env_id", list(ENV_IDS.values()))
 def test_check_env_passes_for_every_registered_id(env_id):
     env = gym.make(env_id, image_height=32, image_width=32)
-    assert env.spec.max_episode_steps == 100
+    assert env.spec.max_episode_steps is None  # no TimeLimit wrapper: the env applies its config's limit
+    assert env.unwrapped.config.max_episode_steps == 100
     check_env(env.unwrapped, skip_render_check=False)
     env.close()
 
@@ -68,14 +69,34 @@ def test_all_task_env_draws_every_task_from_its_seed():
     assert env.reset(seed=5)[1]["instruction"] == env.reset(seed=5)[1]["instruction"]
 
 
-def test_time_limit_truncates():
-    env = gym.make("MoRE/GoTo-v0", max_episode_steps=4, render_images=False)
+@pytest.mark.parametrize("make", ["gym.make", "make_env"])
+def test_time_limit_truncates(make):
+    from more_sim.config import SimConfig
+
+    config = SimConfig(max_episode_steps=4, render_images=False)
+    env = gym.make("MoRE/GoTo-v0", config=config) if make == "gym.make" else make_env("go_to", config=config)
     env.reset(seed=0)
     for step in range(1, 5):
         _, reward, terminated, truncated, info = env.step(stand_command())
         assert not terminated and reward == 0.0
         assert truncated == (step == 4)
     assert not info["success"]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(stand_command())
+
+
+def test_a_termination_on_the_last_allowed_step_is_not_also_a_truncation():
+    """gymnasium's TimeLimit sets truncated on that step too; the episode ended by the robot's stop, not the clock."""
+    from more_sim.config import SimConfig
+
+    env = make_env("go_to", config=SimConfig(max_episode_steps=3, render_images=False))
+    env.reset(seed=3)
+    env.step(stand_command())
+    env.step(stand_command())
+    cmd = stand_command()
+    cmd[TERMINATE] = 1.0
+    _, _, terminated, truncated, info = env.step(cmd)
+    assert terminated and not truncated and info["step"] == 3
 
 
 def test_terminate_ends_the_episode_and_success_pays_one():
@@ -175,3 +196,13 @@ def test_bad_settings_name_the_field():
         env.reset(seed=0, options={"task": "fly"})
     with pytest.raises(ValueError, match="unknown reset options"):
         env.reset(seed=0, options={"colour": "red"})
+
+
+def test_an_instruction_given_at_reset_stays_inside_the_observation_space():
+    env = make_env("go_to", image_height=16, image_width=16)
+    for text in ("go to the red ball!", 'go to the "red" ball'):  # a user's punctuation: accepted, in the space
+        obs, info = env.reset(seed=0, options={"instruction": text})
+        assert obs["instruction"] == info["instruction"] == text and obs in env.observation_space
+    for text, needle in (("x" * 257, "257 characters is longer than 256"), ("gehe zum Ball ä", "['ä']")):
+        with pytest.raises(ValueError, match=needle):
+            env.reset(seed=0, options={"instruction": text})

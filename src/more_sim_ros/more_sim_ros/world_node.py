@@ -41,6 +41,7 @@ from more_ros.convert import msg_to_command, stamp_to_ns
 from more_ros.node_main import run_node
 from more_ros.params import declare_parameters, non_negative, positive
 from more_sim.config import SimConfig
+from more_sim.env import MAX_INSTRUCTION_LENGTH, instruction_problem
 from more_sim.rollout import episode_end
 from more_sim.session import SimSession, TickResult, base_pose, camera_matrix
 from more_sim.splits import SPLITS, TASKS
@@ -51,7 +52,11 @@ PARAMS = {
     "task": ("go_to", lambda v: v in (*TASKS, "all"), f"one of {[*TASKS, 'all']}"),
     "split": ("id", lambda v: v in SPLITS, f"one of {list(SPLITS)}"),
     "seed": (0, non_negative, "seed of the first episode (then +1 per episode), >= 0"),
-    "instruction": ("", None, "replaces the sampled instruction when not empty"),
+    "instruction": (
+        "",
+        lambda text: instruction_problem(text) is None,
+        f"replaces the sampled instruction when not empty (printable ASCII, <= {MAX_INSTRUCTION_LENGTH} characters)",
+    ),
     "embodiment": ("kinematic", lambda v: v in EMBODIMENTS, "kinematic (base tracker) | go2 (physics Go2 on LowCmd)"),
     "rate_hz": (5.0, positive, "decisions per second (kinematic: wall time; go2: simulated time), > 0"),
     "image_width": (96, lambda v: 8 <= v <= 2048, "camera width [px], 8..2048"),

@@ -156,9 +156,8 @@ class Go2Session:
 
     def _decide(self, out: list[TickResult]) -> None:
         env = self.env
-        obs, reward, terminated, _, info = env.finish_decision(self._latched, self._subs)
+        obs, reward, terminated, truncated, info = env.finish_decision(self._latched, self._subs)
         self._subs = []
-        truncated = not terminated and info["step"] >= self.config.max_episode_steps  # gymnasium's TimeLimit rule
         result = self._result(obs, info, reward, terminated, truncated, new_episode=False)
         if terminated or truncated:
             self.phase, self._wait = "ended", 0

@@ -38,7 +38,8 @@ Frame columns (feature: dtype, shape -> Parquet type):
                               its privileged base state x, y, yaw, vx, vy, wz, body_height, pitch)
     action                    float32 [12] -> fixed_size_list<float>[12], names = the action contract's
     next.reward               float32 [1] -> float     1 at the last frame of a successful episode
-    next.done                 bool [1] -> bool         True at the last frame of every episode
+    next.done                 bool [1] -> bool         True at the last frame of a terminated episode (a time
+                                                       limit is no termination: the TD target bootstraps there)
     next.success              bool [1] -> bool         True at the last frame of a successful episode
     timestamp                 float32 [1] -> float     frame_index / fps
     frame_index, episode_index, index, task_index      int64 [1] -> int64 (index = dataset-wide frame)
