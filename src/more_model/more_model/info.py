@@ -15,16 +15,22 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser
+from more_common.cli import OneLineArgumentParser, int_at_least
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = OneLineArgumentParser(prog="more-info", description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("fuyu-8b", "tiny"), default="fuyu-8b", help="backbone architecture")
-    parser.add_argument("--experts", type=int, default=8, help="MixLoRA experts per FFN (N)")
-    parser.add_argument("--top-k", type=int, default=2, help="experts per token (K)")
-    parser.add_argument("--rank", type=int, default=32, help="LoRA rank of the experts")
-    parser.add_argument("--attn-rank", type=int, default=None, help="LoRA rank on attention (default: --rank; 0: none)")
+    # bounds: the counts build the model's modules (on the meta device): 10^8 experts ran for minutes
+    parser.add_argument("--experts", type=int_at_least(1, 1024), default=8, help="MixLoRA experts per FFN (N)")
+    parser.add_argument("--top-k", type=int_at_least(1, 1024), default=2, help="experts per token (K), <= N")
+    parser.add_argument("--rank", type=int_at_least(1, 4096), default=32, help="LoRA rank of the experts")
+    parser.add_argument(
+        "--attn-rank",
+        type=int_at_least(0, 4096),
+        default=None,
+        help="LoRA rank on attention (default: --rank; 0: none)",
+    )
     parser.add_argument("--no-moe", action="store_true", help="one dense LoRA per FFN (sets --experts 1 --top-k 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser.parse_args(argv)
