@@ -54,7 +54,7 @@ from more_bringup.stacks import (
     configured_nodes,
     stack_for,
 )
-from more_common.cli import OneLineArgumentParser
+from more_common.cli import OneLineArgumentParser, file_in_the_way
 
 SIM = WORLD.name
 MODES = ("robot", "sim", "replay")
@@ -235,12 +235,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigurationError(f"--checkpoint {args.checkpoint!r} is not a checkpoint directory (no {META_FILE})")
     if args.record is not None and Path(args.record).exists():
         raise ConfigurationError(f"--record {args.record!r} exists already: the recorder writes a new bag")
-    if args.video is not None:
-        for path in (Path(args.video), *Path(args.video).parents):
-            if path.exists():
-                if not path.is_dir():
-                    raise ConfigurationError(f"--video {args.video!r}: {str(path)!r} is a file, not a directory")
-                break
+    blocker = file_in_the_way(args.video) if args.video is not None else None
+    if blocker is not None:
+        raise ConfigurationError(f"--video {args.video!r}: {str(blocker)!r} is a file, not a directory")
 
 
 def check_inputs(sections: dict[str, dict[str, Any]], stack: str) -> None:

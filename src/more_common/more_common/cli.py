@@ -8,6 +8,7 @@ lists the options)`, exit status 2, as every tool reports bad input. `--help` is
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -49,3 +50,12 @@ def torch_device(text: str) -> str:
     if device.type not in ("cpu", "cuda", "mps"):
         raise argparse.ArgumentTypeError(f"{text!r}: only cpu, cuda and mps devices are supported")
     return text
+
+
+def file_in_the_way(directory: str | Path) -> Path | None:
+    """The file that keeps `directory` from being one (it, or the nearest existing folder above it, is a file), or
+    None: an output directory a long run will write is checked before the run."""
+    for path in (Path(directory), *Path(directory).parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None

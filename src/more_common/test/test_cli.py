@@ -58,3 +58,12 @@ def test_int_at_least_and_torch_device(capsys):
             parser.parse_args(argv)
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"argument {argv[0]}" in err, err
+
+
+def test_file_in_the_way(tmp_path):
+    from more_common.cli import file_in_the_way
+
+    (tmp_path / "afile").write_text("x")
+    assert file_in_the_way(tmp_path / "afile") == tmp_path / "afile"
+    assert file_in_the_way(tmp_path / "afile" / "deeper" / "out") == tmp_path / "afile"
+    assert file_in_the_way(tmp_path / "new" / "out") is None and file_in_the_way(tmp_path) is None

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser, int_at_least, torch_device
+from more_common.cli import OneLineArgumentParser, file_in_the_way, int_at_least, torch_device
 from more_sim.config import GO2_BACKENDS
 from more_sim.splits import SPLITS, TASKS
 
@@ -87,13 +87,10 @@ def _finite_non_negative(text: str) -> float:
 
 
 def _check_out_dir(out: Path) -> None:
-    """Before a long run: an output directory that cannot be one (it, or a folder above it, is a file) is an error
-    now, not after every episode has run."""
-    for path in (out, *out.parents):
-        if path.exists():
-            if not path.is_dir():
-                raise ValueError(f"--out {str(out)!r}: {str(path)!r} is a file, not a directory")
-            return
+    """Before a long run: an output directory that cannot be one is an error now, not after every episode ran."""
+    blocker = file_in_the_way(out)
+    if blocker is not None:
+        raise ValueError(f"--out {str(out)!r}: {str(blocker)!r} is a file, not a directory")
 
 
 def _bool(text: str) -> bool:
