@@ -59,3 +59,14 @@ def file_in_the_way(directory: str | Path) -> Path | None:
         if path.exists():
             return None if path.is_dir() else path
     return None
+
+
+def task_label(text: str) -> str:
+    """An argparse type: a task name a dataset accepts (more_common.dataset.task_name_error), checked before the
+    conversion runs rather than after it."""
+    from more_common.dataset import task_name_error
+
+    error = task_name_error(text)
+    if error:
+        raise argparse.ArgumentTypeError(error)
+    return text

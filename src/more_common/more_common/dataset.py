@@ -452,11 +452,20 @@ def _indexed_files(index_path: Path) -> set[str]:
 _TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,63}")
 
 
-def task_name_problem(task: str, where: str) -> None:
-    """DatasetError unless `task` is empty or a plain name (letters, digits, _ . - and spaces; no separators, no
-    '..'): a crafted dataset once made `quard-export` write outside its output directory through its task."""
+def task_name_error(task: str) -> str | None:
+    """Why `task` cannot label episodes (None if it can): it must be empty or a plain name of at most 64 characters
+    (letters, digits, _ . - and spaces, not first; no separators, no '..'). A crafted dataset once made
+    `quard-export` write outside its output directory through its task."""
     if task and (not _TASK_NAME.fullmatch(task) or ".." in task):
-        raise DatasetError(f"{where}: task {task!r} is not a plain name (letters, digits, '_', '.', '-', spaces)")
+        return f"task {task!r} is not a plain name (up to 64 letters, digits, '_', '.', '-', spaces)"
+    return None
+
+
+def task_name_problem(task: str, where: str) -> None:
+    """DatasetError naming `where` unless `task` is a valid label (task_name_error)."""
+    error = task_name_error(task)
+    if error:
+        raise DatasetError(f"{where}: {error}")
 
 
 # -- reading ---------------------------------------------------------------------------------------

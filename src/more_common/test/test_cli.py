@@ -67,3 +67,15 @@ def test_file_in_the_way(tmp_path):
     assert file_in_the_way(tmp_path / "afile") == tmp_path / "afile"
     assert file_in_the_way(tmp_path / "afile" / "deeper" / "out") == tmp_path / "afile"
     assert file_in_the_way(tmp_path / "new" / "out") is None and file_in_the_way(tmp_path) is None
+
+
+def test_task_label_is_what_a_dataset_accepts(capsys):
+    from more_common.cli import task_label
+
+    parser = OneLineArgumentParser(prog="tool")
+    parser.add_argument("--task", type=task_label, default="")
+    assert parser.parse_args(["--task", "go to"]).task == "go to" and parser.parse_args([]).task == ""
+    for bad in ("pick/place", "../x", " go_to", "x" * 65):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--task", bad])
+        assert "is not a plain name" in capsys.readouterr().err

@@ -103,6 +103,8 @@ def spin_node(make_node: Callable[[], Node], ros_args: Sequence[str] = (), execu
             node = make_node()
             check_overrides(node)
         except (ConfigurationError, ParameterException, *_construction_input_errors()) as err:
+            if not rclpy.ok():  # a signal shut the context down under the constructor: rcl's errors say only that
+                return 0
             # a bad parameter, topic name or QoS override value, or a path the node cannot use
             print(f"error: {_one_line(err)}", file=sys.stderr)
             return 2

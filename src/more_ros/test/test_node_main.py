@@ -19,6 +19,22 @@ def test_a_signal_while_the_node_is_built_exits_cleanly():
     assert not rclpy.ok()
 
 
+def test_a_signal_after_the_node_exists_exits_cleanly_too(capsys):
+    """Once the context is shut down every rcl call raises RCLError (here: a publisher of a loading node); that is
+    the signal, not bad input: exit 0 and no error line."""
+    import rclpy
+    from std_msgs.msg import Bool
+
+    def shut_down_while_loading():
+        node = rclpy.create_node("loading")
+        rclpy.shutdown()
+        node.create_publisher(Bool, "/x", 1)
+        return node
+
+    assert spin_node(shut_down_while_loading) == 0
+    assert "error" not in capsys.readouterr().err
+
+
 def test_a_constructor_error_with_the_context_alive_is_not_hidden():
     def broken():
         raise RuntimeError("a bug in the node")

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser, file_in_the_way, int_at_least, torch_device
+from more_common.cli import OneLineArgumentParser, file_in_the_way, int_at_least, task_label, torch_device
 from more_sim.config import GO2_BACKENDS
 from more_sim.splits import SPLITS, TASKS
 
@@ -295,7 +295,7 @@ def add_lerobot_parsers(sub: argparse._SubParsersAction) -> None:
     li.add_argument("--camera", default=None, help="camera feature (default observation.images.front or the only one)")
     li.add_argument("--success", type=_bool, default=None, help="label for episodes the data does not label")
     li.add_argument("--expert", type=_bool, default=None, help="expert flag where unlabelled (default: = success)")
-    li.add_argument("--task", default="", help="project task name where the data has none")
+    li.add_argument("--task", type=task_label, default="", help="project task name where the data has none")
     li.add_argument("--episodes-per-shard", type=int, default=32)
     li.add_argument("--overwrite", action="store_true", help="replace OUT if it is a dataset")
     li.set_defaults(func=cmd_lerobot_import)

@@ -618,3 +618,24 @@ def test_settings_reject_bad_values():
         VideoSettings(crf=99)
     with pytest.raises(LeRobotError, match="vcodec 'mpeg4'"):
         VideoSettings(vcodec="mpeg4")
+
+
+def test_import_from_a_hub_cache_snapshot_whose_files_are_symlinks(exported, tmp_path):
+    """huggingface_hub's cache: snapshots/<rev>/<file> -> ../../blobs/<sha>. The path check is lexical (inside the
+    snapshot), so links out to the blobs are fine, while a template with '..' is still refused (above)."""
+    import hashlib
+    import os
+
+    root = exported[0]
+    repo = tmp_path / "datasets--me--le"
+    snapshot = repo / "snapshots" / "abc123"
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        blob = repo / "blobs" / hashlib.sha256(f.read_bytes()).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, blob)
+        link = snapshot / f.relative_to(root)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    direct = import_lerobot(root, tmp_path / "direct")
+    linked = import_lerobot(snapshot, tmp_path / "linked")
+    assert linked["episodes"] == direct["episodes"] > 0 and linked["transitions"] == direct["transitions"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from rclpy.node import Node
 
+from more_common.dataset import task_name_error
 from more_common.errors import ConfigurationError
 from more_ros import names
 from more_ros.diagnostics import OK, diagnostic_array
@@ -25,7 +26,11 @@ from more_teleop.episodes import RECORDING, EpisodeControl, Reply, StatusFields
 
 NODE_NAME = "episode_control"
 PARAMS = {
-    "task": ("go_to", lambda v: bool(v.strip()), "task label of the episodes (e.g. go_to, crawl), not empty"),
+    "task": (
+        "go_to",
+        lambda v: bool(v.strip()) and task_name_error(v) is None,
+        "task label of the episodes (e.g. go_to, crawl): a plain name a dataset accepts, not empty",
+    ),
     "instruction": ("", None, "instruction used until one arrives on /more/instruction"),
     "status_rate_hz": (5.0, positive, "EpisodeStatus rate while recording [Hz], > 0"),
     "remote_enabled": (False, None, "label with the Go2 remote's buttons (subscribes to /lowstate)"),

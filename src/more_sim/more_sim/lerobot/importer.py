@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import string
 from collections.abc import Mapping
@@ -103,7 +104,8 @@ def _inside(root: Path, template: str, where: str, **fields: Any) -> Path:
         path = root / template.format(**fields)
     except (KeyError, IndexError, ValueError) as err:
         raise LeRobotError(f"{where}: path template {template!r}: {err}") from err
-    if not path.resolve().is_relative_to(root.resolve()):
+    # lexically, not through symlinks: a Hugging Face cache snapshot links every file to ../../blobs/<sha>
+    if not Path(os.path.normpath(path)).is_relative_to(os.path.normpath(root)):
         raise LeRobotError(f"{where}: {path} is outside the dataset {root}")
     return path
 

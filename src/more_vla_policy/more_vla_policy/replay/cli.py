@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser, torch_device
+from more_common.cli import OneLineArgumentParser, task_label, torch_device
 
 
 def _side(text: str) -> int:
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-size", type=_side, nargs=2, metavar=("H", "W"), help="--to-dataset: resize images (sides >= 8)"
     )
     p.add_argument("--success", choices=("true", "false"), help="--to-dataset: label a bag without EpisodeStatus")
-    p.add_argument("--task", default="", help="--to-dataset: task name for --success labelled bags")
+    p.add_argument("--task", type=task_label, default="", help="--to-dataset: task name for --success labelled bags")
     p.add_argument("--overwrite", action="store_true", help="--to-dataset: replace an existing dataset")
     p.add_argument(
         "--episode-topic",
