@@ -174,9 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = EpisodeDataset(args.data)
         policy = load_checkpoint(args.checkpoint).policy.eval()
 
+        seen: set[str] = set()
+
         def chosen() -> Iterable[Any]:
             n = 0
             for ep in data.iter_episodes():
+                seen.add(ep.task)
                 if (tasks and ep.task not in tasks) or (args.expert_only and not ep.expert):
                     continue
                 yield ep
@@ -184,7 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if n >= args.episodes:
                     return
 
-        report = q_report(policy, chosen(), args.gamma)
+        try:
+            report = q_report(policy, chosen(), args.gamma)
+        except ValueError as err:
+            if "no episode matched" not in str(err):
+                raise
+            asked = f"--tasks {args.tasks}" + (" --expert-only" if args.expert_only else "")
+            raise ValueError(f"{args.data}: no episode matches {asked}; its tasks: {sorted(seen)}") from err
     except (CheckpointError, DatasetError, OSError, ValueError) as err:
         print(f"more-train q-report: {one_line(err)}", file=sys.stderr)
         return 2

@@ -69,4 +69,5 @@ def test_cli_on_a_tiny_checkpoint(tiny_data, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("more-train q-report:") and "nowhere" in err[0]
     assert main(["--checkpoint", str(ckpt), "--data", str(tiny_data), "--tasks", "fly"]) == 2
-    assert "no episode matched" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no episode matches --tasks fly; its tasks: ['" in err
