@@ -42,12 +42,8 @@ class Telemetry:
             return
         truncate_metrics(self.path, start_step)
         self._file = open(self.path, "a")  # noqa: SIM115 (closed in close())
-        if progress:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=1.0
-            )
+        # the bar appears with the first finished step: an error before it (bad data) stays the only line printed
+        self._bar_span = (total_steps, start_step) if progress else None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -55,6 +51,13 @@ class Telemetry:
         self._t0 = time.monotonic()
 
     def step(self, n: int = 1) -> None:
+        if self._bar is None and self.enabled and self._bar_span is not None:
+            from tqdm import tqdm
+
+            total, initial = self._bar_span
+            self._bar = tqdm(
+                total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=1.0
+            )
         if self._bar is not None:
             self._bar.update(n)
 
