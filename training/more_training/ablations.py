@@ -28,19 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from more_common.cli import OneLineArgumentParser
+from more_common.cli import OneLineArgumentParser, int_at_least
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_OUT_OF_TIME, EXIT_STOPPED = 1, 2, 3, 130
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
 
 
 def _positive_hours(text: str) -> float:
@@ -65,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-hours", type=_positive_hours, default=None, help="working-block limit: no training past it")
     p.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
     p.add_argument(
-        "--jobs", type=_positive_int, default=1,
+        "--jobs", type=int_at_least(1), default=1,
         help="runs trained/evaluated at once (default 1); one per core with one-thread training",
     )  # fmt: skip
     p.add_argument("overrides", nargs="*", help="key.path=value overrides of the matrix file")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,17 +68,10 @@ LAZY_DEPENDENCIES = {
     ("more_sim", "go2_bridge"),
     ("more_sim", "go2_sim"),
 }
-# What docker/robot.Dockerfile copies besides more_msgs (test_docker.py checks its COPY lines against the same set).
-ROBOT_IMAGE_PACKAGES = {
-    "more_common",
-    "more_model",
-    "more_ros",
-    "more_vla_policy",
-    "wtw_controller",
-    "go2_bridge",
-    "more_teleop",
-    "more_bringup",
-}
+# What docker/robot.Dockerfile copies besides the interfaces (test_docker.py pins the list itself).
+ROBOT_IMAGE_PACKAGES = set(
+    re.findall(r"^COPY\s+src/(\w+)/?\s", (ROOT / "docker" / "robot.Dockerfile").read_text(), flags=re.MULTILINE)
+) - {"more_msgs"}
 
 
 def _package_dirs() -> dict[str, Path]:
@@ -85,15 +80,17 @@ def _package_dirs() -> dict[str, Path]:
     return dirs
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    names = set()
+def _import_nodes(tree: ast.AST) -> Iterator[tuple[str, ast.stmt]]:
+    """(module name, its import statement) for every absolute import in `tree`."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
+            yield from ((a.name, node) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return names
+            yield node.module, node
+
+
+def _imports(path: Path) -> set[str]:
+    return {name for name, _ in _import_nodes(ast.parse(path.read_text(), filename=str(path)))}
 
 
 def test_every_package_has_a_kind():
@@ -143,16 +140,10 @@ def _workspace_imports(package: str) -> dict[str, bool]:
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 in_function.update(id(inner) for inner in ast.walk(node) if inner is not node)
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            for name in names:
-                top = name.split(".")[0]
-                if top in dirs and top != package:
-                    found[top] = found.get(top, False) or id(node) not in in_function
+        for name, node in _import_nodes(tree):
+            top = name.split(".")[0]
+            if top in dirs and top != package:
+                found[top] = found.get(top, False) or id(node) not in in_function
     return found
 
 

@@ -372,19 +372,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    if decode and checkpoint and not args.full_size:
-        from .checkpoint import load_policy
+    if decode:
         from .checkpoint_meta import CheckpointError
 
-        try:  # a damaged checkpoint is bad input: one line before any benchmark runs
-            load_policy(checkpoint, device=args.device)
+        try:  # a damaged checkpoint is bad input: bench_decode loads it first, so this is one line before any work
+            result = bench_decode(
+                rounds, warmup, args.device, args.full_size, checkpoint, args.episodes, args.frames, args.compiled
+            )
         except CheckpointError as err:
             print(f"more-bench: error: {' '.join(str(err).split())}", file=sys.stderr)
             return 2
-    if decode:
-        result = bench_decode(
-            rounds, warmup, args.device, args.full_size, checkpoint, args.episodes, args.frames, args.compiled
-        )
     else:
         result = bench_mixlora(rounds, warmup, args.device, args.tokens)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
